@@ -1,0 +1,442 @@
+/*
+ * corm.h — the one header a corm user includes.
+ *
+ * corm maps C structs to database rows. Models are declared with the macros
+ * of corm/model.h; an engine opens a database from a URL and validates the
+ * models once; a session adds, changes and deletes objects and writes them in
+ * one unit of work; queries are built from column handles with every value
+ * bound as a parameter.
+ *
+ * Conventions of this API, as in libuv: a call that can fail returns int, 0
+ * (CORM_OK) or a negative CORM_E* code, and corm_errmsg() then holds a
+ * sentence naming the model, the column and the offending value. Everything a
+ * session returns (objects, their strings, result arrays) is owned by the
+ * session and released by corm_session_free(); memory a user assigns into a
+ * field is never freed by corm. Every *_free and *_close accepts NULL.
+ */
+#ifndef CORM_H
+#define CORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "corm/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ------------------------------------------------------------
+ * One table makes the codes, their names and their messages; codes are
+ * never renumbered. */
+#define CORM_ERRNO_MAP(XX)                                                    \
+    XX(ENOMEM,      -1, "out of memory")                                      \
+    XX(EINVAL,      -2, "invalid argument")                                   \
+    XX(EURL,        -3, "malformed database URL")                             \
+    XX(ECONNECT,    -4, "cannot open or connect to the database")             \
+    XX(EBUSY,       -5, "database is locked or busy")                         \
+    XX(EREADONLY,   -6, "database is read-only")                              \
+    XX(ECONNLOST,   -7, "connection to the database lost")                    \
+    XX(ESCHEMA,     -8, "invalid model declaration")                          \
+    XX(ENOCOLUMN,   -9, "no such column in the model")                        \
+    XX(ENOTNULL,   -10, "NULL in a NOT NULL column")                          \
+    XX(ETOOLONG,   -11, "string longer than its column allows")               \
+    XX(ERANGE,     -12, "value out of range for its column")                  \
+    XX(EDATE,      -13, "invalid date or time")                               \
+    XX(EJSON,      -14, "invalid JSON")                                       \
+    XX(EENUM,      -15, "value is not one of the enum's names")               \
+    XX(ETYPE,      -16, "value of the wrong type for its column")             \
+    XX(EUNIQUE,    -17, "unique constraint violated")                         \
+    XX(EFOREIGNKEY,-18, "foreign key constraint violated")                    \
+    XX(ECHECK,     -19, "check constraint violated")                          \
+    XX(ENOTFOUND,  -20, "no row found")                                       \
+    XX(EMULTIPLE,  -21, "more than one row found")                            \
+    XX(ESTATE,     -22, "object is not in a state that allows this")          \
+    XX(ESQL,       -23, "the database rejected the statement")                \
+    XX(EIO,        -24, "database I/O error")
+
+typedef enum corm_errno {
+    CORM_OK = 0,
+#define CORM__ERR_ENUM(name, code, msg) CORM_##name = (code),
+    CORM_ERRNO_MAP(CORM__ERR_ENUM)
+#undef CORM__ERR_ENUM
+} corm_errno;
+
+/* The generic message of a code ("unique constraint violated"); never NULL. */
+const char *corm_strerror(int err);
+/* The code's name ("CORM_EUNIQUE"); never NULL. */
+const char *corm_err_name(int err);
+
+/* ---- values ------------------------------------------------------------
+ * A corm_value is a typed value: a filter argument, a raw-SQL parameter, a
+ * cell of a result. Text and blob values point at memory they do not own. */
+typedef enum corm_vkind {
+    CORM_V_NULL, CORM_V_INT, CORM_V_FLOAT, CORM_V_BOOL, CORM_V_TEXT, CORM_V_BLOB,
+    CORM_V_NUMERIC, CORM_V_DATE, CORM_V_TIME, CORM_V_DATETIME
+} corm_vkind;
+
+typedef struct corm_value {
+    corm_vkind kind;
+    union {
+        int64_t i;
+        double f;
+        bool b;
+        struct { const char *p; size_t n; } text;
+        corm_blob blob;
+        corm_numeric num;
+        corm_date date;
+        corm_time time;
+        corm_datetime dt;
+    } u;
+} corm_value;
+
+corm_value corm_v_null(const void *p);     /* any pointer: NULL -> SQL NULL */
+corm_value corm_v_int(int64_t i);
+corm_value corm_v_uint(uint64_t i);
+corm_value corm_v_float(double f);
+corm_value corm_v_bool(bool b);
+corm_value corm_v_text(const char *s);      /* s == NULL gives SQL NULL */
+corm_value corm_v_blob(corm_blob b);
+corm_value corm_v_numeric(corm_numeric n);
+corm_value corm_v_date(corm_date d);
+corm_value corm_v_time(corm_time t);
+corm_value corm_v_datetime(corm_datetime dt);
+corm_value corm_v_value(corm_value v);
+
+/* corm_val(x): the corm_value of a C value, chosen by x's type. */
+#define corm_val(x) _Generic((x),                                             \
+    bool: corm_v_bool,                                                        \
+    char: corm_v_int, signed char: corm_v_int, short: corm_v_int,             \
+    int: corm_v_int, long: corm_v_int, long long: corm_v_int,                 \
+    unsigned char: corm_v_uint, unsigned short: corm_v_uint,                  \
+    unsigned int: corm_v_uint, unsigned long: corm_v_uint,                    \
+    unsigned long long: corm_v_uint,                                          \
+    float: corm_v_float, double: corm_v_float,                                \
+    char *: corm_v_text, const char *: corm_v_text,                           \
+    void *: corm_v_null,                                                      \
+    corm_blob: corm_v_blob, corm_numeric: corm_v_numeric,                     \
+    corm_date: corm_v_date, corm_time: corm_v_time,                           \
+    corm_datetime: corm_v_datetime, corm_value: corm_v_value)(x)
+
+#define CORM__OP_VAL(M, i, x) corm_val(x),
+/* CORM_ARGS(a, b, ...) expands to "array, count" of their corm_values, for
+ * the (params, nparams) arguments of corm_execute. */
+#define CORM_ARGS(...)                                                        \
+    (const corm_value[]){ CORM__CAT(CORM__FE_, CORM__NARGS(__VA_ARGS__))(     \
+        CORM__OP_VAL, _, 0, __VA_ARGS__) }, (size_t)CORM__NARGS(__VA_ARGS__)
+
+/* ---- exact decimals, dates and times -------------------------------------- */
+
+/* Parse "-123.4500" into an exact decimal (up to 38 significant digits).
+ * Returns CORM_OK, or CORM_EINVAL for malformed text, CORM_ERANGE past 38 digits. */
+int corm_numeric_parse(const char *text, corm_numeric *out);
+/* Write the decimal with exactly its scale's digits after the point into
+ * buf (at least CORM_NUMERIC_BUFSIZE bytes); returns buf. */
+#define CORM_NUMERIC_BUFSIZE 44
+char *corm_numeric_format(const corm_numeric *n, char *buf);
+/* -1, 0 or 1 as a < b, a == b, a > b, whatever their scales. */
+int corm_numeric_cmp(const corm_numeric *a, const corm_numeric *b);
+/* The nearest double (for display; not exact). */
+double corm_numeric_to_double(const corm_numeric *n);
+
+/* True when the date exists in the proleptic Gregorian calendar, year 1..9999. */
+bool corm_date_is_valid(corm_date d);
+/* True when h < 24, m < 60, s < 60 and usec < 1,000,000. */
+bool corm_time_is_valid(corm_time t);
+/* Parse ISO-8601 text: "YYYY-MM-DD", "HH:MM:SS[.ffffff]",
+ * "YYYY-MM-DD HH:MM:SS[.ffffff]" (a 'T' may separate). CORM_EDATE when the
+ * text is malformed or names a date or time that does not exist. */
+int corm_date_parse(const char *text, corm_date *out);
+int corm_time_parse(const char *text, corm_time *out);
+int corm_datetime_parse(const char *text, corm_datetime *out);
+/* Format as above into buf of at least CORM_DATETIME_BUFSIZE bytes; the
+ * fraction is written only when usec is not 0. Returns buf. */
+#define CORM_DATETIME_BUFSIZE 32
+char *corm_date_format(corm_date d, char *buf);
+char *corm_time_format(corm_time t, char *buf);
+char *corm_datetime_format(corm_datetime dt, char *buf);
+/* The current UTC time, for CORM_DEFAULT_FN on a DATETIME field. */
+void corm_default_utcnow(void *field);
+
+/* ---- engine --------------------------------------------------------------
+ * An engine is a database reached through a URL, its validated models and a
+ * pool of connections. It may be shared by several threads. */
+typedef struct corm_engine corm_engine;
+
+/* Open an engine.
+ *   url:    "sqlite:///relative.db", "sqlite:////abs/path.db", "sqlite://"
+ *           (in memory), with optional parameters "?journal_mode=wal&
+ *           busy_timeout=5000&synchronous=normal&pool_size=5".
+ *   models: the application's models, a NULL-terminated array. They are
+ *           validated here: a duplicate name, a model with no or two primary
+ *           keys, an unknown type, a bad default or a dangling foreign key is
+ *           CORM_ESCHEMA.
+ * The first connection is made here, so a bad path fails now.
+ * On return *out is set whenever it could be allocated, also on failure, so
+ * that corm_engine_errmsg() can say why; the caller closes it.
+ * Errors: CORM_EURL, CORM_ESCHEMA, CORM_ECONNECT, CORM_ENOMEM. */
+int corm_engine_open(corm_engine **out, const char *url, const corm_model *const *models);
+/* Close the engine and its connections. Sessions must be freed before. */
+void corm_engine_close(corm_engine *e);
+/* The last error of the engine itself (open, create_all, drop_all). */
+const char *corm_engine_errmsg(const corm_engine *e);
+
+/* The SQL echo: fn is called with one line per statement executed, its
+ * parameters after it ("INSERT ... -- params: (1, 'marshal')"); values of
+ * CORM_SENSITIVE columns and URL passwords are shown as '***'. NULL turns
+ * the echo off. Set it before sessions are in use. */
+typedef void (*corm_echo_fn)(void *ud, const char *line);
+void corm_engine_set_echo(corm_engine *e, corm_echo_fn fn, void *ud);
+
+/* Create the tables and indexes of the models that do not exist yet, parents
+ * before children; an existing table is never altered. Errors: as the
+ * database reports them (CORM_ESQL, CORM_EBUSY, ...). */
+int corm_create_all(corm_engine *e);
+/* Drop the models' tables that exist, children before parents. */
+int corm_drop_all(corm_engine *e);
+
+/* ---- session -------------------------------------------------------------
+ * A session is a unit of work and an identity map, used by one thread at a
+ * time. It takes a connection from the engine when it first needs one and
+ * gives it back at commit or rollback. */
+typedef struct corm_session corm_session;
+
+/* A new session, or NULL when out of memory. */
+corm_session *corm_session_new(corm_engine *e);
+/* Roll back what is not committed and free everything the session owns:
+ * its objects, their loaded strings, query results, queries. */
+void corm_session_free(corm_session *s);
+/* The last error's sentence ("" after success); owned by the session. */
+const char *corm_errmsg(const corm_session *s);
+/* The last error's code (0 after success). */
+int corm_errcode(const corm_session *s);
+
+/* A new, transient object of model M with its client defaults applied, owned
+ * by the session; NULL when out of memory. It is written only after corm_add. */
+void *corm_new_(corm_session *s, const corm_model *m);
+#define corm_new(s, M) ((M *)corm_new_((s), M##_model))
+
+/* Make a transient object pending: it is INSERTed at the next flush. Adding a
+ * persistent object again does nothing. CORM_EINVAL if obj was not made by
+ * this session's corm_new or loaded by it. */
+int corm_add(corm_session *s, void *obj);
+/* corm_add for each of n objects; stops at the first error. */
+int corm_add_all(corm_session *s, void *const *objs, size_t n);
+/* Mark a persistent object for DELETE at the next flush; a pending one is
+ * simply not inserted. */
+int corm_delete(corm_session *s, void *obj);
+/* Write all pending changes in dependency order (INSERTs of parents first,
+ * UPDATEs of changed columns only, DELETEs of children first) inside the
+ * session's transaction. Before any SQL, every object is validated: NULL in
+ * NOT NULL (CORM_ENOTNULL), a string too long (CORM_ETOOLONG), a bad date
+ * (CORM_EDATE), JSON (CORM_EJSON), enum (CORM_EENUM) or decimal (CORM_ERANGE).
+ * On error the transaction is rolled back, the objects stay pending with
+ * their values, and nothing committed before is lost. */
+int corm_flush(corm_session *s);
+/* Flush, then commit the transaction. Errors as corm_flush, and those of
+ * COMMIT (CORM_EBUSY). After an error the objects can be fixed and
+ * committed again. */
+int corm_commit(corm_session *s);
+/* Roll the transaction back: objects added since the last commit are
+ * dropped from the session, changed ones get their committed values back,
+ * deleted ones are persistent again. */
+int corm_rollback(corm_session *s);
+/* Flush, then open a SAVEPOINT; corm_commit_nested releases it and
+ * corm_rollback_nested undoes what was written and changed since it. */
+int corm_begin_nested(corm_session *s);
+int corm_commit_nested(corm_session *s);
+int corm_rollback_nested(corm_session *s);
+
+/* Find the object of model M with primary key pk: from the identity map
+ * when the session has it, else with one SELECT. *out is NULL (and CORM_OK
+ * returned) when there is no such row. */
+int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out);
+#define corm_get(s, M, pk, out)                                               \
+    ((void)sizeof(*(out) = (M *)0), corm_get_((s), M##_model, corm_val(pk), (void **)(out)))
+/* Reload every column of a persistent object from the database, discarding
+ * unflushed changes. CORM_ENOTFOUND when its row is gone. */
+int corm_refresh(corm_session *s, void *obj);
+/* Forget the object: it is no longer tracked or written. Its memory stays
+ * valid until corm_session_free. */
+int corm_expunge(corm_session *s, void *obj);
+/* True when a flush would write something for this object. */
+bool corm_is_modified(const corm_session *s, const void *obj);
+
+/* NULL in scalar fields (integers, floats, booleans, decimals, dates, enums)
+ * is a flag per column; for pointer fields (strings, JSON, BLOB data) it is
+ * the NULL pointer. A NULL flag is cleared by a flush when the field was
+ * given another value than the one it had; to store the zero value in a
+ * NULL column, clear the flag with corm_set_null(obj, col, false). */
+int corm_set_null(void *obj, const corm_column *col, bool is_null);
+bool corm_field_is_null(const void *obj, const corm_column *col);
+
+/* ---- expressions -------------------------------------------------------------
+ * Filters are trees of corm_expr made by the functions below; a query takes
+ * ownership of the tree given to it, and a combinator of its children. A
+ * NULL argument (a constructor that ran out of memory) makes the query fail
+ * with CORM_ENOMEM when it runs. Column arguments are column handles
+ * (User_age) or expressions. */
+typedef struct corm_expr corm_expr;
+
+typedef enum corm_op {
+    CORM_OP_EQ = 1, CORM_OP_NE, CORM_OP_LT, CORM_OP_LE, CORM_OP_GT, CORM_OP_GE
+} corm_op;
+
+corm_expr *corm_expr_col(const corm_column *col);
+corm_expr *corm_expr_id(corm_expr *e);
+#define CORM__E(x) _Generic((x), const corm_column *: corm_expr_col,         \
+                            corm_column *: corm_expr_col, corm_expr *: corm_expr_id)(x)
+
+corm_expr *corm_cmp_(corm_expr *a, corm_op op, corm_value v);
+#define corm_eq(a, v) corm_cmp_(CORM__E(a), CORM_OP_EQ, corm_val(v))
+#define corm_ne(a, v) corm_cmp_(CORM__E(a), CORM_OP_NE, corm_val(v))
+#define corm_lt(a, v) corm_cmp_(CORM__E(a), CORM_OP_LT, corm_val(v))
+#define corm_le(a, v) corm_cmp_(CORM__E(a), CORM_OP_LE, corm_val(v))
+#define corm_gt(a, v) corm_cmp_(CORM__E(a), CORM_OP_GT, corm_val(v))
+#define corm_ge(a, v) corm_cmp_(CORM__E(a), CORM_OP_GE, corm_val(v))
+/* a IN (values...), a NOT IN (...): the n values are copied. */
+corm_expr *corm_in_(corm_expr *a, const corm_value *values, size_t n, bool negate);
+#define corm_in(a, values, n)     corm_in_(CORM__E(a), (values), (n), false)
+#define corm_not_in(a, values, n) corm_in_(CORM__E(a), (values), (n), true)
+/* LIKE is case-sensitive on every backend; ILIKE is not (ASCII letters). */
+corm_expr *corm_like_(corm_expr *a, const char *pattern, bool icase);
+#define corm_like(a, pattern)  corm_like_(CORM__E(a), (pattern), false)
+#define corm_ilike(a, pattern) corm_like_(CORM__E(a), (pattern), true)
+corm_expr *corm_null_test_(corm_expr *a, bool negate);
+#define corm_is_null(a)     corm_null_test_(CORM__E(a), false)
+#define corm_is_not_null(a) corm_null_test_(CORM__E(a), true)
+corm_expr *corm_between_(corm_expr *a, corm_value lo, corm_value hi);
+#define corm_between(a, lo, hi) corm_between_(CORM__E(a), corm_val(lo), corm_val(hi))
+corm_expr *corm_and_(corm_expr *const *terms, size_t n);
+corm_expr *corm_or_(corm_expr *const *terms, size_t n);
+#define corm_and(...) corm_and_((corm_expr *const[]){ __VA_ARGS__ },        \
+                                sizeof((corm_expr *[]){ __VA_ARGS__ }) / sizeof(corm_expr *))
+#define corm_or(...) corm_or_((corm_expr *const[]){ __VA_ARGS__ },          \
+                              sizeof((corm_expr *[]){ __VA_ARGS__ }) / sizeof(corm_expr *))
+corm_expr *corm_not(corm_expr *e);
+/* Aggregates; corm_count_all() is COUNT(*). */
+typedef enum corm_fn { CORM_FN_COUNT = 1, CORM_FN_SUM, CORM_FN_MIN, CORM_FN_MAX, CORM_FN_AVG } corm_fn;
+corm_expr *corm_fn_(corm_fn fn, corm_expr *arg);
+#define corm_count_of(a) corm_fn_(CORM_FN_COUNT, CORM__E(a))
+#define corm_sum(a)      corm_fn_(CORM_FN_SUM, CORM__E(a))
+#define corm_min(a)      corm_fn_(CORM_FN_MIN, CORM__E(a))
+#define corm_max(a)      corm_fn_(CORM_FN_MAX, CORM__E(a))
+#define corm_avg(a)      corm_fn_(CORM_FN_AVG, CORM__E(a))
+#define corm_count_all() corm_fn_(CORM_FN_COUNT, NULL)
+/* Sort keys for corm_order_by. */
+corm_expr *corm_sort_(corm_expr *a, bool desc);
+#define corm_asc(a)  corm_sort_(CORM__E(a), false)
+#define corm_desc(a) corm_sort_(CORM__E(a), true)
+/* Free a tree that was not given to a query. */
+void corm_expr_free(corm_expr *e);
+
+/* ---- queries ---------------------------------------------------------------
+ * A query belongs to its session and is freed with it (or earlier with
+ * corm_query_free). The builder calls return CORM_OK or an error, and also
+ * remember the first error, which the executing call returns. Executing
+ * calls flush the session's pending changes of the query's model first. */
+typedef struct corm_query corm_query;
+
+corm_query *corm_query_new_(corm_session *s, const corm_model *m);
+#define corm_query_new(s, M) corm_query_new_((s), M##_model)
+void corm_query_free(corm_query *q);
+
+/* Add a WHERE term (ANDed with earlier ones); takes ownership of e. */
+int corm_filter(corm_query *q, corm_expr *e);
+/* WHERE column = value, the column named by a string and looked up in the
+ * model; CORM_ENOCOLUMN for a name the model does not have. */
+int corm_filter_by_(corm_query *q, const char *column, corm_value v);
+#define corm_filter_by(q, column, v) corm_filter_by_((q), (column), corm_val(v))
+/* ORDER BY; e is a column, corm_asc(col) or corm_desc(col). Several calls
+ * add keys in order. */
+int corm_order_by_(corm_query *q, corm_expr *e);
+#define corm_order_by(q, e) corm_order_by_((q), CORM__E(e))
+int corm_limit(corm_query *q, int64_t n);
+int corm_offset(corm_query *q, int64_t n);
+int corm_distinct(corm_query *q);
+/* Select these expressions instead of whole objects (columns, aggregates);
+ * read the result with corm_rows. */
+int corm_select_(corm_query *q, corm_expr *e);
+#define corm_select(q, e) corm_select_((q), CORM__E(e))
+int corm_group_by_(corm_query *q, corm_expr *e);
+#define corm_group_by(q, e) corm_group_by_((q), CORM__E(e))
+int corm_having(corm_query *q, corm_expr *e);
+
+/* All matching objects. *out is an array of *n object pointers, owned by the
+ * session (NULL when n is 0). */
+int corm_all(corm_query *q, void *out, size_t *n);
+/* The first object or NULL (LIMIT 1). */
+int corm_first(corm_query *q, void *out);
+/* Exactly one: CORM_ENOTFOUND when none, CORM_EMULTIPLE when several. */
+int corm_one(corm_query *q, void *out);
+/* One or NULL: CORM_EMULTIPLE when several. */
+int corm_one_or_none(corm_query *q, void *out);
+/* SELECT COUNT(*) of the query (limit and offset applied). */
+int corm_count(corm_query *q, int64_t *n);
+/* Whether any row matches. */
+int corm_exists(corm_query *q, bool *exists);
+
+/* A page, as Flask-SQLAlchemy's paginate gives it: items of page `page`
+ * (1-based) of `per_page` rows, and the total over all pages. */
+typedef struct corm_page {
+    void **items;
+    size_t n;
+    int64_t page, per_page, total, pages;
+    bool has_prev, has_next;
+    int64_t prev_num, next_num;
+} corm_page;
+int corm_paginate(corm_query *q, int64_t page, int64_t per_page, corm_page *out);
+
+/* Bulk UPDATE of every matching row: corm_set adds "column = value"
+ * assignments, corm_update runs them and reports the rows changed. Objects
+ * of the session that match take the new values. */
+int corm_set_(corm_query *q, const corm_column *col, corm_value v);
+#define corm_set(q, col, v) corm_set_((q), (col), corm_val(v))
+int corm_update(corm_query *q, int64_t *rowcount);
+/* Bulk DELETE of every matching row; the session's matching objects are
+ * expunged. */
+int corm_delete_where(corm_query *q, int64_t *rowcount);
+
+/* ---- result rows -------------------------------------------------------------
+ * Rows of values, from corm_rows (a query with corm_select) or corm_execute.
+ * Owned by the session. Values are typed by their columns: aggregates COUNT
+ * give CORM_V_INT, AVG CORM_V_FLOAT, SUM/MIN/MAX the column's kind. */
+typedef struct corm_result corm_result;
+int corm_rows(corm_query *q, corm_result **out);
+size_t corm_result_nrows(const corm_result *r);
+size_t corm_result_ncols(const corm_result *r);
+/* The value at (row, col); a CORM_V_NULL value out of range. */
+const corm_value *corm_result_value(const corm_result *r, size_t row, size_t col);
+/* Convenience readers: 0, 0.0 or NULL when the cell is NULL or not of that kind. */
+int64_t corm_result_int(const corm_result *r, size_t row, size_t col);
+double corm_result_float(const corm_result *r, size_t row, size_t col);
+const char *corm_result_text(const corm_result *r, size_t row, size_t col);
+/* Rows changed by a statement run with corm_execute. */
+int64_t corm_result_changes(const corm_result *r);
+
+/* ---- raw SQL -------------------------------------------------------------------
+ * The escape hatch. sql uses '?' placeholders, one per parameter (translated
+ * for the database); values are always bound, never pasted. The session's
+ * pending changes are flushed first. out may be NULL. */
+int corm_execute(corm_session *s, const char *sql, const corm_value *params,
+                 size_t nparams, corm_result **out);
+/* Run a SELECT whose columns are named like model M's and map the rows onto
+ * objects of M (through the identity map). Columns M lacks are ignored; a
+ * missing primary key column is CORM_ENOCOLUMN. */
+int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
+                          const corm_value *params, size_t nparams, void *out, size_t *n);
+#define corm_execute_objects(s, M, sql, params, nparams, out, n)              \
+    corm_execute_objects_((s), M##_model, (sql), (params), (nparams), (out), (n))
+
+/* ---- printing ------------------------------------------------------------------ */
+
+/* Write "<User id=1 username='marshal' ...>" into buf (size bytes, always
+ * NUL-terminated); returns buf. Sensitive columns print as ***. */
+char *corm_repr(const void *obj, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CORM_H */

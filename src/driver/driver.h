@@ -1,0 +1,91 @@
+/*
+ * driver.h — the interface between corm and one database's client library.
+ *
+ * Each backend file (sqlite.c; postgres.c and mysql.c later) exports one
+ * constant drv_driver and nothing else. Above this line nobody includes a
+ * database's own header: the SQL layer speaks to every database through
+ * these function pointers, the dialect facts below, and the five wire kinds
+ * (NULL, integer, double, text, blob) every database can bind and return.
+ * Drivers map their errors to corm codes and keep the database's own text.
+ */
+#ifndef CORM_DRIVER_H
+#define CORM_DRIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "corm/corm.h"
+#include "util/error.h"
+
+typedef struct drv_conn drv_conn;
+typedef struct drv_stmt drv_stmt;
+
+/* A parsed database URL: scheme://user:password@host:port/database?k=v&... */
+typedef struct drv_url {
+    char *scheme, *user, *password, *host, *port, *database;
+    size_t nparams;
+    struct { char *key, *value; } params[16];
+    char *redacted;   /* the URL with the password replaced by *** */
+} drv_url;
+
+/* Parse url into *out (strings malloc'd; drv_url_free releases them).
+ * CORM_EURL with a sentence in err when malformed. */
+int drv_url_parse(const char *url, drv_url *out, util_err *err);
+void drv_url_free(drv_url *u);
+/* The value of parameter key, or NULL. */
+const char *drv_url_param(const drv_url *u, const char *key);
+
+enum drv_placeholder { DRV_PH_QMARK, DRV_PH_DOLLAR };
+
+typedef struct drv_driver {
+    const char *name;              /* the URL scheme: "sqlite" */
+    char quote;                    /* identifier quote character */
+    enum drv_placeholder placeholder;
+    bool has_returning;            /* INSERT ... RETURNING */
+    const char *const *params;     /* the URL parameters it accepts, NULL-terminated */
+
+    /* The column's type in DDL, written into buf. */
+    const char *(*ddl_type)(const corm_column *c, char *buf, size_t size);
+    /* The DDL of an autoincrementing integer primary key column's type and
+     * constraint ("INTEGER PRIMARY KEY"). */
+    const char *autoinc_pk;
+
+    int (*connect)(const drv_url *url, drv_conn **out, util_err *err);
+    void (*close)(drv_conn *c);
+    /* Run SQL without parameters or rows (BEGIN, DDL). */
+    int (*exec)(drv_conn *c, const char *sql, util_err *err);
+
+    int (*prepare)(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err);
+    void (*finalize)(drv_stmt *st);
+    /* Make a statement ready to bind and step again. */
+    void (*reset)(drv_stmt *st);
+    /* Parameters are numbered from 1. */
+    int (*bind_null)(drv_stmt *st, int i);
+    int (*bind_int)(drv_stmt *st, int i, int64_t v);
+    int (*bind_double)(drv_stmt *st, int i, double v);
+    int (*bind_text)(drv_stmt *st, int i, const char *s, size_t n);
+    int (*bind_blob)(drv_stmt *st, int i, const void *p, size_t n);
+    /* 1: a row is ready; 0: done; < 0: a CORM_E* code with err set. */
+    int (*step)(drv_stmt *st, util_err *err);
+
+    int (*column_count)(drv_stmt *st);
+    const char *(*column_name)(drv_stmt *st, int i);
+    /* The wire kind of the current row's column: CORM_V_NULL, CORM_V_INT,
+     * CORM_V_FLOAT, CORM_V_TEXT or CORM_V_BLOB. Columns count from 0. */
+    corm_vkind (*column_kind)(drv_stmt *st, int i);
+    int64_t (*column_int)(drv_stmt *st, int i);
+    double (*column_double)(drv_stmt *st, int i);
+    const char *(*column_text)(drv_stmt *st, int i, size_t *len);
+    const void *(*column_blob)(drv_stmt *st, int i, size_t *len);
+
+    int64_t (*last_insert_id)(drv_conn *c);
+    int64_t (*changes)(drv_conn *c);
+} drv_driver;
+
+/* The driver for a URL scheme, or NULL. */
+const drv_driver *drv_find(const char *scheme);
+
+extern const drv_driver drv_sqlite;
+
+#endif

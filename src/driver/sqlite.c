@@ -1,0 +1,310 @@
+/*
+ * sqlite.c — the SQLite backend, over Debian's libsqlite3.
+ *
+ * A connection is a sqlite3 handle with foreign keys on, LIKE made
+ * case-sensitive (as on every other database), a busy timeout, and the
+ * journal and sync modes the URL asks for. "sqlite://" is an in-memory
+ * database shared by the engine's connections (a named shared-cache
+ * database), so that a pool of connections sees one database. Statements
+ * are sqlite3_stmt handles used directly as drv_stmt.
+ */
+#include "driver/driver.h"
+#include "util/alloc.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct drv_conn {
+    sqlite3 *db;
+};
+
+#define ST(st) ((sqlite3_stmt *)(void *)(st))
+
+static int map_error(int rc)
+{
+    switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY: return CORM_EUNIQUE;
+    case SQLITE_CONSTRAINT_NOTNULL: return CORM_ENOTNULL;
+    case SQLITE_CONSTRAINT_FOREIGNKEY: return CORM_EFOREIGNKEY;
+    case SQLITE_CONSTRAINT_CHECK: return CORM_ECHECK;
+    }
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return CORM_EBUSY;
+    case SQLITE_READONLY: return CORM_EREADONLY;
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOTADB: return CORM_ECONNECT;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CORRUPT: return CORM_EIO;
+    case SQLITE_NOMEM: return CORM_ENOMEM;
+    case SQLITE_CONSTRAINT: return CORM_ECHECK;
+    }
+    return CORM_ESQL;
+}
+
+/* Fill err from the handle's last error; keep "table.col" of constraint
+ * failures as the detail. */
+static int fail(sqlite3 *db, int rc, util_err *err)
+{
+    int code = map_error(rc);
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    util_err_set(err, code, "sqlite: %s (%s, extended code %d)", msg, sqlite3_errstr(rc), rc);
+    const char *colon = strstr(msg, "failed: ");
+    if (colon)
+        snprintf(err->detail, sizeof err->detail, "%s", colon + 8);
+    return code;
+}
+
+static const char *ddl_type(const corm_column *c, char *buf, size_t size)
+{
+    switch (c->type) {
+    case CORM_TYPE_INTEGER: return "INTEGER";
+    case CORM_TYPE_BIGINT: return "BIGINT";
+    case CORM_TYPE_SMALLINT: return "SMALLINT";
+    case CORM_TYPE_BOOLEAN: return "BOOLEAN";
+    case CORM_TYPE_FLOAT: return "FLOAT";
+    /* TEXT affinity keeps every digit; NUMERIC affinity would round to 15. */
+    case CORM_TYPE_NUMERIC:
+        snprintf(buf, size, "NUMERIC_TEXT(%d, %d)", c->precision, c->scale);
+        return buf;
+    case CORM_TYPE_STRING:
+        snprintf(buf, size, "VARCHAR(%d)", c->length);
+        return buf;
+    case CORM_TYPE_TEXT: return "TEXT";
+    case CORM_TYPE_DATE: return "DATE";
+    case CORM_TYPE_TIME: return "TIME";
+    case CORM_TYPE_DATETIME: return "DATETIME";
+    case CORM_TYPE_BLOB: return "BLOB";
+    case CORM_TYPE_JSON: return "JSON_TEXT";
+    case CORM_TYPE_ENUM: {
+        size_t max = 1;
+        for (const char *const *n = c->enum_names; *n; n++)
+            if (strlen(*n) > max)
+                max = strlen(*n);
+        snprintf(buf, size, "VARCHAR(%zu)", max);
+        return buf;
+    }
+    default: return "BLOB";
+    }
+}
+
+static int run(sqlite3 *db, const char *sql, util_err *err)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? CORM_OK : fail(db, sqlite3_extended_errcode(db), err);
+}
+
+static const char *const params[] = {
+    "journal_mode", "busy_timeout", "synchronous", "pool_size", "mode", NULL
+};
+
+static bool one_of(const char *v, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (strcasecmp(v, *allowed) == 0)
+            return true;
+    return false;
+}
+
+static int check_params(const drv_url *url, util_err *err)
+{
+    static const char *const journal[] = { "delete", "truncate", "persist", "memory", "wal", "off", NULL };
+    static const char *const sync[] = { "off", "normal", "full", "extra", NULL };
+    static const char *const mode[] = { "ro", "rw", "rwc", NULL };
+    const char *v;
+    if ((v = drv_url_param(url, "journal_mode")) && !one_of(v, journal))
+        return util_err_set(err, CORM_EURL, "malformed database URL: journal_mode '%s' is not one "
+                            "of delete, truncate, persist, memory, wal, off", v);
+    if ((v = drv_url_param(url, "synchronous")) && !one_of(v, sync))
+        return util_err_set(err, CORM_EURL, "malformed database URL: synchronous '%s' is not one "
+                            "of off, normal, full, extra", v);
+    if ((v = drv_url_param(url, "mode")) && !one_of(v, mode))
+        return util_err_set(err, CORM_EURL, "malformed database URL: mode '%s' is not one of "
+                            "ro, rw, rwc", v);
+    if ((v = drv_url_param(url, "busy_timeout")) && (!*v || strspn(v, "0123456789") != strlen(v)))
+        return util_err_set(err, CORM_EURL, "malformed database URL: busy_timeout '%s' is not "
+                            "a number of milliseconds", v);
+    return CORM_OK;
+}
+
+static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
+{
+    char path[4096];
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = check_params(url, err);
+    if (rc < 0)
+        return rc;
+    if (url->host && *url->host)
+        return util_err_set(err, CORM_EURL, "malformed database URL: a sqlite URL has no host "
+                            "('%s'); write sqlite:///relative.db or sqlite:////abs/path.db",
+                            url->host);
+    const char *mode = drv_url_param(url, "mode");
+    if (mode && strcasecmp(mode, "ro") == 0)
+        flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+    else if (mode && strcasecmp(mode, "rw") == 0)
+        flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (!*url->database || strcmp(url->database, ":memory:") == 0) {
+        /* one in-memory database per URL object, shared by its connections */
+        snprintf(path, sizeof path, "file:corm-memory-%p?mode=memory&cache=shared", (void *)url);
+        flags |= SQLITE_OPEN_URI;
+    } else {
+        snprintf(path, sizeof path, "%s", url->database);
+    }
+    drv_conn *c = util_calloc(1, sizeof *c);
+    if (!c)
+        return util_err_set(err, CORM_ENOMEM, "out of memory opening %s", path);
+    rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        rc = c->db ? fail(c->db, sqlite3_extended_errcode(c->db), err) : CORM_ENOMEM;
+        util_err_prefix(err, "cannot open sqlite database '%s': ", path);
+        sqlite3_close(c->db);
+        util_free(c);
+        return rc == CORM_ENOMEM ? rc : CORM_ECONNECT;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    const char *v = drv_url_param(url, "busy_timeout");
+    sqlite3_busy_timeout(c->db, v ? atoi(v) : 5000);
+    char sql[128];
+    rc = run(c->db, "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON", err);
+    if (rc == CORM_OK && (v = drv_url_param(url, "journal_mode"))) {
+        snprintf(sql, sizeof sql, "PRAGMA journal_mode = %s", v);
+        rc = run(c->db, sql, err);
+    }
+    if (rc == CORM_OK && (v = drv_url_param(url, "synchronous"))) {
+        snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", v);
+        rc = run(c->db, sql, err);
+    }
+    if (rc < 0) {
+        util_err_prefix(err, "cannot set up sqlite database '%s': ", path);
+        sqlite3_close(c->db);
+        util_free(c);
+        return rc;
+    }
+    *out = c;
+    return CORM_OK;
+}
+
+static void sq_close(drv_conn *c)
+{
+    if (!c)
+        return;
+    sqlite3_close_v2(c->db);
+    util_free(c);
+}
+
+static int sq_exec(drv_conn *c, const char *sql, util_err *err) { return run(c->db, sql, err); }
+
+static int sq_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c->db, sqlite3_extended_errcode(c->db), err);
+    *out = (drv_stmt *)(void *)st;
+    return CORM_OK;
+}
+
+static void sq_finalize(drv_stmt *st) { sqlite3_finalize(ST(st)); }
+
+/* Every parameter is bound again before the next step, so the old
+ * bindings need no clearing. */
+static void sq_reset(drv_stmt *st) { sqlite3_reset(ST(st)); }
+
+static int bind_rc(int rc) { return rc == SQLITE_OK ? CORM_OK : map_error(rc); }
+
+static int sq_bind_null(drv_stmt *st, int i) { return bind_rc(sqlite3_bind_null(ST(st), i)); }
+static int sq_bind_int(drv_stmt *st, int i, int64_t v) { return bind_rc(sqlite3_bind_int64(ST(st), i, v)); }
+static int sq_bind_double(drv_stmt *st, int i, double v) { return bind_rc(sqlite3_bind_double(ST(st), i, v)); }
+
+static int sq_bind_text(drv_stmt *st, int i, const char *s, size_t n)
+{
+    return bind_rc(sqlite3_bind_text64(ST(st), i, s, n, SQLITE_STATIC, SQLITE_UTF8));
+}
+
+static int sq_bind_blob(drv_stmt *st, int i, const void *p, size_t n)
+{
+    return bind_rc(sqlite3_bind_blob64(ST(st), i, p ? p : "", n, SQLITE_STATIC));
+}
+
+static int sq_step(drv_stmt *st, util_err *err)
+{
+    int rc = sqlite3_step(ST(st));
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    sqlite3 *db = sqlite3_db_handle(ST(st));
+    fail(db, sqlite3_extended_errcode(db), err);
+    sqlite3_reset(ST(st));
+    return err->code;
+}
+
+static int sq_column_count(drv_stmt *st) { return sqlite3_column_count(ST(st)); }
+static const char *sq_column_name(drv_stmt *st, int i) { return sqlite3_column_name(ST(st), i); }
+
+static corm_vkind sq_column_kind(drv_stmt *st, int i)
+{
+    switch (sqlite3_column_type(ST(st), i)) {
+    case SQLITE_INTEGER: return CORM_V_INT;
+    case SQLITE_FLOAT: return CORM_V_FLOAT;
+    case SQLITE_TEXT: return CORM_V_TEXT;
+    case SQLITE_BLOB: return CORM_V_BLOB;
+    default: return CORM_V_NULL;
+    }
+}
+
+static int64_t sq_column_int(drv_stmt *st, int i) { return sqlite3_column_int64(ST(st), i); }
+static double sq_column_double(drv_stmt *st, int i) { return sqlite3_column_double(ST(st), i); }
+
+static const char *sq_column_text(drv_stmt *st, int i, size_t *len)
+{
+    const char *s = (const char *)sqlite3_column_text(ST(st), i);
+    *len = (size_t)sqlite3_column_bytes(ST(st), i);
+    return s ? s : "";
+}
+
+static const void *sq_column_blob(drv_stmt *st, int i, size_t *len)
+{
+    const void *p = sqlite3_column_blob(ST(st), i);
+    *len = (size_t)sqlite3_column_bytes(ST(st), i);
+    return p;
+}
+
+static int64_t sq_last_insert_id(drv_conn *c) { return sqlite3_last_insert_rowid(c->db); }
+static int64_t sq_changes(drv_conn *c) { return sqlite3_changes64(c->db); }
+
+const drv_driver drv_sqlite = {
+    .name = "sqlite",
+    .quote = '"',
+    .placeholder = DRV_PH_QMARK,
+    .has_returning = true,
+    .params = params,
+    .ddl_type = ddl_type,
+    .autoinc_pk = "INTEGER PRIMARY KEY",
+    .connect = sq_connect,
+    .close = sq_close,
+    .exec = sq_exec,
+    .prepare = sq_prepare,
+    .finalize = sq_finalize,
+    .reset = sq_reset,
+    .bind_null = sq_bind_null,
+    .bind_int = sq_bind_int,
+    .bind_double = sq_bind_double,
+    .bind_text = sq_bind_text,
+    .bind_blob = sq_bind_blob,
+    .step = sq_step,
+    .column_count = sq_column_count,
+    .column_name = sq_column_name,
+    .column_kind = sq_column_kind,
+    .column_int = sq_column_int,
+    .column_double = sq_column_double,
+    .column_text = sq_column_text,
+    .column_blob = sq_column_blob,
+    .last_insert_id = sq_last_insert_id,
+    .changes = sq_changes,
+};

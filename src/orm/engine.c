@@ -1,0 +1,126 @@
+/*
+ * engine.c — an engine: a URL's driver, the validated models, and a pool of
+ * connections shared by sessions (and threads).
+ */
+#include "orm/orm.h"
+#include "util/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int check_params(corm_engine *e)
+{
+    for (size_t i = 0; i < e->url.nparams; i++) {
+        const char *k = e->url.params[i].key;
+        bool known = false;
+        for (const char *const *p = e->drv->params; *p && !known; p++)
+            known = strcmp(*p, k) == 0;
+        if (!known)
+            return util_err_set(&e->err, CORM_EURL, "malformed database URL: unknown parameter "
+                                "'%s' for %s", k, e->drv->name);
+    }
+    const char *ps = drv_url_param(&e->url, "pool_size");
+    if (ps) {
+        char *end;
+        long n = strtol(ps, &end, 10);
+        if (*end || n < 1 || n > 1000)
+            return util_err_set(&e->err, CORM_EURL, "malformed database URL: pool_size '%s' is "
+                                "not a number from 1 to 1000", ps);
+        e->pool_size = (size_t)n;
+    }
+    return CORM_OK;
+}
+
+int corm_engine_open(corm_engine **out, const char *url, const corm_model *const *models)
+{
+    *out = NULL;
+    corm_engine *e = util_calloc(1, sizeof *e);
+    if (!e)
+        return CORM_ENOMEM;
+    *out = e;
+    pthread_mutex_init(&e->lock, NULL);
+    e->pool_size = 5;
+    int rc = drv_url_parse(url, &e->url, &e->err);
+    if (rc < 0)
+        return rc;
+    if (!(e->drv = drv_find(e->url.scheme)))
+        return util_err_set(&e->err, CORM_EURL, "malformed database URL '%s': no driver for "
+                            "'%s' (this build has: sqlite)", e->url.redacted, e->url.scheme);
+    if ((rc = check_params(e)) < 0)
+        return rc;
+    if (!(e->idle = util_calloc(e->pool_size, sizeof *e->idle)))
+        return util_err_set(&e->err, CORM_ENOMEM, "out of memory opening the engine");
+    if ((rc = sch_meta_build(&e->meta, models, e->drv, &e->err)) < 0)
+        return rc;
+    /* connect now, so that a bad path fails here and not at the first query */
+    sql_conn *c;
+    if ((rc = orm_engine_acquire(e, &c, &e->err)) < 0)
+        return rc;
+    orm_engine_release(e, c);
+    return CORM_OK;
+}
+
+void corm_engine_close(corm_engine *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->nidle; i++)
+        sql_conn_close(e->idle[i]);
+    util_free(e->idle);
+    sch_meta_free(&e->meta);
+    drv_url_free(&e->url);
+    pthread_mutex_destroy(&e->lock);
+    util_free(e);
+}
+
+const char *corm_engine_errmsg(const corm_engine *e) { return e ? e->err.msg : "out of memory"; }
+
+void corm_engine_set_echo(corm_engine *e, corm_echo_fn fn, void *ud)
+{
+    e->echo.fn = fn;
+    e->echo.ud = ud;
+}
+
+int orm_engine_acquire(corm_engine *e, sql_conn **out, util_err *err)
+{
+    pthread_mutex_lock(&e->lock);
+    if (e->nidle) {
+        *out = e->idle[--e->nidle];
+        pthread_mutex_unlock(&e->lock);
+        return CORM_OK;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return sql_conn_open(out, e->drv, &e->url, &e->echo, err);
+}
+
+void orm_engine_release(corm_engine *e, sql_conn *c)
+{
+    if (!c)
+        return;
+    if (c->depth) {
+        util_err ignored;
+        sql_rollback(c, &ignored);
+    }
+    pthread_mutex_lock(&e->lock);
+    if (e->nidle < e->pool_size) {
+        e->idle[e->nidle++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&e->lock);
+    sql_conn_close(c);
+}
+
+static int with_conn(corm_engine *e, int (*fn)(const sch_meta *, sql_conn *, util_err *))
+{
+    sql_conn *c;
+    util_err_clear(&e->err);
+    int rc = orm_engine_acquire(e, &c, &e->err);
+    if (rc < 0)
+        return rc;
+    rc = fn(&e->meta, c, &e->err);
+    orm_engine_release(e, c);
+    return rc;
+}
+
+int corm_create_all(corm_engine *e) { return with_conn(e, sch_create_all); }
+int corm_drop_all(corm_engine *e) { return with_conn(e, sch_drop_all); }

@@ -1,0 +1,341 @@
+/*
+ * flush.c — the unit of work: turning the session's objects into INSERT,
+ * UPDATE and DELETE statements, in foreign-key order, inside the session's
+ * transaction.
+ *
+ * Inserts go parents first (the mappers are sorted that way), deletes
+ * children first. An UPDATE names only the columns whose value differs
+ * from the snapshot, and an unchanged object writes nothing. Each
+ * statement's values are validated as they are bound, before the
+ * statement is sent. On any error the transaction is rolled back and the
+ * journal puts every object back as the user left it.
+ */
+#include "orm/orm.h"
+#include "util/alloc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* NULL as the flush sees it: a flagged scalar field nobody changed. */
+static bool eff_null(orm_obj *o, const corm_column *c, const void *base)
+{
+    if (orm_is_pointer(c))
+        return sql_field_value(c, orm_data(o), false).kind == CORM_V_NULL;
+    return orm_bit(orm_nulls(o), c->index) && !sql_field_differs(c, orm_data(o), base);
+}
+
+static bool column_changed(orm_obj *o, const corm_column *c)
+{
+    void *snap = orm_snap(o);
+    if (sql_field_differs(c, orm_data(o), snap))
+        return true;
+    if (orm_is_pointer(c))
+        return false;
+    return orm_bit(orm_nulls(o), c->index) != orm_bit(orm_snap_nulls(o), c->index);
+}
+
+bool orm_obj_dirty(orm_obj *o)
+{
+    if (!o->has_snap)
+        return true;
+    /* fast path: nothing at all moved */
+    if (memcmp(orm_data(o), orm_snap(o), o->stride) == 0)
+        return false;
+    const corm_model *m = o->mp->model;
+    for (size_t i = 0; i < m->ncolumns; i++)
+        if (column_changed(o, m->columns[i]))
+            return true;
+    return false;
+}
+
+/* A sentence for a database error while writing o. */
+int orm_db_error(corm_session *s, orm_obj *o, int code)
+{
+    const corm_model *m = o->mp->model;
+    char db[sizeof s->err.msg], vb[96];
+    snprintf(db, sizeof db, "%s", s->err.msg);
+    const corm_column *c = NULL;
+    /* the database named the column: "user.email" or "user.a, user.b" */
+    if (s->err.detail[0]) {
+        for (size_t i = 0; i < m->ncolumns && !c; i++) {
+            char want[256];
+            snprintf(want, sizeof want, "%s.%s", m->table, m->columns[i]->name);
+            const char *hit = strstr(s->err.detail, want);
+            size_t n = strlen(want);
+            if (hit && (hit[n] == '\0' || hit[n] == ',' || hit[n] == ' '))
+                c = m->columns[i];
+        }
+    }
+    if (!c && code == CORM_EFOREIGNKEY)
+        for (size_t i = 0; i < m->ncolumns && !c; i++)
+            if (m->columns[i]->fk)
+                c = m->columns[i];
+    if (c) {
+        corm_value v = sql_field_value(c, orm_data(o), eff_null(o, c, o->has_snap ? orm_snap(o) : o->mp->proto));
+        util_value_repr(&v, vb, sizeof vb);
+        if (code == CORM_EFOREIGNKEY && c->fk)
+            return orm_set_error(s, code, "%s.%s: value %s %s (references %s.%s) [%s]", m->name,
+                                 c->name, c->flags & CORM_SENSITIVE ? "***" : vb,
+                                 corm_strerror(code), c->fk->model->name, c->fk->name, db);
+        return orm_set_error(s, code, "%s.%s: value %s: %s [%s]", m->name, c->name,
+                             c->flags & CORM_SENSITIVE ? "***" : vb, corm_strerror(code), db);
+    }
+    char repr[512];
+    return orm_set_error(s, code, "%s: %s for %s [%s]", m->name, corm_strerror(code),
+                         corm_repr(orm_data(o), repr, sizeof repr), db);
+}
+
+static int push(corm_session *s, const corm_column *c, const corm_value *v)
+{
+    sql_param *p = sql_params_push(&s->params);
+    if (!p)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory binding %s.%s", c->model->name, c->name);
+    return sql_param_set(p, c, v, true, &s->err);
+}
+
+static int insert(corm_session *s, orm_obj *o)
+{
+    const sch_mapper *mp = o->mp;
+    const corm_model *m = mp->model;
+    const drv_driver *d = s->conn->drv;
+    void *obj = orm_data(o);
+    util_buf *b = &s->sql;
+    sql_ctx x = { d, b, &s->params, &s->err };
+    bool pk_assigned = false, returning = false;
+    int rc;
+    util_buf_reset(b);
+    s->params.n = 0;
+    util_buf_puts(b, "INSERT INTO ");
+    sql_put_ident(&x, m->table);
+    util_buf_puts(b, " (");
+    size_t ncols = 0;
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        bool unset = !sql_field_differs(c, obj, mp->proto) &&
+                     (orm_is_pointer(c) || orm_bit(orm_nulls(o), (int)i) == orm_bit(sch_proto_nulls(mp), (int)i));
+        if (c == mp->pk && mp->pk_autoinc && unset) {
+            pk_assigned = true;
+            continue;
+        }
+        if (c->server_default && unset) {
+            returning = true;
+            continue;
+        }
+        corm_value v = sql_field_value(c, obj, eff_null(o, c, mp->proto));
+        if ((rc = push(s, c, &v)) < 0)
+            return rc;
+        if (ncols++)
+            util_buf_puts(b, ", ");
+        sql_put_ident(&x, c->name);
+    }
+    if (ncols == 0) {
+        util_buf_reset(b);
+        util_buf_puts(b, "INSERT INTO ");
+        sql_put_ident(&x, m->table);
+        util_buf_puts(b, " DEFAULT VALUES");
+    } else {
+        util_buf_puts(b, ") VALUES (");
+        for (size_t i = 0; i < ncols; i++) {
+            if (i)
+                util_buf_puts(b, ", ");
+            if (d->placeholder == DRV_PH_DOLLAR)
+                util_buf_printf(b, "$%zu", i + 1);
+            else
+                util_buf_putc(b, '?');
+        }
+        util_buf_putc(b, ')');
+    }
+    if (returning) {
+        util_buf_puts(b, " RETURNING ");
+        util_buf_puts(b, mp->sql_cols);
+    }
+    if (b->err)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
+
+    unsigned char *before = NULL;
+    if (returning && !(before = util_arena_memdup(&s->arena, obj, o->stride)))
+        return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
+    drv_stmt *st = NULL;
+    if ((rc = sql_run(s->conn, b->p, b->len, &s->params, &st, &s->err)) < 0)
+        return rc;
+    if ((rc = d->step(st, &s->err)) < 0)
+        return orm_db_error(s, o, rc);
+    if (returning && rc == 1) {
+        for (size_t i = 0; i < m->ncolumns; i++)
+            if ((rc = sql_field_load(d, st, (int)i, m->columns[i], obj, orm_nulls(o), &s->arena,
+                                     &s->err)) < 0)
+                return rc;
+        while ((rc = d->step(st, &s->err)) == 1)
+            ;
+        if (rc < 0)
+            return rc;
+    } else if (pk_assigned) {
+        int64_t id = d->last_insert_id(s->conn->dc);
+        memcpy((char *)obj + mp->pk->offset, &id, sizeof id);
+    }
+    if ((rc = orm_journal(s, o, J_INSERTED, pk_assigned, before)) < 0)
+        return rc;
+    orm_take_snapshot(o);
+    o->state = OBJ_PERSISTENT;
+    s->npending--;
+    return orm_imap_put(s, o);
+}
+
+static int where_pk(corm_session *s, sql_ctx *x, orm_obj *o)
+{
+    const corm_column *pk = o->mp->pk;
+    util_buf_puts(x->b, " WHERE ");
+    sql_put_ident(x, pk->name);
+    util_buf_puts(x->b, " = ");
+    corm_value v = sql_field_value(pk, o->has_snap ? orm_snap(o) : orm_data(o), false);
+    sql_param *p = sql_params_push(&s->params);
+    if (!p)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory");
+    int rc = sql_param_set(p, pk, &v, false, &s->err);
+    if (rc == CORM_OK)
+        sql_put_placeholder(x);
+    return rc;
+}
+
+static int update(corm_session *s, orm_obj *o)
+{
+    const sch_mapper *mp = o->mp;
+    const corm_model *m = mp->model;
+    void *obj = orm_data(o);
+    util_buf *b = &s->sql;
+    sql_ctx x = { s->conn->drv, b, &s->params, &s->err };
+    int rc;
+    if (sql_field_differs(mp->pk, obj, orm_snap(o))) {
+        char vb[96];
+        corm_value v = sql_field_value(mp->pk, obj, false);
+        return orm_set_error(s, CORM_ESTATE, "%s.%s: the primary key of a persistent object "
+                             "cannot change (to %s)", m->name, mp->pk->name,
+                             util_value_repr(&v, vb, sizeof vb));
+    }
+    util_buf_reset(b);
+    s->params.n = 0;
+    util_buf_puts(b, "UPDATE ");
+    sql_put_ident(&x, m->table);
+    util_buf_puts(b, " SET ");
+    size_t n = 0;
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        if (c == mp->pk || !column_changed(o, c))
+            continue;
+        corm_value v = sql_field_value(c, obj, eff_null(o, c, orm_snap(o)));
+        if ((rc = push(s, c, &v)) < 0)
+            return rc;
+        if (n++)
+            util_buf_puts(b, ", ");
+        sql_put_ident(&x, c->name);
+        util_buf_puts(b, " = ");
+        sql_put_placeholder(&x);
+    }
+    if (n == 0)
+        return CORM_OK; /* only a NULL flag was touched and nothing differs */
+    if ((rc = where_pk(s, &x, o)) < 0)
+        return rc;
+    if (b->err)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
+    unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->stride);
+    if (!old)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
+    drv_stmt *st = NULL;
+    if ((rc = sql_run(s->conn, b->p, b->len, &s->params, &st, &s->err)) < 0)
+        return rc;
+    if ((rc = s->conn->drv->step(st, &s->err)) < 0)
+        return orm_db_error(s, o, rc);
+    if (s->conn->drv->changes(s->conn->dc) != 1) {
+        char repr[256];
+        return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
+                             "transaction?)", m->name, corm_repr(obj, repr, sizeof repr));
+    }
+    if ((rc = orm_journal(s, o, J_UPDATED, false, old)) < 0)
+        return rc;
+    orm_take_snapshot(o);
+    return CORM_OK;
+}
+
+static int delete(corm_session *s, orm_obj *o)
+{
+    util_buf *b = &s->sql;
+    sql_ctx x = { s->conn->drv, b, &s->params, &s->err };
+    int rc;
+    util_buf_reset(b);
+    s->params.n = 0;
+    util_buf_puts(b, "DELETE FROM ");
+    sql_put_ident(&x, o->mp->model->table);
+    if ((rc = where_pk(s, &x, o)) < 0)
+        return rc;
+    if (b->err)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory deleting a %s", o->mp->model->name);
+    drv_stmt *st = NULL;
+    if ((rc = sql_run(s->conn, b->p, b->len, &s->params, &st, &s->err)) < 0)
+        return rc;
+    if ((rc = s->conn->drv->step(st, &s->err)) < 0)
+        return orm_db_error(s, o, rc);
+    if ((rc = orm_journal(s, o, J_DELETED, false, NULL)) < 0)
+        return rc;
+    orm_imap_del(s, o);
+    o->state = OBJ_GONE;
+    s->ndeleted--;
+    return CORM_OK;
+}
+
+/* Drop list entries of objects the session no longer tracks. */
+static void compact(orm_list *l)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        orm_obj *o = l->v[i];
+        if (o->state == OBJ_PENDING || o->state == OBJ_PERSISTENT || o->state == OBJ_DELETED)
+            l->v[k++] = o;
+        else
+            o->in_list = false;
+    }
+    l->n = k;
+}
+
+static int write_all(corm_session *s, const sch_mapper *only)
+{
+    const sch_meta *meta = &s->e->meta;
+    int rc;
+    for (size_t r = 0; r < meta->n; r++) {
+        orm_list *l = &s->lists[r];
+        bool scan = !only || only == &meta->mappers[r];
+        for (size_t i = 0; i < l->n; i++) {
+            orm_obj *o = l->v[i];
+            if (o->state == OBJ_PENDING)
+                rc = insert(s, o);
+            else if (o->state == OBJ_PERSISTENT && scan && orm_obj_dirty(o))
+                rc = update(s, o);
+            else
+                continue;
+            if (rc < 0)
+                return rc;
+        }
+    }
+    for (size_t r = meta->n; r-- > 0;) {
+        orm_list *l = &s->lists[r];
+        for (size_t i = 0; i < l->n && s->ndeleted; i++)
+            if (l->v[i]->state == OBJ_DELETED && (rc = delete(s, l->v[i])) < 0)
+                return rc;
+        compact(l);
+    }
+    return CORM_OK;
+}
+
+int orm_flush(corm_session *s, const sch_mapper *only)
+{
+    int rc = orm_conn(s);
+    if (rc < 0)
+        return rc;
+    if ((rc = write_all(s, only)) == CORM_OK)
+        return CORM_OK;
+    /* roll back everything this transaction wrote; objects keep their values */
+    util_err keep = s->err;
+    orm_undo(s, 0, true);
+    orm_release_conn(s);
+    s->err = keep;
+    return rc;
+}

@@ -1,0 +1,147 @@
+/*
+ * orm.h — the ORM layer's shared insides: engine, session, object headers.
+ *
+ * Every object a session hands out is preceded by an orm_obj header in the
+ * same arena block, and followed by its NULL flags and its snapshot (the
+ * row as last read or written). Dirty checking compares the struct with the
+ * snapshot at flush, because C cannot intercept `u->age = 30`.
+ *
+ *   [orm_obj][struct fields | NULL flags][snapshot fields | snapshot flags]
+ *
+ * Only session.c, flush.c and query.c see these; users see plain structs.
+ */
+#ifndef CORM_ORM_H
+#define CORM_ORM_H
+
+#include <pthread.h>
+
+#include "schema/schema.h"
+
+struct corm_engine {
+    drv_url url;
+    const drv_driver *drv;
+    sch_meta meta;
+    sql_echo echo;
+    util_err err;
+    pthread_mutex_t lock;
+    sql_conn **idle;
+    size_t nidle, pool_size;
+};
+
+/* A connection from the pool (or a new one). */
+int orm_engine_acquire(corm_engine *e, sql_conn **out, util_err *err);
+/* Back to the pool; an open transaction is rolled back first. */
+void orm_engine_release(corm_engine *e, sql_conn *c);
+
+enum orm_state {
+    OBJ_TRANSIENT,   /* made by corm_new, not added */
+    OBJ_PENDING,     /* added, to be inserted */
+    OBJ_PERSISTENT,  /* has a row */
+    OBJ_DELETED,     /* persistent, marked for delete */
+    OBJ_GONE,        /* its DELETE was flushed, not yet committed */
+    OBJ_DETACHED     /* expunged, or deleted and committed */
+};
+
+#define ORM_MAGIC 0x636f726du
+
+typedef struct orm_obj {
+    uint32_t magic;
+    uint8_t state;
+    bool in_list;       /* has an entry in its mapper's list */
+    bool has_snap;
+    const sch_mapper *mp;
+    corm_session *s;
+    size_t stride;      /* bytes of fields + flags: where the snapshot starts */
+} orm_obj;
+
+#define ORM_HDR ((sizeof(orm_obj) + 15) & ~(size_t)15)
+
+static inline void *orm_data(orm_obj *o) { return (char *)o + ORM_HDR; }
+static inline orm_obj *orm_hdr(const void *obj) { return (orm_obj *)((char *)obj - ORM_HDR); }
+static inline uint64_t *orm_nulls(orm_obj *o)
+{
+    return (uint64_t *)(void *)((char *)orm_data(o) + ((o->mp->model->size + 7) & ~(size_t)7));
+}
+static inline void *orm_snap(orm_obj *o) { return (char *)orm_data(o) + o->stride; }
+static inline uint64_t *orm_snap_nulls(orm_obj *o)
+{
+    return (uint64_t *)(void *)((char *)orm_snap(o) + ((o->mp->model->size + 7) & ~(size_t)7));
+}
+static inline bool orm_bit(const uint64_t *w, int i) { return (w[i >> 6] >> (i & 63)) & 1; }
+static inline bool orm_is_pointer(const corm_column *c)
+{
+    return c->type == CORM_TYPE_STRING || c->type == CORM_TYPE_TEXT ||
+           c->type == CORM_TYPE_JSON || c->type == CORM_TYPE_BLOB;
+}
+
+typedef struct orm_list {
+    orm_obj **v;
+    size_t n, cap;
+} orm_list;
+
+/* The journal: what this transaction did to each object, undone on rollback. */
+enum orm_jkind { J_INSERTED, J_UPDATED, J_DELETED };
+typedef struct orm_jentry {
+    orm_obj *o;
+    uint8_t kind;
+    bool pk_assigned;        /* J_INSERTED: the database chose the key */
+    unsigned char *before;   /* J_INSERTED: fields before server defaults were read
+                                back (or NULL); J_UPDATED: the old snapshot */
+} orm_jentry;
+
+struct corm_session {
+    corm_engine *e;
+    sql_conn *conn;
+    util_arena arena;
+    util_err err;
+    orm_list *lists;         /* per mapper rank: tracked objects, in add order */
+    size_t npending, ndeleted;
+    orm_obj **imap;          /* identity map, open addressing */
+    size_t imap_n, imap_cap;
+    orm_jentry *journal;
+    size_t njournal, capjournal;
+    size_t marks[32];        /* journal length at each savepoint */
+    int nest;
+    corm_query *queries;
+    sql_params params;
+    util_buf sql;
+    void **scratch;          /* rows being collected */
+    size_t nscratch, capscratch;
+};
+
+/* session.c */
+int orm_fail(corm_session *s, int code);  /* code already in s->err */
+int orm_set_error(corm_session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int orm_conn(corm_session *s);            /* a connection in a transaction */
+orm_obj *orm_check(corm_session *s, const void *obj);
+orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
+int orm_list_push(orm_list *l, orm_obj *o);
+orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key);
+int orm_imap_put(corm_session *s, orm_obj *o);
+void orm_imap_del(corm_session *s, orm_obj *o);
+int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assigned,
+                unsigned char *before);
+void orm_take_snapshot(orm_obj *o);
+/* Undo the journal back to entry `mark`; keep: leave user's values (failed
+ * flush), else restore committed values (rollback). */
+void orm_undo(corm_session *s, size_t mark, bool keep);
+void orm_release_conn(corm_session *s);
+int orm_scratch_push(corm_session *s, void *p);
+
+/* flush.c */
+/* Write pending changes; only mappers in `only` (NULL: all) are checked for
+ * changed objects, inserts and deletes always go. */
+int orm_flush(corm_session *s, const sch_mapper *only);
+bool orm_obj_dirty(orm_obj *o);
+/* Fill s->err with a sentence for a database error on object o. */
+int orm_db_error(corm_session *s, orm_obj *o, int code);
+
+/* query.c */
+/* Load the current row of st as an object of mp: cols[i] is the model
+ * column of result column i (NULL: skip). An object already in the identity
+ * map is returned as it is unless overwrite. */
+int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
+                 const corm_column *const *cols, size_t ncols, bool overwrite, orm_obj **out);
+void orm_queries_free(corm_session *s);
+
+#endif

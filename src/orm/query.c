@@ -1,0 +1,873 @@
+/*
+ * query.c — queries: building them, compiling them to one SELECT (or
+ * UPDATE/DELETE), and loading their rows into objects through the
+ * identity map.
+ *
+ * A row whose key the session already holds is not read again: the
+ * session's object is returned as it is (SQLAlchemy does the same), which
+ * also makes re-running a query cheap.
+ */
+#include "orm/orm.h"
+#include "util/alloc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct expr_vec {
+    corm_expr **v;
+    size_t n, cap;
+} expr_vec;
+
+struct corm_query {
+    corm_session *s;
+    const sch_mapper *mp;
+    corm_query *next, **pprev;
+    expr_vec where, order, select, group, having, sets;
+    int64_t limit, offset;
+    bool distinct;
+    int err;
+    util_err errinfo;
+};
+
+static void vec_free(expr_vec *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        corm_expr_free(v->v[i]);
+    util_free(v->v);
+    v->v = NULL;
+    v->n = v->cap = 0;
+}
+
+static int qfail(corm_query *q, int code, const char *fmt, const char *arg)
+{
+    if (!q->err) {
+        q->err = code;
+        util_err_set(&q->errinfo, code, fmt, arg);
+    }
+    return code;
+}
+
+/* Take ownership of e into v. */
+static int vec_push(corm_query *q, expr_vec *v, corm_expr *e)
+{
+    if (!e)
+        return qfail(q, CORM_ENOMEM, "out of memory building the query%s", "");
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 4;
+        corm_expr **nv = util_realloc(v->v, cap * sizeof *nv);
+        if (!nv) {
+            corm_expr_free(e);
+            return qfail(q, CORM_ENOMEM, "out of memory building the query%s", "");
+        }
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = e;
+    int rc = sql_expr_check_model(e, q->mp->model, &q->errinfo);
+    if (rc < 0 && !q->err)
+        q->err = rc;
+    return rc;
+}
+
+corm_query *corm_query_new_(corm_session *s, const corm_model *m)
+{
+    util_err_clear(&s->err);
+    const sch_mapper *mp = sch_find(&s->e->meta, m);
+    if (!mp) {
+        orm_set_error(s, CORM_EINVAL, "model %s is not registered with the engine",
+                      m ? m->name : "(null)");
+        return NULL;
+    }
+    corm_query *q = util_calloc(1, sizeof *q);
+    if (!q) {
+        orm_set_error(s, CORM_ENOMEM, "out of memory making a query of %s", m->name);
+        return NULL;
+    }
+    q->s = s;
+    q->mp = mp;
+    q->limit = q->offset = -1;
+    q->next = s->queries;
+    if (q->next)
+        q->next->pprev = &q->next;
+    q->pprev = &s->queries;
+    s->queries = q;
+    return q;
+}
+
+static void query_free(corm_query *q)
+{
+    vec_free(&q->where);
+    vec_free(&q->order);
+    vec_free(&q->select);
+    vec_free(&q->group);
+    vec_free(&q->having);
+    vec_free(&q->sets);
+    util_free(q);
+}
+
+void corm_query_free(corm_query *q)
+{
+    if (!q)
+        return;
+    *q->pprev = q->next;
+    if (q->next)
+        q->next->pprev = q->pprev;
+    query_free(q);
+}
+
+void orm_queries_free(corm_session *s)
+{
+    while (s->queries) {
+        corm_query *q = s->queries;
+        s->queries = q->next;
+        query_free(q);
+    }
+}
+
+int corm_filter(corm_query *q, corm_expr *e) { return vec_push(q, &q->where, e); }
+int corm_order_by_(corm_query *q, corm_expr *e) { return vec_push(q, &q->order, e); }
+int corm_select_(corm_query *q, corm_expr *e) { return vec_push(q, &q->select, e); }
+int corm_group_by_(corm_query *q, corm_expr *e) { return vec_push(q, &q->group, e); }
+int corm_having(corm_query *q, corm_expr *e) { return vec_push(q, &q->having, e); }
+
+int corm_filter_by_(corm_query *q, const char *column, corm_value v)
+{
+    const corm_column *c = column ? sch_column(q->mp->model, column) : NULL;
+    if (!c) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s has no column named '%.200s'", q->mp->model->name,
+                 column ? column : "(null)");
+        return qfail(q, CORM_ENOCOLUMN, "%s", msg);
+    }
+    return vec_push(q, &q->where, corm_cmp_(corm_expr_col(c), CORM_OP_EQ, v));
+}
+
+int corm_set_(corm_query *q, const corm_column *col, corm_value v)
+{
+    return vec_push(q, &q->sets, corm_cmp_(corm_expr_col(col), CORM_OP_EQ, v));
+}
+
+int corm_limit(corm_query *q, int64_t n)
+{
+    if (n < 0)
+        return qfail(q, CORM_EINVAL, "a limit must not be negative%s", "");
+    q->limit = n;
+    return CORM_OK;
+}
+
+int corm_offset(corm_query *q, int64_t n)
+{
+    if (n < 0)
+        return qfail(q, CORM_EINVAL, "an offset must not be negative%s", "");
+    q->offset = n;
+    return CORM_OK;
+}
+
+int corm_distinct(corm_query *q)
+{
+    q->distinct = true;
+    return CORM_OK;
+}
+
+/* ---- compiling ----------------------------------------------------------------- */
+
+static int put_list(sql_ctx *x, const expr_vec *v, const char *sep)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        if (i)
+            util_buf_puts(x->b, sep);
+        int rc = sql_compile_expr(x, v->v[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return CORM_OK;
+}
+
+static int put_where(sql_ctx *x, const corm_query *q)
+{
+    if (!q->where.n)
+        return CORM_OK;
+    util_buf_puts(x->b, " WHERE ");
+    return put_list(x, &q->where, " AND ");
+}
+
+static int put_int(sql_ctx *x, int64_t v)
+{
+    corm_value val = corm_v_int(v);
+    return sql_put_value(x, NULL, &val, false);
+}
+
+/* SELECT ... FROM ... WHERE ... GROUP BY ... HAVING ... ORDER BY ... LIMIT */
+static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offset)
+{
+    const sch_mapper *mp = q->mp;
+    int rc;
+    util_buf_puts(x->b, q->distinct ? "SELECT DISTINCT " : "SELECT ");
+    if (q->select.n) {
+        if ((rc = put_list(x, &q->select, ", ")) < 0)
+            return rc;
+    } else {
+        util_buf_put(x->b, mp->sql_cols, mp->sql_cols_len);
+    }
+    util_buf_puts(x->b, " FROM ");
+    sql_put_ident(x, mp->model->table);
+    if ((rc = put_where(x, q)) < 0)
+        return rc;
+    if (q->group.n) {
+        util_buf_puts(x->b, " GROUP BY ");
+        if ((rc = put_list(x, &q->group, ", ")) < 0)
+            return rc;
+    }
+    if (q->having.n) {
+        util_buf_puts(x->b, " HAVING ");
+        if ((rc = put_list(x, &q->having, " AND ")) < 0)
+            return rc;
+    }
+    if (q->order.n) {
+        util_buf_puts(x->b, " ORDER BY ");
+        if ((rc = put_list(x, &q->order, ", ")) < 0)
+            return rc;
+    }
+    if (limit >= 0 || offset >= 0) {
+        util_buf_puts(x->b, " LIMIT ");
+        if ((rc = put_int(x, limit >= 0 ? limit : -1)) < 0)
+            return rc;
+        if (offset >= 0) {
+            util_buf_puts(x->b, " OFFSET ");
+            if ((rc = put_int(x, offset)) < 0)
+                return rc;
+        }
+    }
+    return CORM_OK;
+}
+
+/* Start a query: autoflush its model, take the connection, reset buffers. */
+static int begin(corm_query *q, sql_ctx *x)
+{
+    corm_session *s = q->s;
+    util_err_clear(&s->err);
+    if (q->err) {
+        s->err = q->errinfo;
+        return orm_fail(s, q->err);
+    }
+    int rc = orm_flush(s, q->mp);
+    if (rc < 0)
+        return rc;
+    util_buf_reset(&s->sql);
+    s->params.n = 0;
+    *x = (sql_ctx){ s->conn->drv, &s->sql, &s->params, &s->err };
+    return CORM_OK;
+}
+
+static int run(corm_session *s, drv_stmt **st)
+{
+    if (s->sql.err)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory building SQL");
+    return sql_run(s->conn, s->sql.p, s->sql.len, &s->params, st, &s->err);
+}
+
+/* ---- loading rows ---------------------------------------------------------------- */
+
+static int row_key(const drv_driver *d, drv_stmt *st, int i, const corm_column *pk, corm_value *k)
+{
+    corm_vkind kind = d->column_kind(st, i);
+    if (kind == CORM_V_INT) {
+        k->kind = CORM_V_INT;
+        k->u.i = d->column_int(st, i);
+    } else if (kind == CORM_V_TEXT) {
+        k->kind = CORM_V_TEXT;
+        k->u.text.p = d->column_text(st, i, &k->u.text.n);
+    } else {
+        return CORM_ETYPE;
+    }
+    (void)pk;
+    return CORM_OK;
+}
+
+int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
+                 const corm_column *const *cols, size_t ncols, bool overwrite, orm_obj **out)
+{
+    const drv_driver *d = s->conn->drv;
+    int rc, pki = -1;
+    for (size_t i = 0; i < ncols && pki < 0; i++)
+        if (cols[i] == mp->pk)
+            pki = (int)i;
+    corm_value key;
+    if (pki < 0 || row_key(d, st, pki, mp->pk, &key) < 0)
+        return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
+                             mp->model->name);
+    orm_obj *o = orm_imap_get(s, mp, &key);
+    if (o && !overwrite) {
+        *out = o;
+        return CORM_OK;
+    }
+    bool fresh = !o;
+    if (fresh && !(o = orm_alloc(s, mp)))
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+    void *obj = orm_data(o);
+    uint64_t *nulls = orm_nulls(o);
+    for (size_t i = 0; i < ncols; i++)
+        if (cols[i] && (rc = sql_field_load(d, st, (int)i, cols[i], obj, nulls, &s->arena,
+                                            &s->err)) < 0)
+            return rc;
+    memcpy(orm_snap(o), obj, o->stride);
+    o->has_snap = true;
+    if (fresh) {
+        o->state = OBJ_PERSISTENT;
+        if ((rc = orm_list_push(&s->lists[mp->rank], o)) < 0)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+        if ((rc = orm_imap_put(s, o)) < 0)
+            return rc;
+    }
+    *out = o;
+    return CORM_OK;
+}
+
+/* Run the compiled SELECT and collect objects into s->scratch. */
+static int collect(corm_query *q, size_t max)
+{
+    corm_session *s = q->s;
+    const drv_driver *d = s->conn->drv;
+    drv_stmt *st = NULL;
+    int rc = run(s, &st);
+    s->nscratch = 0;
+    while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
+        orm_obj *o;
+        if ((rc = orm_load_row(s, q->mp, st, q->mp->model->columns, q->mp->model->ncolumns,
+                               false, &o)) < 0)
+            break;
+        if ((rc = orm_scratch_push(s, orm_data(o))) < 0)
+            break;
+        if (s->nscratch >= max) {
+            d->reset(st);
+            break;
+        }
+    }
+    return rc < 0 ? rc : CORM_OK;
+}
+
+static int select_objects(corm_query *q, int64_t limit, size_t max)
+{
+    sql_ctx x;
+    int rc = begin(q, &x);
+    if (rc == CORM_OK && q->select.n)
+        rc = orm_set_error(q->s, CORM_EINVAL, "the query selects columns; read it with corm_rows");
+    if (rc == CORM_OK)
+        rc = compile_select(q, &x, limit, q->offset);
+    if (rc == CORM_OK)
+        rc = collect(q, max);
+    return rc;
+}
+
+static void **scratch_result(corm_session *s)
+{
+    if (!s->nscratch)
+        return NULL;
+    return util_arena_memdup(&s->arena, s->scratch, s->nscratch * sizeof(void *));
+}
+
+int corm_all(corm_query *q, void *out, size_t *n)
+{
+    corm_session *s = q->s;
+    *(void ***)out = NULL;
+    *n = 0;
+    int rc = select_objects(q, q->limit, SIZE_MAX);
+    if (rc < 0)
+        return rc;
+    void **v = scratch_result(s);
+    if (s->nscratch && !v)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
+    *(void ***)out = v;
+    *n = s->nscratch;
+    return CORM_OK;
+}
+
+int corm_first(corm_query *q, void *out)
+{
+    *(void **)out = NULL;
+    int rc = select_objects(q, 1, 1);
+    if (rc == CORM_OK && q->s->nscratch)
+        *(void **)out = q->s->scratch[0];
+    return rc;
+}
+
+static int one(corm_query *q, void *out, bool none_ok)
+{
+    *(void **)out = NULL;
+    int64_t limit = q->limit >= 0 && q->limit < 2 ? q->limit : 2;
+    int rc = select_objects(q, limit, 2);
+    if (rc < 0)
+        return rc;
+    corm_session *s = q->s;
+    if (s->nscratch > 1)
+        return orm_set_error(s, CORM_EMULTIPLE, "%s: more than one row matched where one "
+                             "was expected", q->mp->model->name);
+    if (s->nscratch == 0)
+        return none_ok ? CORM_OK
+                       : orm_set_error(s, CORM_ENOTFOUND, "%s: no row matched where one was "
+                                       "expected", q->mp->model->name);
+    *(void **)out = s->scratch[0];
+    return CORM_OK;
+}
+
+int corm_one(corm_query *q, void *out) { return one(q, out, false); }
+int corm_one_or_none(corm_query *q, void *out) { return one(q, out, true); }
+
+/* A single integer from "SELECT <what> FROM (<query>)". */
+static int scalar(corm_query *q, const char *head, const char *tail, int64_t limit,
+                  int64_t offset, int64_t *out)
+{
+    sql_ctx x;
+    int rc = begin(q, &x);
+    if (rc < 0)
+        return rc;
+    util_buf_puts(x.b, head);
+    if ((rc = compile_select(q, &x, limit, offset)) < 0)
+        return rc;
+    util_buf_puts(x.b, tail);
+    drv_stmt *st = NULL;
+    corm_session *s = q->s;
+    if ((rc = run(s, &st)) < 0)
+        return rc;
+    if ((rc = s->conn->drv->step(st, &s->err)) < 0)
+        return rc;
+    *out = rc == 1 ? s->conn->drv->column_int(st, 0) : 0;
+    s->conn->drv->reset(st);
+    return CORM_OK;
+}
+
+int corm_count(corm_query *q, int64_t *n)
+{
+    return scalar(q, "SELECT COUNT(*) FROM (", ") corm_count", q->limit, q->offset, n);
+}
+
+int corm_exists(corm_query *q, bool *exists)
+{
+    int64_t v = 0;
+    int rc = scalar(q, "SELECT EXISTS (", ")", q->limit, q->offset, &v);
+    *exists = v != 0;
+    return rc;
+}
+
+int corm_paginate(corm_query *q, int64_t page, int64_t per_page, corm_page *out)
+{
+    memset(out, 0, sizeof *out);
+    if (page < 1 || per_page < 1)
+        return orm_set_error(q->s, CORM_EINVAL, "%s: page and per_page start at 1 (got %lld "
+                             "and %lld)", q->mp->model->name, (long long)page, (long long)per_page);
+    int rc = scalar(q, "SELECT COUNT(*) FROM (", ") corm_count", -1, -1, &out->total);
+    if (rc < 0)
+        return rc;
+    int64_t saved = q->offset;
+    q->offset = (page - 1) * per_page;
+    rc = select_objects(q, per_page, SIZE_MAX);
+    q->offset = saved;
+    if (rc < 0)
+        return rc;
+    out->items = scratch_result(q->s);
+    if (q->s->nscratch && !out->items)
+        return orm_set_error(q->s, CORM_ENOMEM, "out of memory collecting rows");
+    out->n = q->s->nscratch;
+    out->page = page;
+    out->per_page = per_page;
+    out->pages = (out->total + per_page - 1) / per_page;
+    out->has_prev = page > 1;
+    out->has_next = page < out->pages;
+    out->prev_num = out->has_prev ? page - 1 : 0;
+    out->next_num = out->has_next ? page + 1 : 0;
+    return CORM_OK;
+}
+
+/* ---- rows of values ------------------------------------------------------------------ */
+
+struct corm_result {
+    size_t nrows, ncols;
+    corm_value *cells;
+    int64_t changes;
+};
+
+static const corm_value null_value = { .kind = CORM_V_NULL };
+
+/* Read every row of st into a result owned by the session; types[i] (or
+ * NULL) says which column's kind result column i has. */
+static int orm_read_result(corm_session *s, drv_stmt *st, const corm_column *const *types,
+                    const int *fns, corm_result **out)
+{
+    const drv_driver *d = s->conn->drv;
+    corm_result *r = util_arena_zalloc(&s->arena, sizeof *r);
+    if (!r)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory reading rows");
+    r->ncols = (size_t)d->column_count(st);
+    util_buf rows = UTIL_BUF_INIT; /* cells, growing */
+    int rc;
+    while ((rc = d->step(st, &s->err)) == 1) {
+        for (size_t i = 0; i < r->ncols && rc >= 0; i++) {
+            corm_value v;
+            if (sql_column_value(d, st, (int)i, &v, &s->arena) < 0) {
+                rc = orm_set_error(s, CORM_ENOMEM, "out of memory reading rows");
+                break;
+            }
+            if (types && types[i])
+                rc = sql_value_typed(types[i], &v, &s->err);
+            if (fns && fns[i] == CORM_FN_AVG && v.kind == CORM_V_INT) {
+                v.kind = CORM_V_FLOAT;
+                v.u.f = (double)v.u.i;
+            }
+            util_buf_put(&rows, (const char *)&v, sizeof v);
+        }
+        if (rc < 0)
+            break;
+        r->nrows++;
+    }
+    if (rc == CORM_OK && rows.err)
+        rc = orm_set_error(s, CORM_ENOMEM, "out of memory reading rows");
+    if (rc == CORM_OK && rows.len &&
+        !(r->cells = util_arena_memdup(&s->arena, rows.p, rows.len)))
+        rc = orm_set_error(s, CORM_ENOMEM, "out of memory reading rows");
+    util_buf_free(&rows);
+    if (rc < 0)
+        return rc;
+    r->changes = d->changes(s->conn->dc);
+    *out = r;
+    return CORM_OK;
+}
+
+int corm_rows(corm_query *q, corm_result **out)
+{
+    sql_ctx x;
+    *out = NULL;
+    int rc = begin(q, &x);
+    if (rc < 0)
+        return rc;
+    if ((rc = compile_select(q, &x, q->limit, q->offset)) < 0)
+        return rc;
+    corm_session *s = q->s;
+    const corm_column *types[64] = { 0 };
+    int fns[64] = { 0 };
+    size_t n = q->select.n ? q->select.n : q->mp->model->ncolumns;
+    for (size_t i = 0; i < n && i < 64; i++) {
+        if (q->select.n) {
+            types[i] = sql_expr_column(q->select.v[i]);
+            fns[i] = q->select.v[i]->kind == EX_FN ? q->select.v[i]->op : 0;
+        } else {
+            types[i] = q->mp->model->columns[i];
+        }
+    }
+    drv_stmt *st = NULL;
+    if ((rc = run(s, &st)) < 0)
+        return rc;
+    return orm_read_result(s, st, types, fns, out);
+}
+
+size_t corm_result_nrows(const corm_result *r) { return r ? r->nrows : 0; }
+size_t corm_result_ncols(const corm_result *r) { return r ? r->ncols : 0; }
+int64_t corm_result_changes(const corm_result *r) { return r ? r->changes : 0; }
+
+const corm_value *corm_result_value(const corm_result *r, size_t row, size_t col)
+{
+    if (!r || row >= r->nrows || col >= r->ncols)
+        return &null_value;
+    return &r->cells[row * r->ncols + col];
+}
+
+int64_t corm_result_int(const corm_result *r, size_t row, size_t col)
+{
+    const corm_value *v = corm_result_value(r, row, col);
+    return v->kind == CORM_V_INT ? v->u.i : v->kind == CORM_V_BOOL ? v->u.b
+                                                                    : v->kind == CORM_V_FLOAT ? (int64_t)v->u.f : 0;
+}
+
+double corm_result_float(const corm_result *r, size_t row, size_t col)
+{
+    const corm_value *v = corm_result_value(r, row, col);
+    return v->kind == CORM_V_FLOAT ? v->u.f : v->kind == CORM_V_INT ? (double)v->u.i
+                                           : v->kind == CORM_V_NUMERIC ? corm_numeric_to_double(&v->u.num) : 0.0;
+}
+
+const char *corm_result_text(const corm_result *r, size_t row, size_t col)
+{
+    const corm_value *v = corm_result_value(r, row, col);
+    return v->kind == CORM_V_TEXT ? v->u.text.p : NULL;
+}
+
+/* ---- bulk update and delete -------------------------------------------------------------- */
+
+/* The keys of the rows the query matches, into s->scratch as objects of the
+ * session that hold them (rows the session does not hold are skipped). */
+static int matching_objects(corm_query *q)
+{
+    sql_ctx x;
+    corm_session *s = q->s;
+    int rc = begin(q, &x);
+    if (rc < 0)
+        return rc;
+    util_buf_puts(x.b, "SELECT ");
+    sql_put_column(&x, q->mp->pk);
+    util_buf_puts(x.b, " FROM ");
+    sql_put_ident(&x, q->mp->model->table);
+    if ((rc = put_where(&x, q)) < 0)
+        return rc;
+    drv_stmt *st = NULL;
+    if ((rc = run(s, &st)) < 0)
+        return rc;
+    s->nscratch = 0;
+    while ((rc = s->conn->drv->step(st, &s->err)) == 1) {
+        corm_value k;
+        if (row_key(s->conn->drv, st, 0, q->mp->pk, &k) < 0)
+            continue;
+        orm_obj *o = orm_imap_get(s, q->mp, &k);
+        if (o && (rc = orm_scratch_push(s, o)) < 0)
+            return rc;
+    }
+    return rc;
+}
+
+static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
+{
+    corm_session *s = q->s;
+    *rowcount = 0;
+    if (!q->err && (q->limit >= 0 || q->offset >= 0 || q->order.n || q->select.n || q->group.n))
+        qfail(q, CORM_EINVAL, "bulk update and delete take only filters%s", "");
+    if (!q->err && is_update && !q->sets.n)
+        qfail(q, CORM_EINVAL, "corm_update needs corm_set assignments%s", "");
+    int rc = matching_objects(q);
+    if (rc < 0)
+        return rc;
+    sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
+    util_buf_reset(&s->sql);
+    s->params.n = 0;
+    if (is_update) {
+        util_buf_puts(x.b, "UPDATE ");
+        sql_put_ident(&x, q->mp->model->table);
+        util_buf_puts(x.b, " SET ");
+        for (size_t i = 0; i < q->sets.n; i++) {
+            const corm_expr *e = q->sets.v[i];
+            if (i)
+                util_buf_puts(x.b, ", ");
+            sql_put_ident(&x, e->kids[0]->col->name);
+            util_buf_puts(x.b, " = ");
+            if ((rc = sql_put_value(&x, e->kids[0]->col, &e->vals[0], true)) < 0)
+                return rc;
+        }
+    } else {
+        util_buf_puts(x.b, "DELETE FROM ");
+        sql_put_ident(&x, q->mp->model->table);
+    }
+    if ((rc = put_where(&x, q)) < 0)
+        return rc;
+    drv_stmt *st = NULL;
+    if ((rc = run(s, &st)) < 0)
+        return rc;
+    if ((rc = s->conn->drv->step(st, &s->err)) < 0) {
+        util_err_prefix(&s->err, "%s: bulk %s failed: ", q->mp->model->name,
+                        is_update ? "update" : "delete");
+        return rc;
+    }
+    *rowcount = s->conn->drv->changes(s->conn->dc);
+    /* bring the session's objects in line with the rows */
+    for (size_t i = 0; i < s->nscratch; i++) {
+        orm_obj *o = s->scratch[i];
+        if (is_update) {
+            unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->stride);
+            if (!old || (rc = orm_journal(s, o, J_UPDATED, false, old)) < 0)
+                return orm_set_error(s, CORM_ENOMEM, "out of memory after a bulk update");
+            if ((rc = corm_refresh(s, orm_data(o))) < 0)
+                return rc;
+        } else {
+            if ((rc = orm_journal(s, o, J_DELETED, false, NULL)) < 0)
+                return rc;
+            orm_imap_del(s, o);
+            o->state = OBJ_GONE;
+        }
+    }
+    return CORM_OK;
+}
+
+int corm_update(corm_query *q, int64_t *rowcount) { return bulk(q, true, rowcount); }
+int corm_delete_where(corm_query *q, int64_t *rowcount) { return bulk(q, false, rowcount); }
+
+/* ---- by primary key ----------------------------------------------------------------------- */
+
+static int load_by_key(corm_session *s, const sch_mapper *mp, const corm_value *key,
+                       bool overwrite, orm_obj **out)
+{
+    int rc;
+    *out = NULL;
+    if ((rc = orm_conn(s)) < 0)
+        return rc;
+    s->params.n = 0;
+    sql_param *p = sql_params_push(&s->params);
+    if (!p)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory");
+    if ((rc = sql_param_set(p, mp->pk, key, false, &s->err)) < 0)
+        return rc;
+    drv_stmt *st = NULL;
+    if ((rc = sql_run(s->conn, mp->sql_get, mp->sql_get_len, &s->params, &st, &s->err)) < 0)
+        return rc;
+    if ((rc = s->conn->drv->step(st, &s->err)) <= 0)
+        return rc;
+    rc = orm_load_row(s, mp, st, mp->model->columns, mp->model->ncolumns, overwrite, out);
+    s->conn->drv->reset(st);
+    return rc;
+}
+
+int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out)
+{
+    util_err_clear(&s->err);
+    *out = NULL;
+    const sch_mapper *mp = sch_find(&s->e->meta, m);
+    if (!mp)
+        return orm_set_error(s, CORM_EINVAL, "model %s is not registered with the engine",
+                             m ? m->name : "(null)");
+    orm_obj *o = orm_imap_get(s, mp, &pk);
+    if (!o || o->state != OBJ_PERSISTENT) {
+        if (o) /* deleted in this session */
+            return CORM_OK;
+        int rc;
+        /* only inserts and deletes can change which row has a key */
+        if ((s->npending || s->ndeleted) && (rc = orm_flush(s, mp)) < 0)
+            return rc;
+        if ((rc = load_by_key(s, mp, &pk, false, &o)) < 0)
+            return rc;
+        if (!o)
+            return CORM_OK;
+    }
+    *out = orm_data(o);
+    return CORM_OK;
+}
+
+int corm_refresh(corm_session *s, void *obj)
+{
+    orm_obj *o = orm_check(s, obj);
+    if (!o)
+        return s->err.code;
+    if (o->state != OBJ_PERSISTENT && o->state != OBJ_DELETED)
+        return orm_set_error(s, CORM_ESTATE, "%s: only a persistent object can be refreshed",
+                             o->mp->model->name);
+    corm_value key = sql_field_value(o->mp->pk, o->has_snap ? orm_snap(o) : obj, false);
+    orm_obj *got;
+    int rc = load_by_key(s, o->mp, &key, true, &got);
+    if (rc < 0)
+        return rc;
+    if (!got) {
+        char vb[96];
+        return orm_set_error(s, CORM_ENOTFOUND, "%s: no row with %s = %s any more",
+                             o->mp->model->name, o->mp->pk->name,
+                             util_value_repr(&key, vb, sizeof vb));
+    }
+    return CORM_OK;
+}
+
+/* ---- raw SQL ------------------------------------------------------------------------------- */
+
+/* Translate '?' placeholders for the driver, leaving quoted text alone. */
+static int raw_sql(corm_session *s, const char *sql, size_t nparams)
+{
+    util_buf *b = &s->sql;
+    size_t n = 0;
+    char quote = 0;
+    util_buf_reset(b);
+    for (const char *p = sql; *p; p++) {
+        if (quote) {
+            if (*p == quote)
+                quote = 0;
+        } else if (*p == '\'' || *p == '"' || *p == '`') {
+            quote = *p;
+        } else if (*p == '?') {
+            n++;
+            if (s->conn->drv->placeholder == DRV_PH_DOLLAR) {
+                util_buf_printf(b, "$%zu", n);
+                continue;
+            }
+        }
+        util_buf_putc(b, *p);
+    }
+    if (n != nparams)
+        return orm_set_error(s, CORM_EINVAL, "the SQL has %zu placeholders but %zu parameters "
+                             "were given", n, nparams);
+    return b->err ? orm_set_error(s, CORM_ENOMEM, "out of memory") : CORM_OK;
+}
+
+static int raw_begin(corm_session *s, const char *sql, const corm_value *params, size_t n,
+                     drv_stmt **st)
+{
+    util_err_clear(&s->err);
+    if (!sql)
+        return orm_set_error(s, CORM_EINVAL, "no SQL given");
+    int rc = orm_flush(s, NULL);
+    if (rc < 0 || (rc = raw_sql(s, sql, n)) < 0)
+        return rc;
+    s->params.n = 0;
+    for (size_t i = 0; i < n; i++) {
+        sql_param *p = sql_params_push(&s->params);
+        if (!p)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory");
+        if ((rc = sql_param_set(p, NULL, &params[i], false, &s->err)) < 0)
+            return rc;
+    }
+    return run(s, st);
+}
+
+int corm_execute(corm_session *s, const char *sql, const corm_value *params, size_t nparams,
+                 corm_result **out)
+{
+    drv_stmt *st = NULL;
+    corm_result *r = NULL;
+    if (out)
+        *out = NULL;
+    int rc = raw_begin(s, sql, params, nparams, &st);
+    if (rc == CORM_OK)
+        rc = orm_read_result(s, st, NULL, NULL, &r);
+    if (rc == CORM_OK && out)
+        *out = r;
+    return rc;
+}
+
+int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
+                          const corm_value *params, size_t nparams, void *out, size_t *n)
+{
+    *(void ***)out = NULL;
+    *n = 0;
+    const sch_mapper *mp = sch_find(&s->e->meta, m);
+    if (!mp)
+        return orm_set_error(s, CORM_EINVAL, "model %s is not registered with the engine",
+                             m ? m->name : "(null)");
+    drv_stmt *st = NULL;
+    int rc = raw_begin(s, sql, params, nparams, &st);
+    if (rc < 0)
+        return rc;
+    const drv_driver *d = s->conn->drv;
+    size_t ncols = (size_t)d->column_count(st);
+    const corm_column *cols[256] = { 0 };
+    if (ncols > 256)
+        ncols = 256;
+    for (size_t i = 0; i < ncols; i++)
+        cols[i] = sch_column(m, d->column_name(st, (int)i));
+    for (size_t k = 0; k < m->ncolumns; k++) {
+        bool found = false;
+        for (size_t i = 0; i < ncols; i++)
+            found |= cols[i] == m->columns[k];
+        if (!found) {
+            d->reset(st);
+            return orm_set_error(s, CORM_ENOCOLUMN, "%s.%s: the SQL's result has no column of "
+                                 "that name", m->name, m->columns[k]->name);
+        }
+    }
+    s->nscratch = 0;
+    while ((rc = d->step(st, &s->err)) == 1) {
+        orm_obj *o;
+        if ((rc = orm_load_row(s, mp, st, cols, ncols, false, &o)) < 0 ||
+            (rc = orm_scratch_push(s, orm_data(o))) < 0) {
+            d->reset(st);
+            return rc;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    void **v = scratch_result(s);
+    if (s->nscratch && !v)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
+    *(void ***)out = v;
+    *n = s->nscratch;
+    return CORM_OK;
+}

@@ -1,0 +1,622 @@
+/*
+ * session.c — the session: object lifecycle, identity map, transaction
+ * journal, and the calls that move objects between states.
+ *
+ * The journal is what makes "a failed commit loses nothing" hold: every
+ * INSERT, UPDATE and DELETE a flush runs records the object's state before
+ * it, so a rollback can put each object back — either as the user left it
+ * (a failed flush: fix and commit again) or as last committed (rollback).
+ */
+#include "orm/orm.h"
+#include "util/alloc.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- errors ----------------------------------------------------------------- */
+
+int orm_fail(corm_session *s, int code)
+{
+    s->err.code = code;
+    return code;
+}
+
+int orm_set_error(corm_session *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err.msg, sizeof s->err.msg, fmt, ap);
+    va_end(ap);
+    s->err.code = code;
+    return code;
+}
+
+const char *corm_errmsg(const corm_session *s) { return s ? s->err.msg : "out of memory"; }
+int corm_errcode(const corm_session *s) { return s ? s->err.code : CORM_ENOMEM; }
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+corm_session *corm_session_new(corm_engine *e)
+{
+    corm_session *s = util_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->e = e;
+    util_arena_init(&s->arena, 64 * 1024);
+    if (!(s->lists = util_calloc(e->meta.n ? e->meta.n : 1, sizeof *s->lists))) {
+        util_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void orm_release_conn(corm_session *s)
+{
+    orm_engine_release(s->e, s->conn);
+    s->conn = NULL;
+    s->nest = 0;
+}
+
+void corm_session_free(corm_session *s)
+{
+    if (!s)
+        return;
+    orm_release_conn(s);
+    orm_queries_free(s);
+    for (size_t i = 0; i < s->e->meta.n; i++)
+        util_free(s->lists[i].v);
+    util_free(s->lists);
+    util_free(s->imap);
+    util_free(s->journal);
+    util_free(s->scratch);
+    sql_params_free(&s->params);
+    util_buf_free(&s->sql);
+    util_arena_free(&s->arena);
+    util_free(s);
+}
+
+int orm_conn(corm_session *s)
+{
+    int rc;
+    if (!s->conn && (rc = orm_engine_acquire(s->e, &s->conn, &s->err)) < 0)
+        return rc;
+    if (s->conn->depth == 0 && (rc = sql_begin(s->conn, &s->err)) < 0) {
+        orm_release_conn(s);
+        return rc;
+    }
+    return CORM_OK;
+}
+
+int orm_scratch_push(corm_session *s, void *p)
+{
+    if (s->nscratch == s->capscratch) {
+        size_t cap = s->capscratch ? s->capscratch * 2 : 64;
+        void **v = util_realloc(s->scratch, cap * sizeof *v);
+        if (!v)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
+        s->scratch = v;
+        s->capscratch = cap;
+    }
+    s->scratch[s->nscratch++] = p;
+    return CORM_OK;
+}
+
+/* ---- objects -------------------------------------------------------------------- */
+
+orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
+{
+    size_t stride = ((mp->model->size + 7) & ~(size_t)7) + mp->nwords * 8;
+    orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + 2 * stride);
+    if (!o)
+        return NULL;
+    o->magic = ORM_MAGIC;
+    o->state = OBJ_TRANSIENT;
+    o->in_list = false;
+    o->has_snap = false;
+    o->mp = mp;
+    o->s = s;
+    o->stride = stride;
+    return o;
+}
+
+void *corm_new_(corm_session *s, const corm_model *m)
+{
+    const sch_mapper *mp = sch_find(&s->e->meta, m);
+    if (!mp) {
+        orm_set_error(s, CORM_EINVAL, "model %s is not registered with the engine",
+                      m ? m->name : "(null)");
+        return NULL;
+    }
+    orm_obj *o = orm_alloc(s, mp);
+    if (!o) {
+        orm_set_error(s, CORM_ENOMEM, "out of memory making a %s", m->name);
+        return NULL;
+    }
+    void *obj = orm_data(o);
+    memcpy(obj, mp->proto, o->stride);
+    if (mp->has_default_fns)
+        for (size_t i = 0; i < m->ncolumns; i++)
+            if (m->columns[i]->default_fn)
+                m->columns[i]->default_fn((char *)obj + m->columns[i]->offset);
+    return obj;
+}
+
+orm_obj *orm_check(corm_session *s, const void *obj)
+{
+    if (!obj) {
+        orm_set_error(s, CORM_EINVAL, "NULL object");
+        return NULL;
+    }
+    orm_obj *o = orm_hdr(obj);
+    if (o->magic != ORM_MAGIC || o->s != s) {
+        orm_set_error(s, CORM_EINVAL, "the object was not made or loaded by this session "
+                      "(use corm_new)");
+        return NULL;
+    }
+    return o;
+}
+
+int orm_list_push(orm_list *l, orm_obj *o)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        orm_obj **v = util_realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return CORM_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = o;
+    o->in_list = true;
+    return CORM_OK;
+}
+
+static int track(corm_session *s, orm_obj *o)
+{
+    if (o->in_list)
+        return CORM_OK;
+    if (orm_list_push(&s->lists[o->mp->rank], o) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory adding a %s", o->mp->model->name);
+    return CORM_OK;
+}
+
+int corm_add(corm_session *s, void *obj)
+{
+    util_err_clear(&s->err);
+    orm_obj *o = orm_check(s, obj);
+    if (!o)
+        return s->err.code;
+    int rc;
+    switch (o->state) {
+    case OBJ_TRANSIENT:
+        if ((rc = track(s, o)) < 0)
+            return rc;
+        o->state = OBJ_PENDING;
+        s->npending++;
+        return CORM_OK;
+    case OBJ_DELETED:
+        o->state = OBJ_PERSISTENT;
+        s->ndeleted--;
+        return CORM_OK;
+    case OBJ_DETACHED: {
+        if (!o->has_snap) {
+            o->state = OBJ_TRANSIENT;
+            return corm_add(s, obj);
+        }
+        corm_value key = sql_field_value(o->mp->pk, obj, false);
+        if (orm_imap_get(s, o->mp, &key))
+            return orm_set_error(s, CORM_ESTATE, "%s: another object with this primary key is "
+                                 "in the session", o->mp->model->name);
+        if ((rc = track(s, o)) < 0 || (rc = orm_imap_put(s, o)) < 0)
+            return rc;
+        o->state = OBJ_PERSISTENT;
+        return CORM_OK;
+    }
+    case OBJ_GONE:
+        return orm_set_error(s, CORM_ESTATE, "%s: the object's row was deleted in this "
+                             "transaction", o->mp->model->name);
+    default:
+        return CORM_OK;
+    }
+}
+
+int corm_add_all(corm_session *s, void *const *objs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = corm_add(s, objs[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return CORM_OK;
+}
+
+int corm_delete(corm_session *s, void *obj)
+{
+    util_err_clear(&s->err);
+    orm_obj *o = orm_check(s, obj);
+    if (!o)
+        return s->err.code;
+    switch (o->state) {
+    case OBJ_PENDING:
+        o->state = OBJ_TRANSIENT;
+        s->npending--;
+        return CORM_OK;
+    case OBJ_PERSISTENT:
+        o->state = OBJ_DELETED;
+        s->ndeleted++;
+        return CORM_OK;
+    case OBJ_DELETED:
+    case OBJ_GONE:
+        return CORM_OK;
+    default:
+        return orm_set_error(s, CORM_ESTATE, "%s: the object is not in the session, so it "
+                             "cannot be deleted", o->mp->model->name);
+    }
+}
+
+int corm_expunge(corm_session *s, void *obj)
+{
+    util_err_clear(&s->err);
+    orm_obj *o = orm_check(s, obj);
+    if (!o)
+        return s->err.code;
+    if (o->state == OBJ_PENDING)
+        s->npending--;
+    if (o->state == OBJ_DELETED)
+        s->ndeleted--;
+    if (o->state == OBJ_PERSISTENT || o->state == OBJ_DELETED)
+        orm_imap_del(s, o);
+    o->state = OBJ_DETACHED;
+    return CORM_OK;
+}
+
+int corm_set_null(void *obj, const corm_column *col, bool is_null)
+{
+    orm_obj *o = orm_hdr(obj);
+    if (!obj || !col || o->magic != ORM_MAGIC || col->model != o->mp->model)
+        return CORM_EINVAL;
+    if (orm_is_pointer(col)) {
+        if (is_null)
+            memset((char *)obj + col->offset, 0, col->size);
+        return CORM_OK;
+    }
+    uint64_t *w = &orm_nulls(o)[col->index >> 6], bit = (uint64_t)1 << (col->index & 63);
+    *w = is_null ? *w | bit : *w & ~bit;
+    if (is_null)
+        memset((char *)obj + col->offset, 0, col->size);
+    /* the flag wins over "the value changed": make the field look unchanged */
+    if (is_null && o->has_snap)
+        memcpy((char *)orm_snap(o) + col->offset, (char *)obj + col->offset, col->size);
+    return CORM_OK;
+}
+
+bool corm_field_is_null(const void *obj, const corm_column *col)
+{
+    if (!obj || !col)
+        return true;
+    orm_obj *o = orm_hdr(obj);
+    if (orm_is_pointer(col)) {
+        const void *p;
+        memcpy(&p, (const char *)obj + col->offset, sizeof p);
+        return p == NULL;
+    }
+    if (!orm_bit(orm_nulls(o), col->index))
+        return false;
+    const void *base = o->has_snap ? orm_snap(o) : o->mp->proto;
+    return !sql_field_differs(col, obj, base);
+}
+
+/* ---- identity map ---------------------------------------------------------------- */
+
+static uint64_t key_hash(const sch_mapper *mp, const corm_value *k)
+{
+    uint64_t h = (uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull;
+    if (k->kind == CORM_V_TEXT) {
+        for (size_t i = 0; i < k->u.text.n; i++)
+            h = (h ^ (unsigned char)k->u.text.p[i]) * 1099511628211ull;
+    } else {
+        h ^= (uint64_t)k->u.i;
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 33;
+    }
+    return h;
+}
+
+/* Keys are normalized to INT (integer types) or TEXT. */
+static bool key_of(const sch_mapper *mp, const corm_value *in, corm_value *out)
+{
+    *out = *in;
+    if (in->kind == CORM_V_BOOL) {
+        out->kind = CORM_V_INT;
+        out->u.i = in->u.b;
+    }
+    bool int_pk = mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT ||
+                  mp->pk->type == CORM_TYPE_SMALLINT || mp->pk->type == CORM_TYPE_ENUM;
+    return int_pk ? out->kind == CORM_V_INT : out->kind == CORM_V_TEXT;
+}
+
+static bool key_eq(const corm_value *a, const corm_value *b)
+{
+    if (a->kind == CORM_V_INT)
+        return a->u.i == b->u.i;
+    return a->u.text.n == b->u.text.n && memcmp(a->u.text.p, b->u.text.p, a->u.text.n) == 0;
+}
+
+static corm_value obj_key(orm_obj *o)
+{
+    corm_value v = sql_field_value(o->mp->pk, orm_data(o), false), k;
+    key_of(o->mp, &v, &k);
+    return k;
+}
+
+orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key)
+{
+    corm_value k;
+    if (!s->imap_cap || !key_of(mp, key, &k))
+        return NULL;
+    size_t mask = s->imap_cap - 1, i = (size_t)key_hash(mp, &k) & mask;
+    for (orm_obj *o; (o = s->imap[i]); i = (i + 1) & mask) {
+        if (o->mp == mp) {
+            corm_value ok = obj_key(o);
+            if (key_eq(&k, &ok))
+                return o;
+        }
+    }
+    return NULL;
+}
+
+static void imap_insert(orm_obj **tab, size_t cap, orm_obj *o)
+{
+    corm_value k = obj_key(o);
+    size_t mask = cap - 1, i = (size_t)key_hash(o->mp, &k) & mask;
+    while (tab[i])
+        i = (i + 1) & mask;
+    tab[i] = o;
+}
+
+int orm_imap_put(corm_session *s, orm_obj *o)
+{
+    if ((s->imap_n + 1) * 2 > s->imap_cap) {
+        size_t cap = s->imap_cap ? s->imap_cap * 2 : 256;
+        orm_obj **tab = util_calloc(cap, sizeof *tab);
+        if (!tab)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
+        for (size_t i = 0; i < s->imap_cap; i++)
+            if (s->imap[i])
+                imap_insert(tab, cap, s->imap[i]);
+        util_free(s->imap);
+        s->imap = tab;
+        s->imap_cap = cap;
+    }
+    imap_insert(s->imap, s->imap_cap, o);
+    s->imap_n++;
+    return CORM_OK;
+}
+
+void orm_imap_del(corm_session *s, orm_obj *o)
+{
+    if (!s->imap_cap)
+        return;
+    size_t mask = s->imap_cap - 1, i;
+    corm_value k = obj_key(o);
+    for (i = (size_t)key_hash(o->mp, &k) & mask; s->imap[i] && s->imap[i] != o; i = (i + 1) & mask)
+        ;
+    if (!s->imap[i])
+        return;
+    /* backward-shift deletion keeps probe chains whole without tombstones */
+    s->imap[i] = NULL;
+    s->imap_n--;
+    for (size_t j = (i + 1) & mask; s->imap[j]; j = (j + 1) & mask) {
+        orm_obj *x = s->imap[j];
+        s->imap[j] = NULL;
+        imap_insert(s->imap, s->imap_cap, x);
+    }
+}
+
+/* ---- snapshots and the journal ------------------------------------------------------ */
+
+void orm_take_snapshot(orm_obj *o)
+{
+    /* normalize NULL flags: a flagged field given a value is no longer NULL */
+    const corm_model *m = o->mp->model;
+    uint64_t *nulls = orm_nulls(o);
+    const void *base = o->has_snap ? orm_snap(o) : o->mp->proto;
+    for (size_t i = 0; i < m->ncolumns; i++)
+        if (orm_bit(nulls, (int)i) && sql_field_differs(m->columns[i], orm_data(o), base))
+            nulls[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    memcpy(orm_snap(o), orm_data(o), o->stride);
+    o->has_snap = true;
+}
+
+int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assigned,
+                unsigned char *before)
+{
+    if (s->njournal == s->capjournal) {
+        size_t cap = s->capjournal ? s->capjournal * 2 : 256;
+        orm_jentry *j = util_realloc(s->journal, cap * sizeof *j);
+        if (!j)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory recording the transaction");
+        s->journal = j;
+        s->capjournal = cap;
+    }
+    s->journal[s->njournal++] = (orm_jentry){ o, (uint8_t)kind, pk_assigned, before };
+    return CORM_OK;
+}
+
+void orm_undo(corm_session *s, size_t mark, bool keep)
+{
+    while (s->njournal > mark) {
+        orm_jentry *j = &s->journal[--s->njournal];
+        orm_obj *o = j->o;
+        switch (j->kind) {
+        case J_INSERTED:
+            orm_imap_del(s, o);
+            if (j->before)
+                memcpy(orm_data(o), j->before, o->stride);
+            if (j->pk_assigned)
+                memset((char *)orm_data(o) + o->mp->pk->offset, 0, o->mp->pk->size);
+            o->has_snap = false;
+            if (keep) {
+                o->state = OBJ_PENDING;
+                s->npending++;
+            } else {
+                o->state = OBJ_TRANSIENT;
+            }
+            break;
+        case J_UPDATED:
+            memcpy(orm_snap(o), j->before, o->stride);
+            if (!keep)
+                memcpy(orm_data(o), j->before, o->stride);
+            break;
+        case J_DELETED:
+            o->state = keep ? OBJ_DELETED : OBJ_PERSISTENT;
+            s->ndeleted += keep;
+            /* a failed re-insert leaves it out of the map; rare, harmless */
+            (void)orm_imap_put(s, o);
+            break;
+        }
+    }
+}
+
+/* Objects not yet flushed go back to their committed selves (rollback). */
+static void discard_unflushed(corm_session *s)
+{
+    for (size_t r = 0; r < s->e->meta.n; r++) {
+        orm_list *l = &s->lists[r];
+        for (size_t i = 0; i < l->n; i++) {
+            orm_obj *o = l->v[i];
+            if (o->state == OBJ_PENDING)
+                o->state = OBJ_TRANSIENT;
+            else if (o->state == OBJ_DELETED)
+                o->state = OBJ_PERSISTENT;
+            if (o->state == OBJ_PERSISTENT && o->has_snap)
+                memcpy(orm_data(o), orm_snap(o), o->stride);
+        }
+    }
+    s->npending = s->ndeleted = 0;
+}
+
+/* After COMMIT: deleted rows' objects leave the session. */
+static void settle(corm_session *s)
+{
+    for (size_t i = 0; i < s->njournal; i++)
+        if (s->journal[i].o->state == OBJ_GONE)
+            s->journal[i].o->state = OBJ_DETACHED;
+    s->njournal = 0;
+}
+
+/* ---- transactions -------------------------------------------------------------------- */
+
+int corm_flush(corm_session *s)
+{
+    util_err_clear(&s->err);
+    return orm_flush(s, NULL);
+}
+
+int corm_commit(corm_session *s)
+{
+    util_err_clear(&s->err);
+    int rc = orm_flush(s, NULL);
+    if (rc < 0)
+        return rc;
+    if (!s->conn)
+        return CORM_OK;
+    if ((rc = sql_commit(s->conn, &s->err)) < 0) {
+        orm_undo(s, 0, true);
+        orm_release_conn(s);
+        util_err_prefix(&s->err, "commit failed, nothing was written: ");
+        return rc;
+    }
+    settle(s);
+    orm_release_conn(s);
+    return CORM_OK;
+}
+
+int corm_rollback(corm_session *s)
+{
+    util_err_clear(&s->err);
+    orm_undo(s, 0, false);
+    discard_unflushed(s);
+    orm_release_conn(s);
+    return CORM_OK;
+}
+
+int corm_begin_nested(corm_session *s)
+{
+    util_err_clear(&s->err);
+    if (s->nest == (int)(sizeof s->marks / sizeof s->marks[0]))
+        return orm_set_error(s, CORM_EINVAL, "savepoints nested too deeply");
+    int rc = orm_flush(s, NULL);
+    if (rc == CORM_OK)
+        rc = orm_conn(s);
+    if (rc == CORM_OK)
+        rc = sql_savepoint(s->conn, &s->err);
+    if (rc < 0)
+        return rc;
+    s->marks[s->nest++] = s->njournal;
+    return CORM_OK;
+}
+
+static int nested_end(corm_session *s, bool commit)
+{
+    util_err_clear(&s->err);
+    if (s->nest == 0 || !s->conn)
+        return orm_set_error(s, CORM_ESTATE, "no savepoint is open");
+    int rc = orm_flush(s, NULL);
+    if (rc < 0)
+        return rc;
+    if (commit) {
+        rc = sql_release(s->conn, &s->err);
+    } else if ((rc = sql_rollback_to(s->conn, &s->err)) == CORM_OK) {
+        orm_undo(s, s->marks[s->nest - 1], false);
+    }
+    if (rc == CORM_OK)
+        s->nest--;
+    return rc;
+}
+
+int corm_commit_nested(corm_session *s) { return nested_end(s, true); }
+int corm_rollback_nested(corm_session *s) { return nested_end(s, false); }
+
+bool corm_is_modified(const corm_session *s, const void *obj)
+{
+    orm_obj *o = orm_check((corm_session *)s, obj);
+    if (!o)
+        return false;
+    return o->state == OBJ_PENDING || o->state == OBJ_DELETED ||
+           (o->state == OBJ_PERSISTENT && orm_obj_dirty(o));
+}
+
+/* ---- printing ---------------------------------------------------------------------------- */
+
+char *corm_repr(const void *obj, char *buf, size_t size)
+{
+    orm_obj *o = orm_hdr(obj);
+    util_buf b = UTIL_BUF_INIT;
+    if (!obj || o->magic != ORM_MAGIC) {
+        snprintf(buf, size, "<?>");
+        return buf;
+    }
+    const corm_model *m = o->mp->model;
+    util_buf_printf(&b, "<%s", m->name);
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        char vb[96];
+        corm_value v = sql_field_value(c, obj, corm_field_is_null(obj, c));
+        if (c->type == CORM_TYPE_ENUM && v.kind == CORM_V_INT && v.u.i >= 0) {
+            int64_t n = 0;
+            while (c->enum_names[n] && n < v.u.i)
+                n++;
+            if (c->enum_names[n])
+                v = corm_v_text(c->enum_names[n]);
+        }
+        util_buf_printf(&b, " %s=%s", c->name,
+                        c->flags & CORM_SENSITIVE ? "***" : util_value_repr(&v, vb, sizeof vb));
+    }
+    util_buf_putc(&b, '>');
+    snprintf(buf, size, "%s", b.err ? "<out of memory>" : util_buf_str(&b));
+    util_buf_free(&b);
+    return buf;
+}

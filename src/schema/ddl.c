@@ -1,0 +1,177 @@
+/*
+ * ddl.c — CREATE and DROP for the registered models.
+ *
+ * create_all is SQLAlchemy's: it creates what is missing and never alters
+ * what exists (that is what migrations are for). Client defaults are not
+ * DDL; server defaults, checks, enums' allowed names, uniques, foreign keys
+ * and indexes are.
+ */
+#include "schema/schema.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void put_literal(util_buf *b, const char *s)
+{
+    util_buf_putc(b, '\'');
+    for (; *s; s++) {
+        if (*s == '\'')
+            util_buf_putc(b, '\'');
+        util_buf_putc(b, *s);
+    }
+    util_buf_putc(b, '\'');
+}
+
+static void put_column_def(sql_ctx *x, const sch_mapper *mp, const corm_column *c)
+{
+    char tb[64];
+    sql_put_ident(x, c->name);
+    util_buf_putc(x->b, ' ');
+    if (c == mp->pk && mp->pk_autoinc) {
+        util_buf_puts(x->b, x->drv->autoinc_pk);
+    } else {
+        util_buf_puts(x->b, x->drv->ddl_type(c, tb, sizeof tb));
+        if (c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY))
+            util_buf_puts(x->b, " NOT NULL");
+        if (c == mp->pk)
+            util_buf_puts(x->b, " PRIMARY KEY");
+        else if (c->flags & CORM_UNIQUE)
+            util_buf_puts(x->b, " UNIQUE");
+    }
+    if (c->server_default)
+        util_buf_printf(x->b, " DEFAULT (%s)", c->server_default);
+    if (c->check)
+        util_buf_printf(x->b, " CHECK (%s)", c->check);
+    if (c->type == CORM_TYPE_ENUM) {
+        util_buf_puts(x->b, " CHECK (");
+        sql_put_ident(x, c->name);
+        util_buf_puts(x->b, " IN (");
+        for (const char *const *n = c->enum_names; *n; n++) {
+            if (n != c->enum_names)
+                util_buf_puts(x->b, ", ");
+            put_literal(x->b, *n);
+        }
+        util_buf_puts(x->b, "))");
+    }
+    if (c->fk) {
+        util_buf_puts(x->b, " REFERENCES ");
+        sql_put_ident(x, c->fk->model->table);
+        util_buf_puts(x->b, " (");
+        sql_put_ident(x, c->fk->name);
+        util_buf_putc(x->b, ')');
+    }
+}
+
+/* "uq_user_first_last" / "ix_user_age" */
+static void constraint_name(util_buf *b, const char *prefix, const corm_model *m,
+                            const char *const *cols)
+{
+    util_buf_printf(b, "%s_%s", prefix, m->table);
+    for (; *cols; cols++)
+        util_buf_printf(b, "_%s", *cols);
+}
+
+static void put_column_list(sql_ctx *x, const char *const *cols)
+{
+    util_buf_putc(x->b, '(');
+    for (const char *const *c = cols; *c; c++) {
+        if (c != cols)
+            util_buf_puts(x->b, ", ");
+        sql_put_ident(x, *c);
+    }
+    util_buf_putc(x->b, ')');
+}
+
+static int create_table(const sch_mapper *mp, sql_conn *c, util_err *err)
+{
+    util_buf b = UTIL_BUF_INIT, name = UTIL_BUF_INIT;
+    sql_params none = { 0 };
+    sql_ctx x = { c->drv, &b, &none, err };
+    const corm_model *m = mp->model;
+    util_buf_puts(&b, "CREATE TABLE IF NOT EXISTS ");
+    sql_put_ident(&x, m->table);
+    util_buf_puts(&b, " (\n    ");
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        if (i)
+            util_buf_puts(&b, ",\n    ");
+        put_column_def(&x, mp, m->columns[i]);
+    }
+    for (size_t i = 0; i < m->nconstraints; i++) {
+        const corm_constraint *k = &m->constraints[i];
+        if (k->kind != CORM_C_UNIQUE)
+            continue;
+        util_buf_reset(&name);
+        constraint_name(&name, "uq", m, k->columns);
+        util_buf_puts(&b, ",\n    CONSTRAINT ");
+        sql_put_ident(&x, util_buf_str(&name));
+        util_buf_puts(&b, " UNIQUE ");
+        put_column_list(&x, k->columns);
+    }
+    util_buf_puts(&b, "\n)");
+    int rc = b.err ? CORM_ENOMEM : sql_exec(c, util_buf_str(&b), err);
+    /* indexes: single-column ones, then the model's composite ones */
+    for (size_t i = 0; rc == CORM_OK && i < m->ncolumns + m->nconstraints; i++) {
+        const char *one[2] = { NULL, NULL };
+        const char *const *cols;
+        if (i < m->ncolumns) {
+            if (!(m->columns[i]->flags & CORM_INDEX))
+                continue;
+            one[0] = m->columns[i]->name;
+            cols = one;
+        } else {
+            if (m->constraints[i - m->ncolumns].kind != CORM_C_INDEX)
+                continue;
+            cols = m->constraints[i - m->ncolumns].columns;
+        }
+        util_buf_reset(&b);
+        util_buf_reset(&name);
+        constraint_name(&name, "ix", m, cols);
+        util_buf_puts(&b, "CREATE INDEX IF NOT EXISTS ");
+        sql_put_ident(&x, util_buf_str(&name));
+        util_buf_puts(&b, " ON ");
+        sql_put_ident(&x, m->table);
+        util_buf_putc(&b, ' ');
+        put_column_list(&x, cols);
+        rc = b.err || name.err ? CORM_ENOMEM : sql_exec(c, util_buf_str(&b), err);
+    }
+    if (rc == CORM_ENOMEM && !err->code)
+        util_err_set(err, rc, "out of memory creating table %s", m->table);
+    util_buf_free(&b);
+    util_buf_free(&name);
+    return rc;
+}
+
+static int in_transaction(const sch_meta *meta, sql_conn *c, util_err *err, bool create)
+{
+    int rc = sql_begin(c, err);
+    for (size_t i = 0; rc == CORM_OK && i < meta->n; i++) {
+        if (create) {
+            rc = create_table(&meta->mappers[i], c, err);
+        } else {
+            const sch_mapper *mp = &meta->mappers[meta->n - 1 - i];
+            util_buf b = UTIL_BUF_INIT;
+            sql_params none = { 0 };
+            sql_ctx x = { c->drv, &b, &none, err };
+            util_buf_puts(&b, "DROP TABLE IF EXISTS ");
+            sql_put_ident(&x, mp->model->table);
+            rc = b.err ? util_err_set(err, CORM_ENOMEM, "out of memory") : sql_exec(c, util_buf_str(&b), err);
+            util_buf_free(&b);
+        }
+    }
+    if (rc == CORM_OK)
+        return sql_commit(c, err);
+    util_err ignored;
+    if (c->depth)
+        sql_rollback(c, &ignored);
+    return rc;
+}
+
+int sch_create_all(const sch_meta *meta, sql_conn *c, util_err *err)
+{
+    return in_transaction(meta, c, err, true);
+}
+
+int sch_drop_all(const sch_meta *meta, sql_conn *c, util_err *err)
+{
+    return in_transaction(meta, c, err, false);
+}

@@ -1,0 +1,400 @@
+/*
+ * mapper.c — validating models and deriving their mappers.
+ *
+ * Every mistake a model declaration can hold is found here, when the engine
+ * opens, not at the first query: duplicate names, no or two primary keys,
+ * unknown types, a client default that does not parse as its column's
+ * type, a foreign key to a model that is not registered.
+ */
+#include "schema/schema.h"
+#include "util/alloc.h"
+#include "util/numeric.h"
+#include "util/text.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const corm_column *sch_column(const corm_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->ncolumns; i++)
+        if (strcmp(m->columns[i]->name, name) == 0)
+            return m->columns[i];
+    return NULL;
+}
+
+const sch_mapper *sch_find(const sch_meta *meta, const corm_model *m)
+{
+    for (size_t i = 0; i < meta->n; i++)
+        if (meta->mappers[i].model == m)
+            return &meta->mappers[i];
+    return NULL;
+}
+
+void sch_meta_free(sch_meta *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        util_free(m->mappers[i].proto);
+        util_free(m->mappers[i].sql_cols);
+        util_free(m->mappers[i].sql_get);
+    }
+    util_free(m->mappers);
+    m->mappers = NULL;
+    m->n = 0;
+}
+
+static int bad(util_err *err, const corm_model *m, const corm_column *c, const char *what)
+{
+    if (c)
+        return util_err_set(err, CORM_ESCHEMA, "model %s, column %s: %s", m->name, c->name, what);
+    return util_err_set(err, CORM_ESCHEMA, "model %s: %s", m ? m->name : "(null)", what);
+}
+
+static size_t expected_size(const corm_column *c)
+{
+    switch (c->type) {
+    case CORM_TYPE_INTEGER:
+    case CORM_TYPE_BIGINT: return sizeof(int64_t);
+    case CORM_TYPE_SMALLINT: return sizeof(int16_t);
+    case CORM_TYPE_BOOLEAN: return sizeof(bool);
+    case CORM_TYPE_FLOAT: return sizeof(double);
+    case CORM_TYPE_NUMERIC: return sizeof(corm_numeric);
+    case CORM_TYPE_STRING:
+    case CORM_TYPE_TEXT:
+    case CORM_TYPE_JSON: return sizeof(const char *);
+    case CORM_TYPE_DATE: return sizeof(corm_date);
+    case CORM_TYPE_TIME: return sizeof(corm_time);
+    case CORM_TYPE_DATETIME: return sizeof(corm_datetime);
+    case CORM_TYPE_BLOB: return sizeof(corm_blob);
+    case CORM_TYPE_ENUM: return c->size; /* checked separately */
+    default: return 0;
+    }
+}
+
+/* Parse a client default into the prototype's field. */
+static int parse_default(const corm_model *m, const corm_column *c, void *obj, util_err *err)
+{
+    const char *t = c->client_default;
+    char *f = (char *)obj + c->offset;
+    char *end;
+    int rc = CORM_OK;
+    switch (c->type) {
+    case CORM_TYPE_INTEGER:
+    case CORM_TYPE_BIGINT:
+    case CORM_TYPE_SMALLINT: {
+        errno = 0;
+        long long v = strtoll(t, &end, 10);
+        if (errno || *end || end == t || (c->type == CORM_TYPE_SMALLINT && (v < INT16_MIN || v > INT16_MAX)))
+            return bad(err, m, c, "the default is not an integer of the column's range");
+        if (c->type == CORM_TYPE_SMALLINT)
+            *(int16_t *)(void *)f = (int16_t)v;
+        else
+            *(int64_t *)(void *)f = v;
+        return CORM_OK;
+    }
+    case CORM_TYPE_BOOLEAN:
+        if (strcmp(t, "true") == 0 || strcmp(t, "1") == 0)
+            *(bool *)f = true;
+        else if (strcmp(t, "false") == 0 || strcmp(t, "0") == 0)
+            *(bool *)f = false;
+        else
+            return bad(err, m, c, "the default is not true, false, 1 or 0");
+        return CORM_OK;
+    case CORM_TYPE_FLOAT: {
+        double v = strtod(t, &end);
+        if (*end || end == t)
+            return bad(err, m, c, "the default is not a number");
+        memcpy(f, &v, sizeof v);
+        return CORM_OK;
+    }
+    case CORM_TYPE_NUMERIC: {
+        corm_numeric n;
+        if (corm_numeric_parse(t, &n) < 0 || util_numeric_fit(&n, c->precision, c->scale) < 0)
+            return bad(err, m, c, "the default is not a decimal that fits the column");
+        memcpy(f, &n, sizeof n);
+        return CORM_OK;
+    }
+    case CORM_TYPE_STRING:
+        if (util_utf8_len(t, strlen(t)) > (size_t)c->length)
+            return bad(err, m, c, "the default is longer than the column allows");
+        memcpy(f, &t, sizeof t);
+        return CORM_OK;
+    case CORM_TYPE_JSON:
+        if (!util_json_valid(t, strlen(t)))
+            return bad(err, m, c, "the default is not valid JSON");
+        /* fall through */
+    case CORM_TYPE_TEXT:
+        memcpy(f, &t, sizeof t);
+        return CORM_OK;
+    case CORM_TYPE_DATE: rc = corm_date_parse(t, (corm_date *)(void *)f); break;
+    case CORM_TYPE_TIME: rc = corm_time_parse(t, (corm_time *)(void *)f); break;
+    case CORM_TYPE_DATETIME: rc = corm_datetime_parse(t, (corm_datetime *)(void *)f); break;
+    case CORM_TYPE_BLOB: {
+        corm_blob b = { t, strlen(t) };
+        memcpy(f, &b, sizeof b);
+        return CORM_OK;
+    }
+    case CORM_TYPE_ENUM:
+        for (int64_t i = 0; c->enum_names[i]; i++)
+            if (strcmp(c->enum_names[i], t) == 0) {
+                switch (c->size) {
+                case 1: *(int8_t *)f = (int8_t)i; break;
+                case 2: *(int16_t *)(void *)f = (int16_t)i; break;
+                case 4: *(int32_t *)(void *)f = (int32_t)i; break;
+                default: *(int64_t *)(void *)f = i; break;
+                }
+                return CORM_OK;
+            }
+        return bad(err, m, c, "the default is not one of the enum's names");
+    default:
+        break;
+    }
+    return rc < 0 ? bad(err, m, c, "the default is not a valid date or time") : CORM_OK;
+}
+
+static bool is_int_type(corm_type t)
+{
+    return t == CORM_TYPE_INTEGER || t == CORM_TYPE_BIGINT || t == CORM_TYPE_SMALLINT;
+}
+
+static int check_column(const corm_model *m, const corm_column *c, size_t i, util_err *err)
+{
+    if (!c || !c->name || !*c->name)
+        return bad(err, m, NULL, "a column has no name");
+    if (c->model != m || c->index != (int)i)
+        return bad(err, m, c, "the column's descriptor does not belong to this model");
+    if (c->type <= 0 || c->type >= CORM_TYPE_MAX_)
+        return bad(err, m, c, "unknown column type");
+    if (c->type == CORM_TYPE_STRING && c->length <= 0)
+        return bad(err, m, c, "STRING(n) needs n > 0");
+    if (c->type == CORM_TYPE_NUMERIC &&
+        (c->precision < 1 || c->precision > 38 || c->scale < 0 || c->scale > c->precision))
+        return bad(err, m, c, "NUMERIC(p, s) needs 1 <= p <= 38 and 0 <= s <= p");
+    if (c->type == CORM_TYPE_ENUM) {
+        if (!c->enum_names || !c->enum_names[0])
+            return bad(err, m, c, "ENUM needs at least one name");
+        for (const char *const *n = c->enum_names; *n; n++)
+            if (!**n)
+                return bad(err, m, c, "ENUM names must not be empty");
+        if (c->size != 1 && c->size != 2 && c->size != 4 && c->size != 8)
+            return bad(err, m, c, "ENUM field is not an integer-sized enum");
+    } else if (c->size != expected_size(c)) {
+        return bad(err, m, c, "the field's C type does not match the column type");
+    }
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(m->columns[j]->name, c->name) == 0)
+            return bad(err, m, c, "duplicate column name");
+    if (c->client_default && c->default_fn)
+        return bad(err, m, c, "both CORM_DEFAULT and CORM_DEFAULT_FN given");
+    return CORM_OK;
+}
+
+static int check_model(const corm_model *m, util_err *err)
+{
+    if (!m->name || !*m->name || !m->table || !*m->table)
+        return bad(err, m, NULL, "a model needs a name and a table name");
+    if (m->ncolumns == 0)
+        return bad(err, m, NULL, "a model needs columns");
+    const corm_column *pk = NULL;
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        int rc = check_column(m, c, i, err);
+        if (rc < 0)
+            return rc;
+        if (c->flags & CORM_PRIMARY_KEY) {
+            if (pk) {
+                char what[200];
+                snprintf(what, sizeof what, "two primary keys (%s and %s); a model has one",
+                         pk->name, c->name);
+                return bad(err, m, NULL, what);
+            }
+            pk = c;
+        }
+    }
+    if (!pk)
+        return bad(err, m, NULL, "no primary key; mark one column CORM_PRIMARY_KEY");
+    for (size_t i = 0; i < m->nconstraints; i++) {
+        const char *const *cols = m->constraints[i].columns;
+        if (!cols || !cols[0])
+            return bad(err, m, NULL, "a constraint names no columns");
+        for (; *cols; cols++)
+            if (!sch_column(m, *cols)) {
+                char what[200];
+                snprintf(what, sizeof what, "a constraint names column '%s', which the model "
+                         "does not have", *cols);
+                return bad(err, m, NULL, what);
+            }
+    }
+    return CORM_OK;
+}
+
+static bool registered(const corm_model *const *models, size_t n, const corm_model *m)
+{
+    for (size_t i = 0; i < n; i++)
+        if (models[i] == m)
+            return true;
+    return false;
+}
+
+static int check_fks(const corm_model *const *models, size_t n, util_err *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        const corm_model *m = models[k];
+        for (size_t i = 0; i < m->ncolumns; i++) {
+            const corm_column *c = m->columns[i], *t = c->fk;
+            if (!t)
+                continue;
+            if (!registered(models, n, t->model))
+                return bad(err, m, c, "foreign key to a model that is not registered");
+            if (!(is_int_type(c->type) && is_int_type(t->type)) && c->type != t->type)
+                return bad(err, m, c, "foreign key column's type differs from the key's");
+            if (!(t->flags & (CORM_PRIMARY_KEY | CORM_UNIQUE)))
+                return bad(err, m, c, "foreign key must reference a primary key or unique column");
+        }
+    }
+    return CORM_OK;
+}
+
+/* Order models so that every model comes after the models it references. */
+static int sort_models(const corm_model *const *models, size_t n, const corm_model **out,
+                       util_err *err)
+{
+    size_t done = 0;
+    char *placed = util_calloc(n, 1);
+    if (!placed)
+        return util_err_set(err, CORM_ENOMEM, "out of memory validating models");
+    while (done < n) {
+        size_t before = done;
+        for (size_t k = 0; k < n; k++) {
+            if (placed[k])
+                continue;
+            bool ready = true;
+            for (size_t i = 0; i < models[k]->ncolumns && ready; i++) {
+                const corm_column *t = models[k]->columns[i]->fk;
+                if (!t || t->model == models[k])
+                    continue;
+                for (size_t j = 0; j < n; j++)
+                    if (models[j] == t->model && !placed[j])
+                        ready = false;
+            }
+            if (ready) {
+                placed[k] = 1;
+                out[done++] = models[k];
+            }
+        }
+        if (done == before) {
+            util_free(placed);
+            return util_err_set(err, CORM_ESCHEMA, "the models' foreign keys form a cycle");
+        }
+    }
+    util_free(placed);
+    return CORM_OK;
+}
+
+static int build_sql(sch_mapper *mp, const drv_driver *d, util_err *err)
+{
+    util_buf b = UTIL_BUF_INIT;
+    sql_params none = { 0 };
+    sql_ctx x = { d, &b, &none, err };
+    const corm_model *m = mp->model;
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        if (i)
+            util_buf_puts(&b, ", ");
+        sql_put_column(&x, m->columns[i]);
+    }
+    if (b.err || !(mp->sql_cols = util_strdup(util_buf_str(&b))))
+        goto nomem;
+    mp->sql_cols_len = b.len;
+    util_buf_reset(&b);
+    util_buf_printf(&b, "SELECT %s FROM ", mp->sql_cols);
+    sql_put_ident(&x, m->table);
+    util_buf_puts(&b, " WHERE ");
+    sql_put_column(&x, mp->pk);
+    util_buf_puts(&b, " = ");
+    none.n = 1; /* the key is parameter 1 */
+    sql_put_placeholder(&x);
+    if (b.err || !(mp->sql_get = util_strdup(util_buf_str(&b))))
+        goto nomem;
+    mp->sql_get_len = b.len;
+    util_buf_free(&b);
+    return CORM_OK;
+nomem:
+    util_buf_free(&b);
+    return util_err_set(err, CORM_ENOMEM, "out of memory preparing model %s", m->name);
+}
+
+static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d, util_err *err)
+{
+    mp->model = m;
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        if (c->flags & CORM_PRIMARY_KEY)
+            mp->pk = c;
+        mp->has_server_defaults |= c->server_default != NULL;
+        mp->has_default_fns |= c->default_fn != NULL;
+    }
+    mp->pk_autoinc = mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT;
+    mp->nwords = (m->ncolumns + 63) / 64;
+    size_t fields = (m->size + 7) & ~(size_t)7;
+    if (!(mp->proto = util_calloc(1, fields + mp->nwords * 8)))
+        return util_err_set(err, CORM_ENOMEM, "out of memory preparing model %s", m->name);
+    uint64_t *nulls = (uint64_t *)(void *)(mp->proto + fields);
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        if (c->client_default) {
+            int rc = parse_default(m, c, mp->proto, err);
+            if (rc < 0)
+                return rc;
+        } else if (!(c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) && !c->default_fn) {
+            /* a nullable column nobody sets starts NULL, as in SQLAlchemy */
+            nulls[i >> 6] |= (uint64_t)1 << (i & 63);
+        }
+    }
+    return build_sql(mp, d, err);
+}
+
+int sch_meta_build(sch_meta *out, const corm_model *const *models, const drv_driver *d,
+                   util_err *err)
+{
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+    if (!models)
+        return util_err_set(err, CORM_ESCHEMA, "no models given (a NULL-terminated array is needed)");
+    while (models[n])
+        n++;
+    for (size_t k = 0; k < n; k++) {
+        int rc = check_model(models[k], err);
+        if (rc < 0)
+            return rc;
+        for (size_t j = 0; j < k; j++) {
+            if (models[j] == models[k] || strcmp(models[j]->name, models[k]->name) == 0)
+                return bad(err, models[k], NULL, "registered twice (duplicate model name)");
+            if (strcmp(models[j]->table, models[k]->table) == 0)
+                return bad(err, models[k], NULL, "its table name is also another model's");
+        }
+    }
+    int rc = check_fks(models, n, err);
+    if (rc < 0)
+        return rc;
+    const corm_model **order = util_calloc(n ? n : 1, sizeof *order);
+    if (!order)
+        return util_err_set(err, CORM_ENOMEM, "out of memory validating models");
+    if ((rc = sort_models(models, n, order, err)) < 0)
+        goto done;
+    if (!(out->mappers = util_calloc(n ? n : 1, sizeof *out->mappers))) {
+        rc = util_err_set(err, CORM_ENOMEM, "out of memory validating models");
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        out->n = k + 1;
+        out->mappers[k].rank = k;
+        if ((rc = build_mapper(&out->mappers[k], order[k], d, err)) < 0)
+            goto done;
+    }
+done:
+    util_free(order);
+    if (rc < 0)
+        sch_meta_free(out);
+    return rc;
+}

@@ -1,0 +1,55 @@
+/*
+ * schema.h — model metadata, validated once, and the DDL made from it.
+ *
+ * The engine turns the user's constant model descriptors into mappers: the
+ * facts every later step needs and should not recompute (primary key,
+ * NULL-flag words, a prototype object with the client defaults applied,
+ * the dialect's column list and get-by-key SQL), in dependency order so
+ * that parents come before children.
+ */
+#ifndef CORM_SCHEMA_H
+#define CORM_SCHEMA_H
+
+#include "sql/sql.h"
+
+typedef struct sch_mapper {
+    const corm_model *model;
+    size_t rank;                /* position in dependency order */
+    const corm_column *pk;
+    bool pk_autoinc;            /* an integer key the database assigns */
+    bool has_server_defaults;
+    bool has_default_fns;
+    size_t nwords;              /* uint64_t words of NULL flags */
+    unsigned char *proto;       /* model->size bytes, then nwords of flags */
+    char *sql_cols;             /* "t"."a", "t"."b", ... */
+    char *sql_get;              /* SELECT <cols> FROM "t" WHERE "t"."pk" = ? */
+    size_t sql_cols_len, sql_get_len;
+} sch_mapper;
+
+typedef struct sch_meta {
+    sch_mapper *mappers;        /* parents first */
+    size_t n;
+} sch_meta;
+
+/* Validate the NULL-terminated models and build their mappers for driver d.
+ * CORM_ESCHEMA with a sentence naming the model and column on a bad model. */
+int sch_meta_build(sch_meta *out, const corm_model *const *models, const drv_driver *d,
+                   util_err *err);
+void sch_meta_free(sch_meta *m);
+/* The mapper of model m, or NULL when m was not registered. */
+const sch_mapper *sch_find(const sch_meta *meta, const corm_model *m);
+/* The prototype's NULL flags. */
+static inline const uint64_t *sch_proto_nulls(const sch_mapper *mp)
+{
+    return (const uint64_t *)(const void *)(mp->proto + ((mp->model->size + 7) & ~(size_t)7));
+}
+/* A column of m by name, or NULL. */
+const corm_column *sch_column(const corm_model *m, const char *name);
+
+/* CREATE TABLE / INDEX IF NOT EXISTS for every model, parents first, in one
+ * transaction. */
+int sch_create_all(const sch_meta *meta, sql_conn *c, util_err *err);
+/* DROP TABLE IF EXISTS, children first, in one transaction. */
+int sch_drop_all(const sch_meta *meta, sql_conn *c, util_err *err);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * compile.c — expression trees to SQL text and parameters, for a dialect.
+ *
+ * Identifiers come only from descriptors and are always quoted; every value
+ * becomes a parameter converted for the column it is compared with, so a
+ * hostile string can only ever be a value.
+ */
+#include "sql/sql.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void sql_put_ident(sql_ctx *x, const char *name)
+{
+    util_buf_putc(x->b, x->drv->quote);
+    for (const char *p = name; *p; p++) {
+        if (*p == x->drv->quote)
+            util_buf_putc(x->b, *p);
+        util_buf_putc(x->b, *p);
+    }
+    util_buf_putc(x->b, x->drv->quote);
+}
+
+void sql_put_column(sql_ctx *x, const corm_column *c)
+{
+    sql_put_ident(x, c->model->table);
+    util_buf_putc(x->b, '.');
+    sql_put_ident(x, c->name);
+}
+
+void sql_put_placeholder(sql_ctx *x)
+{
+    if (x->drv->placeholder == DRV_PH_DOLLAR)
+        util_buf_printf(x->b, "$%zu", x->ps->n);
+    else
+        util_buf_putc(x->b, '?');
+}
+
+int sql_put_value(sql_ctx *x, const corm_column *col, const corm_value *v, bool for_write)
+{
+    sql_param *p = sql_params_push(x->ps);
+    if (!p)
+        return util_err_set(x->err, CORM_ENOMEM, "out of memory binding a parameter");
+    int rc = sql_param_set(p, col, v, for_write, x->err);
+    if (rc < 0)
+        return rc;
+    sql_put_placeholder(x);
+    return CORM_OK;
+}
+
+static const char *const cmp_ops[] = { "", " = ", " <> ", " < ", " <= ", " > ", " >= " };
+static const char *const fn_names[] = { "", "COUNT", "SUM", "MIN", "MAX", "AVG" };
+
+static int list(sql_ctx *x, const corm_expr *e, const char *sep)
+{
+    util_buf_putc(x->b, '(');
+    for (size_t i = 0; i < e->nkids; i++) {
+        if (i)
+            util_buf_puts(x->b, sep);
+        int rc = sql_compile_expr(x, e->kids[i]);
+        if (rc < 0)
+            return rc;
+    }
+    util_buf_putc(x->b, ')');
+    return CORM_OK;
+}
+
+int sql_compile_expr(sql_ctx *x, const corm_expr *e)
+{
+    if (!e)
+        return util_err_set(x->err, CORM_ENOMEM, "out of memory building a filter");
+    const corm_column *col = e->nkids ? sql_expr_column(e->kids[0]) : NULL;
+    int rc;
+    switch (e->kind) {
+    case EX_COL:
+        sql_put_column(x, e->col);
+        return CORM_OK;
+    case EX_CMP:
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        if (e->vals[0].kind == CORM_V_NULL) {
+            /* "= NULL" is never true in SQL; mean what the C reads */
+            util_buf_puts(x->b, e->op == CORM_OP_NE ? " IS NOT NULL" : " IS NULL");
+            return CORM_OK;
+        }
+        util_buf_puts(x->b, cmp_ops[e->op]);
+        return sql_put_value(x, col, &e->vals[0], false);
+    case EX_IN:
+        if (e->nvals == 0) {
+            util_buf_puts(x->b, e->op ? "1 = 1" : "1 = 0");
+            return CORM_OK;
+        }
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        util_buf_puts(x->b, e->op ? " NOT IN (" : " IN (");
+        for (size_t i = 0; i < e->nvals; i++) {
+            if (i)
+                util_buf_puts(x->b, ", ");
+            if ((rc = sql_put_value(x, col, &e->vals[i], false)) < 0)
+                return rc;
+        }
+        util_buf_putc(x->b, ')');
+        return CORM_OK;
+    case EX_LIKE:
+        if (e->op) {
+            util_buf_puts(x->b, "lower(");
+            if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+                return rc;
+            util_buf_puts(x->b, ") LIKE lower(");
+            if ((rc = sql_put_value(x, NULL, &e->vals[0], false)) < 0)
+                return rc;
+            util_buf_putc(x->b, ')');
+            return CORM_OK;
+        }
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        util_buf_puts(x->b, " LIKE ");
+        return sql_put_value(x, NULL, &e->vals[0], false);
+    case EX_NULL:
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        util_buf_puts(x->b, e->op ? " IS NOT NULL" : " IS NULL");
+        return CORM_OK;
+    case EX_BETWEEN:
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        util_buf_puts(x->b, " BETWEEN ");
+        if ((rc = sql_put_value(x, col, &e->vals[0], false)) < 0)
+            return rc;
+        util_buf_puts(x->b, " AND ");
+        return sql_put_value(x, col, &e->vals[1], false);
+    case EX_AND:
+    case EX_OR:
+        if (e->nkids == 0) {
+            util_buf_puts(x->b, e->kind == EX_AND ? "1 = 1" : "1 = 0");
+            return CORM_OK;
+        }
+        return list(x, e, e->kind == EX_AND ? " AND " : " OR ");
+    case EX_NOT:
+        util_buf_puts(x->b, "NOT ");
+        return list(x, e, "");
+    case EX_FN:
+        util_buf_puts(x->b, fn_names[e->op]);
+        if (!e->nkids) {
+            util_buf_puts(x->b, "(*)");
+            return CORM_OK;
+        }
+        return list(x, e, "");
+    case EX_SORT:
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        util_buf_puts(x->b, e->op ? " DESC" : " ASC");
+        return CORM_OK;
+    }
+    return util_err_set(x->err, CORM_EINVAL, "unknown expression");
+}

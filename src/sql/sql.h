@@ -1,0 +1,135 @@
+/*
+ * sql.h — the SQL layer: connections with a statement cache, bound
+ * parameters, expression trees and their compilation to SQL text.
+ *
+ * Everything that turns a C value into something a database binds, or a
+ * database's column back into a C field, is here (value.c), so that reads,
+ * writes and filters agree on one conversion per type. Identifiers always
+ * come from descriptors and are quoted; values are always parameters.
+ */
+#ifndef CORM_SQL_H
+#define CORM_SQL_H
+
+#include "corm/corm.h"
+#include "driver/driver.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+/* ---- parameters ---------------------------------------------------------- */
+
+/* A value ready to bind: kind is one of the wire kinds (NULL, INT, FLOAT,
+ * TEXT, BLOB). Formatted text (dates, decimals, enum names) lives in buf. */
+typedef struct sql_param {
+    corm_value v;
+    bool sensitive;
+    bool inbuf;
+    char buf[48];
+} sql_param;
+
+typedef struct sql_params {
+    sql_param *p;
+    size_t n, cap;
+} sql_params;
+
+/* A new slot at the end, or NULL when out of memory. */
+sql_param *sql_params_push(sql_params *ps);
+void sql_params_free(sql_params *ps);
+
+/* Convert v for column col (NULL: no column, pass the kind through) into p.
+ * for_write adds the checks made before a value is stored: length of
+ * STRING(n), JSON validity. Errors name col's model, column and the value:
+ * CORM_ETYPE, CORM_ERANGE, CORM_EDATE, CORM_EENUM, CORM_ETOOLONG, CORM_EJSON,
+ * CORM_ENOTNULL (a NULL for a NOT NULL column, when for_write). */
+int sql_param_set(sql_param *p, const corm_column *col, const corm_value *v, bool for_write,
+                  util_err *err);
+/* The value of obj's field for col; is_null says the NULL flag is set. */
+corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null);
+/* Whether obj's field differs from the snapshot's (strings by content). */
+bool sql_field_differs(const corm_column *col, const void *obj, const void *snap);
+/* Store the current row's column i into obj's field for col; strings and
+ * blobs are copied into arena a. Sets or clears the NULL bit in nulls. */
+int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *col, void *obj,
+                   uint64_t *nulls, util_arena *a, util_err *err);
+/* The current row's column i as a value (text and blobs copied into a). */
+int sql_column_value(const drv_driver *d, drv_stmt *st, int i, corm_value *out, util_arena *a);
+/* Convert a wire value read back for col into the column's kind (a date's
+ * text into CORM_V_DATE...). */
+int sql_value_typed(const corm_column *col, corm_value *v, util_err *err);
+
+/* ---- connections ------------------------------------------------------------ */
+
+typedef struct sql_echo {
+    corm_echo_fn fn;
+    void *ud;
+} sql_echo;
+
+typedef struct sql_cached sql_cached;
+
+typedef struct sql_conn {
+    const drv_driver *drv;
+    drv_conn *dc;
+    sql_cached *cache;       /* open-addressed: SQL text -> prepared statement */
+    size_t ncache, capcache;
+    const sql_echo *echo;
+    int depth;               /* 0: no transaction; 1: one; n: n-1 savepoints */
+} sql_conn;
+
+int sql_conn_open(sql_conn **out, const drv_driver *d, const drv_url *url, const sql_echo *echo,
+                  util_err *err);
+void sql_conn_close(sql_conn *c);
+/* A prepared statement for sql (cached on the connection, reset), with ps
+ * bound to it; echoes the statement. */
+int sql_run(sql_conn *c, const char *sql, size_t len, const sql_params *ps, drv_stmt **out,
+            util_err *err);
+/* Run a statement with no result rows (echoed). */
+int sql_exec(sql_conn *c, const char *sql, util_err *err);
+/* Run a statement that returns no rows, through the cache, with parameters. */
+int sql_exec_params(sql_conn *c, const char *sql, size_t len, const sql_params *ps, util_err *err);
+int sql_begin(sql_conn *c, util_err *err);
+int sql_commit(sql_conn *c, util_err *err);
+int sql_rollback(sql_conn *c, util_err *err);
+int sql_savepoint(sql_conn *c, util_err *err);
+int sql_release(sql_conn *c, util_err *err);
+int sql_rollback_to(sql_conn *c, util_err *err);
+
+/* ---- expressions -------------------------------------------------------------- */
+
+typedef enum sql_ex_kind {
+    EX_COL = 1, EX_CMP, EX_IN, EX_LIKE, EX_NULL, EX_BETWEEN, EX_AND, EX_OR, EX_NOT, EX_FN, EX_SORT
+} sql_ex_kind;
+
+struct corm_expr {
+    sql_ex_kind kind;
+    int op;                   /* corm_op, corm_fn, or a flag: negate, icase, desc */
+    const corm_column *col;   /* EX_COL */
+    corm_expr **kids;
+    size_t nkids;
+    corm_value *vals;         /* values bound by this node; text copied */
+    size_t nvals;
+    int err;                  /* a constructor's failure, reported when compiled */
+};
+
+/* The column a value compared with e is converted for: e's column, or the
+ * argument's of SUM/MIN/MAX; NULL otherwise. */
+const corm_column *sql_expr_column(const corm_expr *e);
+/* The model the expression's columns belong to, checked against m:
+ * CORM_EINVAL naming both when a column of another model is used. */
+int sql_expr_check_model(const corm_expr *e, const corm_model *m, util_err *err);
+
+/* Compilation appends SQL text to b and parameters to ps. */
+typedef struct sql_ctx {
+    const drv_driver *drv;
+    util_buf *b;
+    sql_params *ps;
+    util_err *err;
+} sql_ctx;
+
+void sql_put_ident(sql_ctx *x, const char *name);
+void sql_put_column(sql_ctx *x, const corm_column *c);   /* "table"."column" */
+void sql_put_placeholder(sql_ctx *x);                    /* ? or $n, for the last param */
+/* Bind v for col as the next parameter and write its placeholder. */
+int sql_put_value(sql_ctx *x, const corm_column *col, const corm_value *v, bool for_write);
+int sql_compile_expr(sql_ctx *x, const corm_expr *e);
+
+#endif

@@ -1,0 +1,623 @@
+/*
+ * value.c — one conversion per type between C fields, corm_values and the
+ * five wire kinds every database binds and returns.
+ *
+ * Writes go field -> corm_value -> sql_param (validated here, before any SQL
+ * is sent); filters go corm_value -> sql_param through the same function, so
+ * a date in a filter and a date in a row are formatted alike. Reads go
+ * column -> field, with strings copied into the session's arena.
+ */
+#include "sql/sql.h"
+#include "util/alloc.h"
+#include "util/numeric.h"
+#include "util/text.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+sql_param *sql_params_push(sql_params *ps)
+{
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 16;
+        sql_param *p = util_realloc(ps->p, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        ps->p = p;
+        ps->cap = cap;
+    }
+    sql_param *p = &ps->p[ps->n++];
+    p->sensitive = false;
+    p->inbuf = false;
+    return p;
+}
+
+void sql_params_free(sql_params *ps)
+{
+    util_free(ps->p);
+    ps->p = NULL;
+    ps->n = ps->cap = 0;
+}
+
+/* "User.email: <what> (value 'x')" with the error code. */
+static int bad(util_err *err, int code, const corm_column *col, const corm_value *v,
+               const char *what)
+{
+    char vb[96];
+    util_value_repr(v, vb, sizeof vb);
+    if (col)
+        return util_err_set(err, code, "%s.%s: %s (value %s)", col->model->name, col->name,
+                            what, vb);
+    return util_err_set(err, code, "%s (value %s)", what, vb);
+}
+
+static void set_text(sql_param *p, const char *s, size_t n)
+{
+    p->v.kind = CORM_V_TEXT;
+    p->v.u.text.p = s;
+    p->v.u.text.n = n;
+}
+
+static void set_buf(sql_param *p)
+{
+    p->inbuf = true;
+    set_text(p, NULL, strlen(p->buf));
+}
+
+static int to_int(sql_param *p, const corm_column *col, const corm_value *v, util_err *err)
+{
+    int64_t i;
+    switch (v->kind) {
+    case CORM_V_INT: i = v->u.i; break;
+    case CORM_V_BOOL: i = v->u.b; break;
+    case CORM_V_FLOAT:
+        if (v->u.f != floor(v->u.f) || v->u.f < -9.2e18 || v->u.f > 9.2e18)
+            return bad(err, CORM_ETYPE, col, v, "not an integer");
+        i = (int64_t)v->u.f;
+        break;
+    default: return bad(err, CORM_ETYPE, col, v, "an integer column takes an integer");
+    }
+    if (col && col->type == CORM_TYPE_SMALLINT && (i < INT16_MIN || i > INT16_MAX))
+        return bad(err, CORM_ERANGE, col, v, "out of range for SMALLINT");
+    if (col && col->type == CORM_TYPE_BOOLEAN)
+        i = i != 0;
+    p->v.kind = CORM_V_INT;
+    p->v.u.i = i;
+    return CORM_OK;
+}
+
+static int to_numeric(sql_param *p, const corm_column *col, const corm_value *v, util_err *err)
+{
+    corm_numeric n;
+    int rc = CORM_OK;
+    switch (v->kind) {
+    case CORM_V_NUMERIC: n = v->u.num; break;
+    case CORM_V_INT: n = util_numeric_from_int(v->u.i); break;
+    case CORM_V_FLOAT: rc = util_numeric_from_double(v->u.f, &n); break;
+    case CORM_V_TEXT: {
+        char tmp[64];
+        if (v->u.text.n >= sizeof tmp)
+            return bad(err, CORM_ERANGE, col, v, "too many digits for NUMERIC");
+        memcpy(tmp, v->u.text.p, v->u.text.n);
+        tmp[v->u.text.n] = '\0';
+        rc = corm_numeric_parse(tmp, &n);
+        if (rc == CORM_EINVAL)
+            return bad(err, CORM_ETYPE, col, v, "not a decimal number");
+        break;
+    }
+    default: return bad(err, CORM_ETYPE, col, v, "a NUMERIC column takes a decimal");
+    }
+    if (rc == CORM_OK && col)
+        rc = util_numeric_fit(&n, col->precision, col->scale);
+    if (rc < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "does not fit NUMERIC(%d, %d)", col ? col->precision : 38,
+                 col ? col->scale : 0);
+        return bad(err, CORM_ERANGE, col, v, what);
+    }
+    corm_numeric_format(&n, p->buf);
+    set_buf(p);
+    return CORM_OK;
+}
+
+/* Dates, times and datetimes travel as ISO text. */
+static int to_temporal(sql_param *p, const corm_column *col, const corm_value *v, util_err *err)
+{
+    corm_type t = col->type;
+    corm_value w = *v;
+    if (v->kind == CORM_V_TEXT) {
+        char tmp[CORM_DATETIME_BUFSIZE + 8];
+        int rc = CORM_EDATE;
+        if (v->u.text.n < sizeof tmp) {
+            memcpy(tmp, v->u.text.p, v->u.text.n);
+            tmp[v->u.text.n] = '\0';
+            if (t == CORM_TYPE_DATE) {
+                w.kind = CORM_V_DATE;
+                rc = corm_date_parse(tmp, &w.u.date);
+            } else if (t == CORM_TYPE_TIME) {
+                w.kind = CORM_V_TIME;
+                rc = corm_time_parse(tmp, &w.u.time);
+            } else {
+                w.kind = CORM_V_DATETIME;
+                rc = corm_datetime_parse(tmp, &w.u.dt);
+            }
+        }
+        if (rc < 0)
+            return bad(err, CORM_EDATE, col, v, "not a valid date or time");
+    }
+    if (t == CORM_TYPE_DATETIME && w.kind == CORM_V_DATE) {
+        w.kind = CORM_V_DATETIME;
+        w.u.dt.date = v->u.date;
+        memset(&w.u.dt.time, 0, sizeof w.u.dt.time);
+    }
+    bool ok;
+    switch (t) {
+    case CORM_TYPE_DATE:
+        if (w.kind != CORM_V_DATE)
+            return bad(err, CORM_ETYPE, col, v, "a DATE column takes a corm_date");
+        ok = corm_date_is_valid(w.u.date);
+        if (ok)
+            corm_date_format(w.u.date, p->buf);
+        break;
+    case CORM_TYPE_TIME:
+        if (w.kind != CORM_V_TIME)
+            return bad(err, CORM_ETYPE, col, v, "a TIME column takes a corm_time");
+        ok = corm_time_is_valid(w.u.time);
+        if (ok) {
+            /* always with the fraction, so that text order is time order */
+            snprintf(p->buf, sizeof p->buf, "%02u:%02u:%02u.%06u", (unsigned)w.u.time.hour,
+                     (unsigned)w.u.time.minute, (unsigned)w.u.time.second,
+                     (unsigned)w.u.time.usec);
+        }
+        break;
+    default:
+        if (w.kind != CORM_V_DATETIME)
+            return bad(err, CORM_ETYPE, col, v, "a DATETIME column takes a corm_datetime");
+        ok = corm_date_is_valid(w.u.dt.date) && corm_time_is_valid(w.u.dt.time);
+        if (ok) {
+            corm_date_format(w.u.dt.date, p->buf);
+            snprintf(p->buf + 10, sizeof p->buf - 10, " %02u:%02u:%02u.%06u",
+                     (unsigned)w.u.dt.time.hour, (unsigned)w.u.dt.time.minute,
+                     (unsigned)w.u.dt.time.second, (unsigned)w.u.dt.time.usec);
+        }
+        break;
+    }
+    if (!ok)
+        return bad(err, CORM_EDATE, col, &w, "not a valid date or time");
+    set_buf(p);
+    return CORM_OK;
+}
+
+static int to_enum(sql_param *p, const corm_column *col, const corm_value *v, util_err *err)
+{
+    size_t n = 0;
+    while (col->enum_names[n])
+        n++;
+    if (v->kind == CORM_V_INT) {
+        if (v->u.i < 0 || (uint64_t)v->u.i >= n)
+            return bad(err, CORM_EENUM, col, v, "not a value of the enum");
+        const char *name = col->enum_names[v->u.i];
+        set_text(p, name, strlen(name));
+        return CORM_OK;
+    }
+    if (v->kind == CORM_V_TEXT) {
+        for (size_t i = 0; i < n; i++)
+            if (strlen(col->enum_names[i]) == v->u.text.n &&
+                memcmp(col->enum_names[i], v->u.text.p, v->u.text.n) == 0) {
+                set_text(p, col->enum_names[i], v->u.text.n);
+                return CORM_OK;
+            }
+        return bad(err, CORM_EENUM, col, v, "not one of the enum's names");
+    }
+    return bad(err, CORM_ETYPE, col, v, "an ENUM column takes an enum value or name");
+}
+
+static int to_text(sql_param *p, const corm_column *col, const corm_value *v, bool for_write,
+                   util_err *err)
+{
+    if (v->kind != CORM_V_TEXT)
+        return bad(err, CORM_ETYPE, col, v, "a text column takes a string");
+    if (for_write && col->type == CORM_TYPE_STRING &&
+        util_utf8_len(v->u.text.p, v->u.text.n) > (size_t)col->length) {
+        char what[64];
+        snprintf(what, sizeof what, "longer than STRING(%d) allows (%zu characters)",
+                 col->length, util_utf8_len(v->u.text.p, v->u.text.n));
+        return bad(err, CORM_ETOOLONG, col, v, what);
+    }
+    if (for_write && col->type == CORM_TYPE_JSON && !util_json_valid(v->u.text.p, v->u.text.n))
+        return bad(err, CORM_EJSON, col, v, "not valid JSON");
+    p->v = *v;
+    return CORM_OK;
+}
+
+int sql_param_set(sql_param *p, const corm_column *col, const corm_value *v, bool for_write,
+                  util_err *err)
+{
+    p->inbuf = false;
+    p->sensitive = col && (col->flags & CORM_SENSITIVE);
+    if (v->kind == CORM_V_NULL || (v->kind == CORM_V_TEXT && !v->u.text.p) ||
+        (v->kind == CORM_V_BLOB && !v->u.blob.data)) {
+        /* a NULL primary key is one the database assigns */
+        if (for_write && col && (col->flags & CORM_NOT_NULL) && !(col->flags & CORM_PRIMARY_KEY))
+            return util_err_set(err, CORM_ENOTNULL, "%s.%s: NULL in a NOT NULL column",
+                                col->model->name, col->name);
+        p->v.kind = CORM_V_NULL;
+        return CORM_OK;
+    }
+    if (!col) {
+        /* no column to convert for: the value's own natural wire form */
+        switch (v->kind) {
+        case CORM_V_BOOL:
+            p->v.kind = CORM_V_INT;
+            p->v.u.i = v->u.b;
+            return CORM_OK;
+        case CORM_V_NUMERIC:
+            corm_numeric_format(&v->u.num, p->buf);
+            set_buf(p);
+            return CORM_OK;
+        case CORM_V_DATE:
+        case CORM_V_TIME:
+        case CORM_V_DATETIME: {
+            static const corm_column fake[3] = {
+                { .name = "?", .type = CORM_TYPE_DATE },
+                { .name = "?", .type = CORM_TYPE_TIME },
+                { .name = "?", .type = CORM_TYPE_DATETIME },
+            };
+            util_err e2;
+            int rc = to_temporal(p, &fake[v->kind - CORM_V_DATE], v, &e2);
+            return rc < 0 ? bad(err, rc, NULL, v, "not a valid date or time") : rc;
+        }
+        default:
+            p->v = *v;
+            return CORM_OK;
+        }
+    }
+    switch (col->type) {
+    case CORM_TYPE_INTEGER:
+    case CORM_TYPE_BIGINT:
+    case CORM_TYPE_SMALLINT:
+    case CORM_TYPE_BOOLEAN:
+        return to_int(p, col, v, err);
+    case CORM_TYPE_FLOAT:
+        if (v->kind == CORM_V_INT) {
+            p->v.kind = CORM_V_FLOAT;
+            p->v.u.f = (double)v->u.i;
+            return CORM_OK;
+        }
+        if (v->kind != CORM_V_FLOAT)
+            return bad(err, CORM_ETYPE, col, v, "a FLOAT column takes a number");
+        p->v = *v;
+        return CORM_OK;
+    case CORM_TYPE_NUMERIC:
+        return to_numeric(p, col, v, err);
+    case CORM_TYPE_STRING:
+    case CORM_TYPE_TEXT:
+    case CORM_TYPE_JSON:
+        return to_text(p, col, v, for_write, err);
+    case CORM_TYPE_DATE:
+    case CORM_TYPE_TIME:
+    case CORM_TYPE_DATETIME:
+        return to_temporal(p, col, v, err);
+    case CORM_TYPE_BLOB:
+        if (v->kind == CORM_V_TEXT) {
+            p->v.kind = CORM_V_BLOB;
+            p->v.u.blob.data = v->u.text.p;
+            p->v.u.blob.len = v->u.text.n;
+            return CORM_OK;
+        }
+        if (v->kind != CORM_V_BLOB)
+            return bad(err, CORM_ETYPE, col, v, "a BLOB column takes a corm_blob");
+        p->v = *v;
+        return CORM_OK;
+    case CORM_TYPE_ENUM:
+        return to_enum(p, col, v, err);
+    default:
+        return bad(err, CORM_ETYPE, col, v, "unknown column type");
+    }
+}
+
+static int64_t read_int(const void *f, size_t size)
+{
+    switch (size) {
+    case 1: return *(const int8_t *)f;
+    case 2: return *(const int16_t *)f;
+    case 4: return *(const int32_t *)f;
+    default: return *(const int64_t *)f;
+    }
+}
+
+static void write_int(void *f, size_t size, int64_t v)
+{
+    switch (size) {
+    case 1: *(int8_t *)f = (int8_t)v; break;
+    case 2: *(int16_t *)f = (int16_t)v; break;
+    case 4: *(int32_t *)f = (int32_t)v; break;
+    default: *(int64_t *)f = v; break;
+    }
+}
+
+corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null)
+{
+    const char *f = (const char *)obj + col->offset;
+    corm_value v;
+    if (is_null) {
+        v.kind = CORM_V_NULL;
+        return v;
+    }
+    switch (col->type) {
+    case CORM_TYPE_INTEGER:
+    case CORM_TYPE_BIGINT:
+    case CORM_TYPE_SMALLINT:
+        v.kind = CORM_V_INT;
+        v.u.i = read_int(f, col->size);
+        break;
+    case CORM_TYPE_ENUM:
+        v.kind = CORM_V_INT;
+        v.u.i = read_int(f, col->size);
+        break;
+    case CORM_TYPE_BOOLEAN:
+        v.kind = CORM_V_BOOL;
+        v.u.b = *(const bool *)f;
+        break;
+    case CORM_TYPE_FLOAT:
+        v.kind = CORM_V_FLOAT;
+        memcpy(&v.u.f, f, sizeof(double));
+        break;
+    case CORM_TYPE_NUMERIC:
+        v.kind = CORM_V_NUMERIC;
+        memcpy(&v.u.num, f, sizeof(corm_numeric));
+        break;
+    case CORM_TYPE_STRING:
+    case CORM_TYPE_TEXT:
+    case CORM_TYPE_JSON: {
+        const char *s;
+        memcpy(&s, f, sizeof s);
+        v.kind = s ? CORM_V_TEXT : CORM_V_NULL;
+        v.u.text.p = s;
+        v.u.text.n = s ? strlen(s) : 0;
+        break;
+    }
+    case CORM_TYPE_DATE:
+        v.kind = CORM_V_DATE;
+        memcpy(&v.u.date, f, sizeof(corm_date));
+        break;
+    case CORM_TYPE_TIME:
+        v.kind = CORM_V_TIME;
+        memcpy(&v.u.time, f, sizeof(corm_time));
+        break;
+    case CORM_TYPE_DATETIME:
+        v.kind = CORM_V_DATETIME;
+        memcpy(&v.u.dt, f, sizeof(corm_datetime));
+        break;
+    case CORM_TYPE_BLOB:
+        memcpy(&v.u.blob, f, sizeof(corm_blob));
+        v.kind = v.u.blob.data ? CORM_V_BLOB : CORM_V_NULL;
+        break;
+    default:
+        v.kind = CORM_V_NULL;
+    }
+    return v;
+}
+
+bool sql_field_differs(const corm_column *col, const void *obj, const void *snap)
+{
+    const char *a = (const char *)obj + col->offset, *b = (const char *)snap + col->offset;
+    switch (col->type) {
+    case CORM_TYPE_STRING:
+    case CORM_TYPE_TEXT:
+    case CORM_TYPE_JSON: {
+        const char *s, *t;
+        memcpy(&s, a, sizeof s);
+        memcpy(&t, b, sizeof t);
+        if (s == t)
+            return false;
+        return !s || !t || strcmp(s, t) != 0;
+    }
+    case CORM_TYPE_BLOB: {
+        corm_blob x, y;
+        memcpy(&x, a, sizeof x);
+        memcpy(&y, b, sizeof y);
+        if (x.data == y.data && x.len == y.len)
+            return false;
+        return !x.data || !y.data || x.len != y.len || memcmp(x.data, y.data, x.len) != 0;
+    }
+    case CORM_TYPE_FLOAT: {
+        double x, y;
+        memcpy(&x, a, sizeof x);
+        memcpy(&y, b, sizeof y);
+        return memcmp(&x, &y, sizeof x) != 0;
+    }
+    case CORM_TYPE_BOOLEAN:
+        return *(const bool *)a != *(const bool *)b;
+    case CORM_TYPE_DATE: {
+        const corm_date *x = (const void *)a, *y = (const void *)b;
+        return x->year != y->year || x->month != y->month || x->day != y->day;
+    }
+    case CORM_TYPE_TIME: {
+        const corm_time *x = (const void *)a, *y = (const void *)b;
+        return x->hour != y->hour || x->minute != y->minute || x->second != y->second ||
+               x->usec != y->usec;
+    }
+    case CORM_TYPE_DATETIME: {
+        const corm_datetime *x = (const void *)a, *y = (const void *)b;
+        return x->date.year != y->date.year || x->date.month != y->date.month ||
+               x->date.day != y->date.day || x->time.hour != y->time.hour ||
+               x->time.minute != y->time.minute || x->time.second != y->time.second ||
+               x->time.usec != y->time.usec;
+    }
+    case CORM_TYPE_NUMERIC: {
+        const corm_numeric *x = (const void *)a, *y = (const void *)b;
+        return x->lo != y->lo || x->hi != y->hi || x->scale != y->scale;
+    }
+    default:
+        return read_int(a, col->size) != read_int(b, col->size);
+    }
+}
+
+static int load_error(util_err *err, const corm_column *col, int code, const char *what)
+{
+    return util_err_set(err, code, "%s.%s: the database holds %s", col->model->name, col->name,
+                        what);
+}
+
+int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *col, void *obj,
+                   uint64_t *nulls, util_arena *a, util_err *err)
+{
+    char *f = (char *)obj + col->offset;
+    uint64_t bit = (uint64_t)1 << (col->index & 63);
+    corm_vkind k = d->column_kind(st, i);
+    if (k == CORM_V_NULL) {
+        memset(f, 0, col->size);
+        nulls[col->index >> 6] |= bit;
+        return CORM_OK;
+    }
+    nulls[col->index >> 6] &= ~bit;
+    size_t n;
+    switch (col->type) {
+    case CORM_TYPE_INTEGER:
+    case CORM_TYPE_BIGINT:
+    case CORM_TYPE_SMALLINT:
+        write_int(f, col->size, d->column_int(st, i));
+        return CORM_OK;
+    case CORM_TYPE_BOOLEAN:
+        *(bool *)f = d->column_int(st, i) != 0;
+        return CORM_OK;
+    case CORM_TYPE_FLOAT: {
+        double v = d->column_double(st, i);
+        memcpy(f, &v, sizeof v);
+        return CORM_OK;
+    }
+    case CORM_TYPE_STRING:
+    case CORM_TYPE_TEXT:
+    case CORM_TYPE_JSON: {
+        const char *s = d->column_text(st, i, &n);
+        char *copy = util_arena_strndup(a, s, n);
+        if (!copy)
+            return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s",
+                                col->model->name, col->name);
+        memcpy(f, &copy, sizeof copy);
+        return CORM_OK;
+    }
+    case CORM_TYPE_BLOB: {
+        const void *p = d->column_blob(st, i, &n);
+        corm_blob b = { util_arena_memdup(a, p ? p : "", n ? n : 1), n };
+        if (!b.data)
+            return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s",
+                                col->model->name, col->name);
+        memcpy(f, &b, sizeof b);
+        return CORM_OK;
+    }
+    default:
+        break;
+    }
+    /* the rest travel as text */
+    char tmp[64];
+    const char *s = d->column_text(st, i, &n);
+    if (n >= sizeof tmp)
+        return load_error(err, col, CORM_ETYPE, "a value too long for its type");
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    switch (col->type) {
+    case CORM_TYPE_NUMERIC: {
+        corm_numeric num;
+        if (corm_numeric_parse(tmp, &num) < 0)
+            return load_error(err, col, CORM_ETYPE, "a value that is not a decimal");
+        memcpy(f, &num, sizeof num);
+        return CORM_OK;
+    }
+    case CORM_TYPE_DATE:
+        if (corm_date_parse(tmp, (corm_date *)(void *)f) < 0)
+            return load_error(err, col, CORM_EDATE, "a malformed date");
+        return CORM_OK;
+    case CORM_TYPE_TIME:
+        if (corm_time_parse(tmp, (corm_time *)(void *)f) < 0)
+            return load_error(err, col, CORM_EDATE, "a malformed time");
+        return CORM_OK;
+    case CORM_TYPE_DATETIME:
+        if (corm_datetime_parse(tmp, (corm_datetime *)(void *)f) < 0)
+            return load_error(err, col, CORM_EDATE, "a malformed datetime");
+        return CORM_OK;
+    case CORM_TYPE_ENUM:
+        for (int64_t e = 0; col->enum_names[e]; e++)
+            if (strcmp(col->enum_names[e], tmp) == 0) {
+                write_int(f, col->size, e);
+                return CORM_OK;
+            }
+        return load_error(err, col, CORM_EENUM, "a name that is not in the enum");
+    default:
+        return load_error(err, col, CORM_ETYPE, "a value of an unknown type");
+    }
+}
+
+int sql_column_value(const drv_driver *d, drv_stmt *st, int i, corm_value *out, util_arena *a)
+{
+    size_t n;
+    out->kind = d->column_kind(st, i);
+    switch (out->kind) {
+    case CORM_V_INT: out->u.i = d->column_int(st, i); break;
+    case CORM_V_FLOAT: out->u.f = d->column_double(st, i); break;
+    case CORM_V_TEXT: {
+        const char *s = d->column_text(st, i, &n);
+        if (!(out->u.text.p = util_arena_strndup(a, s, n)))
+            return CORM_ENOMEM;
+        out->u.text.n = n;
+        break;
+    }
+    case CORM_V_BLOB: {
+        const void *p = d->column_blob(st, i, &n);
+        if (!(out->u.blob.data = util_arena_memdup(a, p ? p : "", n ? n : 1)))
+            return CORM_ENOMEM;
+        out->u.blob.len = n;
+        break;
+    }
+    default: break;
+    }
+    return CORM_OK;
+}
+
+int sql_value_typed(const corm_column *col, corm_value *v, util_err *err)
+{
+    if (!col || v->kind == CORM_V_NULL)
+        return CORM_OK;
+    char tmp[64];
+    bool text = v->kind == CORM_V_TEXT && v->u.text.n < sizeof tmp;
+    if (text) {
+        memcpy(tmp, v->u.text.p, v->u.text.n);
+        tmp[v->u.text.n] = '\0';
+    }
+    int rc = CORM_OK;
+    switch (col->type) {
+    case CORM_TYPE_BOOLEAN:
+        if (v->kind == CORM_V_INT) {
+            v->u.b = v->u.i != 0;
+            v->kind = CORM_V_BOOL;
+        }
+        break;
+    case CORM_TYPE_NUMERIC:
+        if (text && corm_numeric_parse(tmp, &v->u.num) == CORM_OK)
+            v->kind = CORM_V_NUMERIC;
+        else if (v->kind == CORM_V_INT) {
+            v->u.num = util_numeric_from_int(v->u.i);
+            v->kind = CORM_V_NUMERIC;
+        }
+        break;
+    case CORM_TYPE_DATE:
+        if (text && (rc = corm_date_parse(tmp, &v->u.date)) == CORM_OK)
+            v->kind = CORM_V_DATE;
+        break;
+    case CORM_TYPE_TIME:
+        if (text && (rc = corm_time_parse(tmp, &v->u.time)) == CORM_OK)
+            v->kind = CORM_V_TIME;
+        break;
+    case CORM_TYPE_DATETIME:
+        if (text && (rc = corm_datetime_parse(tmp, &v->u.dt)) == CORM_OK)
+            v->kind = CORM_V_DATETIME;
+        break;
+    default:
+        break;
+    }
+    if (rc < 0)
+        return load_error(err, col, rc, "a malformed date or time");
+    return CORM_OK;
+}

@@ -1,0 +1,28 @@
+/*
+ * alloc.h — the one allocator every corm allocation goes through.
+ *
+ * It exists so that out-of-memory can be tested: util_alloc_fail_after(n)
+ * makes the (n+1)th allocation from now fail, as SQLite's fault simulator
+ * does, and the test suite walks n over every allocation of an operation.
+ */
+#ifndef CORM_UTIL_ALLOC_H
+#define CORM_UTIL_ALLOC_H
+
+#include <stddef.h>
+
+void *util_malloc(size_t n);
+void *util_calloc(size_t count, size_t n);
+void *util_realloc(void *p, size_t n);
+void util_free(void *p);
+char *util_strdup(const char *s);
+char *util_strndup(const char *s, size_t n);
+
+/* Test hooks. n < 0 disarms; n >= 0 lets n allocations succeed, then fails
+ * every later one until disarmed. Not thread-safe: for tests only. */
+void util_alloc_fail_after(long n);
+/* Allocations attempted since the hook was last armed. */
+long util_alloc_count(void);
+/* Whether an allocation failed since the hook was last armed. */
+int util_alloc_failed(void);
+
+#endif
