@@ -217,6 +217,10 @@ int corm_errcode(const corm_session *s);
 void *corm_new_(corm_session *s, const corm_model *m);
 #define corm_new(s, M) ((M *)corm_new_((s), M##_model))
 
+/* A copy of str owned by the session (freed with it), for assigning into
+ * string fields; NULL when out of memory or str is NULL. */
+char *corm_strdup(corm_session *s, const char *str);
+
 /* Make a transient object pending: it is INSERTed at the next flush. Adding a
  * persistent object again does nothing. CORM_EINVAL if obj was not made by
  * this session's corm_new or loaded by it. */
@@ -265,8 +269,10 @@ bool corm_is_modified(const corm_session *s, const void *obj);
 
 /* NULL in scalar fields (integers, floats, booleans, decimals, dates, enums)
  * is a flag per column; for pointer fields (strings, JSON, BLOB data) it is
- * the NULL pointer. A NULL flag is cleared by a flush when the field was
- * given another value than the one it had; to store the zero value in a
+ * the NULL pointer. corm_new starts numbers at 0 and booleans at false (real
+ * values), pointers at NULL, and nullable dates and times as NULL (they have
+ * no zero value). A loaded NULL flag is cleared by a flush when the field
+ * was given another value than the one it had; to store the zero value in a
  * NULL column, clear the flag with corm_set_null(obj, col, false). */
 int corm_set_null(void *obj, const corm_column *col, bool is_null);
 bool corm_field_is_null(const void *obj, const corm_column *col);

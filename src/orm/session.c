@@ -143,6 +143,14 @@ void *corm_new_(corm_session *s, const corm_model *m)
     return obj;
 }
 
+char *corm_strdup(corm_session *s, const char *str)
+{
+    char *d = str ? util_arena_strndup(&s->arena, str, strlen(str)) : NULL;
+    if (str && !d)
+        orm_set_error(s, CORM_ENOMEM, "out of memory copying a string");
+    return d;
+}
+
 orm_obj *orm_check(corm_session *s, const void *obj)
 {
     if (!obj) {

@@ -346,8 +346,12 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
             int rc = parse_default(m, c, mp->proto, err);
             if (rc < 0)
                 return rc;
-        } else if (!(c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) && !c->default_fn) {
-            /* a nullable column nobody sets starts NULL, as in SQLAlchemy */
+        } else if (!(c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) && !c->default_fn &&
+                   (c->type == CORM_TYPE_DATE || c->type == CORM_TYPE_TIME ||
+                    c->type == CORM_TYPE_DATETIME)) {
+            /* A new object's numbers and booleans start as 0 and false, real
+             * values; its pointers start NULL. A date has no zero value, so
+             * an unset nullable date starts NULL. */
             nulls[i >> 6] |= (uint64_t)1 << (i & 63);
         }
     }

@@ -1,0 +1,55 @@
+# The two commands a person needs: `make demo` and `make test`.
+# Both install what is missing (Debian packages) before building with CMake.
+
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev
+TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind
+
+.PHONY: all demo test test-fast test-asan test-valgrind bench clean
+
+all: build/Makefile
+	cmake --build build -j $(JOBS)
+
+build/Makefile:
+	@scripts/deps.sh $(BUILD_DEPS)
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_TESTS=ON >/dev/null
+
+# The seed's quickstart on an embedded SQLite file, build/demo/users.db.
+demo:
+	@scripts/deps.sh $(BUILD_DEPS)
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_TESTS=OFF >/dev/null
+	cmake --build build -j $(JOBS) --target quickstart
+	mkdir -p build/demo
+	cd build/demo && ../quickstart sqlite:///users.db
+
+# Every test, three times: plain, under ASan+UBSan, and under valgrind.
+test: test-fast test-asan test-valgrind
+
+test-fast:
+	@scripts/deps.sh $(TEST_DEPS)
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_TESTS=ON >/dev/null
+	cmake --build build -j $(JOBS)
+	cd build && ctest --output-on-failure -j $(JOBS) -LE valgrind
+
+test-asan:
+	@scripts/deps.sh $(TEST_DEPS)
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCORM_SANITIZE=ON -DCORM_TESTS=ON >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -j $(JOBS) -LE valgrind
+
+test-valgrind:
+	@scripts/deps.sh $(TEST_DEPS)
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_TESTS=ON >/dev/null
+	cmake --build build -j $(JOBS)
+	cd build && ctest --output-on-failure -j $(JOBS) -L valgrind
+
+# The BENCH.md workloads, corm against hand-written sqlite3 code.
+bench:
+	@scripts/deps.sh $(BUILD_DEPS)
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCORM_TESTS=OFF >/dev/null
+	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline
+	bench/run.sh build-bench
+
+clean:
+	rm -rf build build-asan build-bench

@@ -1,0 +1,104 @@
+/*
+ * common.c — the test models' descriptors and the fixture.
+ */
+#define CORM_DEFINE_MODELS
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *const prio_names[] = { "low", "medium", "high", NULL };
+const corm_model *const test_models[] = { User_model, Post_model, Kitchen_model, NULL };
+
+static void capture(void *ud, const char *line)
+{
+    fixture *fx = ud;
+    if (fx->nlog == fx->caplog) {
+        fx->caplog = fx->caplog ? fx->caplog * 2 : 64;
+        fx->log = realloc(fx->log, fx->caplog * sizeof *fx->log);
+        assert_non_null(fx->log);
+    }
+    fx->log[fx->nlog++] = strdup(line);
+}
+
+void fx_open(fixture *fx, const char *params)
+{
+    memset(fx, 0, sizeof *fx);
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/corm-test-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->path, sizeof fx->path, "%s/test.db", fx->dir);
+    snprintf(fx->url, sizeof fx->url, "sqlite:///%s%s", fx->path, params ? params : "");
+    int rc = corm_engine_open(&fx->db, fx->url, test_models);
+    if (rc != CORM_OK)
+        fail_msg("open %s: %s", fx->url, corm_engine_errmsg(fx->db));
+    corm_engine_set_echo(fx->db, capture, fx);
+    OK(corm_create_all(fx->db));
+    fx_clear_log(fx);
+}
+
+void fx_clear_log(fixture *fx)
+{
+    for (size_t i = 0; i < fx->nlog; i++)
+        free(fx->log[i]);
+    fx->nlog = 0;
+}
+
+void fx_close(fixture *fx)
+{
+    fx_clear_log(fx);
+    free(fx->log);
+    corm_engine_close(fx->db);
+    char path[400];
+    const char *suffix[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s%s", fx->path, suffix[i]);
+        unlink(path);
+    }
+    rmdir(fx->dir);
+}
+
+size_t fx_count(const fixture *fx, const char *prefix)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fx->nlog; i++)
+        n += strncmp(fx->log[i], prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+const char *fx_last(const fixture *fx, const char *prefix)
+{
+    for (size_t i = fx->nlog; i-- > 0;)
+        if (strncmp(fx->log[i], prefix, strlen(prefix)) == 0)
+            return fx->log[i];
+    return NULL;
+}
+
+User *fx_user(corm_session *s, const char *name, int64_t age)
+{
+    User *u = corm_new(s, User);
+    assert_non_null(u);
+    char email[128];
+    snprintf(email, sizeof email, "%s@example.com", name);
+    u->username = corm_strdup(s, name);
+    u->email = corm_strdup(s, email);
+    u->age = age;
+    OK(corm_add(s, u));
+    int rc = corm_commit(s);
+    if (rc != CORM_OK)
+        fail_msg("commit %s: %s", name, corm_errmsg(s));
+    return u;
+}
+
+int64_t fx_rows(fixture *fx, const char *table)
+{
+    corm_session *s = corm_session_new(fx->db);
+    char sql[128];
+    corm_result *r;
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM \"%s\"", table);
+    OK(corm_execute(s, sql, NULL, 0, &r));
+    int64_t n = corm_result_int(r, 0, 0);
+    corm_session_free(s);
+    return n;
+}
