@@ -1,2 +1,314 @@
+/*
+ * test_query.c — queries: every filter operator, ordering, limits,
+ * distinct, the row-count getters, bulk update and delete, aggregates with
+ * GROUP BY and HAVING, pagination, and raw SQL.
+ */
 #include "common.h"
-int main(void){ const struct CMUnitTest tests[] = {}; return cmocka_run_group_tests(tests, NULL, NULL); }
+
+#include <stdio.h>
+#include <string.h>
+
+static fixture fx;
+static corm_session *s;
+
+/* ten users: u0..u9, ages 20,21,...,29; u9 has a password */
+static int setup(void **state)
+{
+    (void)state;
+    fx_open(&fx, "");
+    s = corm_session_new(fx.db);
+    for (int i = 0; i < 10; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "u%d", i);
+        User *u = fx_user(s, name, 20 + i);
+        if (i == 9) {
+            u->password = "pw";
+            OK(corm_commit(s));
+        }
+    }
+    fx_clear_log(&fx);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    corm_session_free(s);
+    fx_close(&fx);
+    return 0;
+}
+
+static int64_t count_where(corm_expr *e)
+{
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_filter(q, e));
+    int64_t n;
+    int rc = corm_count(q, &n);
+    if (rc != CORM_OK)
+        fail_msg("count: %s", corm_errmsg(s));
+    corm_query_free(q);
+    return n;
+}
+
+static void filter_operators(void **state)
+{
+    (void)state;
+    assert_int_equal(count_where(corm_eq(User_age, 25)), 1);
+    assert_int_equal(count_where(corm_ne(User_age, 25)), 9);
+    assert_int_equal(count_where(corm_lt(User_age, 25)), 5);
+    assert_int_equal(count_where(corm_le(User_age, 25)), 6);
+    assert_int_equal(count_where(corm_gt(User_age, 25)), 4);
+    assert_int_equal(count_where(corm_ge(User_age, 25)), 5);
+    corm_value in[] = { corm_val(20), corm_val(22), corm_val(99) };
+    assert_int_equal(count_where(corm_in(User_age, in, 3)), 2);
+    assert_int_equal(count_where(corm_not_in(User_age, in, 3)), 8);
+    assert_int_equal(count_where(corm_in(User_age, in, 0)), 0);
+    assert_int_equal(count_where(corm_like(User_username, "u%")), 10);
+    assert_int_equal(count_where(corm_like(User_username, "U%")), 0); /* case-sensitive */
+    assert_int_equal(count_where(corm_ilike(User_username, "U%")), 10);
+    assert_int_equal(count_where(corm_is_null(User_password)), 9);
+    assert_int_equal(count_where(corm_is_not_null(User_password)), 1);
+    assert_int_equal(count_where(corm_eq(User_password, NULL)), 9);
+    assert_int_equal(count_where(corm_between(User_age, 22, 24)), 3);
+    assert_int_equal(count_where(corm_and(corm_ge(User_age, 22), corm_lt(User_age, 24))), 2);
+    assert_int_equal(count_where(corm_or(corm_eq(User_age, 20), corm_eq(User_age, 29),
+                                         corm_eq(User_username, "u5"))), 3);
+    assert_int_equal(count_where(corm_not(corm_eq(User_age, 20))), 9);
+    assert_int_equal(count_where(corm_not(corm_or(corm_lt(User_age, 22), corm_gt(User_age, 27)))), 6);
+}
+
+static void filter_by_name(void **state)
+{
+    (void)state;
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_filter_by(q, "username", "u3"));
+    User *u;
+    OK(corm_one(q, &u));
+    assert_string_equal(u->username, "u3");
+    assert_int_equal(u->age, 23);
+}
+
+static void ordering_limits_distinct(void **state)
+{
+    (void)state;
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_order_by(q, corm_desc(User_age)));
+    OK(corm_limit(q, 3));
+    OK(corm_offset(q, 2));
+    User **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0]->age, 27);
+    assert_int_equal(v[2]->age, 25);
+    /* several keys; an offset alone */
+    q = corm_query_new(s, User);
+    OK(corm_order_by(q, corm_asc(User_password)));
+    OK(corm_order_by(q, User_username));
+    OK(corm_offset(q, 8));
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0]->username, "u8");
+    assert_string_equal(v[1]->username, "u9");
+    /* distinct over selected columns */
+    OK(corm_add(s, fx_user(s, "dup", 20)));
+    q = corm_query_new(s, User);
+    OK(corm_select(q, User_age));
+    OK(corm_distinct(q));
+    OK(corm_filter(q, corm_le(User_age, 21)));
+    OK(corm_order_by(q, User_age));
+    corm_result *r;
+    OK(corm_rows(q, &r));
+    assert_int_equal(corm_result_nrows(r), 2);
+    assert_int_equal(corm_result_int(r, 0, 0), 20);
+    assert_int_equal(corm_result_int(r, 1, 0), 21);
+}
+
+static void first_one_one_or_none(void **state)
+{
+    (void)state;
+    User *u = NULL;
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_gt(User_age, 100)));
+    OK(corm_first(q, &u));
+    assert_null(u);
+    OK(corm_one_or_none(q, &u));
+    assert_null(u);
+    assert_int_equal(corm_one(q, &u), CORM_ENOTFOUND);
+    assert_non_null(strstr(corm_errmsg(s), "User: no row matched"));
+    q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_gt(User_age, 25)));
+    assert_int_equal(corm_one(q, &u), CORM_EMULTIPLE);
+    assert_int_equal(corm_one_or_none(q, &u), CORM_EMULTIPLE);
+    assert_non_null(strstr(corm_errmsg(s), "more than one row"));
+    OK(corm_order_by(q, User_age));
+    OK(corm_first(q, &u));
+    assert_int_equal(u->age, 26);
+    assert_non_null(strstr(fx_last(&fx, "SELECT"), "LIMIT ?"));
+    bool any;
+    OK(corm_exists(q, &any));
+    assert_true(any);
+    q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_eq(User_username, "nobody")));
+    OK(corm_exists(q, &any));
+    assert_false(any);
+}
+
+static void bulk_update_and_delete(void **state)
+{
+    (void)state;
+    User *u5;
+    OK(corm_get(s, User, 6, &u5)); /* u5, age 25, held by the session */
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_ge(User_age, 25)));
+    OK(corm_set(q, User_age, 40));
+    int64_t n;
+    OK(corm_update(q, &n));
+    assert_int_equal(n, 5);
+    assert_int_equal(u5->age, 40); /* the session's object follows */
+    assert_false(corm_is_modified(s, u5));
+    OK(corm_commit(s));
+    q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_eq(User_age, 40)));
+    OK(corm_delete_where(q, &n));
+    assert_int_equal(n, 5);
+    User *g;
+    OK(corm_get(s, User, 6, &g));
+    assert_null(g);
+    OK(corm_commit(s));
+    assert_int_equal(fx_rows(&fx, "user"), 5);
+    /* bulk operations take only filters */
+    q = corm_query_new(s, User);
+    OK(corm_limit(q, 1));
+    assert_int_equal(corm_delete_where(q, &n), CORM_EINVAL);
+    q = corm_query_new(s, User);
+    assert_int_equal(corm_update(q, &n), CORM_EINVAL);
+    /* a rolled-back bulk delete is undone for the session too */
+    q = corm_query_new(s, User);
+    OK(corm_delete_where(q, &n));
+    assert_int_equal(n, 5);
+    OK(corm_rollback(s));
+    assert_int_equal(fx_rows(&fx, "user"), 5);
+}
+
+static void aggregates(void **state)
+{
+    (void)state;
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_select(q, corm_count_all()));
+    OK(corm_select(q, corm_sum(User_age)));
+    OK(corm_select(q, corm_min(User_age)));
+    OK(corm_select(q, corm_max(User_age)));
+    OK(corm_select(q, corm_avg(User_age)));
+    corm_result *r;
+    OK(corm_rows(q, &r));
+    assert_int_equal(corm_result_nrows(r), 1);
+    assert_int_equal(corm_result_ncols(r), 5);
+    assert_int_equal(corm_result_int(r, 0, 0), 10);
+    assert_int_equal(corm_result_int(r, 0, 1), 245);
+    assert_int_equal(corm_result_int(r, 0, 2), 20);
+    assert_int_equal(corm_result_int(r, 0, 3), 29);
+    assert_int_equal(corm_result_value(r, 0, 4)->kind, CORM_V_FLOAT);
+    assert_true(corm_result_float(r, 0, 4) == 24.5);
+    /* GROUP BY / HAVING: ages bucketed by password presence */
+    OK(corm_add(s, fx_user(s, "twin", 20)));
+    q = corm_query_new(s, User);
+    OK(corm_select(q, User_age));
+    OK(corm_select(q, corm_count_of(User_id)));
+    OK(corm_group_by(q, User_age));
+    OK(corm_having(q, corm_gt(corm_count_of(User_id), 1)));
+    OK(corm_rows(q, &r));
+    assert_int_equal(corm_result_nrows(r), 1);
+    assert_int_equal(corm_result_int(r, 0, 0), 20);
+    assert_int_equal(corm_result_int(r, 0, 1), 2);
+    assert_non_null(strstr(fx_last(&fx, "SELECT"), "GROUP BY \"user\".\"age\" HAVING COUNT(\"user\".\"id\") > ?"));
+    /* min/max of a date column come back as dates */
+    q = corm_query_new(s, User);
+    OK(corm_select(q, corm_max(User_created)));
+    OK(corm_rows(q, &r));
+    assert_int_equal(corm_result_value(r, 0, 0)->kind, CORM_V_DATETIME);
+}
+
+static void pagination(void **state)
+{
+    (void)state;
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_order_by(q, User_id));
+    corm_page pg;
+    OK(corm_paginate(q, 2, 4, &pg));
+    assert_int_equal(pg.total, 10);
+    assert_int_equal(pg.pages, 3);
+    assert_int_equal(pg.n, 4);
+    assert_string_equal(((User *)pg.items[0])->username, "u4");
+    assert_true(pg.has_prev);
+    assert_true(pg.has_next);
+    assert_int_equal(pg.prev_num, 1);
+    assert_int_equal(pg.next_num, 3);
+    OK(corm_paginate(q, 3, 4, &pg));
+    assert_int_equal(pg.n, 2);
+    assert_false(pg.has_next);
+    OK(corm_paginate(q, 7, 4, &pg));
+    assert_int_equal(pg.n, 0);
+    assert_int_equal(corm_paginate(q, 0, 4, &pg), CORM_EINVAL);
+}
+
+static void raw_sql(void **state)
+{
+    (void)state;
+    corm_result *r;
+    OK(corm_execute(s, "SELECT username, age FROM user WHERE age > ? AND username <> '?' ORDER BY age",
+                    CORM_ARGS(27), &r));
+    assert_int_equal(corm_result_nrows(r), 2);
+    assert_string_equal(corm_result_text(r, 0, 0), "u8");
+    assert_int_equal(corm_result_int(r, 1, 1), 29);
+    OK(corm_execute(s, "UPDATE user SET age = age + 1 WHERE age < ?", CORM_ARGS(22), &r));
+    assert_int_equal(corm_result_changes(r), 2);
+    User **v;
+    size_t n;
+    /* raw SQL does not refresh objects the session holds (as in SQLAlchemy) */
+    OK(corm_execute_objects(s, User, "SELECT * FROM user WHERE username IN (?, ?) ORDER BY id",
+                            CORM_ARGS("u1", "u2"), &v, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0]->age, 21);
+    OK(corm_commit(s));
+    corm_session *s2 = corm_session_new(fx.db);
+    OK(corm_execute_objects(s2, User, "SELECT * FROM user WHERE username IN (?, ?) ORDER BY id",
+                            CORM_ARGS("u1", "u2"), &v, &n));
+    assert_int_equal(v[0]->age, 22);
+    User *g;
+    OK(corm_get(s2, User, v[1]->id, &g));
+    assert_ptr_equal(g, v[1]);
+    corm_session_free(s2);
+    assert_int_equal(corm_execute_objects(s, User, "SELECT id, username FROM user", NULL, 0, &v, &n),
+                     CORM_ENOCOLUMN);
+    assert_int_equal(corm_execute(s, "SELECT ?", NULL, 0, NULL), CORM_EINVAL);
+    assert_int_equal(corm_execute(s, "SELEKT 1", NULL, 0, NULL), CORM_ESQL);
+    assert_non_null(strstr(corm_errmsg(s), "syntax error"));
+}
+
+static void columns_of_other_models_are_refused(void **state)
+{
+    (void)state;
+    corm_query *q = corm_query_new(s, User);
+    assert_int_equal(corm_filter(q, corm_eq(Post_content, "x")), CORM_EINVAL);
+    User **v;
+    size_t n;
+    assert_int_equal(corm_all(q, &v, &n), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "Post.content used in a query of User"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(filter_operators, setup, teardown),
+        cmocka_unit_test_setup_teardown(filter_by_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(ordering_limits_distinct, setup, teardown),
+        cmocka_unit_test_setup_teardown(first_one_one_or_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(bulk_update_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(aggregates, setup, teardown),
+        cmocka_unit_test_setup_teardown(pagination, setup, teardown),
+        cmocka_unit_test_setup_teardown(raw_sql, setup, teardown),
+        cmocka_unit_test_setup_teardown(columns_of_other_models_are_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,2 +1,299 @@
+/*
+ * test_session.c — the unit of work: identity map, dirty tracking that
+ * writes only what changed (checked through the echo), keys filled in,
+ * server defaults read back, delete, rollback, savepoints, refresh,
+ * expunge.
+ */
 #include "common.h"
-int main(void){ const struct CMUnitTest tests[] = {}; return cmocka_run_group_tests(tests, NULL, NULL); }
+
+#include <string.h>
+
+static fixture fx;
+
+static int setup(void **state) { (void)state; fx_open(&fx, ""); return 0; }
+static int teardown(void **state) { (void)state; fx_close(&fx); return 0; }
+
+static void add_commit_fills_keys_and_defaults(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = corm_new(s, User);
+    assert_int_equal(u->age, 18); /* client default */
+    u->username = "marshal";
+    u->email = "marshal@example.com";
+    OK(corm_add(s, u));
+    assert_int_equal(u->id, 0);
+    OK(corm_commit(s));
+    assert_true(u->id > 0);
+    /* the server default was read back */
+    assert_int_equal(u->created.date.year, 2024);
+    assert_int_equal(fx_count(&fx, "INSERT INTO \"user\""), 1);
+    assert_non_null(strstr(fx_last(&fx, "INSERT"), "RETURNING"));
+    /* a Post has no server default: no RETURNING, the rowid is used */
+    Post *p = corm_new(s, Post);
+    p->content = "hello";
+    p->user_id = u->id;
+    OK(corm_add(s, p));
+    OK(corm_commit(s));
+    assert_true(p->id > 0);
+    assert_null(strstr(fx_last(&fx, "INSERT"), "RETURNING"));
+    assert_int_equal(fx_rows(&fx, "post"), 1);
+    corm_session_free(s);
+}
+
+static void identity_map_returns_the_same_pointer(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "alice", 30);
+    User *g;
+    OK(corm_get(s, User, u->id, &g));
+    assert_ptr_equal(g, u);
+    corm_session *s2 = corm_session_new(fx.db);
+    User *a, *b, *c;
+    OK(corm_get(s2, User, u->id, &a));
+    fx_clear_log(&fx);
+    OK(corm_get(s2, User, u->id, &b));
+    assert_ptr_equal(a, b);
+    assert_int_equal(fx_count(&fx, "SELECT"), 0); /* no second query */
+    corm_query *q = corm_query_new(s2, User);
+    OK(corm_filter(q, corm_eq(User_username, "alice")));
+    OK(corm_one(q, &c));
+    assert_ptr_equal(c, a);
+    OK(corm_get(s2, User, 999999, &c));
+    assert_null(c);
+    corm_session_free(s2);
+    corm_session_free(s);
+}
+
+static void unchanged_object_writes_nothing(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "bob", 40);
+    fx_clear_log(&fx);
+    OK(corm_commit(s));
+    assert_int_equal(fx_count(&fx, "UPDATE"), 0);
+    assert_int_equal(fx_count(&fx, "INSERT"), 0);
+    /* the same value assigned again is not a change */
+    u->age = 40;
+    u->username = corm_strdup(s, "bob"); /* another pointer, same text */
+    assert_false(corm_is_modified(s, u));
+    OK(corm_commit(s));
+    assert_int_equal(fx_count(&fx, "UPDATE"), 0);
+    corm_session_free(s);
+}
+
+static void one_changed_column_writes_one_column(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "carol", 25);
+    fx_clear_log(&fx);
+    u->age = 26;
+    assert_true(corm_is_modified(s, u));
+    OK(corm_commit(s));
+    assert_int_equal(fx_count(&fx, "UPDATE"), 1);
+    const char *sql = fx_last(&fx, "UPDATE");
+    assert_non_null(strstr(sql, "SET \"age\" = ? WHERE \"id\" = ?"));
+    assert_null(strstr(sql, "username"));
+    fx_clear_log(&fx);
+    u->email = "carol@new.example.com";
+    u->password = "hunter2";
+    OK(corm_commit(s));
+    sql = fx_last(&fx, "UPDATE");
+    assert_non_null(strstr(sql, "SET \"email\" = ?, \"password\" = ? WHERE"));
+    /* a sensitive column's value is never echoed */
+    assert_null(strstr(sql, "hunter2"));
+    assert_non_null(strstr(sql, "***"));
+    corm_session *s2 = corm_session_new(fx.db);
+    User *b;
+    OK(corm_get(s2, User, u->id, &b));
+    assert_int_equal(b->age, 26);
+    assert_string_equal(b->email, "carol@new.example.com");
+    corm_session_free(s2);
+    corm_session_free(s);
+}
+
+static void delete_and_flush_order(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    /* parent and child added child-first: the flush inserts the parent first */
+    User *u = corm_new(s, User);
+    u->username = "dave";
+    u->email = "dave@example.com";
+    OK(corm_add(s, u));
+    OK(corm_flush(s));
+    Post *p = corm_new(s, Post);
+    p->user_id = u->id;
+    p->content = "x";
+    OK(corm_add(s, p));
+    OK(corm_commit(s));
+    /* deleted together, the child goes first */
+    fx_clear_log(&fx);
+    OK(corm_delete(s, u));
+    OK(corm_delete(s, p));
+    OK(corm_commit(s));
+    assert_int_equal(fx_count(&fx, "DELETE"), 2);
+    size_t post_at = 0, user_at = 0;
+    for (size_t i = 0; i < fx.nlog; i++) {
+        if (strncmp(fx.log[i], "DELETE FROM \"post\"", 18) == 0)
+            post_at = i + 1;
+        if (strncmp(fx.log[i], "DELETE FROM \"user\"", 18) == 0)
+            user_at = i + 1;
+    }
+    assert_true(post_at && user_at && post_at < user_at);
+    assert_int_equal(fx_rows(&fx, "user"), 0);
+    User *g;
+    OK(corm_get(s, User, u->id, &g));
+    assert_null(g);
+    /* a pending object deleted before flush is never inserted */
+    User *v = corm_new(s, User);
+    v->username = "eve";
+    v->email = "eve@example.com";
+    OK(corm_add(s, v));
+    OK(corm_delete(s, v));
+    fx_clear_log(&fx);
+    OK(corm_commit(s));
+    assert_int_equal(fx_count(&fx, "INSERT"), 0);
+    corm_session_free(s);
+}
+
+static void rollback_restores_committed_state(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "frank", 50);
+    u->age = 51;
+    OK(corm_flush(s)); /* written, not committed */
+    u->username = "franky";
+    User *n = corm_new(s, User);
+    n->username = "ghost";
+    n->email = "ghost@example.com";
+    OK(corm_add(s, n));
+    OK(corm_flush(s));
+    assert_true(n->id > 0);
+    OK(corm_rollback(s));
+    assert_int_equal(u->age, 50);
+    assert_string_equal(u->username, "frank");
+    assert_false(corm_is_modified(s, u));
+    assert_int_equal(fx_rows(&fx, "user"), 1);
+    /* the rolled-back insert left the session */
+    fx_clear_log(&fx);
+    OK(corm_commit(s));
+    assert_int_equal(fx_count(&fx, "INSERT"), 0);
+    corm_session_free(s);
+}
+
+static void savepoints(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "henry", 20);
+    OK(corm_begin_nested(s));
+    u->age = 21;
+    User *t = corm_new(s, User);
+    t->username = "temp";
+    t->email = "temp@example.com";
+    OK(corm_add(s, t));
+    OK(corm_rollback_nested(s));
+    assert_int_equal(u->age, 20);
+    OK(corm_begin_nested(s));
+    u->age = 22;
+    OK(corm_commit_nested(s));
+    OK(corm_commit(s));
+    assert_int_equal(fx_rows(&fx, "user"), 1);
+    corm_session *s2 = corm_session_new(fx.db);
+    User *b;
+    OK(corm_get(s2, User, u->id, &b));
+    assert_int_equal(b->age, 22);
+    assert_int_equal(corm_commit_nested(s2), CORM_ESTATE);
+    corm_session_free(s2);
+    corm_session_free(s);
+}
+
+static void refresh_and_expunge(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "ivy", 33);
+    corm_session *s2 = corm_session_new(fx.db);
+    User *b;
+    OK(corm_get(s2, User, u->id, &b));
+    b->age = 34;
+    OK(corm_commit(s2));
+    assert_int_equal(u->age, 33);
+    u->username = "unsaved";
+    OK(corm_refresh(s, u));
+    assert_int_equal(u->age, 34);
+    assert_string_equal(u->username, "ivy");
+    OK(corm_expunge(s, u));
+    u->age = 99;
+    fx_clear_log(&fx);
+    OK(corm_commit(s));
+    assert_int_equal(fx_count(&fx, "UPDATE"), 0);
+    User *again;
+    OK(corm_get(s, User, b->id, &again));
+    assert_ptr_not_equal(again, u);
+    assert_int_equal(again->age, 34);
+    corm_session_free(s2);
+    corm_session_free(s);
+}
+
+static void autoflush_before_queries(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "jack", 60);
+    u->age = 61;
+    User *n = corm_new(s, User);
+    n->username = "jill";
+    n->email = "jill@example.com";
+    n->age = 61;
+    OK(corm_add(s, n));
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_eq(User_age, 61)));
+    int64_t count;
+    OK(corm_count(q, &count));
+    assert_int_equal(count, 2);
+    OK(corm_rollback(s));
+    assert_int_equal(fx_rows(&fx, "user"), 1);
+    corm_session_free(s);
+}
+
+static void objects_from_elsewhere_are_refused(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db), *s2 = corm_session_new(fx.db);
+    User *u = corm_new(s2, User);
+    assert_int_equal(corm_add(s, u), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "not made or loaded by this session"));
+    User local;
+    memset(&local, 0, sizeof local);
+    static char junk[256];
+    assert_int_equal(corm_add(s, junk + 128), CORM_EINVAL);
+    assert_int_equal(corm_delete(s, u), CORM_EINVAL);
+    /* deleting a transient object is a state error */
+    User *t = corm_new(s, User);
+    assert_int_equal(corm_delete(s, t), CORM_ESTATE);
+    corm_session_free(s2);
+    corm_session_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(add_commit_fills_keys_and_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
+        cmocka_unit_test_setup_teardown(unchanged_object_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_changed_column_writes_one_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(delete_and_flush_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(rollback_restores_committed_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(savepoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(refresh_and_expunge, setup, teardown),
+        cmocka_unit_test_setup_teardown(autoflush_before_queries, setup, teardown),
+        cmocka_unit_test_setup_teardown(objects_from_elsewhere_are_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

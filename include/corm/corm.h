@@ -432,8 +432,8 @@ int corm_execute(corm_session *s, const char *sql, const corm_value *params,
  * missing primary key column is CORM_ENOCOLUMN. */
 int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
                           const corm_value *params, size_t nparams, void *out, size_t *n);
-#define corm_execute_objects(s, M, sql, params, nparams, out, n)              \
-    corm_execute_objects_((s), M##_model, (sql), (params), (nparams), (out), (n))
+/* corm_execute_objects(s, M, sql, params, nparams, out, n) */
+#define corm_execute_objects(s, M, ...) corm_execute_objects_((s), M##_model, __VA_ARGS__)
 
 /* ---- printing ------------------------------------------------------------------ */
 
