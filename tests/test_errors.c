@@ -1,2 +1,331 @@
+/*
+ * test_errors.c — bad input: each case gets its own code and a sentence
+ * naming the model, the column and the value; the session stays usable and
+ * what was committed before is intact. Also hostile strings (SQL
+ * injection), bad URLs, and unwritable or locked databases.
+ */
 #include "common.h"
-int main(void){ const struct CMUnitTest tests[] = {}; return cmocka_run_group_tests(tests, NULL, NULL); }
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static fixture fx;
+static corm_session *s;
+static int64_t alice_id;
+
+static int setup(void **state)
+{
+    (void)state;
+    fx_open(&fx, "?busy_timeout=100");
+    s = corm_session_new(fx.db);
+    alice_id = fx_user(s, "alice", 30)->id;
+    fx_clear_log(&fx);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    corm_session_free(s);
+    fx_close(&fx);
+    return 0;
+}
+
+/* The committed row is still there, and the session still works. */
+static void still_intact(void)
+{
+    corm_session *s2 = corm_session_new(fx.db);
+    User *a;
+    OK(corm_get(s2, User, alice_id, &a));
+    assert_non_null(a);
+    assert_string_equal(a->username, "alice");
+    assert_int_equal(a->age, 30);
+    corm_session_free(s2);
+    User *u = corm_new(s, User);
+    u->username = corm_strdup(s, "afterwards");
+    u->email = "afterwards@example.com";
+    OK(corm_add(s, u));
+    int rc = corm_commit(s);
+    if (rc != CORM_OK)
+        fail_msg("session unusable: %s", corm_errmsg(s));
+}
+
+static void expect(int rc, int code, const char *const *needles)
+{
+    if (rc != code)
+        fail_msg("got %s, wanted %s: %s", corm_err_name(rc), corm_err_name(code), corm_errmsg(s));
+    assert_int_equal(corm_errcode(s), code);
+    for (; *needles; needles++)
+        if (!strstr(corm_errmsg(s), *needles))
+            fail_msg("message \"%s\" lacks \"%s\"", corm_errmsg(s), *needles);
+}
+#define EXPECT(rc, code, ...) expect((rc), (code), (const char *const[]){ __VA_ARGS__, NULL })
+
+static void unknown_column_in_filter_by(void **state)
+{
+    (void)state;
+    corm_query *q = corm_query_new(s, User);
+    assert_int_equal(corm_filter_by(q, "nickname", "x"), CORM_ENOCOLUMN);
+    User **v;
+    size_t n;
+    EXPECT(corm_all(q, &v, &n), CORM_ENOCOLUMN, "User", "nickname");
+    still_intact();
+}
+
+static void null_into_not_null_is_caught_before_sql(void **state)
+{
+    (void)state;
+    User *u = corm_new(s, User);
+    u->email = "nobody@example.com"; /* username left NULL */
+    OK(corm_add(s, u));
+    EXPECT(corm_commit(s), CORM_ENOTNULL, "User.username", "NULL");
+    assert_int_equal(fx_count(&fx, "INSERT"), 0); /* never sent */
+    /* fix it and commit again */
+    u->username = "nobody";
+    OK(corm_commit(s));
+    assert_true(u->id > 0);
+    still_intact();
+}
+
+static void string_too_long(void **state)
+{
+    (void)state;
+    char name[200];
+    memset(name, 'x', 81);
+    name[81] = '\0';
+    User *u = corm_new(s, User);
+    u->username = name;
+    u->email = "long@example.com";
+    OK(corm_add(s, u));
+    EXPECT(corm_commit(s), CORM_ETOOLONG, "User.username", "xxxxxxxx", "STRING(80)");
+    assert_int_equal(fx_count(&fx, "INSERT"), 0);
+    /* characters, not bytes: 80 two-byte characters fit */
+    char wide[200] = "";
+    for (int i = 0; i < 80; i++)
+        strcat(wide, "\xc3\xa9");
+    u->username = wide;
+    OK(corm_commit(s));
+    still_intact();
+}
+
+static void unique_violation(void **state)
+{
+    (void)state;
+    User *u = corm_new(s, User);
+    u->username = "alice";
+    u->email = "other@example.com";
+    OK(corm_add(s, u));
+    EXPECT(corm_commit(s), CORM_EUNIQUE, "User.username", "'alice'", "unique");
+    assert_int_equal(u->id, 0);
+    u->username = "alice2";
+    OK(corm_commit(s));
+    still_intact();
+}
+
+static void foreign_key_violation(void **state)
+{
+    (void)state;
+    Post *p = corm_new(s, Post);
+    p->content = "orphan";
+    p->user_id = 999;
+    OK(corm_add(s, p));
+    EXPECT(corm_commit(s), CORM_EFOREIGNKEY, "Post.user_id", "999", "User.id");
+    p->user_id = alice_id;
+    OK(corm_commit(s));
+    assert_int_equal(fx_rows(&fx, "post"), 1);
+    still_intact();
+}
+
+static void check_violation(void **state)
+{
+    (void)state;
+    User *a;
+    OK(corm_get(s, User, alice_id, &a));
+    a->age = -5;
+    EXPECT(corm_commit(s), CORM_ECHECK, "User", "age >= 0");
+    a->age = 31;
+    OK(corm_commit(s));
+    a->age = 30;
+    OK(corm_commit(s));
+    still_intact();
+}
+
+static void invalid_values_per_type(void **state)
+{
+    (void)state;
+    Kitchen *k = corm_new(s, Kitchen);
+    OK(corm_add(s, k));
+    k->d = (corm_date){ 2023, 2, 29 };
+    EXPECT(corm_commit(s), CORM_EDATE, "Kitchen.d", "2023-02-29");
+    k->d = (corm_date){ 2024, 2, 29 };
+    k->tm = (corm_time){ 25, 0, 0, 0 };
+    EXPECT(corm_commit(s), CORM_EDATE, "Kitchen.tm");
+    k->tm = (corm_time){ 1, 0, 0, 0 };
+    k->json = "{not json}";
+    EXPECT(corm_commit(s), CORM_EJSON, "Kitchen.json", "{not json}");
+    k->json = "[]";
+    k->prio = (prio)7;
+    EXPECT(corm_commit(s), CORM_EENUM, "Kitchen.prio", "7");
+    k->prio = PRIO_LOW;
+    OK(corm_numeric_parse("12345678901234567890123456789", &k->num)); /* 29 digits > 28 */
+    EXPECT(corm_commit(s), CORM_ERANGE, "Kitchen.num", "NUMERIC(38, 10)");
+    OK(corm_numeric_parse("1.5", &k->num));
+    OK(corm_commit(s));
+    /* in filters: a string where a number goes, an impossible date */
+    corm_query *q = corm_query_new(s, Kitchen);
+    OK(corm_filter(q, corm_eq(Kitchen_i, "abc")));
+    Kitchen **v;
+    size_t n;
+    EXPECT(corm_all(q, &v, &n), CORM_ETYPE, "Kitchen.i", "'abc'");
+    q = corm_query_new(s, Kitchen);
+    OK(corm_filter(q, corm_eq(Kitchen_d, "2024-02-30")));
+    EXPECT(corm_all(q, &v, &n), CORM_EDATE, "Kitchen.d", "2024-02-30");
+    q = corm_query_new(s, Kitchen);
+    OK(corm_filter(q, corm_eq(Kitchen_small, 70000)));
+    EXPECT(corm_all(q, &v, &n), CORM_ERANGE, "Kitchen.small", "70000");
+    q = corm_query_new(s, Kitchen);
+    OK(corm_filter(q, corm_eq(Kitchen_prio, "urgent")));
+    EXPECT(corm_all(q, &v, &n), CORM_EENUM, "Kitchen.prio", "urgent");
+    still_intact();
+}
+
+static void failed_commit_keeps_earlier_flushes_pending(void **state)
+{
+    (void)state;
+    User *b = corm_new(s, User);
+    b->username = "bob";
+    b->email = "bob@example.com";
+    OK(corm_add(s, b));
+    OK(corm_flush(s)); /* inserted in the open transaction */
+    User *c = corm_new(s, User);
+    c->username = "alice"; /* duplicate */
+    c->email = "c@example.com";
+    OK(corm_add(s, c));
+    assert_int_equal(corm_commit(s), CORM_EUNIQUE);
+    assert_int_equal(fx_rows(&fx, "user"), 1); /* bob rolled back with it */
+    assert_int_equal(b->id, 0);                 /* and pending again */
+    c->username = "carol";
+    OK(corm_commit(s));
+    assert_true(b->id > 0);
+    assert_int_equal(fx_rows(&fx, "user"), 3);
+    still_intact();
+}
+
+static void hostile_strings_are_only_values(void **state)
+{
+    (void)state;
+    const char *evil[] = { "x'; DROP TABLE user; --", "\" OR 1=1 --", "'); DELETE FROM user; --",
+                           "Robert'); DROP TABLE post;--", "%' OR '1'='1", "\\'; --" };
+    for (size_t i = 0; i < sizeof evil / sizeof *evil; i++) {
+        User *u = corm_new(s, User);
+        u->username = evil[i];
+        char email[64];
+        snprintf(email, sizeof email, "evil%zu@example.com", i);
+        u->email = corm_strdup(s, email);
+        OK(corm_add(s, u));
+        OK(corm_commit(s));
+        corm_query *q = corm_query_new(s, User);
+        OK(corm_filter(q, corm_eq(User_username, evil[i])));
+        int64_t n;
+        OK(corm_count(q, &n));
+        assert_int_equal(n, 1);
+        q = corm_query_new(s, User);
+        OK(corm_filter_by(q, "username", evil[i]));
+        User *got;
+        OK(corm_one(q, &got));
+        assert_ptr_equal(got, u);
+        corm_result *r;
+        OK(corm_execute(s, "SELECT COUNT(*) FROM user WHERE username = ?", CORM_ARGS(evil[i]), &r));
+        assert_int_equal(corm_result_int(r, 0, 0), 1);
+    }
+    /* hostile column names are looked up, never pasted */
+    corm_query *q = corm_query_new(s, User);
+    assert_int_equal(corm_filter_by(q, "username = 'x' OR 1=1 --", "y"), CORM_ENOCOLUMN);
+    assert_int_equal(corm_filter_by(q, "id\"; DROP TABLE user; --", 1), CORM_ENOCOLUMN);
+    assert_int_equal(fx_rows(&fx, "user"), 1 + (int64_t)(sizeof evil / sizeof *evil));
+    assert_int_equal(fx_rows(&fx, "post"), 0);
+    still_intact();
+}
+
+static void malformed_urls(void **state)
+{
+    (void)state;
+    const char *bad[] = { "users.db", "sqlite:/users.db", "mysql2://x", "sqlite:///x.db?journal_mode=fast",
+                          "sqlite:///x.db?busy_timeout=soon", "sqlite:///x.db?colour=blue",
+                          "sqlite://host/x.db", "sqlite:///x.db?pool_size=0" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        corm_engine *e;
+        assert_int_equal(corm_engine_open(&e, bad[i], test_models), CORM_EURL);
+        assert_non_null(strstr(corm_engine_errmsg(e), "malformed database URL"));
+        corm_engine_close(e);
+    }
+}
+
+static void unwritable_and_missing_databases(void **state)
+{
+    (void)state;
+    corm_engine *e;
+    assert_int_equal(corm_engine_open(&e, "sqlite:////nonexistent-dir/x/y.db", test_models), CORM_ECONNECT);
+    assert_non_null(strstr(corm_engine_errmsg(e), "/nonexistent-dir/x/y.db"));
+    corm_engine_close(e);
+    /* read-only: the write fails with its own code, the read works */
+    char url[600];
+    snprintf(url, sizeof url, "sqlite:///%s?mode=ro", fx.path);
+    OK(corm_engine_open(&e, url, test_models));
+    corm_session *r = corm_session_new(e);
+    User *a;
+    OK(corm_get(r, User, alice_id, &a));
+    a->age = 99;
+    assert_int_equal(corm_commit(r), CORM_EREADONLY);
+    assert_non_null(strstr(corm_errmsg(r), "readonly"));
+    corm_session_free(r);
+    corm_engine_close(e);
+    still_intact();
+}
+
+static void locked_database_times_out_clearly(void **state)
+{
+    (void)state;
+    /* another session holds the write lock */
+    corm_session *other = corm_session_new(fx.db);
+    User *o = corm_new(other, User);
+    o->username = "holder";
+    o->email = "holder@example.com";
+    OK(corm_add(other, o));
+    OK(corm_flush(other));
+    User *a;
+    OK(corm_get(s, User, alice_id, &a));
+    a->age = 31;
+    int rc = corm_commit(s);
+    assert_int_equal(rc, CORM_EBUSY);
+    assert_non_null(strstr(corm_errmsg(s), "locked"));
+    OK(corm_commit(other));
+    /* the change was kept: committing again now works */
+    OK(corm_commit(s));
+    corm_session *s2 = corm_session_new(fx.db);
+    User *b;
+    OK(corm_get(s2, User, alice_id, &b));
+    assert_int_equal(b->age, 31);
+    corm_session_free(s2);
+    corm_session_free(other);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(unknown_column_in_filter_by, setup, teardown),
+        cmocka_unit_test_setup_teardown(null_into_not_null_is_caught_before_sql, setup, teardown),
+        cmocka_unit_test_setup_teardown(string_too_long, setup, teardown),
+        cmocka_unit_test_setup_teardown(unique_violation, setup, teardown),
+        cmocka_unit_test_setup_teardown(foreign_key_violation, setup, teardown),
+        cmocka_unit_test_setup_teardown(check_violation, setup, teardown),
+        cmocka_unit_test_setup_teardown(invalid_values_per_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_commit_keeps_earlier_flushes_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(hostile_strings_are_only_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_urls, setup, teardown),
+        cmocka_unit_test_setup_teardown(unwritable_and_missing_databases, setup, teardown),
+        cmocka_unit_test_setup_teardown(locked_database_times_out_clearly, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
