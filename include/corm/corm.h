@@ -289,11 +289,15 @@ typedef enum corm_op {
     CORM_OP_EQ = 1, CORM_OP_NE, CORM_OP_LT, CORM_OP_LE, CORM_OP_GT, CORM_OP_GE
 } corm_op;
 
+/* A column as an expression; CORM__E() turns a handle or an expression
+ * into a corm_expr * for the macros below. */
 corm_expr *corm_expr_col(const corm_column *col);
 corm_expr *corm_expr_id(corm_expr *e);
 #define CORM__E(x) _Generic((x), const corm_column *: corm_expr_col,         \
                             corm_column *: corm_expr_col, corm_expr *: corm_expr_id)(x)
 
+/* a <op> v, v converted for a's column (a date string for a DATE column is
+ * parsed and checked). Comparing with NULL means IS NULL / IS NOT NULL. */
 corm_expr *corm_cmp_(corm_expr *a, corm_op op, corm_value v);
 #define corm_eq(a, v) corm_cmp_(CORM__E(a), CORM_OP_EQ, corm_val(v))
 #define corm_ne(a, v) corm_cmp_(CORM__E(a), CORM_OP_NE, corm_val(v))
@@ -344,8 +348,11 @@ void corm_expr_free(corm_expr *e);
  * calls flush the session's pending changes of the query's model first. */
 typedef struct corm_query corm_query;
 
+/* A query of model M's objects; NULL when out of memory or M is not
+ * registered (corm_errmsg says which). */
 corm_query *corm_query_new_(corm_session *s, const corm_model *m);
 #define corm_query_new(s, M) corm_query_new_((s), M##_model)
+/* Free a query before its session is freed; results it gave stay valid. */
 void corm_query_free(corm_query *q);
 
 /* Add a WHERE term (ANDed with earlier ones); takes ownership of e. */
