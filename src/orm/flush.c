@@ -38,9 +38,8 @@ bool orm_obj_dirty(orm_obj *o)
 {
     if (!o->has_snap)
         return true;
-    /* fast path: nothing at all moved */
-    if (memcmp(orm_data(o), orm_snap(o), o->stride) == 0)
-        return false;
+    /* field by field: a memcmp would also compare padding bytes, which
+     * assignments of C structs leave undefined */
     const corm_model *m = o->mp->model;
     for (size_t i = 0; i < m->ncolumns; i++)
         if (column_changed(o, m->columns[i]))

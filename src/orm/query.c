@@ -304,6 +304,8 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     bool fresh = !o;
     if (fresh && !(o = orm_alloc(s, mp)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+    if (fresh)
+        memset(orm_data(o), 0, o->stride);
     void *obj = orm_data(o);
     uint64_t *nulls = orm_nulls(o);
     for (size_t i = 0; i < ncols; i++)

@@ -6,6 +6,7 @@
 #include "util/alloc.h"
 
 #include <stdalign.h>
+#include <stdint.h>
 #include <string.h>
 
 #define ALIGN alignof(max_align_t)
@@ -41,11 +42,15 @@ static int grow(util_arena *a, size_t size)
 
 void *util_arena_alloc(util_arena *a, size_t size)
 {
-    size = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-    if ((size_t)(a->end - a->p) < size && grow(a, size) < 0)
-        return NULL;
-    void *r = a->p;
-    a->p += size;
+    /* strings are packed unaligned, so align the cursor first */
+    size_t pad = (ALIGN - ((uintptr_t)a->p & (ALIGN - 1))) & (ALIGN - 1);
+    if (!a->p || (size_t)(a->end - a->p) < pad + size) {
+        if (grow(a, size) < 0)
+            return NULL;
+        pad = 0;
+    }
+    void *r = a->p + pad;
+    a->p += pad + size;
     return r;
 }
 

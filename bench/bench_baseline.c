@@ -1,0 +1,256 @@
+/*
+ * bench_baseline.c — the BENCH.md workloads hand-written against sqlite3,
+ * as a competent C programmer would: statements prepared once and reused,
+ * one transaction per unit of work, rows read into plain structs with their
+ * strings malloc'd. This is what corm is measured against.
+ *
+ *     bench_baseline DIR [N]      (a fresh DIR/baseline.db is made)
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "bench_common.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct datetime { int32_t year; uint8_t month, day, hour, minute, second; uint32_t usec; } datetime;
+
+typedef struct user {
+    int64_t id;
+    char *username, *email;
+    int64_t age;
+    datetime created;
+} user;
+
+static sqlite3 *db;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "%s: %s\n", what, sqlite3_errmsg(db));
+    exit(1);
+}
+
+static void exec(const char *sql)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        die(sql);
+}
+
+static sqlite3_stmt *prepare(const char *sql)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        die(sql);
+    return st;
+}
+
+static int num(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (p[i] - '0');
+    return v;
+}
+
+static datetime parse_datetime(const char *s)
+{
+    datetime dt = { num(s, 4), (uint8_t)num(s + 5, 2), (uint8_t)num(s + 8, 2),
+                    (uint8_t)num(s + 11, 2), (uint8_t)num(s + 14, 2), (uint8_t)num(s + 17, 2), 0 };
+    if (s[19] == '.')
+        dt.usec = (uint32_t)num(s + 20, 6);
+    return dt;
+}
+
+static char *dup_column(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    char *d = malloc(n + 1);
+    memcpy(d, s, n + 1);
+    return d;
+}
+
+static user *read_user(sqlite3_stmt *st)
+{
+    user *u = malloc(sizeof *u);
+    u->id = sqlite3_column_int64(st, 0);
+    u->username = dup_column(st, 1);
+    u->email = dup_column(st, 2);
+    u->age = sqlite3_column_int64(st, 3);
+    u->created = parse_datetime((const char *)sqlite3_column_text(st, 4));
+    return u;
+}
+
+static void free_user(user *u)
+{
+    free(u->username);
+    free(u->email);
+    free(u);
+}
+
+#define SELECT_USER "SELECT id, username, email, age, created FROM user"
+
+static void w_insert(int64_t n)
+{
+    double t0 = bench_now();
+    exec("BEGIN");
+    exec("CREATE TABLE IF NOT EXISTS user (id INTEGER PRIMARY KEY, username VARCHAR(80) NOT NULL "
+         "UNIQUE, email VARCHAR(120) NOT NULL UNIQUE, age INTEGER NOT NULL, created DATETIME NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS post (id INTEGER PRIMARY KEY, content TEXT, user_id INTEGER "
+         "NOT NULL REFERENCES user (id), created DATETIME NOT NULL)");
+    exec("CREATE INDEX IF NOT EXISTS ix_post_user_id ON post (user_id)");
+    exec("COMMIT");
+    exec("BEGIN");
+    sqlite3_stmt *st = prepare("INSERT INTO user (username, email, age, created) VALUES (?, ?, ?, ?)");
+    char name[32], email[48], created[32];
+    for (int64_t i = 1; i <= n; i++) {
+        bench_username(name, i);
+        bench_email(email, i);
+        snprintf(created, sizeof created, "2024-01-%02d %02d:%02d:%02d", (int)(1 + i / 86400),
+                 (int)(i % 86400 / 3600), (int)(i / 60 % 60), (int)(i % 60));
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, bench_age(i));
+        sqlite3_bind_text(st, 4, created, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            die("insert");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    exec("COMMIT");
+    bench_report("insert", bench_now() - t0);
+}
+
+static void w_get(int64_t n)
+{
+    double t0 = bench_now();
+    sqlite3_stmt *st = prepare(SELECT_USER " WHERE id = ?");
+    user **got = malloc(10000 * sizeof *got);
+    int64_t found = 0;
+    exec("BEGIN");
+    for (int64_t k = 0; k < 10000; k++) {
+        sqlite3_bind_int64(st, 1, 1 + (k * 7919) % n);
+        got[k] = sqlite3_step(st) == SQLITE_ROW ? read_user(st) : NULL;
+        found += got[k] != NULL;
+        sqlite3_reset(st);
+    }
+    exec("COMMIT");
+    sqlite3_finalize(st);
+    for (int64_t k = 0; k < 10000; k++)
+        if (got[k])
+            free_user(got[k]);
+    free(got);
+    bench_report("get", bench_now() - t0);
+    bench_check("get", found, 10000);
+}
+
+static void w_filter(int64_t n)
+{
+    double t0 = bench_now();
+    sqlite3_stmt *st = prepare(SELECT_USER " WHERE age = ? ORDER BY id LIMIT ?");
+    int64_t rows = 0;
+    user *page[50];
+    exec("BEGIN");
+    for (int k = 0; k < 1000; k++) {
+        int cnt = 0;
+        sqlite3_bind_int64(st, 1, 18 + k % 80);
+        sqlite3_bind_int64(st, 2, 50);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            page[cnt++] = read_user(st);
+        sqlite3_reset(st);
+        rows += cnt;
+        for (int i = 0; i < cnt; i++)
+            free_user(page[i]);
+    }
+    exec("COMMIT");
+    sqlite3_finalize(st);
+    bench_report("filter", bench_now() - t0);
+    bench_check("filter", rows, bench_filter_rows(n));
+}
+
+/* All users into a growing array of structs. */
+static user **load_all(size_t *count)
+{
+    sqlite3_stmt *st = prepare(SELECT_USER);
+    size_t cap = 1024, n = 0;
+    user **v = malloc(cap * sizeof *v);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap)
+            v = realloc(v, (cap *= 2) * sizeof *v);
+        v[n++] = read_user(st);
+    }
+    sqlite3_finalize(st);
+    *count = n;
+    return v;
+}
+
+static void w_scan(int64_t n)
+{
+    bench_reset_peak();
+    long before = bench_peak_kb();
+    double t0 = bench_now();
+    size_t cnt;
+    exec("BEGIN");
+    user **v = load_all(&cnt);
+    exec("COMMIT");
+    int64_t sum = 0;
+    for (size_t i = 0; i < cnt; i++)
+        sum += v[i]->age;
+    long peak = bench_peak_kb();
+    for (size_t i = 0; i < cnt; i++)
+        free_user(v[i]);
+    free(v);
+    bench_report("scan", bench_now() - t0);
+    printf("workload scan peak_rss_kb %ld\n", peak - before);
+    bench_check("scan", sum, bench_sum_ages(n));
+}
+
+static void w_update(int64_t n)
+{
+    double t0 = bench_now();
+    size_t cnt;
+    exec("BEGIN");
+    user **v = load_all(&cnt);
+    for (size_t i = 0; i < cnt; i++)
+        v[i]->age += 1;
+    sqlite3_stmt *st = prepare("UPDATE user SET age = ? WHERE id = ?");
+    for (size_t i = 0; i < cnt; i++) {
+        sqlite3_bind_int64(st, 1, v[i]->age);
+        sqlite3_bind_int64(st, 2, v[i]->id);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            die("update");
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    exec("COMMIT");
+    for (size_t i = 0; i < cnt; i++)
+        free_user(v[i]);
+    free(v);
+    bench_report("update", bench_now() - t0);
+    bench_check("update", (int64_t)cnt, n);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_baseline DIR [N]\n");
+        return 2;
+    }
+    int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/baseline.db", argv[1]);
+    unlink(path);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die("open");
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    w_insert(n);
+    w_get(n);
+    w_filter(n);
+    w_scan(n);
+    w_update(n);
+    sqlite3_close(db);
+    return 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * bench_common.h — what both benchmark programs share: the clock, the
+ * peak-RSS reading of BENCH.md, the expected answers, and the output line.
+ */
+#ifndef CORM_BENCH_COMMON_H
+#define CORM_BENCH_COMMON_H
+
+#include <stdint.h>
+
+double bench_now(void);
+/* Reset the high-water mark of resident memory (write 5 to clear_refs). */
+void bench_reset_peak(void);
+/* VmHWM in kB. */
+long bench_peak_kb(void);
+void bench_report(const char *workload, double seconds);
+/* Exit non-zero with a message when a workload's answer is wrong. */
+void bench_check(const char *workload, int64_t got, int64_t want);
+
+/* The data of BENCH.md. */
+void bench_username(char *buf, int64_t i);
+void bench_email(char *buf, int64_t i);
+int64_t bench_age(int64_t i);
+int64_t bench_sum_ages(int64_t n);
+/* rows with age == 18 + k % 80, capped at 50: the filter workload's answer */
+int64_t bench_filter_rows(int64_t n);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * bench_corm.c — the BENCH.md workloads written as a corm user would.
+ *
+ *     bench_corm DIR [N]      (a fresh DIR/corm.db is made)
+ */
+#define CORM_DEFINE_MODELS
+#include <corm/corm.h>
+
+#include "bench_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define USER_FIELDS(COLUMN, RELATION)                                  \
+    COLUMN(id,       CORM_INTEGER,     CORM_PRIMARY_KEY)               \
+    COLUMN(username, CORM_STRING(80),  CORM_UNIQUE | CORM_NOT_NULL)    \
+    COLUMN(email,    CORM_STRING(120), CORM_UNIQUE | CORM_NOT_NULL)    \
+    COLUMN(age,      CORM_INTEGER,     CORM_NOT_NULL)                  \
+    COLUMN(created,  CORM_DATETIME,    CORM_NOT_NULL)
+CORM_MODEL(User, "user", USER_FIELDS)
+
+#define POST_FIELDS(COLUMN, RELATION)                                          \
+    COLUMN(id,      CORM_INTEGER,  CORM_PRIMARY_KEY)                            \
+    COLUMN(content, CORM_TEXT,     0)                                           \
+    COLUMN(user_id, CORM_INTEGER,  CORM_NOT_NULL | CORM_INDEX, CORM_FK(User, id)) \
+    COLUMN(created, CORM_DATETIME, CORM_NOT_NULL)
+CORM_MODEL(Post, "post", POST_FIELDS)
+
+static const corm_model *const models[] = { User_model, Post_model, NULL };
+
+static void die(corm_session *s, const char *what)
+{
+    fprintf(stderr, "%s: %s\n", what, s ? corm_errmsg(s) : "");
+    exit(1);
+}
+
+static corm_datetime created(int64_t i)
+{
+    int64_t secs = i;
+    corm_datetime dt = { { 2024, 1, 1 }, { 0, 0, 0, 0 } };
+    dt.date.day = (uint8_t)(1 + secs / 86400);  /* N <= 2,678,400 stays in January */
+    secs %= 86400;
+    dt.time.hour = (uint8_t)(secs / 3600);
+    dt.time.minute = (uint8_t)(secs / 60 % 60);
+    dt.time.second = (uint8_t)(secs % 60);
+    return dt;
+}
+
+static void w_insert(corm_engine *db, int64_t n)
+{
+    double t0 = bench_now();
+    if (corm_create_all(db) != CORM_OK)
+        die(NULL, corm_engine_errmsg(db));
+    corm_session *s = corm_session_new(db);
+    char buf[64];
+    for (int64_t i = 1; i <= n; i++) {
+        User *u = corm_new(s, User);
+        bench_username(buf, i);
+        u->username = corm_strdup(s, buf);
+        bench_email(buf, i);
+        u->email = corm_strdup(s, buf);
+        u->age = bench_age(i);
+        u->created = created(i);
+        corm_add(s, u);
+    }
+    if (corm_commit(s) != CORM_OK)
+        die(s, "insert");
+    corm_session_free(s);
+    bench_report("insert", bench_now() - t0);
+}
+
+static void w_get(corm_engine *db, int64_t n)
+{
+    double t0 = bench_now();
+    corm_session *s = corm_session_new(db);
+    int64_t found = 0;
+    for (int64_t k = 0; k < 10000; k++) {
+        User *u;
+        if (corm_get(s, User, 1 + (k * 7919) % n, &u) != CORM_OK)
+            die(s, "get");
+        found += u != NULL;
+    }
+    corm_session_free(s);
+    bench_report("get", bench_now() - t0);
+    bench_check("get", found, 10000);
+}
+
+static void w_filter(corm_engine *db, int64_t n)
+{
+    double t0 = bench_now();
+    corm_session *s = corm_session_new(db);
+    int64_t rows = 0;
+    for (int k = 0; k < 1000; k++) {
+        corm_query *q = corm_query_new(s, User);
+        corm_filter(q, corm_eq(User_age, 18 + k % 80));
+        corm_order_by(q, User_id);
+        corm_limit(q, 50);
+        User **v;
+        size_t cnt;
+        if (corm_all(q, &v, &cnt) != CORM_OK)
+            die(s, "filter");
+        rows += (int64_t)cnt;
+        corm_query_free(q);
+    }
+    corm_session_free(s);
+    bench_report("filter", bench_now() - t0);
+    bench_check("filter", rows, bench_filter_rows(n));
+}
+
+static void w_scan(corm_engine *db, int64_t n)
+{
+    bench_reset_peak();
+    long before = bench_peak_kb();
+    double t0 = bench_now();
+    corm_session *s = corm_session_new(db);
+    corm_query *q = corm_query_new(s, User);
+    User **v;
+    size_t cnt;
+    if (corm_all(q, &v, &cnt) != CORM_OK)
+        die(s, "scan");
+    int64_t sum = 0;
+    for (size_t i = 0; i < cnt; i++)
+        sum += v[i]->age;
+    long peak = bench_peak_kb();
+    corm_session_free(s);
+    bench_report("scan", bench_now() - t0);
+    printf("workload scan peak_rss_kb %ld\n", peak - before);
+    bench_check("scan", sum, bench_sum_ages(n));
+}
+
+static void w_update(corm_engine *db, int64_t n)
+{
+    double t0 = bench_now();
+    corm_session *s = corm_session_new(db);
+    corm_query *q = corm_query_new(s, User);
+    User **v;
+    size_t cnt;
+    if (corm_all(q, &v, &cnt) != CORM_OK)
+        die(s, "update");
+    for (size_t i = 0; i < cnt; i++)
+        v[i]->age += 1;
+    if (corm_commit(s) != CORM_OK)
+        die(s, "update");
+    corm_session_free(s);
+    bench_report("update", bench_now() - t0);
+    bench_check("update", (int64_t)cnt, n);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_corm DIR [N] [workload...]\n");
+        return 2;
+    }
+    int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
+    char path[4096], url[4200];
+    snprintf(path, sizeof path, "%s/corm.db", argv[1]);
+    unlink(path);
+    snprintf(url, sizeof url, "sqlite:///%s?journal_mode=wal&synchronous=normal", path);
+    corm_engine *db;
+    if (corm_engine_open(&db, url, models) != CORM_OK) {
+        fprintf(stderr, "%s\n", corm_engine_errmsg(db));
+        return 1;
+    }
+    w_insert(db, n);
+    w_get(db, n);
+    w_filter(db, n);
+    w_scan(db, n);
+    w_update(db, n);
+    corm_engine_close(db);
+    return 0;
+}
