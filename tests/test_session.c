@@ -241,10 +241,42 @@ static void refresh_and_expunge(void **state)
     corm_session_free(s);
 }
 
-static void autoflush_before_queries(void **state)
+static void autoflush_new_flushes_inserts_not_changes(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db); /* CORM_AUTOFLUSH_NEW */
+    User *u = fx_user(s, "jack", 60);
+    u->age = 61;
+    User *n = corm_new(s, User);
+    n->username = "jill";
+    n->email = "jill@example.com";
+    n->age = 61;
+    OK(corm_add(s, n));
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_eq(User_age, 61)));
+    int64_t count;
+    OK(corm_count(q, &count));
+    assert_int_equal(count, 1); /* jill inserted; jack's change not yet written */
+    OK(corm_flush(s));
+    OK(corm_count(q, &count));
+    assert_int_equal(count, 2);
+    corm_session_set_autoflush(s, CORM_AUTOFLUSH_OFF);
+    User *o = corm_new(s, User);
+    o->username = "off";
+    o->email = "off@example.com";
+    o->age = 61;
+    OK(corm_add(s, o));
+    OK(corm_count(q, &count));
+    assert_int_equal(count, 2);
+    OK(corm_rollback(s));
+    corm_session_free(s);
+}
+
+static void autoflush_all_flushes_changes(void **state)
 {
     (void)state;
     corm_session *s = corm_session_new(fx.db);
+    corm_session_set_autoflush(s, CORM_AUTOFLUSH_ALL);
     User *u = fx_user(s, "jack", 60);
     u->age = 61;
     User *n = corm_new(s, User);
@@ -292,7 +324,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(rollback_restores_committed_state, setup, teardown),
         cmocka_unit_test_setup_teardown(savepoints, setup, teardown),
         cmocka_unit_test_setup_teardown(refresh_and_expunge, setup, teardown),
-        cmocka_unit_test_setup_teardown(autoflush_before_queries, setup, teardown),
+        cmocka_unit_test_setup_teardown(autoflush_new_flushes_inserts_not_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(autoflush_all_flushes_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(objects_from_elsewhere_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

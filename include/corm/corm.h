@@ -212,6 +212,22 @@ const char *corm_errmsg(const corm_session *s);
 /* The last error's code (0 after success). */
 int corm_errcode(const corm_session *s);
 
+/* What a query flushes before it runs. C cannot see `u->age = 30` happen,
+ * so finding changed objects means comparing every loaded object with its
+ * snapshot; doing that before every query costs O(objects in the session)
+ * per query, so it is a choice:
+ *   CORM_AUTOFLUSH_NEW (the default): pending inserts and deletes are
+ *     flushed before a query; changes to loaded objects are written by
+ *     corm_flush and corm_commit (call corm_flush to make a query see them).
+ *   CORM_AUTOFLUSH_ALL: also changed objects of the query's model, as
+ *     SQLAlchemy's autoflush does.
+ *   CORM_AUTOFLUSH_OFF: queries flush nothing. */
+typedef enum corm_autoflush {
+    CORM_AUTOFLUSH_NEW = 0, CORM_AUTOFLUSH_ALL, CORM_AUTOFLUSH_OFF
+} corm_autoflush;
+/* Set the session's autoflush mode (see corm_autoflush). */
+void corm_session_set_autoflush(corm_session *s, corm_autoflush mode);
+
 /* A new, transient object of model M with its client defaults applied, owned
  * by the session; NULL when out of memory. It is written only after corm_add. */
 void *corm_new_(corm_session *s, const corm_model *m);
@@ -345,7 +361,7 @@ void corm_expr_free(corm_expr *e);
  * A query belongs to its session and is freed with it (or earlier with
  * corm_query_free). The builder calls return CORM_OK or an error, and also
  * remember the first error, which the executing call returns. Executing
- * calls flush the session's pending changes of the query's model first. */
+ * calls autoflush first (see corm_autoflush). */
 typedef struct corm_query corm_query;
 
 /* A query of model M's objects; NULL when out of memory or M is not

@@ -295,13 +295,15 @@ static void compact(orm_list *l)
     l->n = k;
 }
 
-static int write_all(corm_session *s, const sch_mapper *only)
+static int write_all(corm_session *s, enum orm_scan how, const sch_mapper *mp)
 {
     const sch_meta *meta = &s->e->meta;
     int rc;
     for (size_t r = 0; r < meta->n; r++) {
         orm_list *l = &s->lists[r];
-        bool scan = !only || only == &meta->mappers[r];
+        bool scan = how == ORM_SCAN_ALL || (how == ORM_SCAN_ONE && mp == &meta->mappers[r]);
+        if (!scan && !s->npending)
+            continue;
         for (size_t i = 0; i < l->n; i++) {
             orm_obj *o = l->v[i];
             if (o->state == OBJ_PENDING)
@@ -324,12 +326,14 @@ static int write_all(corm_session *s, const sch_mapper *only)
     return CORM_OK;
 }
 
-int orm_flush(corm_session *s, const sch_mapper *only)
+int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp)
 {
     int rc = orm_conn(s);
     if (rc < 0)
         return rc;
-    if ((rc = write_all(s, only)) == CORM_OK)
+    if (scan == ORM_SCAN_NONE && !s->npending && !s->ndeleted)
+        return CORM_OK;
+    if ((rc = write_all(s, scan, mp)) == CORM_OK)
         return CORM_OK;
     /* roll back everything this transaction wrote; objects keep their values */
     util_err keep = s->err;
@@ -337,4 +341,13 @@ int orm_flush(corm_session *s, const sch_mapper *only)
     orm_release_conn(s);
     s->err = keep;
     return rc;
+}
+
+int orm_autoflush(corm_session *s, const sch_mapper *mp)
+{
+    switch (s->autoflush) {
+    case CORM_AUTOFLUSH_ALL: return orm_flush(s, mp ? ORM_SCAN_ONE : ORM_SCAN_ALL, mp);
+    case CORM_AUTOFLUSH_OFF: return orm_conn(s);
+    default: return orm_flush(s, ORM_SCAN_NONE, mp);
+    }
 }

@@ -96,6 +96,7 @@ struct corm_session {
     util_err err;
     orm_list *lists;         /* per mapper rank: tracked objects, in add order */
     size_t npending, ndeleted;
+    corm_autoflush autoflush;
     orm_obj **imap;          /* identity map, open addressing */
     size_t imap_n, imap_cap;
     orm_jentry *journal;
@@ -129,9 +130,14 @@ void orm_release_conn(corm_session *s);
 int orm_scratch_push(corm_session *s, void *p);
 
 /* flush.c */
-/* Write pending changes; only mappers in `only` (NULL: all) are checked for
- * changed objects, inserts and deletes always go. */
-int orm_flush(corm_session *s, const sch_mapper *only);
+/* Write pending changes. Inserts and deletes always go; loaded objects are
+ * checked for changes in every mapper (ORM_SCAN_ALL), in `mp` only
+ * (ORM_SCAN_ONE) or not at all (ORM_SCAN_NONE). */
+enum orm_scan { ORM_SCAN_NONE, ORM_SCAN_ONE, ORM_SCAN_ALL };
+int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp);
+/* The flush a query of mp (NULL: raw SQL, any model) runs first, by the
+ * session's autoflush mode. */
+int orm_autoflush(corm_session *s, const sch_mapper *mp);
 bool orm_obj_dirty(orm_obj *o);
 /* Fill s->err with a sentence for a database error on object o. */
 int orm_db_error(corm_session *s, orm_obj *o, int code);

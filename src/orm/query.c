@@ -250,7 +250,7 @@ static int begin(corm_query *q, sql_ctx *x)
         s->err = q->errinfo;
         return orm_fail(s, q->err);
     }
-    int rc = orm_flush(s, q->mp);
+    int rc = orm_autoflush(s, q->mp);
     if (rc < 0)
         return rc;
     util_buf_reset(&s->sql);
@@ -632,7 +632,11 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
         qfail(q, CORM_EINVAL, "bulk update and delete take only filters%s", "");
     if (!q->err && is_update && !q->sets.n)
         qfail(q, CORM_EINVAL, "corm_update needs corm_set assignments%s", "");
-    int rc = matching_objects(q);
+    /* the session's changes to this model go first, whatever the autoflush
+     * mode: the objects that match are reloaded afterwards */
+    int rc = q->err ? CORM_OK : orm_flush(s, ORM_SCAN_ONE, q->mp);
+    if (rc == CORM_OK)
+        rc = matching_objects(q);
     if (rc < 0)
         return rc;
     sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
@@ -727,7 +731,7 @@ int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out)
             return CORM_OK;
         int rc;
         /* only inserts and deletes can change which row has a key */
-        if ((s->npending || s->ndeleted) && (rc = orm_flush(s, mp)) < 0)
+        if ((s->npending || s->ndeleted) && (rc = orm_flush(s, ORM_SCAN_NONE, mp)) < 0)
             return rc;
         if ((rc = load_by_key(s, mp, &pk, false, &o)) < 0)
             return rc;
@@ -796,7 +800,7 @@ static int raw_begin(corm_session *s, const char *sql, const corm_value *params,
     util_err_clear(&s->err);
     if (!sql)
         return orm_set_error(s, CORM_EINVAL, "no SQL given");
-    int rc = orm_flush(s, NULL);
+    int rc = orm_autoflush(s, NULL);
     if (rc < 0 || (rc = raw_sql(s, sql, n)) < 0)
         return rc;
     s->params.n = 0;

@@ -77,6 +77,8 @@ void corm_session_free(corm_session *s)
     util_free(s);
 }
 
+void corm_session_set_autoflush(corm_session *s, corm_autoflush mode) { s->autoflush = mode; }
+
 int orm_conn(corm_session *s)
 {
     int rc;
@@ -520,13 +522,13 @@ static void settle(corm_session *s)
 int corm_flush(corm_session *s)
 {
     util_err_clear(&s->err);
-    return orm_flush(s, NULL);
+    return orm_flush(s, ORM_SCAN_ALL, NULL);
 }
 
 int corm_commit(corm_session *s)
 {
     util_err_clear(&s->err);
-    int rc = orm_flush(s, NULL);
+    int rc = orm_flush(s, ORM_SCAN_ALL, NULL);
     if (rc < 0)
         return rc;
     if (!s->conn)
@@ -556,7 +558,7 @@ int corm_begin_nested(corm_session *s)
     util_err_clear(&s->err);
     if (s->nest == (int)(sizeof s->marks / sizeof s->marks[0]))
         return orm_set_error(s, CORM_EINVAL, "savepoints nested too deeply");
-    int rc = orm_flush(s, NULL);
+    int rc = orm_flush(s, ORM_SCAN_ALL, NULL);
     if (rc == CORM_OK)
         rc = orm_conn(s);
     if (rc == CORM_OK)
@@ -572,7 +574,7 @@ static int nested_end(corm_session *s, bool commit)
     util_err_clear(&s->err);
     if (s->nest == 0 || !s->conn)
         return orm_set_error(s, CORM_ESTATE, "no savepoint is open");
-    int rc = orm_flush(s, NULL);
+    int rc = orm_flush(s, ORM_SCAN_ALL, NULL);
     if (rc < 0)
         return rc;
     if (commit) {
