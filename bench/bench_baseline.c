@@ -92,7 +92,7 @@ static void free_user(user *u)
 
 #define SELECT_USER "SELECT id, username, email, age, created FROM user"
 
-static void w_insert(int64_t n)
+__attribute__((noinline)) static void w_insert(int64_t n)
 {
     double t0 = bench_now();
     exec("BEGIN");
@@ -123,7 +123,7 @@ static void w_insert(int64_t n)
     bench_report("insert", bench_now() - t0);
 }
 
-static void w_get(int64_t n)
+__attribute__((noinline)) static void w_get(int64_t n)
 {
     double t0 = bench_now();
     sqlite3_stmt *st = prepare(SELECT_USER " WHERE id = ?");
@@ -146,7 +146,7 @@ static void w_get(int64_t n)
     bench_check("get", found, 10000);
 }
 
-static void w_filter(int64_t n)
+__attribute__((noinline)) static void w_filter(int64_t n)
 {
     double t0 = bench_now();
     sqlite3_stmt *st = prepare(SELECT_USER " WHERE age = ? ORDER BY id LIMIT ?");
@@ -186,7 +186,7 @@ static user **load_all(size_t *count)
     return v;
 }
 
-static void w_scan(int64_t n)
+__attribute__((noinline)) static void w_scan(int64_t n)
 {
     bench_reset_peak();
     long before = bench_peak_kb();
@@ -207,7 +207,7 @@ static void w_scan(int64_t n)
     bench_check("scan", sum, bench_sum_ages(n));
 }
 
-static void w_update(int64_t n)
+__attribute__((noinline)) static void w_update(int64_t n)
 {
     double t0 = bench_now();
     size_t cnt;

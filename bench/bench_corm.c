@@ -48,7 +48,7 @@ static corm_datetime created(int64_t i)
     return dt;
 }
 
-static void w_insert(corm_engine *db, int64_t n)
+__attribute__((noinline)) static void w_insert(corm_engine *db, int64_t n)
 {
     double t0 = bench_now();
     if (corm_create_all(db) != CORM_OK)
@@ -71,7 +71,7 @@ static void w_insert(corm_engine *db, int64_t n)
     bench_report("insert", bench_now() - t0);
 }
 
-static void w_get(corm_engine *db, int64_t n)
+__attribute__((noinline)) static void w_get(corm_engine *db, int64_t n)
 {
     double t0 = bench_now();
     corm_session *s = corm_session_new(db);
@@ -87,7 +87,7 @@ static void w_get(corm_engine *db, int64_t n)
     bench_check("get", found, 10000);
 }
 
-static void w_filter(corm_engine *db, int64_t n)
+__attribute__((noinline)) static void w_filter(corm_engine *db, int64_t n)
 {
     double t0 = bench_now();
     corm_session *s = corm_session_new(db);
@@ -109,7 +109,7 @@ static void w_filter(corm_engine *db, int64_t n)
     bench_check("filter", rows, bench_filter_rows(n));
 }
 
-static void w_scan(corm_engine *db, int64_t n)
+__attribute__((noinline)) static void w_scan(corm_engine *db, int64_t n)
 {
     bench_reset_peak();
     long before = bench_peak_kb();
@@ -130,7 +130,7 @@ static void w_scan(corm_engine *db, int64_t n)
     bench_check("scan", sum, bench_sum_ages(n));
 }
 
-static void w_update(corm_engine *db, int64_t n)
+__attribute__((noinline)) static void w_update(corm_engine *db, int64_t n)
 {
     double t0 = bench_now();
     corm_session *s = corm_session_new(db);

@@ -92,73 +92,160 @@ static int push(corm_session *s, const corm_column *c, const corm_value *v)
     return sql_param_set(p, c, v, true, &s->err);
 }
 
+/* ---- statement texts, built once per session and column set ---------------- */
+
+static void put_placeholders(sql_ctx *x, size_t from, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            util_buf_puts(x->b, ", ");
+        if (x->drv->placeholder == DRV_PH_DOLLAR)
+            util_buf_printf(x->b, "$%zu", from + i + 1);
+        else
+            util_buf_putc(x->b, '?');
+    }
+}
+
+static void put_where_pk(sql_ctx *x, const sch_mapper *mp, size_t nparams)
+{
+    util_buf_puts(x->b, " WHERE ");
+    sql_put_ident(x, mp->pk->name);
+    util_buf_puts(x->b, " = ");
+    put_placeholders(x, nparams, 1);
+}
+
+static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uint64_t mask)
+{
+    const corm_model *m = mp->model;
+    sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
+    size_t n = 0;
+    util_buf_reset(x.b);
+    switch (kind) {
+    case SQLK_INSERT:
+    case SQLK_INSERT_RETURNING:
+        util_buf_puts(x.b, "INSERT INTO ");
+        sql_put_ident(&x, m->table);
+        for (size_t i = 0; i < m->ncolumns; i++) {
+            if (!(mask >> i & 1))
+                continue;
+            util_buf_puts(x.b, n++ ? ", " : " (");
+            sql_put_ident(&x, m->columns[i]->name);
+        }
+        if (n) {
+            util_buf_puts(x.b, ") VALUES (");
+            put_placeholders(&x, 0, n);
+            util_buf_putc(x.b, ')');
+        } else {
+            util_buf_puts(x.b, " DEFAULT VALUES");
+        }
+        if (kind == SQLK_INSERT_RETURNING) {
+            util_buf_puts(x.b, " RETURNING ");
+            util_buf_puts(x.b, mp->sql_cols);
+        }
+        break;
+    case SQLK_UPDATE:
+        util_buf_puts(x.b, "UPDATE ");
+        sql_put_ident(&x, m->table);
+        util_buf_puts(x.b, " SET ");
+        for (size_t i = 0; i < m->ncolumns; i++) {
+            if (!(mask >> i & 1))
+                continue;
+            if (n)
+                util_buf_puts(x.b, ", ");
+            sql_put_ident(&x, m->columns[i]->name);
+            util_buf_puts(x.b, " = ");
+            put_placeholders(&x, n++, 1);
+        }
+        put_where_pk(&x, mp, n);
+        break;
+    case SQLK_DELETE:
+        util_buf_puts(x.b, "DELETE FROM ");
+        sql_put_ident(&x, m->table);
+        put_where_pk(&x, mp, 0);
+        break;
+    }
+}
+
+/* The text of a statement of `kind` writing the columns in `mask`. */
+static const sql_text *statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
+                                 uint64_t mask)
+{
+    orm_sqlc *slots = &s->sqlc[mp->rank * ORM_SQLC], *free_slot = NULL;
+    for (size_t i = 0; i < ORM_SQLC; i++) {
+        if (slots[i].kind == kind && slots[i].mask == mask)
+            return &slots[i].text;
+        if (!slots[i].kind && !free_slot)
+            free_slot = &slots[i];
+    }
+    build(s, mp, kind, mask);
+    char *text = s->sql.err ? NULL : util_arena_strndup(&s->arena, s->sql.p, s->sql.len);
+    if (!text) {
+        orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", mp->model->name);
+        return NULL;
+    }
+    if (!free_slot) /* all taken: the column sets vary, replace one */
+        free_slot = &slots[mask % ORM_SQLC];
+    free_slot->kind = (uint8_t)kind;
+    free_slot->mask = mask;
+    free_slot->text = (sql_text){ text, s->sql.len, sql_hash(text, s->sql.len) };
+    return &free_slot->text;
+}
+
+/* Run a statement of the flush; a database error is told in terms of o. */
+static int run(corm_session *s, orm_obj *o, const sql_text *t, drv_stmt **st)
+{
+    int rc;
+    if (!t)
+        return s->err.code;
+    if ((rc = sql_run_text(s->conn, t, &s->params, st, &s->err)) < 0)
+        return rc;
+    if ((rc = s->conn->drv->step(*st, &s->err)) < 0)
+        return orm_db_error(s, o, rc);
+    return rc;
+}
+
+/* ---- INSERT, UPDATE, DELETE ------------------------------------------------------ */
+
+static bool unset(orm_obj *o, const corm_column *c)
+{
+    const sch_mapper *mp = o->mp;
+    return !sql_field_differs(c, orm_data(o), mp->proto) &&
+           (orm_is_pointer(c) ||
+            orm_bit(orm_nulls(o), c->index) == orm_bit(sch_proto_nulls(mp), c->index));
+}
+
 static int insert(corm_session *s, orm_obj *o)
 {
     const sch_mapper *mp = o->mp;
     const corm_model *m = mp->model;
     const drv_driver *d = s->conn->drv;
     void *obj = orm_data(o);
-    util_buf *b = &s->sql;
-    sql_ctx x = { d, b, &s->params, &s->err };
     bool pk_assigned = false, returning = false;
+    uint64_t mask = 0;
     int rc;
-    util_buf_reset(b);
     s->params.n = 0;
-    util_buf_puts(b, "INSERT INTO ");
-    sql_put_ident(&x, m->table);
-    util_buf_puts(b, " (");
-    size_t ncols = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
-        bool unset = !sql_field_differs(c, obj, mp->proto) &&
-                     (orm_is_pointer(c) || orm_bit(orm_nulls(o), (int)i) == orm_bit(sch_proto_nulls(mp), (int)i));
-        if (c == mp->pk && mp->pk_autoinc && unset) {
+        if (c == mp->pk && mp->pk_autoinc && unset(o, c)) {
             pk_assigned = true;
             continue;
         }
-        if (c->server_default && unset) {
+        if (c->server_default && unset(o, c)) {
             returning = true;
             continue;
         }
         corm_value v = sql_field_value(c, obj, eff_null(o, c, mp->proto));
         if ((rc = push(s, c, &v)) < 0)
             return rc;
-        if (ncols++)
-            util_buf_puts(b, ", ");
-        sql_put_ident(&x, c->name);
+        mask |= (uint64_t)1 << i;
     }
-    if (ncols == 0) {
-        util_buf_reset(b);
-        util_buf_puts(b, "INSERT INTO ");
-        sql_put_ident(&x, m->table);
-        util_buf_puts(b, " DEFAULT VALUES");
-    } else {
-        util_buf_puts(b, ") VALUES (");
-        for (size_t i = 0; i < ncols; i++) {
-            if (i)
-                util_buf_puts(b, ", ");
-            if (d->placeholder == DRV_PH_DOLLAR)
-                util_buf_printf(b, "$%zu", i + 1);
-            else
-                util_buf_putc(b, '?');
-        }
-        util_buf_putc(b, ')');
-    }
-    if (returning) {
-        util_buf_puts(b, " RETURNING ");
-        util_buf_puts(b, mp->sql_cols);
-    }
-    if (b->err)
-        return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
-
     unsigned char *before = NULL;
     if (returning && !(before = util_arena_memdup(&s->arena, obj, o->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     drv_stmt *st = NULL;
-    if ((rc = sql_run(s->conn, b->p, b->len, &s->params, &st, &s->err)) < 0)
+    rc = run(s, o, statement(s, mp, returning ? SQLK_INSERT_RETURNING : SQLK_INSERT, mask), &st);
+    if (rc < 0)
         return rc;
-    if ((rc = d->step(st, &s->err)) < 0)
-        return orm_db_error(s, o, rc);
     if (returning && rc == 1) {
         for (size_t i = 0; i < m->ncolumns; i++)
             if ((rc = sql_field_load(d, st, (int)i, m->columns[i], obj, orm_nulls(o), &s->arena,
@@ -180,20 +267,14 @@ static int insert(corm_session *s, orm_obj *o)
     return orm_imap_put(s, o);
 }
 
-static int where_pk(corm_session *s, sql_ctx *x, orm_obj *o)
+static int bind_pk(corm_session *s, orm_obj *o)
 {
     const corm_column *pk = o->mp->pk;
-    util_buf_puts(x->b, " WHERE ");
-    sql_put_ident(x, pk->name);
-    util_buf_puts(x->b, " = ");
     corm_value v = sql_field_value(pk, o->has_snap ? orm_snap(o) : orm_data(o), false);
     sql_param *p = sql_params_push(&s->params);
     if (!p)
         return orm_set_error(s, CORM_ENOMEM, "out of memory");
-    int rc = sql_param_set(p, pk, &v, false, &s->err);
-    if (rc == CORM_OK)
-        sql_put_placeholder(x);
-    return rc;
+    return sql_param_set(p, pk, &v, false, &s->err);
 }
 
 static int update(corm_session *s, orm_obj *o)
@@ -201,8 +282,7 @@ static int update(corm_session *s, orm_obj *o)
     const sch_mapper *mp = o->mp;
     const corm_model *m = mp->model;
     void *obj = orm_data(o);
-    util_buf *b = &s->sql;
-    sql_ctx x = { s->conn->drv, b, &s->params, &s->err };
+    uint64_t mask = 0;
     int rc;
     if (sql_field_differs(mp->pk, obj, orm_snap(o))) {
         char vb[96];
@@ -211,12 +291,7 @@ static int update(corm_session *s, orm_obj *o)
                              "cannot change (to %s)", m->name, mp->pk->name,
                              util_value_repr(&v, vb, sizeof vb));
     }
-    util_buf_reset(b);
     s->params.n = 0;
-    util_buf_puts(b, "UPDATE ");
-    sql_put_ident(&x, m->table);
-    util_buf_puts(b, " SET ");
-    size_t n = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
         if (c == mp->pk || !column_changed(o, c))
@@ -224,26 +299,18 @@ static int update(corm_session *s, orm_obj *o)
         corm_value v = sql_field_value(c, obj, eff_null(o, c, orm_snap(o)));
         if ((rc = push(s, c, &v)) < 0)
             return rc;
-        if (n++)
-            util_buf_puts(b, ", ");
-        sql_put_ident(&x, c->name);
-        util_buf_puts(b, " = ");
-        sql_put_placeholder(&x);
+        mask |= (uint64_t)1 << i;
     }
-    if (n == 0)
+    if (!mask)
         return CORM_OK; /* only a NULL flag was touched and nothing differs */
-    if ((rc = where_pk(s, &x, o)) < 0)
+    if ((rc = bind_pk(s, o)) < 0)
         return rc;
-    if (b->err)
-        return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->stride);
     if (!old)
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     drv_stmt *st = NULL;
-    if ((rc = sql_run(s->conn, b->p, b->len, &s->params, &st, &s->err)) < 0)
+    if ((rc = run(s, o, statement(s, mp, SQLK_UPDATE, mask), &st)) < 0)
         return rc;
-    if ((rc = s->conn->drv->step(st, &s->err)) < 0)
-        return orm_db_error(s, o, rc);
     if (s->conn->drv->changes(s->conn->dc) != 1) {
         char repr[256];
         return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
@@ -257,22 +324,13 @@ static int update(corm_session *s, orm_obj *o)
 
 static int delete(corm_session *s, orm_obj *o)
 {
-    util_buf *b = &s->sql;
-    sql_ctx x = { s->conn->drv, b, &s->params, &s->err };
     int rc;
-    util_buf_reset(b);
     s->params.n = 0;
-    util_buf_puts(b, "DELETE FROM ");
-    sql_put_ident(&x, o->mp->model->table);
-    if ((rc = where_pk(s, &x, o)) < 0)
+    if ((rc = bind_pk(s, o)) < 0)
         return rc;
-    if (b->err)
-        return orm_set_error(s, CORM_ENOMEM, "out of memory deleting a %s", o->mp->model->name);
     drv_stmt *st = NULL;
-    if ((rc = sql_run(s->conn, b->p, b->len, &s->params, &st, &s->err)) < 0)
+    if ((rc = run(s, o, statement(s, o->mp, SQLK_DELETE, 0), &st)) < 0)
         return rc;
-    if ((rc = s->conn->drv->step(st, &s->err)) < 0)
-        return orm_db_error(s, o, rc);
     if ((rc = orm_journal(s, o, J_DELETED, false, NULL)) < 0)
         return rc;
     orm_imap_del(s, o);

@@ -89,6 +89,16 @@ typedef struct orm_jentry {
                                 back (or NULL); J_UPDATED: the old snapshot */
 } orm_jentry;
 
+/* A statement text the flush built for a mapper, kept for the session so
+ * the next object with the same columns reuses it (and its hash). */
+enum orm_sqlk { SQLK_INSERT = 1, SQLK_INSERT_RETURNING, SQLK_UPDATE, SQLK_DELETE };
+#define ORM_SQLC 8
+typedef struct orm_sqlc {
+    uint8_t kind;
+    uint64_t mask;           /* the columns written */
+    sql_text text;
+} orm_sqlc;
+
 struct corm_session {
     corm_engine *e;
     sql_conn *conn;
@@ -106,6 +116,7 @@ struct corm_session {
     corm_query *queries;
     sql_params params;
     util_buf sql;
+    struct orm_sqlc *sqlc;   /* statement texts a flush built, ORM_SQLC per mapper */
     void **scratch;          /* rows being collected */
     size_t nscratch, capscratch;
 };

@@ -708,7 +708,7 @@ static int load_by_key(corm_session *s, const sch_mapper *mp, const corm_value *
     if ((rc = sql_param_set(p, mp->pk, key, false, &s->err)) < 0)
         return rc;
     drv_stmt *st = NULL;
-    if ((rc = sql_run(s->conn, mp->sql_get, mp->sql_get_len, &s->params, &st, &s->err)) < 0)
+    if ((rc = sql_run_text(s->conn, &mp->sql_get, &s->params, &st, &s->err)) < 0)
         return rc;
     if ((rc = s->conn->drv->step(st, &s->err)) <= 0)
         return rc;

@@ -45,7 +45,10 @@ corm_session *corm_session_new(corm_engine *e)
         return NULL;
     s->e = e;
     util_arena_init(&s->arena, 64 * 1024);
-    if (!(s->lists = util_calloc(e->meta.n ? e->meta.n : 1, sizeof *s->lists))) {
+    size_t n = e->meta.n ? e->meta.n : 1;
+    if (!(s->lists = util_calloc(n, sizeof *s->lists)) ||
+        !(s->sqlc = util_calloc(n * ORM_SQLC, sizeof *s->sqlc))) {
+        util_free(s->lists);
         util_free(s);
         return NULL;
     }
@@ -68,6 +71,7 @@ void corm_session_free(corm_session *s)
     for (size_t i = 0; i < s->e->meta.n; i++)
         util_free(s->lists[i].v);
     util_free(s->lists);
+    util_free(s->sqlc);
     util_free(s->imap);
     util_free(s->journal);
     util_free(s->scratch);

@@ -37,7 +37,7 @@ void sch_meta_free(sch_meta *m)
     for (size_t i = 0; i < m->n; i++) {
         util_free(m->mappers[i].proto);
         util_free(m->mappers[i].sql_cols);
-        util_free(m->mappers[i].sql_get);
+        util_free(m->mappers[i].sql_get.p);
     }
     util_free(m->mappers);
     m->mappers = NULL;
@@ -314,9 +314,10 @@ static int build_sql(sch_mapper *mp, const drv_driver *d, util_err *err)
     util_buf_puts(&b, " = ");
     none.n = 1; /* the key is parameter 1 */
     sql_put_placeholder(&x);
-    if (b.err || !(mp->sql_get = util_strdup(util_buf_str(&b))))
+    if (b.err || !(mp->sql_get.p = util_strdup(util_buf_str(&b))))
         goto nomem;
-    mp->sql_get_len = b.len;
+    mp->sql_get.len = b.len;
+    mp->sql_get.hash = sql_hash(b.p, b.len);
     util_buf_free(&b);
     return CORM_OK;
 nomem:
@@ -337,7 +338,8 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
     mp->pk_autoinc = mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT;
     mp->nwords = (m->ncolumns + 63) / 64;
     size_t fields = (m->size + 7) & ~(size_t)7;
-    if (!(mp->proto = util_calloc(1, fields + mp->nwords * 8)))
+    mp->stride = fields + mp->nwords * 8;
+    if (!(mp->proto = util_calloc(1, mp->stride)))
         return util_err_set(err, CORM_ENOMEM, "out of memory preparing model %s", m->name);
     uint64_t *nulls = (uint64_t *)(void *)(mp->proto + fields);
     for (size_t i = 0; i < m->ncolumns; i++) {

@@ -22,8 +22,9 @@ typedef struct sch_mapper {
     size_t nwords;              /* uint64_t words of NULL flags */
     unsigned char *proto;       /* model->size bytes, then nwords of flags */
     char *sql_cols;             /* "t"."a", "t"."b", ... */
-    char *sql_get;              /* SELECT <cols> FROM "t" WHERE "t"."pk" = ? */
-    size_t sql_cols_len, sql_get_len;
+    sql_text sql_get;           /* SELECT <cols> FROM "t" WHERE "t"."pk" = ? */
+    size_t sql_cols_len;
+    size_t stride;              /* bytes of fields and NULL flags of an object */
 } sch_mapper;
 
 typedef struct sch_meta {

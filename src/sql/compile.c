@@ -12,13 +12,17 @@
 
 void sql_put_ident(sql_ctx *x, const char *name)
 {
-    util_buf_putc(x->b, x->drv->quote);
-    for (const char *p = name; *p; p++) {
-        if (*p == x->drv->quote)
-            util_buf_putc(x->b, *p);
-        util_buf_putc(x->b, *p);
+    char q = x->drv->quote;
+    util_buf_putc(x->b, q);
+    for (const char *p = name, *hit; *p; p = hit + 1) {
+        if (!(hit = strchr(p, q))) {
+            util_buf_puts(x->b, p);
+            break;
+        }
+        util_buf_put(x->b, p, (size_t)(hit - p) + 1); /* doubled quote */
+        util_buf_putc(x->b, q);
     }
-    util_buf_putc(x->b, x->drv->quote);
+    util_buf_putc(x->b, q);
 }
 
 void sql_put_column(sql_ctx *x, const corm_column *c)

@@ -78,10 +78,21 @@ typedef struct sql_conn {
 int sql_conn_open(sql_conn **out, const drv_driver *d, const drv_url *url, const sql_echo *echo,
                   util_err *err);
 void sql_conn_close(sql_conn *c);
+/* SQL text with its hash computed once, for statements run again and
+ * again (a model's INSERT, its get-by-key). */
+typedef struct sql_text {
+    char *p;
+    size_t len;
+    uint64_t hash;
+} sql_text;
+
+uint64_t sql_hash(const char *sql, size_t len);
 /* A prepared statement for sql (cached on the connection, reset), with ps
  * bound to it; echoes the statement. */
 int sql_run(sql_conn *c, const char *sql, size_t len, const sql_params *ps, drv_stmt **out,
             util_err *err);
+int sql_run_text(sql_conn *c, const sql_text *t, const sql_params *ps, drv_stmt **out,
+                 util_err *err);
 /* Run a statement with no result rows (echoed). */
 int sql_exec(sql_conn *c, const char *sql, util_err *err);
 /* Run a statement that returns no rows, through the cache, with parameters. */

@@ -121,6 +121,36 @@ static int to_numeric(sql_param *p, const corm_column *col, const corm_value *v,
     return CORM_OK;
 }
 
+/* Fixed-width decimal digits; formatting is on the hot path of every
+ * write of a date, so it does not go through snprintf. */
+static char *digits(char *o, uint32_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return o + n;
+}
+
+static char *put_date(char *o, corm_date d)
+{
+    o = digits(o, (uint32_t)d.year, 4);
+    *o++ = '-';
+    o = digits(o, d.month, 2);
+    *o++ = '-';
+    return digits(o, d.day, 2);
+}
+
+/* Always with the fraction, so that text order is time order. */
+static char *put_time(char *o, corm_time t)
+{
+    o = digits(o, t.hour, 2);
+    *o++ = ':';
+    o = digits(o, t.minute, 2);
+    *o++ = ':';
+    o = digits(o, t.second, 2);
+    *o++ = '.';
+    return digits(o, t.usec, 6);
+}
+
 /* Dates, times and datetimes travel as ISO text. */
 static int to_temporal(sql_param *p, const corm_column *col, const corm_value *v, util_err *err)
 {
@@ -158,28 +188,23 @@ static int to_temporal(sql_param *p, const corm_column *col, const corm_value *v
             return bad(err, CORM_ETYPE, col, v, "a DATE column takes a corm_date");
         ok = corm_date_is_valid(w.u.date);
         if (ok)
-            corm_date_format(w.u.date, p->buf);
+            *put_date(p->buf, w.u.date) = '\0';
         break;
     case CORM_TYPE_TIME:
         if (w.kind != CORM_V_TIME)
             return bad(err, CORM_ETYPE, col, v, "a TIME column takes a corm_time");
         ok = corm_time_is_valid(w.u.time);
-        if (ok) {
-            /* always with the fraction, so that text order is time order */
-            snprintf(p->buf, sizeof p->buf, "%02u:%02u:%02u.%06u", (unsigned)w.u.time.hour,
-                     (unsigned)w.u.time.minute, (unsigned)w.u.time.second,
-                     (unsigned)w.u.time.usec);
-        }
+        if (ok)
+            *put_time(p->buf, w.u.time) = '\0';
         break;
     default:
         if (w.kind != CORM_V_DATETIME)
             return bad(err, CORM_ETYPE, col, v, "a DATETIME column takes a corm_datetime");
         ok = corm_date_is_valid(w.u.dt.date) && corm_time_is_valid(w.u.dt.time);
         if (ok) {
-            corm_date_format(w.u.dt.date, p->buf);
-            snprintf(p->buf + 10, sizeof p->buf - 10, " %02u:%02u:%02u.%06u",
-                     (unsigned)w.u.dt.time.hour, (unsigned)w.u.dt.time.minute,
-                     (unsigned)w.u.dt.time.second, (unsigned)w.u.dt.time.usec);
+            char *o = put_date(p->buf, w.u.dt.date);
+            *o++ = ' ';
+            *put_time(o, w.u.dt.time) = '\0';
         }
         break;
     }
@@ -218,7 +243,8 @@ static int to_text(sql_param *p, const corm_column *col, const corm_value *v, bo
 {
     if (v->kind != CORM_V_TEXT)
         return bad(err, CORM_ETYPE, col, v, "a text column takes a string");
-    if (for_write && col->type == CORM_TYPE_STRING &&
+    /* n bytes are at most n characters: count only when it could matter */
+    if (for_write && col->type == CORM_TYPE_STRING && v->u.text.n > (size_t)col->length &&
         util_utf8_len(v->u.text.p, v->u.text.n) > (size_t)col->length) {
         char what[64];
         snprintf(what, sizeof what, "longer than STRING(%d) allows (%zu characters)",
