@@ -21,7 +21,7 @@ static bool eff_null(orm_obj *o, const corm_column *c, const void *base)
 {
     if (orm_is_pointer(c))
         return sql_field_value(c, orm_data(o), false).kind == CORM_V_NULL;
-    return orm_bit(orm_nulls(o), c->index) && !sql_field_differs(c, orm_data(o), base);
+    return orm_bit(orm_nulls(o), c) && !sql_field_differs(c, orm_data(o), base);
 }
 
 static bool column_changed(orm_obj *o, const corm_column *c)
@@ -31,7 +31,7 @@ static bool column_changed(orm_obj *o, const corm_column *c)
         return true;
     if (orm_is_pointer(c))
         return false;
-    return orm_bit(orm_nulls(o), c->index) != orm_bit(orm_snap_nulls(o), c->index);
+    return orm_bit(orm_nulls(o), c) != orm_bit(orm_snap_nulls(o), c);
 }
 
 bool orm_obj_dirty(orm_obj *o)
@@ -211,7 +211,7 @@ static bool unset(orm_obj *o, const corm_column *c)
     const sch_mapper *mp = o->mp;
     return !sql_field_differs(c, orm_data(o), mp->proto) &&
            (orm_is_pointer(c) ||
-            orm_bit(orm_nulls(o), c->index) == orm_bit(sch_proto_nulls(mp), c->index));
+            orm_bit(orm_nulls(o), c) == orm_bit(sch_proto_nulls(mp), c));
 }
 
 static int insert(corm_session *s, orm_obj *o)
@@ -240,7 +240,7 @@ static int insert(corm_session *s, orm_obj *o)
         mask |= (uint64_t)1 << i;
     }
     unsigned char *before = NULL;
-    if (returning && !(before = util_arena_memdup(&s->arena, obj, o->stride)))
+    if (returning && !(before = util_arena_memdup(&s->arena, obj, o->mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     drv_stmt *st = NULL;
     rc = run(s, o, statement(s, mp, returning ? SQLK_INSERT_RETURNING : SQLK_INSERT, mask), &st);
@@ -248,7 +248,8 @@ static int insert(corm_session *s, orm_obj *o)
         return rc;
     if (returning && rc == 1) {
         for (size_t i = 0; i < m->ncolumns; i++)
-            if ((rc = sql_field_load(d, st, (int)i, m->columns[i], obj, orm_nulls(o), &s->arena,
+            if ((rc = sql_field_load(d, st, (int)i, m->columns[i], obj,
+                                     orm_flagged(m->columns[i]) ? orm_nulls(o) : NULL, &s->arena,
                                      &s->err)) < 0)
                 return rc;
         while ((rc = d->step(st, &s->err)) == 1)
@@ -305,7 +306,7 @@ static int update(corm_session *s, orm_obj *o)
         return CORM_OK; /* only a NULL flag was touched and nothing differs */
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
-    unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->stride);
+    unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride);
     if (!old)
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     drv_stmt *st = NULL;

@@ -51,10 +51,10 @@ typedef struct orm_obj {
     bool has_snap;
     const sch_mapper *mp;
     corm_session *s;
-    size_t stride;      /* bytes of fields + flags: where the snapshot starts */
 } orm_obj;
 
-#define ORM_HDR ((sizeof(orm_obj) + 15) & ~(size_t)15)
+/* Objects need 8-byte alignment (no corm field type needs more). */
+#define ORM_HDR ((sizeof(orm_obj) + 7) & ~(size_t)7)
 
 static inline void *orm_data(orm_obj *o) { return (char *)o + ORM_HDR; }
 static inline orm_obj *orm_hdr(const void *obj) { return (orm_obj *)((char *)obj - ORM_HDR); }
@@ -62,16 +62,25 @@ static inline uint64_t *orm_nulls(orm_obj *o)
 {
     return (uint64_t *)(void *)((char *)orm_data(o) + ((o->mp->model->size + 7) & ~(size_t)7));
 }
-static inline void *orm_snap(orm_obj *o) { return (char *)orm_data(o) + o->stride; }
+static inline void *orm_snap(orm_obj *o) { return (char *)orm_data(o) + o->mp->stride; }
 static inline uint64_t *orm_snap_nulls(orm_obj *o)
 {
     return (uint64_t *)(void *)((char *)orm_snap(o) + ((o->mp->model->size + 7) & ~(size_t)7));
 }
-static inline bool orm_bit(const uint64_t *w, int i) { return (w[i >> 6] >> (i & 63)) & 1; }
 static inline bool orm_is_pointer(const corm_column *c)
 {
     return c->type == CORM_TYPE_STRING || c->type == CORM_TYPE_TEXT ||
            c->type == CORM_TYPE_JSON || c->type == CORM_TYPE_BLOB;
+}
+/* Whether the column has a NULL flag: a nullable column that is not a
+ * pointer. Only those have bits (a model without any has no flag words). */
+static inline bool orm_flagged(const corm_column *c)
+{
+    return !orm_is_pointer(c) && !(c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY));
+}
+static inline bool orm_bit(const uint64_t *w, const corm_column *c)
+{
+    return orm_flagged(c) && ((w[c->index >> 6] >> (c->index & 63)) & 1);
 }
 
 typedef struct orm_list {
@@ -107,7 +116,8 @@ struct corm_session {
     orm_list *lists;         /* per mapper rank: tracked objects, in add order */
     size_t npending, ndeleted;
     corm_autoflush autoflush;
-    orm_obj **imap;          /* identity map, open addressing */
+    struct orm_slot { uint64_t hash; orm_obj *o; } *imap; /* identity map: open
+                                addressing, hashes kept so probes touch no object */
     size_t imap_n, imap_cap;
     orm_jentry *journal;
     size_t njournal, capjournal;
@@ -119,6 +129,8 @@ struct corm_session {
     struct orm_sqlc *sqlc;   /* statement texts a flush built, ORM_SQLC per mapper */
     void **scratch;          /* rows being collected */
     size_t nscratch, capscratch;
+    void **owned;            /* large result arrays handed out, freed with the session */
+    size_t nowned, capowned;
 };
 
 /* session.c */
@@ -139,6 +151,9 @@ void orm_take_snapshot(orm_obj *o);
 void orm_undo(corm_session *s, size_t mark, bool keep);
 void orm_release_conn(corm_session *s);
 int orm_scratch_push(corm_session *s, void *p);
+/* The collected rows as an array the session owns (NULL when none or out
+ * of memory: check s->nscratch). */
+void **orm_scratch_take(corm_session *s);
 
 /* flush.c */
 /* Write pending changes. Inserts and deletes always go; loaded objects are
@@ -156,9 +171,11 @@ int orm_db_error(corm_session *s, orm_obj *o, int code);
 /* query.c */
 /* Load the current row of st as an object of mp: cols[i] is the model
  * column of result column i (NULL: skip). An object already in the identity
- * map is returned as it is unless overwrite. */
+ * map is returned as it is (LOAD_KEEP) or read again (LOAD_OVERWRITE);
+ * LOAD_NEW says the caller knows the map lacks it. */
+enum orm_load { LOAD_KEEP, LOAD_OVERWRITE, LOAD_NEW };
 int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
-                 const corm_column *const *cols, size_t ncols, bool overwrite, orm_obj **out);
+                 const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out);
 void orm_queries_free(corm_session *s);
 
 #endif

@@ -285,7 +285,7 @@ static int row_key(const drv_driver *d, drv_stmt *st, int i, const corm_column *
 }
 
 int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
-                 const corm_column *const *cols, size_t ncols, bool overwrite, orm_obj **out)
+                 const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out)
 {
     const drv_driver *d = s->conn->drv;
     int rc, pki = -1;
@@ -296,8 +296,8 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     if (pki < 0 || row_key(d, st, pki, mp->pk, &key) < 0)
         return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
                              mp->model->name);
-    orm_obj *o = orm_imap_get(s, mp, &key);
-    if (o && !overwrite) {
+    orm_obj *o = how == LOAD_NEW ? NULL : orm_imap_get(s, mp, &key);
+    if (o && how == LOAD_KEEP) {
         *out = o;
         return CORM_OK;
     }
@@ -305,14 +305,15 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     if (fresh && !(o = orm_alloc(s, mp)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
     if (fresh)
-        memset(orm_data(o), 0, o->stride);
+        memset(orm_data(o), 0, o->mp->stride);
     void *obj = orm_data(o);
     uint64_t *nulls = orm_nulls(o);
     for (size_t i = 0; i < ncols; i++)
-        if (cols[i] && (rc = sql_field_load(d, st, (int)i, cols[i], obj, nulls, &s->arena,
+        if (cols[i] && (rc = sql_field_load(d, st, (int)i, cols[i], obj,
+                                            orm_flagged(cols[i]) ? nulls : NULL, &s->arena,
                                             &s->err)) < 0)
             return rc;
-    memcpy(orm_snap(o), obj, o->stride);
+    memcpy(orm_snap(o), obj, o->mp->stride);
     o->has_snap = true;
     if (fresh) {
         o->state = OBJ_PERSISTENT;
@@ -336,7 +337,7 @@ static int collect(corm_query *q, size_t max)
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *o;
         if ((rc = orm_load_row(s, q->mp, st, q->mp->model->columns, q->mp->model->ncolumns,
-                               false, &o)) < 0)
+                               LOAD_KEEP, &o)) < 0)
             break;
         if ((rc = orm_scratch_push(s, orm_data(o))) < 0)
             break;
@@ -361,13 +362,6 @@ static int select_objects(corm_query *q, int64_t limit, size_t max)
     return rc;
 }
 
-static void **scratch_result(corm_session *s)
-{
-    if (!s->nscratch)
-        return NULL;
-    return util_arena_memdup(&s->arena, s->scratch, s->nscratch * sizeof(void *));
-}
-
 int corm_all(corm_query *q, void *out, size_t *n)
 {
     corm_session *s = q->s;
@@ -376,7 +370,7 @@ int corm_all(corm_query *q, void *out, size_t *n)
     int rc = select_objects(q, q->limit, SIZE_MAX);
     if (rc < 0)
         return rc;
-    void **v = scratch_result(s);
+    void **v = orm_scratch_take(s);
     if (s->nscratch && !v)
         return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
     *(void ***)out = v;
@@ -466,7 +460,7 @@ int corm_paginate(corm_query *q, int64_t page, int64_t per_page, corm_page *out)
     q->offset = saved;
     if (rc < 0)
         return rc;
-    out->items = scratch_result(q->s);
+    out->items = orm_scratch_take(q->s);
     if (q->s->nscratch && !out->items)
         return orm_set_error(q->s, CORM_ENOMEM, "out of memory collecting rows");
     out->n = q->s->nscratch;
@@ -674,7 +668,7 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
     for (size_t i = 0; i < s->nscratch; i++) {
         orm_obj *o = s->scratch[i];
         if (is_update) {
-            unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->stride);
+            unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride);
             if (!old || (rc = orm_journal(s, o, J_UPDATED, false, old)) < 0)
                 return orm_set_error(s, CORM_ENOMEM, "out of memory after a bulk update");
             if ((rc = corm_refresh(s, orm_data(o))) < 0)
@@ -695,7 +689,7 @@ int corm_delete_where(corm_query *q, int64_t *rowcount) { return bulk(q, false, 
 /* ---- by primary key ----------------------------------------------------------------------- */
 
 static int load_by_key(corm_session *s, const sch_mapper *mp, const corm_value *key,
-                       bool overwrite, orm_obj **out)
+                       enum orm_load how, orm_obj **out)
 {
     int rc;
     *out = NULL;
@@ -712,7 +706,7 @@ static int load_by_key(corm_session *s, const sch_mapper *mp, const corm_value *
         return rc;
     if ((rc = s->conn->drv->step(st, &s->err)) <= 0)
         return rc;
-    rc = orm_load_row(s, mp, st, mp->model->columns, mp->model->ncolumns, overwrite, out);
+    rc = orm_load_row(s, mp, st, mp->model->columns, mp->model->ncolumns, how, out);
     s->conn->drv->reset(st);
     return rc;
 }
@@ -733,7 +727,7 @@ int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out)
         /* only inserts and deletes can change which row has a key */
         if ((s->npending || s->ndeleted) && (rc = orm_flush(s, ORM_SCAN_NONE, mp)) < 0)
             return rc;
-        if ((rc = load_by_key(s, mp, &pk, false, &o)) < 0)
+        if ((rc = load_by_key(s, mp, &pk, LOAD_NEW, &o)) < 0)
             return rc;
         if (!o)
             return CORM_OK;
@@ -752,7 +746,7 @@ int corm_refresh(corm_session *s, void *obj)
                              o->mp->model->name);
     corm_value key = sql_field_value(o->mp->pk, o->has_snap ? orm_snap(o) : obj, false);
     orm_obj *got;
-    int rc = load_by_key(s, o->mp, &key, true, &got);
+    int rc = load_by_key(s, o->mp, &key, LOAD_OVERWRITE, &got);
     if (rc < 0)
         return rc;
     if (!got) {
@@ -862,7 +856,7 @@ int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
     s->nscratch = 0;
     while ((rc = d->step(st, &s->err)) == 1) {
         orm_obj *o;
-        if ((rc = orm_load_row(s, mp, st, cols, ncols, false, &o)) < 0 ||
+        if ((rc = orm_load_row(s, mp, st, cols, ncols, LOAD_KEEP, &o)) < 0 ||
             (rc = orm_scratch_push(s, orm_data(o))) < 0) {
             d->reset(st);
             return rc;
@@ -870,7 +864,7 @@ int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
     }
     if (rc < 0)
         return rc;
-    void **v = scratch_result(s);
+    void **v = orm_scratch_take(s);
     if (s->nscratch && !v)
         return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
     *(void ***)out = v;

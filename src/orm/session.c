@@ -75,6 +75,9 @@ void corm_session_free(corm_session *s)
     util_free(s->imap);
     util_free(s->journal);
     util_free(s->scratch);
+    for (size_t i = 0; i < s->nowned; i++)
+        util_free(s->owned[i]);
+    util_free(s->owned);
     sql_params_free(&s->params);
     util_buf_free(&s->sql);
     util_arena_free(&s->arena);
@@ -109,12 +112,33 @@ int orm_scratch_push(corm_session *s, void *p)
     return CORM_OK;
 }
 
+void **orm_scratch_take(corm_session *s)
+{
+    if (!s->nscratch)
+        return NULL;
+    if (s->nscratch < 4096)
+        return util_arena_memdup(&s->arena, s->scratch, s->nscratch * sizeof(void *));
+    /* a large array is handed over instead of copied */
+    if (s->nowned == s->capowned) {
+        size_t cap = s->capowned ? s->capowned * 2 : 8;
+        void **v = util_realloc(s->owned, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        s->owned = v;
+        s->capowned = cap;
+    }
+    void **rows = s->scratch;
+    s->owned[s->nowned++] = rows;
+    s->scratch = NULL;
+    s->capscratch = 0;
+    return rows;
+}
+
 /* ---- objects -------------------------------------------------------------------- */
 
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
 {
-    size_t stride = ((mp->model->size + 7) & ~(size_t)7) + mp->nwords * 8;
-    orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + 2 * stride);
+    orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + 2 * mp->stride);
     if (!o)
         return NULL;
     o->magic = ORM_MAGIC;
@@ -123,7 +147,6 @@ orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
     o->has_snap = false;
     o->mp = mp;
     o->s = s;
-    o->stride = stride;
     return o;
 }
 
@@ -141,7 +164,7 @@ void *corm_new_(corm_session *s, const corm_model *m)
         return NULL;
     }
     void *obj = orm_data(o);
-    memcpy(obj, mp->proto, o->stride);
+    memcpy(obj, mp->proto, o->mp->stride);
     if (mp->has_default_fns)
         for (size_t i = 0; i < m->ncolumns; i++)
             if (m->columns[i]->default_fn)
@@ -296,6 +319,8 @@ int corm_set_null(void *obj, const corm_column *col, bool is_null)
             memset((char *)obj + col->offset, 0, col->size);
         return CORM_OK;
     }
+    if (!orm_flagged(col)) /* a NOT NULL number or date cannot hold NULL */
+        return is_null ? CORM_ENOTNULL : CORM_OK;
     uint64_t *w = &orm_nulls(o)[col->index >> 6], bit = (uint64_t)1 << (col->index & 63);
     *w = is_null ? *w | bit : *w & ~bit;
     if (is_null)
@@ -316,7 +341,7 @@ bool corm_field_is_null(const void *obj, const corm_column *col)
         memcpy(&p, (const char *)obj + col->offset, sizeof p);
         return p == NULL;
     }
-    if (!orm_bit(orm_nulls(o), col->index))
+    if (!orm_bit(orm_nulls(o), col))
         return false;
     const void *base = o->has_snap ? orm_snap(o) : o->mp->proto;
     return !sql_field_differs(col, obj, base);
@@ -370,9 +395,11 @@ orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *k
     corm_value k;
     if (!s->imap_cap || !key_of(mp, key, &k))
         return NULL;
-    size_t mask = s->imap_cap - 1, i = (size_t)key_hash(mp, &k) & mask;
-    for (orm_obj *o; (o = s->imap[i]); i = (i + 1) & mask) {
-        if (o->mp == mp) {
+    uint64_t h = key_hash(mp, &k) | 1;
+    size_t mask = s->imap_cap - 1, i = (size_t)h & mask;
+    for (; s->imap[i].hash; i = (i + 1) & mask) {
+        orm_obj *o = s->imap[i].o;
+        if (s->imap[i].hash == h && o->mp == mp) {
             corm_value ok = obj_key(o);
             if (key_eq(&k, &ok))
                 return o;
@@ -381,30 +408,36 @@ orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *k
     return NULL;
 }
 
-static void imap_insert(orm_obj **tab, size_t cap, orm_obj *o)
+static void imap_insert(struct orm_slot *tab, size_t cap, uint64_t h, orm_obj *o)
+{
+    size_t mask = cap - 1, i = (size_t)h & mask;
+    while (tab[i].hash)
+        i = (i + 1) & mask;
+    tab[i].hash = h;
+    tab[i].o = o;
+}
+
+static uint64_t obj_hash(orm_obj *o)
 {
     corm_value k = obj_key(o);
-    size_t mask = cap - 1, i = (size_t)key_hash(o->mp, &k) & mask;
-    while (tab[i])
-        i = (i + 1) & mask;
-    tab[i] = o;
+    return key_hash(o->mp, &k) | 1; /* 0 marks an empty slot */
 }
 
 int orm_imap_put(corm_session *s, orm_obj *o)
 {
-    if ((s->imap_n + 1) * 2 > s->imap_cap) {
+    if ((s->imap_n + 1) * 4 > s->imap_cap * 3) { /* load factor 3/4 */
         size_t cap = s->imap_cap ? s->imap_cap * 2 : 256;
-        orm_obj **tab = util_calloc(cap, sizeof *tab);
+        struct orm_slot *tab = util_calloc(cap, sizeof *tab);
         if (!tab)
             return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
         for (size_t i = 0; i < s->imap_cap; i++)
-            if (s->imap[i])
-                imap_insert(tab, cap, s->imap[i]);
+            if (s->imap[i].hash)
+                imap_insert(tab, cap, s->imap[i].hash, s->imap[i].o);
         util_free(s->imap);
         s->imap = tab;
         s->imap_cap = cap;
     }
-    imap_insert(s->imap, s->imap_cap, o);
+    imap_insert(s->imap, s->imap_cap, obj_hash(o), o);
     s->imap_n++;
     return CORM_OK;
 }
@@ -414,18 +447,17 @@ void orm_imap_del(corm_session *s, orm_obj *o)
     if (!s->imap_cap)
         return;
     size_t mask = s->imap_cap - 1, i;
-    corm_value k = obj_key(o);
-    for (i = (size_t)key_hash(o->mp, &k) & mask; s->imap[i] && s->imap[i] != o; i = (i + 1) & mask)
+    for (i = (size_t)obj_hash(o) & mask; s->imap[i].hash && s->imap[i].o != o; i = (i + 1) & mask)
         ;
-    if (!s->imap[i])
+    if (!s->imap[i].hash)
         return;
     /* backward-shift deletion keeps probe chains whole without tombstones */
-    s->imap[i] = NULL;
+    s->imap[i].hash = 0;
     s->imap_n--;
-    for (size_t j = (i + 1) & mask; s->imap[j]; j = (j + 1) & mask) {
-        orm_obj *x = s->imap[j];
-        s->imap[j] = NULL;
-        imap_insert(s->imap, s->imap_cap, x);
+    for (size_t j = (i + 1) & mask; s->imap[j].hash; j = (j + 1) & mask) {
+        struct orm_slot x = s->imap[j];
+        s->imap[j].hash = 0;
+        imap_insert(s->imap, s->imap_cap, x.hash, x.o);
     }
 }
 
@@ -438,9 +470,9 @@ void orm_take_snapshot(orm_obj *o)
     uint64_t *nulls = orm_nulls(o);
     const void *base = o->has_snap ? orm_snap(o) : o->mp->proto;
     for (size_t i = 0; i < m->ncolumns; i++)
-        if (orm_bit(nulls, (int)i) && sql_field_differs(m->columns[i], orm_data(o), base))
+        if (orm_bit(nulls, m->columns[i]) && sql_field_differs(m->columns[i], orm_data(o), base))
             nulls[i >> 6] &= ~((uint64_t)1 << (i & 63));
-    memcpy(orm_snap(o), orm_data(o), o->stride);
+    memcpy(orm_snap(o), orm_data(o), o->mp->stride);
     o->has_snap = true;
 }
 
@@ -468,7 +500,7 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
         case J_INSERTED:
             orm_imap_del(s, o);
             if (j->before)
-                memcpy(orm_data(o), j->before, o->stride);
+                memcpy(orm_data(o), j->before, o->mp->stride);
             if (j->pk_assigned)
                 memset((char *)orm_data(o) + o->mp->pk->offset, 0, o->mp->pk->size);
             o->has_snap = false;
@@ -480,9 +512,9 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
             }
             break;
         case J_UPDATED:
-            memcpy(orm_snap(o), j->before, o->stride);
+            memcpy(orm_snap(o), j->before, o->mp->stride);
             if (!keep)
-                memcpy(orm_data(o), j->before, o->stride);
+                memcpy(orm_data(o), j->before, o->mp->stride);
             break;
         case J_DELETED:
             o->state = keep ? OBJ_DELETED : OBJ_PERSISTENT;
@@ -506,7 +538,7 @@ static void discard_unflushed(corm_session *s)
             else if (o->state == OBJ_DELETED)
                 o->state = OBJ_PERSISTENT;
             if (o->state == OBJ_PERSISTENT && o->has_snap)
-                memcpy(orm_data(o), orm_snap(o), o->stride);
+                memcpy(orm_data(o), orm_snap(o), o->mp->stride);
         }
     }
     s->npending = s->ndeleted = 0;

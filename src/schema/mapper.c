@@ -336,7 +336,14 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
         mp->has_default_fns |= c->default_fn != NULL;
     }
     mp->pk_autoinc = mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT;
-    mp->nwords = (m->ncolumns + 63) / 64;
+    /* NULL flags only for nullable scalar columns, up to the last of them */
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        bool pointer = c->type == CORM_TYPE_STRING || c->type == CORM_TYPE_TEXT ||
+                       c->type == CORM_TYPE_JSON || c->type == CORM_TYPE_BLOB;
+        if (!pointer && !(c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)))
+            mp->nwords = i / 64 + 1;
+    }
     size_t fields = (m->size + 7) & ~(size_t)7;
     mp->stride = fields + mp->nwords * 8;
     if (!(mp->proto = util_calloc(1, mp->stride)))

@@ -48,7 +48,8 @@ corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null
 /* Whether obj's field differs from the snapshot's (strings by content). */
 bool sql_field_differs(const corm_column *col, const void *obj, const void *snap);
 /* Store the current row's column i into obj's field for col; strings and
- * blobs are copied into arena a. Sets or clears the NULL bit in nulls. */
+ * blobs are copied into arena a. Sets or clears col's NULL bit in nulls
+ * (NULL: the column has no flag; a NULL reads as the zero value). */
 int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *col, void *obj,
                    uint64_t *nulls, util_arena *a, util_err *err);
 /* The current row's column i as a value (text and blobs copied into a). */

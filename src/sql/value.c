@@ -495,10 +495,12 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     corm_vkind k = d->column_kind(st, i);
     if (k == CORM_V_NULL) {
         memset(f, 0, col->size);
-        nulls[col->index >> 6] |= bit;
+        if (nulls)
+            nulls[col->index >> 6] |= bit;
         return CORM_OK;
     }
-    nulls[col->index >> 6] &= ~bit;
+    if (nulls)
+        nulls[col->index >> 6] &= ~bit;
     size_t n;
     switch (col->type) {
     case CORM_TYPE_INTEGER:

@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define ALIGN alignof(max_align_t)
+/* 8 bytes: every value corm stores needs no more */
+#define ALIGN ((size_t)8)
 
 struct util_arena_chunk {
     util_arena_chunk *next;

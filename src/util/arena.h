@@ -19,7 +19,8 @@ typedef struct util_arena {
 } util_arena;
 
 void util_arena_init(util_arena *a, size_t chunk_size);
-/* size bytes aligned for any type, or NULL when out of memory. */
+/* size bytes aligned to 8 (enough for every corm value, not for long double
+ * or SIMD types), or NULL when out of memory. */
 void *util_arena_alloc(util_arena *a, size_t size);
 void *util_arena_zalloc(util_arena *a, size_t size);
 char *util_arena_strndup(util_arena *a, const char *s, size_t n);
