@@ -149,7 +149,7 @@ static void buffers_and_arenas(void **state)
     assert_int_equal(strncmp(util_buf_str(&b), "0,1,2,", 6), 0);
     util_buf_free(&b);
     util_arena a;
-    util_arena_init(&a, 64);
+    util_arena_init(&a, 64, NULL);
     for (int i = 0; i < 1000; i++) {
         int *p = util_arena_alloc(&a, sizeof(int) * 10);
         assert_non_null(p);
@@ -158,6 +158,17 @@ static void buffers_and_arenas(void **state)
     }
     assert_string_equal(util_arena_strndup(&a, "hello world", 5), "hello");
     util_arena_free(&a);
+    /* a pool hands freed chunks to the next arena */
+    util_arena_pool pool;
+    util_arena_pool_init(&pool, 1 << 20);
+    util_arena_init(&a, 1024, &pool);
+    void *first = util_arena_alloc(&a, 100);
+    util_arena_free(&a);
+    assert_true(pool.bytes >= 1024);
+    util_arena_init(&a, 1024, &pool);
+    assert_ptr_equal(util_arena_alloc(&a, 100), first);
+    util_arena_free(&a);
+    util_arena_pool_free(&pool);
 }
 
 static void allocation_failure_is_reported(void **state)

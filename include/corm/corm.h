@@ -177,7 +177,9 @@ typedef struct corm_engine corm_engine;
  * that corm_engine_errmsg() can say why; the caller closes it.
  * Errors: CORM_EURL, CORM_ESCHEMA, CORM_ECONNECT, CORM_ENOMEM. */
 int corm_engine_open(corm_engine **out, const char *url, const corm_model *const *models);
-/* Close the engine and its connections. Sessions must be freed before. */
+/* Close the engine, its connections, and the memory it keeps for sessions
+ * (up to 64 MiB of freed session memory is kept for the next sessions, as
+ * malloc keeps freed memory). Sessions must be freed before. */
 void corm_engine_close(corm_engine *e);
 /* The last error of the engine itself (open, create_all, drop_all). */
 const char *corm_engine_errmsg(const corm_engine *e);

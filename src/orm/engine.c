@@ -39,6 +39,7 @@ int corm_engine_open(corm_engine **out, const char *url, const corm_model *const
         return CORM_ENOMEM;
     *out = e;
     pthread_mutex_init(&e->lock, NULL);
+    util_arena_pool_init(&e->arenas, ORM_ARENA_CACHE);
     e->pool_size = 5;
     int rc = drv_url_parse(url, &e->url, &e->err);
     if (rc < 0)
@@ -69,6 +70,7 @@ void corm_engine_close(corm_engine *e)
     util_free(e->idle);
     sch_meta_free(&e->meta);
     drv_url_free(&e->url);
+    util_arena_pool_free(&e->arenas);
     pthread_mutex_destroy(&e->lock);
     util_free(e);
 }

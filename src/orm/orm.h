@@ -26,7 +26,11 @@ struct corm_engine {
     pthread_mutex_t lock;
     sql_conn **idle;
     size_t nidle, pool_size;
+    util_arena_pool arenas;  /* sessions' freed memory, kept for the next ones */
 };
+
+/* How much freed session memory an engine keeps for reuse. */
+#define ORM_ARENA_CACHE ((size_t)64 << 20)
 
 /* A connection from the pool (or a new one). */
 int orm_engine_acquire(corm_engine *e, sql_conn **out, util_err *err);

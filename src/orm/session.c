@@ -44,7 +44,7 @@ corm_session *corm_session_new(corm_engine *e)
     if (!s)
         return NULL;
     s->e = e;
-    util_arena_init(&s->arena, 64 * 1024);
+    util_arena_init(&s->arena, 64 * 1024, &e->arenas);
     size_t n = e->meta.n ? e->meta.n : 1;
     if (!(s->lists = util_calloc(n, sizeof *s->lists)) ||
         !(s->sqlc = util_calloc(n * ORM_SQLC, sizeof *s->sqlc))) {

@@ -1,6 +1,7 @@
 /*
  * arena.c — chunked bump allocation (see arena.h). Chunks grow with the
- * arena so that a session loading 100,000 rows makes a few dozen mallocs.
+ * arena up to a fixed size, so that a session loading 100,000 rows makes a
+ * few dozen allocations, and pooled chunks fit the next arena.
  */
 #include "util/arena.h"
 #include "util/alloc.h"
@@ -11,17 +12,58 @@
 
 /* 8 bytes: every value corm stores needs no more */
 #define ALIGN ((size_t)8)
+#define MAX_CHUNK ((size_t)256 * 1024)
 
 struct util_arena_chunk {
     util_arena_chunk *next;
+    size_t size;
     alignas(max_align_t) char data[];
 };
 
-void util_arena_init(util_arena *a, size_t chunk_size)
+void util_arena_pool_init(util_arena_pool *pool, size_t max)
+{
+    pthread_mutex_init(&pool->lock, NULL);
+    pool->free = NULL;
+    pool->bytes = 0;
+    pool->max = max;
+}
+
+void util_arena_pool_free(util_arena_pool *pool)
+{
+    util_arena_chunk *c = pool->free;
+    while (c) {
+        util_arena_chunk *next = c->next;
+        util_free(c);
+        c = next;
+    }
+    pool->free = NULL;
+    pool->bytes = 0;
+    pthread_mutex_destroy(&pool->lock);
+}
+
+void util_arena_init(util_arena *a, size_t chunk_size, util_arena_pool *pool)
 {
     a->head = NULL;
     a->p = a->end = NULL;
     a->chunk_size = chunk_size ? chunk_size : 4096;
+    a->pool = pool;
+}
+
+/* A pooled chunk of at least n bytes, or NULL. */
+static util_arena_chunk *from_pool(util_arena_pool *pool, size_t n)
+{
+    util_arena_chunk *c = NULL;
+    pthread_mutex_lock(&pool->lock);
+    for (util_arena_chunk **pp = &pool->free; *pp; pp = &(*pp)->next) {
+        if ((*pp)->size >= n) {
+            c = *pp;
+            *pp = c->next;
+            pool->bytes -= c->size;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return c;
 }
 
 static int grow(util_arena *a, size_t size)
@@ -29,14 +71,17 @@ static int grow(util_arena *a, size_t size)
     size_t n = a->chunk_size;
     if (n < size)
         n = size;
-    util_arena_chunk *c = util_malloc(sizeof *c + n);
-    if (!c)
-        return -1;
+    util_arena_chunk *c = a->pool ? from_pool(a->pool, n) : NULL;
+    if (!c) {
+        if (!(c = util_malloc(sizeof *c + n)))
+            return -1;
+        c->size = n;
+    }
     c->next = a->head;
     a->head = c;
     a->p = c->data;
-    a->end = c->data + n;
-    if (a->chunk_size < (1u << 20))
+    a->end = c->data + c->size;
+    if (a->chunk_size < MAX_CHUNK)
         a->chunk_size *= 2;
     return 0;
 }
@@ -86,10 +131,21 @@ void *util_arena_memdup(util_arena *a, const void *p, size_t n)
 void util_arena_free(util_arena *a)
 {
     util_arena_chunk *c = a->head;
+    util_arena_pool *pool = a->pool;
+    if (pool)
+        pthread_mutex_lock(&pool->lock);
     while (c) {
         util_arena_chunk *next = c->next;
-        util_free(c);
+        if (pool && pool->bytes + c->size <= pool->max) {
+            c->next = pool->free;
+            pool->free = c;
+            pool->bytes += c->size;
+        } else {
+            util_free(c);
+        }
         c = next;
     }
-    util_arena_init(a, 0);
+    if (pool)
+        pthread_mutex_unlock(&pool->lock);
+    util_arena_init(a, 0, pool);
 }
