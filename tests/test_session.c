@@ -6,6 +6,7 @@
  */
 #include "common.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static fixture fx;
@@ -313,6 +314,42 @@ static void objects_from_elsewhere_are_refused(void **state)
     corm_session_free(s);
 }
 
+/* An engine is shared by threads; each thread has its own session. */
+static void *writer(void *arg)
+{
+    long t = (long)arg;
+    corm_session *s = corm_session_new(fx.db);
+    for (int i = 0; i < 25; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t%ld-%d", t, i);
+        User *u = corm_new(s, User);
+        u->username = corm_strdup(s, name);
+        u->email = corm_strdup(s, name);
+        u->age = t;
+        if (corm_add(s, u) != CORM_OK || corm_commit(s) != CORM_OK) {
+            corm_session_free(s);
+            return (void *)1;
+        }
+    }
+    corm_session_free(s);
+    return NULL;
+}
+
+static void threads_share_an_engine(void **state)
+{
+    (void)state;
+    pthread_t th[4];
+    corm_engine_set_echo(fx.db, NULL, NULL); /* the fixture's log is not thread-safe */
+    for (long t = 0; t < 4; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, writer, (void *)t), 0);
+    for (int t = 0; t < 4; t++) {
+        void *rc;
+        pthread_join(th[t], &rc);
+        assert_null(rc);
+    }
+    assert_int_equal(fx_rows(&fx, "user"), 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +364,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(autoflush_new_flushes_inserts_not_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(autoflush_all_flushes_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(objects_from_elsewhere_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(threads_share_an_engine, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
