@@ -52,15 +52,9 @@ static int vec_push(corm_query *q, expr_vec *v, corm_expr *e)
 {
     if (!e)
         return qfail(q, CORM_ENOMEM, "out of memory building the query%s", "");
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 4;
-        corm_expr **nv = util_realloc(v->v, cap * sizeof *nv);
-        if (!nv) {
-            corm_expr_free(e);
-            return qfail(q, CORM_ENOMEM, "out of memory building the query%s", "");
-        }
-        v->v = nv;
-        v->cap = cap;
+    if (util_grow(&v->v, &v->cap, v->n, sizeof *v->v, 4) < 0) {
+        corm_expr_free(e);
+        return qfail(q, CORM_ENOMEM, "out of memory building the query%s", "");
     }
     v->v[v->n++] = e;
     int rc = sql_expr_check_model(e, q->mp->model, &q->errinfo);
@@ -362,20 +356,24 @@ static int select_objects(corm_query *q, int64_t limit, size_t max)
     return rc;
 }
 
-int corm_all(corm_query *q, void *out, size_t *n)
+/* The collected objects, as the caller's (*out, *n). */
+static int hand_over(corm_session *s, void *out, size_t *n)
 {
-    corm_session *s = q->s;
-    *(void ***)out = NULL;
-    *n = 0;
-    int rc = select_objects(q, q->limit, SIZE_MAX);
-    if (rc < 0)
-        return rc;
     void **v = orm_scratch_take(s);
     if (s->nscratch && !v)
         return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
     *(void ***)out = v;
     *n = s->nscratch;
     return CORM_OK;
+}
+
+int corm_all(corm_query *q, void *out, size_t *n)
+{
+    corm_session *s = q->s;
+    *(void ***)out = NULL;
+    *n = 0;
+    int rc = select_objects(q, q->limit, SIZE_MAX);
+    return rc < 0 ? rc : hand_over(s, out, n);
 }
 
 int corm_first(corm_query *q, void *out)
@@ -862,12 +860,5 @@ int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
             return rc;
         }
     }
-    if (rc < 0)
-        return rc;
-    void **v = orm_scratch_take(s);
-    if (s->nscratch && !v)
-        return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
-    *(void ***)out = v;
-    *n = s->nscratch;
-    return CORM_OK;
+    return rc < 0 ? rc : hand_over(s, out, n);
 }

@@ -100,14 +100,8 @@ int orm_conn(corm_session *s)
 
 int orm_scratch_push(corm_session *s, void *p)
 {
-    if (s->nscratch == s->capscratch) {
-        size_t cap = s->capscratch ? s->capscratch * 2 : 64;
-        void **v = util_realloc(s->scratch, cap * sizeof *v);
-        if (!v)
-            return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
-        s->scratch = v;
-        s->capscratch = cap;
-    }
+    if (util_grow(&s->scratch, &s->capscratch, s->nscratch, sizeof *s->scratch, 64) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
     s->scratch[s->nscratch++] = p;
     return CORM_OK;
 }
@@ -119,14 +113,8 @@ void **orm_scratch_take(corm_session *s)
     if (s->nscratch < 4096)
         return util_arena_memdup(&s->arena, s->scratch, s->nscratch * sizeof(void *));
     /* a large array is handed over instead of copied */
-    if (s->nowned == s->capowned) {
-        size_t cap = s->capowned ? s->capowned * 2 : 8;
-        void **v = util_realloc(s->owned, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        s->owned = v;
-        s->capowned = cap;
-    }
+    if (util_grow(&s->owned, &s->capowned, s->nowned, sizeof *s->owned, 8) < 0)
+        return NULL;
     void **rows = s->scratch;
     s->owned[s->nowned++] = rows;
     s->scratch = NULL;
@@ -197,14 +185,8 @@ orm_obj *orm_check(corm_session *s, const void *obj)
 
 int orm_list_push(orm_list *l, orm_obj *o)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        orm_obj **v = util_realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return CORM_ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (util_grow(&l->v, &l->cap, l->n, sizeof *l->v, 64) < 0)
+        return CORM_ENOMEM;
     l->v[l->n++] = o;
     o->in_list = true;
     return CORM_OK;
@@ -479,14 +461,8 @@ void orm_take_snapshot(orm_obj *o)
 int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assigned,
                 unsigned char *before)
 {
-    if (s->njournal == s->capjournal) {
-        size_t cap = s->capjournal ? s->capjournal * 2 : 256;
-        orm_jentry *j = util_realloc(s->journal, cap * sizeof *j);
-        if (!j)
-            return orm_set_error(s, CORM_ENOMEM, "out of memory recording the transaction");
-        s->journal = j;
-        s->capjournal = cap;
-    }
+    if (util_grow(&s->journal, &s->capjournal, s->njournal, sizeof *s->journal, 256) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory recording the transaction");
     s->journal[s->njournal++] = (orm_jentry){ o, (uint8_t)kind, pk_assigned, before };
     return CORM_OK;
 }

@@ -19,14 +19,8 @@
 
 sql_param *sql_params_push(sql_params *ps)
 {
-    if (ps->n == ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 16;
-        sql_param *p = util_realloc(ps->p, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        ps->p = p;
-        ps->cap = cap;
-    }
+    if (util_grow(&ps->p, &ps->cap, ps->n, sizeof *ps->p, 16) < 0)
+        return NULL;
     sql_param *p = &ps->p[ps->n++];
     p->sensitive = false;
     p->inbuf = false;

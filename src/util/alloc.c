@@ -59,3 +59,16 @@ char *util_strndup(const char *s, size_t n)
 }
 
 char *util_strdup(const char *s) { return util_strndup(s, strlen(s)); }
+
+int util_grow(void *pp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = util_realloc(*(void **)pp, c * elem);
+    if (!p)
+        return -1;
+    *(void **)pp = p;
+    *cap = c;
+    return 0;
+}
