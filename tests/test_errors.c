@@ -212,6 +212,36 @@ static void failed_commit_keeps_earlier_flushes_pending(void **state)
     still_intact();
 }
 
+static void failed_commit_after_bulk_operations(void **state)
+{
+    (void)state;
+    User *a;
+    OK(corm_get(s, User, alice_id, &a));
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_eq(User_id, alice_id)));
+    OK(corm_set(q, User_age, 77));
+    int64_t n;
+    OK(corm_update(q, &n));
+    assert_int_equal(a->age, 77);
+    q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_eq(User_id, alice_id)));
+    OK(corm_delete_where(q, &n));
+    User *dup = corm_new(s, User);
+    dup->username = "alice"; /* fails only if the bulk delete is undone */
+    dup->email = "alice@example.com";
+    OK(corm_add(s, dup));
+    User *bad = corm_new(s, User); /* fails in any case */
+    bad->email = "x@example.com";
+    OK(corm_add(s, bad));
+    assert_int_equal(corm_commit(s), CORM_ENOTNULL);
+    /* the bulk statements are rolled back with the rest and not replayed */
+    assert_int_equal(a->age, 30);
+    OK(corm_delete(s, dup));
+    OK(corm_delete(s, bad));
+    OK(corm_commit(s));
+    still_intact();
+}
+
 static void hostile_strings_are_only_values(void **state)
 {
     (void)state;
@@ -322,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(check_violation, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_values_per_type, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_keeps_earlier_flushes_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_commit_after_bulk_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_strings_are_only_values, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_urls, setup, teardown),
         cmocka_unit_test_setup_teardown(unwritable_and_missing_databases, setup, teardown),

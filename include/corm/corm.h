@@ -292,6 +292,8 @@ bool corm_is_modified(const corm_session *s, const void *obj);
  * no zero value). A loaded NULL flag is cleared by a flush when the field
  * was given another value than the one it had; to store the zero value in a
  * NULL column, clear the flag with corm_set_null(obj, col, false). */
+/* Errors: CORM_ENOTNULL for a NOT NULL column that is not a pointer,
+ * CORM_EINVAL for an object not from a session or a column of another model. */
 int corm_set_null(void *obj, const corm_column *col, bool is_null);
 bool corm_field_is_null(const void *obj, const corm_column *col);
 

@@ -93,7 +93,12 @@ typedef struct orm_list {
 } orm_list;
 
 /* The journal: what this transaction did to each object, undone on rollback. */
-enum orm_jkind { J_INSERTED, J_UPDATED, J_DELETED };
+enum orm_jkind {
+    J_INSERTED, J_UPDATED, J_DELETED,
+    /* by a bulk update or delete: undone to the committed state always,
+     * since the statement that did it is not replayed */
+    J_BULK_UPDATED, J_BULK_DELETED
+};
 typedef struct orm_jentry {
     orm_obj *o;
     uint8_t kind;

@@ -667,12 +667,12 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
         orm_obj *o = s->scratch[i];
         if (is_update) {
             unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride);
-            if (!old || (rc = orm_journal(s, o, J_UPDATED, false, old)) < 0)
+            if (!old || (rc = orm_journal(s, o, J_BULK_UPDATED, false, old)) < 0)
                 return orm_set_error(s, CORM_ENOMEM, "out of memory after a bulk update");
             if ((rc = corm_refresh(s, orm_data(o))) < 0)
                 return rc;
         } else {
-            if ((rc = orm_journal(s, o, J_DELETED, false, NULL)) < 0)
+            if ((rc = orm_journal(s, o, J_BULK_DELETED, false, NULL)) < 0)
                 return rc;
             orm_imap_del(s, o);
             o->state = OBJ_GONE;

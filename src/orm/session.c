@@ -488,16 +488,20 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
             }
             break;
         case J_UPDATED:
+        case J_BULK_UPDATED:
             memcpy(orm_snap(o), j->before, o->mp->stride);
-            if (!keep)
+            if (!keep || j->kind == J_BULK_UPDATED)
                 memcpy(orm_data(o), j->before, o->mp->stride);
             break;
         case J_DELETED:
-            o->state = keep ? OBJ_DELETED : OBJ_PERSISTENT;
-            s->ndeleted += keep;
+        case J_BULK_DELETED: {
+            bool again = keep && j->kind == J_DELETED; /* delete it at the next flush */
+            o->state = again ? OBJ_DELETED : OBJ_PERSISTENT;
+            s->ndeleted += again;
             /* a failed re-insert leaves it out of the map; rare, harmless */
             (void)orm_imap_put(s, o);
             break;
+        }
         }
     }
 }
