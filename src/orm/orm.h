@@ -148,7 +148,7 @@ int orm_set_error(corm_session *s, int code, const char *fmt, ...) __attribute__
 int orm_conn(corm_session *s);            /* a connection in a transaction */
 orm_obj *orm_check(corm_session *s, const void *obj);
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
-int orm_list_push(orm_list *l, orm_obj *o);
+int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);
 orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key);
 int orm_imap_put(corm_session *s, orm_obj *o);
 void orm_imap_del(corm_session *s, orm_obj *o);

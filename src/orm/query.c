@@ -311,7 +311,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     o->has_snap = true;
     if (fresh) {
         o->state = OBJ_PERSISTENT;
-        if ((rc = orm_list_push(&s->lists[mp->rank], o)) < 0)
+        if ((rc = orm_list_push(s->arena.pool, &s->lists[mp->rank], o)) < 0)
             return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
         if ((rc = orm_imap_put(s, o)) < 0)
             return rc;

@@ -68,15 +68,16 @@ void corm_session_free(corm_session *s)
         return;
     orm_release_conn(s);
     orm_queries_free(s);
+    util_arena_pool *pool = s->arena.pool;
     for (size_t i = 0; i < s->e->meta.n; i++)
-        util_free(s->lists[i].v);
+        util_pool_free(pool, s->lists[i].v);
     util_free(s->lists);
     util_free(s->sqlc);
-    util_free(s->imap);
-    util_free(s->journal);
-    util_free(s->scratch);
+    util_pool_free(pool, s->imap);
+    util_pool_free(pool, s->journal);
+    util_pool_free(pool, s->scratch);
     for (size_t i = 0; i < s->nowned; i++)
-        util_free(s->owned[i]);
+        util_pool_free(pool, s->owned[i]);
     util_free(s->owned);
     sql_params_free(&s->params);
     util_buf_free(&s->sql);
@@ -100,7 +101,8 @@ int orm_conn(corm_session *s)
 
 int orm_scratch_push(corm_session *s, void *p)
 {
-    if (util_grow(&s->scratch, &s->capscratch, s->nscratch, sizeof *s->scratch, 64) < 0)
+    if (util_pool_grow(s->arena.pool, &s->scratch, &s->capscratch, s->nscratch,
+                       sizeof *s->scratch, 64) < 0)
         return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
     s->scratch[s->nscratch++] = p;
     return CORM_OK;
@@ -183,9 +185,9 @@ orm_obj *orm_check(corm_session *s, const void *obj)
     return o;
 }
 
-int orm_list_push(orm_list *l, orm_obj *o)
+int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o)
 {
-    if (util_grow(&l->v, &l->cap, l->n, sizeof *l->v, 64) < 0)
+    if (util_pool_grow(pool, &l->v, &l->cap, l->n, sizeof *l->v, 64) < 0)
         return CORM_ENOMEM;
     l->v[l->n++] = o;
     o->in_list = true;
@@ -196,7 +198,7 @@ static int track(corm_session *s, orm_obj *o)
 {
     if (o->in_list)
         return CORM_OK;
-    if (orm_list_push(&s->lists[o->mp->rank], o) < 0)
+    if (orm_list_push(s->arena.pool, &s->lists[o->mp->rank], o) < 0)
         return orm_set_error(s, CORM_ENOMEM, "out of memory adding a %s", o->mp->model->name);
     return CORM_OK;
 }
@@ -409,13 +411,13 @@ int orm_imap_put(corm_session *s, orm_obj *o)
 {
     if ((s->imap_n + 1) * 4 > s->imap_cap * 3) { /* load factor 3/4 */
         size_t cap = s->imap_cap ? s->imap_cap * 2 : 256;
-        struct orm_slot *tab = util_calloc(cap, sizeof *tab);
+        struct orm_slot *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
         if (!tab)
             return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
         for (size_t i = 0; i < s->imap_cap; i++)
             if (s->imap[i].hash)
                 imap_insert(tab, cap, s->imap[i].hash, s->imap[i].o);
-        util_free(s->imap);
+        util_pool_free(s->arena.pool, s->imap);
         s->imap = tab;
         s->imap_cap = cap;
     }
@@ -451,7 +453,7 @@ void orm_take_snapshot(orm_obj *o)
     const corm_model *m = o->mp->model;
     uint64_t *nulls = orm_nulls(o);
     const void *base = o->has_snap ? orm_snap(o) : o->mp->proto;
-    for (size_t i = 0; i < m->ncolumns; i++)
+    for (size_t i = 0; o->mp->nwords && i < m->ncolumns; i++)
         if (orm_bit(nulls, m->columns[i]) && sql_field_differs(m->columns[i], orm_data(o), base))
             nulls[i >> 6] &= ~((uint64_t)1 << (i & 63));
     memcpy(orm_snap(o), orm_data(o), o->mp->stride);
@@ -461,7 +463,8 @@ void orm_take_snapshot(orm_obj *o)
 int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assigned,
                 unsigned char *before)
 {
-    if (util_grow(&s->journal, &s->capjournal, s->njournal, sizeof *s->journal, 256) < 0)
+    if (util_pool_grow(s->arena.pool, &s->journal, &s->capjournal, s->njournal,
+                       sizeof *s->journal, 256) < 0)
         return orm_set_error(s, CORM_ENOMEM, "out of memory recording the transaction");
     s->journal[s->njournal++] = (orm_jentry){ o, (uint8_t)kind, pk_assigned, before };
     return CORM_OK;

@@ -7,6 +7,7 @@
 #include "util/alloc.h"
 
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -49,21 +50,80 @@ void util_arena_init(util_arena *a, size_t chunk_size, util_arena_pool *pool)
     a->pool = pool;
 }
 
-/* A pooled chunk of at least n bytes, or NULL. */
+/* The smallest pooled chunk of n to 2n bytes, or NULL. */
 static util_arena_chunk *from_pool(util_arena_pool *pool, size_t n)
 {
-    util_arena_chunk *c = NULL;
+    util_arena_chunk **best = NULL;
     pthread_mutex_lock(&pool->lock);
-    for (util_arena_chunk **pp = &pool->free; *pp; pp = &(*pp)->next) {
-        if ((*pp)->size >= n) {
-            c = *pp;
-            *pp = c->next;
-            pool->bytes -= c->size;
-            break;
-        }
+    for (util_arena_chunk **pp = &pool->free; *pp; pp = &(*pp)->next)
+        if ((*pp)->size >= n && (*pp)->size / 2 <= n && (!best || (*pp)->size < (*best)->size))
+            best = pp;
+    util_arena_chunk *c = best ? *best : NULL;
+    if (c) {
+        *best = c->next;
+        pool->bytes -= c->size;
     }
     pthread_mutex_unlock(&pool->lock);
     return c;
+}
+
+/* Give c to the pool while it has room, else free it. Called locked. */
+static void to_pool(util_arena_pool *pool, util_arena_chunk *c)
+{
+    if (pool && pool->bytes + c->size <= pool->max) {
+        c->next = pool->free;
+        pool->free = c;
+        pool->bytes += c->size;
+    } else {
+        util_free(c);
+    }
+}
+
+/* Small blocks are not worth pooling: malloc serves them well. */
+#define POOL_MIN ((size_t)64 * 1024)
+
+void *util_pool_alloc(util_arena_pool *pool, size_t n, bool zero)
+{
+    util_arena_chunk *c = pool && n >= POOL_MIN ? from_pool(pool, n) : NULL;
+    if (!c) {
+        if (!(c = util_malloc(sizeof *c + n)))
+            return NULL;
+        c->size = n;
+    }
+    if (zero)
+        memset(c->data, 0, n);
+    return c->data;
+}
+
+void util_pool_free(util_arena_pool *pool, void *p)
+{
+    if (!p)
+        return;
+    util_arena_chunk *c = (util_arena_chunk *)(void *)((char *)p - offsetof(util_arena_chunk, data));
+    if (!pool || c->size < POOL_MIN) {
+        util_free(c);
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    to_pool(pool, c);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+int util_pool_grow(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
+                   size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = util_pool_alloc(pool, c * elem, false);
+    if (!p)
+        return -1;
+    if (n)
+        memcpy(p, *(void **)pp, n * elem);
+    util_pool_free(pool, *(void **)pp);
+    *(void **)pp = p;
+    *cap = c;
+    return 0;
 }
 
 static int grow(util_arena *a, size_t size)
@@ -136,13 +196,7 @@ void util_arena_free(util_arena *a)
         pthread_mutex_lock(&pool->lock);
     while (c) {
         util_arena_chunk *next = c->next;
-        if (pool && pool->bytes + c->size <= pool->max) {
-            c->next = pool->free;
-            pool->free = c;
-            pool->bytes += c->size;
-        } else {
-            util_free(c);
-        }
+        to_pool(pool, c);
         c = next;
     }
     if (pool)

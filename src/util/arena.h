@@ -12,6 +12,7 @@
 #define CORM_UTIL_ARENA_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct util_arena_chunk util_arena_chunk;
@@ -33,6 +34,15 @@ typedef struct util_arena {
 void util_arena_pool_init(util_arena_pool *pool, size_t max);
 /* Free the kept chunks. No arena may use the pool after this. */
 void util_arena_pool_free(util_arena_pool *pool);
+
+/* Blocks for growable arrays (identity maps, row lists), kept in the pool
+ * when freed like arena chunks. pool may be NULL (plain malloc). zero: the
+ * block is zeroed. NULL when out of memory. */
+void *util_pool_alloc(util_arena_pool *pool, size_t n, bool zero);
+void util_pool_free(util_arena_pool *pool, void *p);
+/* util_grow (alloc.h) for a pooled array. */
+int util_pool_grow(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
+                   size_t first);
 
 /* pool may be NULL. */
 void util_arena_init(util_arena *a, size_t chunk_size, util_arena_pool *pool);
