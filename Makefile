@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev
 TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind
 
-.PHONY: all demo test test-fast test-asan test-valgrind bench clean
+.PHONY: all demo test test-fast test-asan test-valgrind bench bench-callgrind clean
 
 all: build/Makefile
 	cmake --build build -j $(JOBS)
@@ -50,6 +50,13 @@ bench:
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCORM_TESTS=OFF >/dev/null
 	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline
 	bench/run.sh build-bench
+
+# The same workloads as instruction counts under callgrind (N=20000).
+bench-callgrind:
+	@scripts/deps.sh $(BUILD_DEPS) valgrind
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCORM_TESTS=OFF >/dev/null
+	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline
+	bench/callgrind.sh build-bench
 
 clean:
 	rm -rf build build-asan build-bench
