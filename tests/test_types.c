@@ -166,6 +166,50 @@ static void dates_at_the_edges(void **state)
     }
 }
 
+/* Decimals order by value on every backend (SQLite keeps them as text). */
+static void decimals_compare_and_sort_by_value(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    const char *values[] = { "10.5", "9.25", "-3", "-20.125", "0", "100", "12345678901234567890.5" };
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        Kitchen *k = corm_new(s, Kitchen);
+        OK(corm_numeric_parse(values[i], &k->num));
+        OK(corm_add(s, k));
+    }
+    OK(corm_commit(s));
+    corm_query *q = corm_query_new(s, Kitchen);
+    OK(corm_filter(q, corm_gt(Kitchen_num, "9.3")));
+    int64_t n;
+    OK(corm_count(q, &n));
+    assert_int_equal(n, 3); /* 10.5, 100, 1.2e19 — not by text, where "9.3" > "10.5" */
+    corm_session *fresh = corm_session_new(fx.db); /* rows read back, not the objects above */
+    q = corm_query_new(fresh, Kitchen);
+    OK(corm_order_by(q, Kitchen_num));
+    Kitchen **v;
+    size_t cnt;
+    OK(corm_all(q, &v, &cnt));
+    assert_int_equal(cnt, 7);
+    const char *sorted[] = { "-20.1250000000", "-3.0000000000", "0.0000000000", "9.2500000000",
+                             "10.5000000000", "100.0000000000", "12345678901234567890.5000000000" };
+    for (size_t i = 0; i < cnt; i++) {
+        char buf[CORM_NUMERIC_BUFSIZE];
+        assert_string_equal(corm_numeric_format(&v[i]->num, buf), sorted[i]);
+    }
+    q = corm_query_new(s, Kitchen);
+    OK(corm_select(q, corm_max(Kitchen_num)));
+    OK(corm_select(q, corm_min(Kitchen_num)));
+    corm_result *r;
+    OK(corm_rows(q, &r));
+    char buf[CORM_NUMERIC_BUFSIZE];
+    assert_int_equal(corm_result_value(r, 0, 0)->kind, CORM_V_NUMERIC);
+    assert_string_equal(corm_numeric_format(&corm_result_value(r, 0, 0)->u.num, buf),
+                        "12345678901234567890.5000000000");
+    assert_string_equal(corm_numeric_format(&corm_result_value(r, 0, 1)->u.num, buf), "-20.1250000000");
+    corm_session_free(fresh);
+    corm_session_free(s);
+}
+
 static void filters_compare_typed_values(void **state)
 {
     (void)state;
@@ -209,6 +253,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(empty_values_are_not_null, setup, teardown),
         cmocka_unit_test_setup_teardown(dates_at_the_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(filters_compare_typed_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(decimals_compare_and_sort_by_value, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,10 @@ typedef struct drv_driver {
     /* The DDL of an autoincrementing integer primary key column's type and
      * constraint ("INTEGER PRIMARY KEY"). */
     const char *autoinc_pk;
+    /* A collation that orders NUMERIC columns stored as text by value, put
+     * after such a column wherever it is compared or sorted; NULL when the
+     * database stores decimals natively. */
+    const char *numeric_collation;
 
     int (*connect)(const drv_url *url, drv_conn **out, util_err *err);
     void (*close)(drv_conn *c);

@@ -93,6 +93,59 @@ static const char *ddl_type(const corm_column *c, char *buf, size_t size)
     }
 }
 
+/* The collation "corm_decimal": decimal strings ("-12.50") compared by value,
+ * exactly, since SQLite keeps NUMERIC columns as text to keep every digit. */
+static int dec_sign(const char **p, const char *end)
+{
+    if (*p < end && (**p == '-' || **p == '+'))
+        return *(*p)++ == '-' ? -1 : 1;
+    return 1;
+}
+
+static int dec_cmp_abs(const char *a, const char *ae, const char *b, const char *be)
+{
+    while (a < ae && *a == '0')
+        a++;
+    while (b < be && *b == '0')
+        b++;
+    const char *ad = memchr(a, '.', (size_t)(ae - a)), *bd = memchr(b, '.', (size_t)(be - b));
+    size_t ai = (size_t)((ad ? ad : ae) - a), bi = (size_t)((bd ? bd : be) - b);
+    if (ai != bi)
+        return ai < bi ? -1 : 1;
+    int c = memcmp(a, b, ai);
+    if (c)
+        return c < 0 ? -1 : 1;
+    const char *af = ad ? ad + 1 : ae, *bf = bd ? bd + 1 : be;
+    while (af < ae || bf < be) {
+        char x = af < ae ? *af++ : '0', y = bf < be ? *bf++ : '0';
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return 0;
+}
+
+static int dec_is_zero(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (*p != '0' && *p != '.')
+            return 0;
+    return 1;
+}
+
+static int decimal_collation(void *ud, int na, const void *va, int nb, const void *vb)
+{
+    (void)ud;
+    const char *a = va, *b = vb, *ae = a + na, *be = b + nb;
+    int sa = dec_sign(&a, ae), sb = dec_sign(&b, be);
+    if (dec_is_zero(a, ae))
+        sa = 0;
+    if (dec_is_zero(b, be))
+        sb = 0;
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    return sa * dec_cmp_abs(a, ae, b, be);
+}
+
 static int run(sqlite3 *db, const char *sql, util_err *err)
 {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -167,6 +220,7 @@ static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
         return rc == CORM_ENOMEM ? rc : CORM_ECONNECT;
     }
     sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_create_collation_v2(c->db, "corm_decimal", SQLITE_UTF8, NULL, decimal_collation, NULL);
     const char *v = drv_url_param(url, "busy_timeout");
     sqlite3_busy_timeout(c->db, v ? atoi(v) : 5000);
     char sql[128];
@@ -286,6 +340,7 @@ const drv_driver drv_sqlite = {
     .params = params,
     .ddl_type = ddl_type,
     .autoinc_pk = "INTEGER PRIMARY KEY",
+    .numeric_collation = "corm_decimal",
     .connect = sq_connect,
     .close = sq_close,
     .exec = sq_exec,

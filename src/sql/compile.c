@@ -78,6 +78,8 @@ int sql_compile_expr(sql_ctx *x, const corm_expr *e)
     switch (e->kind) {
     case EX_COL:
         sql_put_column(x, e->col);
+        if (e->col->type == CORM_TYPE_NUMERIC && x->drv->numeric_collation)
+            util_buf_printf(x->b, " COLLATE %s", x->drv->numeric_collation);
         return CORM_OK;
     case EX_CMP:
         if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
