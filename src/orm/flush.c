@@ -285,6 +285,8 @@ static int update(corm_session *s, orm_obj *o)
     void *obj = orm_data(o);
     uint64_t mask = 0;
     int rc;
+    if (!o->has_snap)
+        return CORM_OK;
     if (sql_field_differs(mp->pk, obj, orm_snap(o))) {
         char vb[96];
         corm_value v = sql_field_value(mp->pk, obj, false);
@@ -367,8 +369,8 @@ static int write_all(corm_session *s, enum orm_scan how, const sch_mapper *mp)
             orm_obj *o = l->v[i];
             if (o->state == OBJ_PENDING)
                 rc = insert(s, o);
-            else if (o->state == OBJ_PERSISTENT && scan && orm_obj_dirty(o))
-                rc = update(s, o);
+            else if (o->state == OBJ_PERSISTENT && scan)
+                rc = update(s, o); /* writes nothing when nothing changed */
             else
                 continue;
             if (rc < 0)

@@ -151,6 +151,11 @@ orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
 int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);
 orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key);
 int orm_imap_put(corm_session *s, orm_obj *o);
+/* The identity-map hash of key for mp (0 when the key cannot be one). */
+uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key);
+/* orm_imap_get / orm_imap_put with the key's hash already known. */
+orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h);
+int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h);
 void orm_imap_del(corm_session *s, orm_obj *o);
 int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assigned,
                 unsigned char *before);

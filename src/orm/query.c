@@ -290,7 +290,11 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     if (pki < 0 || row_key(d, st, pki, mp->pk, &key) < 0)
         return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
                              mp->model->name);
-    orm_obj *o = how == LOAD_NEW ? NULL : orm_imap_get(s, mp, &key);
+    uint64_t h = orm_imap_hash(mp, &key);
+    if (!h)
+        return orm_set_error(s, CORM_ETYPE, "%s: a row whose primary key is not of the key's type",
+                             mp->model->name);
+    orm_obj *o = how == LOAD_NEW ? NULL : orm_imap_find(s, mp, &key, h);
     if (o && how == LOAD_KEEP) {
         *out = o;
         return CORM_OK;
@@ -298,8 +302,8 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     bool fresh = !o;
     if (fresh && !(o = orm_alloc(s, mp)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
-    if (fresh)
-        memset(orm_data(o), 0, o->mp->stride);
+    if (fresh) /* every column is loaded below; only the flag words need clearing */
+        memset(orm_nulls(o), 0, mp->nwords * 8);
     void *obj = orm_data(o);
     uint64_t *nulls = orm_nulls(o);
     for (size_t i = 0; i < ncols; i++)
@@ -313,7 +317,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         o->state = OBJ_PERSISTENT;
         if ((rc = orm_list_push(s->arena.pool, &s->lists[mp->rank], o)) < 0)
             return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
-        if ((rc = orm_imap_put(s, o)) < 0)
+        if ((rc = orm_imap_add(s, o, h)) < 0)
             return rc;
     }
     *out = o;

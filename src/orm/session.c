@@ -374,12 +374,17 @@ static corm_value obj_key(orm_obj *o)
     return k;
 }
 
-orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key)
+uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key)
 {
     corm_value k;
-    if (!s->imap_cap || !key_of(mp, key, &k))
+    return key_of(mp, key, &k) ? key_hash(mp, &k) | 1 : 0; /* 0 marks an empty slot */
+}
+
+orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h)
+{
+    corm_value k;
+    if (!s->imap_cap || !h || !key_of(mp, key, &k))
         return NULL;
-    uint64_t h = key_hash(mp, &k) | 1;
     size_t mask = s->imap_cap - 1, i = (size_t)h & mask;
     for (; s->imap[i].hash; i = (i + 1) & mask) {
         orm_obj *o = s->imap[i].o;
@@ -390,6 +395,11 @@ orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *k
         }
     }
     return NULL;
+}
+
+orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key)
+{
+    return orm_imap_find(s, mp, key, orm_imap_hash(mp, key));
 }
 
 static void imap_insert(struct orm_slot *tab, size_t cap, uint64_t h, orm_obj *o)
@@ -404,10 +414,10 @@ static void imap_insert(struct orm_slot *tab, size_t cap, uint64_t h, orm_obj *o
 static uint64_t obj_hash(orm_obj *o)
 {
     corm_value k = obj_key(o);
-    return key_hash(o->mp, &k) | 1; /* 0 marks an empty slot */
+    return orm_imap_hash(o->mp, &k);
 }
 
-int orm_imap_put(corm_session *s, orm_obj *o)
+int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
 {
     if ((s->imap_n + 1) * 4 > s->imap_cap * 3) { /* load factor 3/4 */
         size_t cap = s->imap_cap ? s->imap_cap * 2 : 256;
@@ -421,10 +431,12 @@ int orm_imap_put(corm_session *s, orm_obj *o)
         s->imap = tab;
         s->imap_cap = cap;
     }
-    imap_insert(s->imap, s->imap_cap, obj_hash(o), o);
+    imap_insert(s->imap, s->imap_cap, h, o);
     s->imap_n++;
     return CORM_OK;
 }
+
+int orm_imap_put(corm_session *s, orm_obj *o) { return orm_imap_add(s, o, obj_hash(o)); }
 
 void orm_imap_del(corm_session *s, orm_obj *o)
 {
