@@ -138,6 +138,43 @@ enum {
 
 typedef struct corm_model corm_model;
 
+/* ---- relationships --------------------------------------------------------
+ * RELATION(name, KIND [, CORM_CASCADE(flags)]) in a model block:
+ *   CORM_MANY_TO_ONE(Target, fk_column, back)  a `struct Target *` field set
+ *       from this model's foreign key column (back: the inverse relation on
+ *       Target, or empty);
+ *   CORM_ONE_TO_MANY(Target, back)  a CORM_MANY(struct Target) field: the
+ *       Target rows whose `back` many-to-one points here;
+ *   CORM_ONE_TO_ONE(Target, back)   a `struct Target *` field: the one Target
+ *       row whose `back` many-to-one points here. */
+#define CORM_MANY_TO_ONE(T, fk, back) (MANY_TO_ONE, T, fk, back)
+#define CORM_ONE_TO_MANY(T, back)     (ONE_TO_MANY, T, back, _)
+#define CORM_ONE_TO_ONE(T, back)      (ONE_TO_ONE, T, back, _)
+/* A to-many field: a counted array of object pointers owned by the session. */
+#define CORM_MANY(T) struct { T **items; size_t n, cap; }
+
+typedef enum corm_rel_kind {
+    CORM_REL_MANY_TO_ONE = 1, CORM_REL_ONE_TO_MANY, CORM_REL_ONE_TO_ONE
+} corm_rel_kind;
+
+enum {
+    CORM_CASCADE_DELETE = 1 << 0  /* deleting the parent deletes these children */
+};
+#define CORM_CASCADE(flags) .cascade = (flags)
+
+/* A relationship's descriptor; its address is the relationship's handle. */
+typedef struct corm_relation {
+    const char *name;
+    const corm_model *model;
+    corm_rel_kind kind;
+    const corm_model *target;
+    const struct corm_column *fk; /* MANY_TO_ONE: this model's foreign key column */
+    const char *back;             /* the inverse relation's name on target, or "" */
+    size_t offset;
+    int index;
+    unsigned cascade;
+} corm_relation;
+
 /* A column's descriptor; its address is the column's handle. */
 typedef struct corm_column {
     const char *name;
@@ -176,6 +213,8 @@ struct corm_model {
     size_t ncolumns;
     const corm_constraint *constraints;
     size_t nconstraints;
+    const corm_relation *const *relations; /* NULL-terminated */
+    size_t nrelations;
 };
 
 /* ---- the expansion ----------------------------------------------------
@@ -189,16 +228,18 @@ struct corm_model {
 #define CORM__CAT_(a, b) a##b
 #define CORM__UNPAREN(...) __VA_ARGS__
 #define CORM__CALL(f, ...) f(__VA_ARGS__)
+#define CORM__CALL2(f, ...) f(__VA_ARGS__) /* for use inside a CORM__CALL */
 #define CORM__SKIP(...)
 #define CORM__ITEM(name, type, ...) , (name, type, __VA_ARGS__)
-#define CORM__REL_UNSUPPORTED(name, ...) \
-    , (name, (UNSUPPORTED_RELATIONSHIP, 0, 0), 0)
-#define CORM__CTYPE_UNSUPPORTED_RELATIONSHIP(a) \
-    struct { _Static_assert(0, "RELATION(...) needs corm's relationship support"); int x; }
+#define CORM__RITEM(name, kind, ...) , (R, name, kind, __VA_ARGS__)
 
+/* Columns: FIELDS with RELATION(...) skipped. */
 #define CORM__EACH(OP, M, FIELDS) \
-    CORM__EACH_(OP, M FIELDS(CORM__ITEM, CORM__REL_UNSUPPORTED))
-#define CORM__EACH_(OP, X) CORM__EACH__(OP, X)
+    CORM__EACH_(OP, M FIELDS(CORM__ITEM, CORM__SKIP))
+/* Relations: COLUMN(...) skipped; a last item E keeps the list non-empty. */
+#define CORM__EACH_REL(OP, M, FIELDS) \
+    CORM__EACH_(OP, M FIELDS(CORM__SKIP, CORM__RITEM) , (E, _, _, _))
+#define CORM__EACH_(OP, ...) CORM__EACH__(OP, __VA_ARGS__)
 #define CORM__EACH__(OP, M, ...) \
     CORM__CAT(CORM__FE_, CORM__NARGS(__VA_ARGS__))(OP, M, 0, __VA_ARGS__)
 
@@ -220,14 +261,57 @@ struct corm_model {
 
 #define CORM__OP_COUNT(M, i, x) + 1
 
+/* Relation items are (R, name, (KIND, Target, a, b), options...); the
+ * closing item is (E, ...). */
+#define CORM__ROP(OP, M, i, x) CORM__CALL(CORM__RDISPATCH, OP, M, i, CORM__UNPAREN x)
+#define CORM__RDISPATCH(OP, M, i, tag, ...) CORM__CAT(OP, tag)(M, i, __VA_ARGS__)
+
+#define CORM__RFIELD(M, i, x) CORM__ROP(CORM__RFIELD_, M, i, x)
+#define CORM__RFIELD_E(...)
+#define CORM__RFIELD_R(M, i, n_, k_, ...) CORM__RCTYPE k_ n_;
+#define CORM__RCTYPE(k, T, a, b) CORM__RCTYPE_##k(T)
+#define CORM__RCTYPE_MANY_TO_ONE(T) struct T *
+#define CORM__RCTYPE_ONE_TO_ONE(T)  struct T *
+#define CORM__RCTYPE_ONE_TO_MANY(T) CORM_MANY(struct T)
+
+#define CORM__RDECL(M, i, x) CORM__ROP(CORM__RDECL_, M, i, x)
+#define CORM__RDECL_E(...)
+#define CORM__RDECL_R(M, i, n_, ...) extern const corm_relation M##_##n_[1];
+
+#define CORM__RDEF(M, i, x) CORM__ROP(CORM__RDEF_, M, i, x)
+#define CORM__RDEF_E(...)
+#define CORM__RDEF_R(M, i, n_, k_, ...)                                       \
+    CORM__CALL2(CORM__RTARGET, CORM__UNPAREN k_)                               \
+    const corm_relation M##_##n_[1] = {{                                       \
+        .name = #n_, .model = M##_model, CORM__CALL2(CORM__RINIT, M, CORM__UNPAREN k_), \
+        .offset = offsetof(M, n_), .index = (i), __VA_ARGS__ }};
+/* the target may be declared after this model: declare its descriptor here */
+#define CORM__RTARGET(k, T, a, b) extern const corm_model T##_model[1];
+#define CORM__RINIT(M, k, T, a, b) \
+    .kind = CORM_REL_##k, .target = T##_model, CORM__RARGS_##k(M, T, a, b)
+#define CORM__RARGS_MANY_TO_ONE(M, T, fk_, back_) .fk = M##_##fk_, .back = #back_
+#define CORM__RARGS_ONE_TO_ONE(M, T, back_, b) .back = #back_
+#define CORM__RARGS_ONE_TO_MANY(M, T, back_, b) .back = #back_
+
+#define CORM__RPTR(M, i, x) CORM__ROP(CORM__RPTR_, M, i, x)
+#define CORM__RPTR_E(...)
+#define CORM__RPTR_R(M, i, n_, ...) M##_##n_,
+
+#define CORM__RCOUNT(M, i, x) CORM__ROP(CORM__RCOUNT_, M, i, x)
+#define CORM__RCOUNT_E(...)
+#define CORM__RCOUNT_R(...) + 1
+
 /* CORM_MODEL(M, "table", FIELDS [, CORM_UNIQUE_TOGETHER(...) | CORM_INDEX_ON(...) ...]) */
 #define CORM_MODEL(M, table_, ...)                                            \
     CORM__MODEL(M, table_, __VA_ARGS__, CORM__NO_CONSTRAINT)
 #define CORM__NO_CONSTRAINT { 0, 0 }
 #define CORM__MODEL(M, table_, FIELDS, ...)                                   \
-    typedef struct M { CORM__EACH(CORM__OP_FIELD, M, FIELDS) } M;              \
+    typedef struct M {                                                         \
+        CORM__EACH(CORM__OP_FIELD, M, FIELDS)                                  \
+        CORM__EACH_REL(CORM__RFIELD, M, FIELDS) } M;                           \
     extern const corm_model M##_model[1];                                      \
     CORM__EACH(CORM__OP_DECL, M, FIELDS)                                       \
+    CORM__EACH_REL(CORM__RDECL, M, FIELDS)                                     \
     CORM__DEFINE_MODEL(M, table_, FIELDS, __VA_ARGS__)
 
 #define CORM__DEFINE_MODEL(M, table_, FIELDS, ...) \
@@ -240,12 +324,17 @@ struct corm_model {
     static const corm_column *const M##__columns[] = {                         \
         CORM__EACH(CORM__OP_PTR, M, FIELDS) };                                 \
     static const corm_constraint M##__constraints[] = { __VA_ARGS__ };         \
+    CORM__EACH_REL(CORM__RDEF, M, FIELDS)                                      \
+    static const corm_relation *const M##__relations[] = {                     \
+        CORM__EACH_REL(CORM__RPTR, M, FIELDS) NULL };                          \
     const corm_model M##_model[1] = {{                                         \
         .name = #M, .table = (table_), .size = sizeof(M),                      \
         .columns = M##__columns,                                               \
         .ncolumns = 0 CORM__EACH(CORM__OP_COUNT, M, FIELDS),                   \
         .constraints = M##__constraints,                                       \
-        .nconstraints = sizeof(M##__constraints) / sizeof(corm_constraint) - 1 }};
+        .nconstraints = sizeof(M##__constraints) / sizeof(corm_constraint) - 1, \
+        .relations = M##__relations,                                           \
+        .nrelations = 0 CORM__EACH_REL(CORM__RCOUNT, M, FIELDS) }};
 
 /* `#define CORM_DEFINE_MODELS` before including the models' header, in one
  * .c file, makes CORM_MODEL define the descriptors there; it is looked at
