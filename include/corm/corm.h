@@ -462,6 +462,39 @@ int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
 /* corm_execute_objects(s, M, sql, params, nparams, out, n) */
 #define corm_execute_objects(s, M, ...) corm_execute_objects_((s), M##_model, __VA_ARGS__)
 
+/* ---- relationships ------------------------------------------------------------
+ * Relationship fields are filled by loading, never behind the user's back
+ * (C has no property access to hook): lazily with corm_load, eagerly with a
+ * query's corm_selectin. Loaded objects go through the identity map, and
+ * loading a one-to-many also points each child's many-to-one back at its
+ * parent. Arrays of a to-many field belong to the session. */
+
+/* Load obj's relationship rel from the database into its field (again, if
+ * it was loaded before): one SELECT. A many-to-one whose key is NULL is NULL. */
+int corm_load(corm_session *s, void *obj, const corm_relation *rel);
+/* Eager loading for a query: after its rows, each relationship on the path
+ * (User_posts, then Post_comments, ...) is loaded for all the objects of the
+ * level before in one SELECT ... WHERE key IN (...) (chunked by 500 keys).
+ * CORM_EINVAL when the path does not start at the query's model or a step
+ * does not start where the last ended. */
+int corm_selectin_(corm_query *q, const corm_relation *const *path);
+#define corm_selectin(q, ...) corm_selectin_((q), (const corm_relation *const[]){ __VA_ARGS__, NULL })
+/* Add child to parent's one-to-many rel: appended to the array, its
+ * many-to-one pointed at parent (its foreign key follows at flush), and a
+ * transient child added to the session (SQLAlchemy's save-update cascade). */
+int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *child);
+/* Remove child from parent's one-to-many rel: its many-to-one is set to
+ * NULL, so its foreign key becomes NULL at flush (CORM_ENOTNULL then if the
+ * column is NOT NULL); with CORM_DELETE_ORPHAN the child is deleted instead. */
+int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, void *child);
+
+/* Warnings: fn is called with a sentence when the engine sees something
+ * worth a look — today, lazy loads of one relationship running one object
+ * at a time in a session (the N+1 pattern), naming the eager option that
+ * would load them at once. NULL turns warnings off (the default). */
+typedef void (*corm_warn_fn)(void *ud, const char *msg);
+void corm_engine_set_warnings(corm_engine *e, corm_warn_fn fn, void *ud);
+
 /* ---- printing ------------------------------------------------------------------ */
 
 /* Write "<User id=1 username='marshal' ...>" into buf (size bytes, always

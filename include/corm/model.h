@@ -158,7 +158,8 @@ typedef enum corm_rel_kind {
 } corm_rel_kind;
 
 enum {
-    CORM_CASCADE_DELETE = 1 << 0  /* deleting the parent deletes these children */
+    CORM_CASCADE_DELETE = 1 << 0, /* deleting the parent deletes these children */
+    CORM_DELETE_ORPHAN  = 1 << 1  /* a child removed from the parent is deleted */
 };
 #define CORM_CASCADE(flags) .cascade = (flags)
 

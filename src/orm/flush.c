@@ -214,6 +214,7 @@ static bool unset(orm_obj *o, const corm_column *c)
             orm_bit(orm_nulls(o), c) == orm_bit(sch_proto_nulls(mp), c));
 }
 
+/* INSERT o; 1 (nothing done) when a to-one target has no key yet. */
 static int insert(corm_session *s, orm_obj *o)
 {
     const sch_mapper *mp = o->mp;
@@ -223,6 +224,8 @@ static int insert(corm_session *s, orm_obj *o)
     bool pk_assigned = false, returning = false;
     uint64_t mask = 0;
     int rc;
+    if (mp->nrels && (rc = orm_rel_presync(s, o)) != CORM_OK)
+        return rc;
     s->params.n = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
@@ -287,6 +290,8 @@ static int update(corm_session *s, orm_obj *o)
     int rc;
     if (!o->has_snap)
         return CORM_OK;
+    if (mp->nrels && (rc = orm_rel_presync(s, o)) < 0)
+        return rc;
     if (sql_field_differs(mp->pk, obj, orm_snap(o))) {
         char vb[96];
         corm_value v = sql_field_value(mp->pk, obj, false);
@@ -356,26 +361,76 @@ static void compact(orm_list *l)
     l->n = k;
 }
 
+/* Save-update cascade: transient objects a pending object points at are
+ * added too, before the flush walks the mappers in order. */
+static int cascade_adds(corm_session *s)
+{
+    size_t before;
+    do {
+        before = s->npending;
+        for (size_t r = 0; r < s->e->meta.n; r++) {
+            orm_list *l = &s->lists[r];
+            if (!s->e->meta.mappers[r].nrels)
+                continue;
+            for (size_t i = 0; i < l->n; i++) {
+                orm_obj *o = l->v[i];
+                for (size_t k = 0; o->state == OBJ_PENDING && k < o->mp->nrels; k++) {
+                    const corm_relation *rel = o->mp->rels[k].rel;
+                    void *t = rel->kind == CORM_REL_MANY_TO_ONE
+                                  ? *(void **)(void *)((char *)orm_data(o) + rel->offset) : NULL;
+                    orm_obj *to = t ? orm_hdr(t) : NULL;
+                    if (to && to->magic == ORM_MAGIC && to->s == s && to->state == OBJ_TRANSIENT) {
+                        int rc = corm_add(s, t);
+                        if (rc < 0)
+                            return rc;
+                    }
+                }
+            }
+        }
+    } while (s->npending != before);
+    return CORM_OK;
+}
+
+/* The pending objects of one mapper, parents before the children that point
+ * at them within the same table (a tree), then its changed objects. */
+static int write_mapper(corm_session *s, orm_list *l, bool scan)
+{
+    int rc;
+    size_t waiting;
+    do {
+        size_t done = 0;
+        waiting = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            if (l->v[i]->state != OBJ_PENDING)
+                continue;
+            if ((rc = insert(s, l->v[i])) < 0)
+                return rc;
+            if (rc == 1)
+                waiting++;
+            else
+                done++;
+        }
+        if (waiting && !done)
+            return orm_set_error(s, CORM_ESTATE, "%s: the new objects point at each other in a "
+                                 "cycle; set one pointer after the first flush",
+                                 l->v[0]->mp->model->name);
+    } while (waiting);
+    for (size_t i = 0; scan && i < l->n; i++)
+        if (l->v[i]->state == OBJ_PERSISTENT && (rc = update(s, l->v[i])) < 0)
+            return rc; /* update writes nothing when nothing changed */
+    return CORM_OK;
+}
+
 static int write_all(corm_session *s, enum orm_scan how, const sch_mapper *mp)
 {
     const sch_meta *meta = &s->e->meta;
     int rc;
+    if (s->npending && (rc = cascade_adds(s)) < 0)
+        return rc;
     for (size_t r = 0; r < meta->n; r++) {
-        orm_list *l = &s->lists[r];
         bool scan = how == ORM_SCAN_ALL || (how == ORM_SCAN_ONE && mp == &meta->mappers[r]);
-        if (!scan && !s->npending)
-            continue;
-        for (size_t i = 0; i < l->n; i++) {
-            orm_obj *o = l->v[i];
-            if (o->state == OBJ_PENDING)
-                rc = insert(s, o);
-            else if (o->state == OBJ_PERSISTENT && scan)
-                rc = update(s, o); /* writes nothing when nothing changed */
-            else
-                continue;
-            if (rc < 0)
-                return rc;
-        }
+        if ((scan || s->npending) && (rc = write_mapper(s, &s->lists[r], scan)) < 0)
+            return rc;
     }
     for (size_t r = meta->n; r-- > 0;) {
         orm_list *l = &s->lists[r];

@@ -27,6 +27,8 @@ struct corm_engine {
     sql_conn **idle;
     size_t nidle, pool_size;
     util_arena_pool arenas;  /* sessions' freed memory, kept for the next ones */
+    corm_warn_fn warn;
+    void *warn_ud;
 };
 
 /* How much freed session memory an engine keeps for reuse. */
@@ -140,6 +142,8 @@ struct corm_session {
     size_t nscratch, capscratch;
     void **owned;            /* large result arrays handed out, freed with the session */
     size_t nowned, capowned;
+    uint32_t *lazy_loads;    /* per relationship (by mapper rank, index): corm_load calls */
+    uint64_t *warned;        /* per mapper rank: relationships already warned about */
 };
 
 /* session.c */
@@ -181,6 +185,18 @@ int orm_autoflush(corm_session *s, const sch_mapper *mp);
 bool orm_obj_dirty(orm_obj *o);
 /* Fill s->err with a sentence for a database error on object o. */
 int orm_db_error(corm_session *s, orm_obj *o, int code);
+
+/* relation.c */
+/* Load sr for the n objects (all of sr's model); when next is not NULL,
+ * the distinct related objects are collected there (a malloc'd array). */
+int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
+                 orm_obj ***next, size_t *nnext);
+/* Before a flush: add the transient targets of pending objects' to-one
+ * pointers (save-update cascade), and copy keys from to-one pointers into
+ * foreign keys. */
+int orm_rel_presync(corm_session *s, orm_obj *o);
+/* Delete the children of o that cascade. */
+int orm_rel_cascade_delete(corm_session *s, orm_obj *o);
 
 /* query.c */
 /* Load the current row of st as an object of mp: cols[i] is the model

@@ -27,7 +27,11 @@ struct corm_query {
     bool distinct;
     int err;
     util_err errinfo;
+    const sch_rel *eager[8][8];  /* selectin paths */
+    size_t eager_len[8], neager;
 };
+
+#define MAX_EAGER 8
 
 static void vec_free(expr_vec *v)
 {
@@ -139,6 +143,60 @@ int corm_filter_by_(corm_query *q, const char *column, corm_value v)
 int corm_set_(corm_query *q, const corm_column *col, corm_value v)
 {
     return vec_push(q, &q->sets, corm_cmp_(corm_expr_col(col), CORM_OP_EQ, v));
+}
+
+int corm_selectin_(corm_query *q, const corm_relation *const *path)
+{
+    const corm_model *at = q->mp->model;
+    size_t n = 0;
+    if (q->neager == MAX_EAGER)
+        return qfail(q, CORM_EINVAL, "more than 8 eager paths in one query%s", "");
+    for (; path && path[n]; n++) {
+        const sch_rel *sr = sch_rel_of(&q->s->e->meta, path[n]);
+        char what[300];
+        if (!sr) {
+            snprintf(what, sizeof what, "relationship %s in an eager path is not registered",
+                     path[n]->name ? path[n]->name : "(null)");
+            return qfail(q, CORM_EINVAL, "%s", what);
+        }
+        if (path[n]->model != at || n == MAX_EAGER) {
+            snprintf(what, sizeof what, "eager path: %s.%s does not start at %s", path[n]->model->name,
+                     path[n]->name, at->name);
+            return qfail(q, CORM_EINVAL, "%s", what);
+        }
+        q->eager[q->neager][n] = sr;
+        at = path[n]->target;
+    }
+    if (n == 0)
+        return qfail(q, CORM_EINVAL, "an empty eager path%s", "");
+    q->eager_len[q->neager++] = n;
+    return CORM_OK;
+}
+
+/* Run the query's eager paths over the objects it just loaded. */
+static int load_eager(corm_query *q)
+{
+    corm_session *s = q->s;
+    int rc = CORM_OK;
+    for (size_t p = 0; rc == CORM_OK && p < q->neager; p++) {
+        size_t n = s->nscratch;
+        orm_obj **objs = util_malloc((n ? n : 1) * sizeof *objs);
+        if (!objs)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory loading relationships");
+        for (size_t i = 0; i < n; i++)
+            objs[i] = orm_hdr(s->scratch[i]);
+        for (size_t l = 0; rc == CORM_OK && l < q->eager_len[p] && n; l++) {
+            orm_obj **next = NULL;
+            size_t nnext = 0;
+            bool last = l + 1 == q->eager_len[p];
+            rc = orm_rel_load(s, q->eager[p][l], objs, n, last ? NULL : &next, &nnext);
+            util_free(objs);
+            objs = next;
+            n = nnext;
+        }
+        util_free(objs);
+    }
+    return rc;
 }
 
 int corm_limit(corm_query *q, int64_t n)
@@ -357,6 +415,8 @@ static int select_objects(corm_query *q, int64_t limit, size_t max)
         rc = compile_select(q, &x, limit, q->offset);
     if (rc == CORM_OK)
         rc = collect(q, max);
+    if (rc == CORM_OK && q->neager)
+        rc = load_eager(q);
     return rc;
 }
 

@@ -79,6 +79,8 @@ void corm_session_free(corm_session *s)
     for (size_t i = 0; i < s->nowned; i++)
         util_pool_free(pool, s->owned[i]);
     util_free(s->owned);
+    util_free(s->lazy_loads);
+    util_free(s->warned);
     sql_params_free(&s->params);
     util_buf_free(&s->sql);
     util_arena_free(&s->arena);
@@ -264,10 +266,14 @@ int corm_delete(corm_session *s, void *obj)
         o->state = OBJ_TRANSIENT;
         s->npending--;
         return CORM_OK;
-    case OBJ_PERSISTENT:
+    case OBJ_PERSISTENT: {
+        int rc = o->mp->nrels ? orm_rel_cascade_delete(s, o) : CORM_OK;
+        if (rc < 0)
+            return rc;
         o->state = OBJ_DELETED;
         s->ndeleted++;
         return CORM_OK;
+    }
     case OBJ_DELETED:
     case OBJ_GONE:
         return CORM_OK;

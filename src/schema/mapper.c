@@ -24,6 +24,14 @@ const corm_column *sch_column(const corm_model *m, const char *name)
     return NULL;
 }
 
+const sch_rel *sch_rel_of(const sch_meta *meta, const corm_relation *rel)
+{
+    const sch_mapper *mp = rel ? sch_find(meta, rel->model) : NULL;
+    if (!mp || rel->index < 0 || (size_t)rel->index >= mp->nrels || mp->rels[rel->index].rel != rel)
+        return NULL;
+    return &mp->rels[rel->index];
+}
+
 const sch_mapper *sch_find(const sch_meta *meta, const corm_model *m)
 {
     for (size_t i = 0; i < meta->n; i++)
@@ -38,6 +46,7 @@ void sch_meta_free(sch_meta *m)
         util_free(m->mappers[i].proto);
         util_free(m->mappers[i].sql_cols);
         util_free(m->mappers[i].sql_get.p);
+        util_free(m->mappers[i].rels);
     }
     util_free(m->mappers);
     m->mappers = NULL;
@@ -229,6 +238,86 @@ static int check_model(const corm_model *m, util_err *err)
     return CORM_OK;
 }
 
+static const corm_relation *relation_named(const corm_model *m, const char *name)
+{
+    for (size_t i = 0; m->relations && i < m->nrelations; i++)
+        if (strcmp(m->relations[i]->name, name) == 0)
+            return m->relations[i];
+    return NULL;
+}
+
+static int bad_rel(util_err *err, const corm_model *m, const corm_relation *r, const char *what)
+{
+    return util_err_set(err, CORM_ESCHEMA, "model %s, relationship %s: %s", m->name, r->name, what);
+}
+
+/* Resolve one relationship: its target mapper, foreign key and inverse. */
+static int resolve_rel(sch_meta *meta, sch_mapper *mp, size_t i, util_err *err)
+{
+    const corm_model *m = mp->model;
+    const corm_relation *r = m->relations[i];
+    sch_rel *sr = &mp->rels[i];
+    char what[256];
+    if (!r || r->model != m || r->index != (int)i)
+        return bad(err, m, NULL, "a relationship's descriptor does not belong to this model");
+    sr->rel = r;
+    if (!(sr->target = sch_find(meta, r->target))) {
+        snprintf(what, sizeof what, "its target %s is not registered",
+                 r->target ? r->target->name : "(null)");
+        return bad_rel(err, m, r, what);
+    }
+    const corm_relation *inv = r->back && *r->back ? relation_named(r->target, r->back) : NULL;
+    if (r->back && *r->back && !inv) {
+        snprintf(what, sizeof what, "%s has no relationship named '%s'", r->target->name, r->back);
+        return bad_rel(err, m, r, what);
+    }
+    sr->inverse = inv;
+    switch (r->kind) {
+    case CORM_REL_MANY_TO_ONE:
+        if (!r->fk || r->fk->model != m || !r->fk->fk || r->fk->fk->model != r->target)
+            return bad_rel(err, m, r, "its column must be a foreign key to the target model");
+        sr->fk = r->fk;
+        if (inv && inv->kind == CORM_REL_MANY_TO_ONE)
+            return bad_rel(err, m, r, "both sides are many-to-one");
+        break;
+    case CORM_REL_ONE_TO_MANY:
+    case CORM_REL_ONE_TO_ONE:
+        if (!inv || inv->kind != CORM_REL_MANY_TO_ONE || inv->target != m) {
+            snprintf(what, sizeof what, "needs the many-to-one relationship on %s that points "
+                     "back here (back = '%s')", r->target->name, r->back ? r->back : "");
+            return bad_rel(err, m, r, what);
+        }
+        sr->fk = inv->fk;
+        break;
+    default:
+        return bad_rel(err, m, r, "unknown relationship kind");
+    }
+    return CORM_OK;
+}
+
+static int resolve_rels(sch_meta *meta, util_err *err)
+{
+    for (size_t k = 0; k < meta->n; k++) {
+        sch_mapper *mp = &meta->mappers[k];
+        const corm_model *m = mp->model;
+        mp->nrels = m->relations ? m->nrelations : 0;
+        if (mp->nrels > 64)
+            return bad(err, m, NULL, "more than 64 relationships");
+        if (mp->nrels && !(mp->rels = util_calloc(mp->nrels, sizeof *mp->rels)))
+            return util_err_set(err, CORM_ENOMEM, "out of memory validating models");
+        for (size_t i = 0; i < mp->nrels; i++) {
+            int rc = resolve_rel(meta, mp, i, err);
+            if (rc < 0)
+                return rc;
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(m->relations[j]->name, m->relations[i]->name) == 0 ||
+                    sch_column(m, m->relations[i]->name))
+                    return bad_rel(err, m, m->relations[i], "duplicate name");
+        }
+    }
+    return CORM_OK;
+}
+
 static bool registered(const corm_model *const *models, size_t n, const corm_model *m)
 {
     for (size_t i = 0; i < n; i++)
@@ -405,6 +494,7 @@ int sch_meta_build(sch_meta *out, const corm_model *const *models, const drv_dri
         if ((rc = build_mapper(&out->mappers[k], order[k], d, err)) < 0)
             goto done;
     }
+    rc = resolve_rels(out, err);
 done:
     util_free(order);
     if (rc < 0)

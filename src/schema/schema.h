@@ -12,6 +12,16 @@
 
 #include "sql/sql.h"
 
+struct sch_mapper;
+
+/* A relationship resolved at registration. */
+typedef struct sch_rel {
+    const corm_relation *rel;
+    const struct sch_mapper *target;
+    const corm_column *fk;         /* MANY_TO_ONE: ours; the others: the target's */
+    const corm_relation *inverse;  /* the other side, or NULL */
+} sch_rel;
+
 typedef struct sch_mapper {
     const corm_model *model;
     size_t rank;                /* position in dependency order */
@@ -25,6 +35,8 @@ typedef struct sch_mapper {
     sql_text sql_get;           /* SELECT <cols> FROM "t" WHERE "t"."pk" = ? */
     size_t sql_cols_len;
     size_t stride;              /* bytes of fields and NULL flags of an object */
+    sch_rel *rels;              /* model->nrelations of them */
+    size_t nrels;
 } sch_mapper;
 
 typedef struct sch_meta {
@@ -46,6 +58,8 @@ static inline const uint64_t *sch_proto_nulls(const sch_mapper *mp)
 }
 /* A column of m by name, or NULL. */
 const corm_column *sch_column(const corm_model *m, const char *name);
+/* The resolved relationship for a handle, or NULL when not registered. */
+const sch_rel *sch_rel_of(const sch_meta *meta, const corm_relation *rel);
 
 /* CREATE TABLE / INDEX IF NOT EXISTS for every model, parents first, in one
  * transaction. */

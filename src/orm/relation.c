@@ -1,0 +1,439 @@
+/*
+ * relation.c — relationships: loading them (lazily one object at a time,
+ * or for a whole result set with SELECT ... WHERE key IN (...)), keeping the
+ * two sides consistent, and turning to-one pointers into foreign keys at
+ * flush.
+ *
+ * One loader serves both strategies: orm_rel_load takes a set of objects
+ * of the relationship's model and fills the field of every one of them
+ * from as few SELECTs as the key chunking allows; corm_load calls it with
+ * one object, a query's selectin option with all of its rows, level by
+ * level along the path.
+ */
+#include "orm/orm.h"
+#include "util/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IN_CHUNK 500
+
+/* The layout of every CORM_MANY(T) field. */
+typedef struct many {
+    void **items;
+    size_t n, cap;
+} many;
+
+static void **to_one(orm_obj *o, const corm_relation *r)
+{
+    return (void **)(void *)((char *)orm_data(o) + r->offset);
+}
+
+static many *to_many(orm_obj *o, const corm_relation *r)
+{
+    return (many *)(void *)((char *)orm_data(o) + r->offset);
+}
+
+/* Set a to-one field, and its snapshot, so loading is not taken for a change. */
+static void set_one(orm_obj *o, const corm_relation *r, void *target)
+{
+    *to_one(o, r) = target;
+    if (o->has_snap)
+        memcpy((char *)orm_snap(o) + r->offset, &target, sizeof target);
+}
+
+/* The value of column c of o, NULL when the field is NULL. */
+static corm_value column_value(orm_obj *o, const corm_column *c)
+{
+    return sql_field_value(c, orm_data(o), corm_field_is_null(orm_data(o), c));
+}
+
+/* ---- loading ------------------------------------------------------------------ */
+
+typedef struct objvec {
+    orm_obj **v;
+    size_t n, cap;
+} objvec;
+
+static int objvec_push(corm_session *s, objvec *ov, orm_obj *o)
+{
+    if (util_grow(&ov->v, &ov->cap, ov->n, sizeof *ov->v, 64) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a relationship");
+    ov->v[ov->n++] = o;
+    return CORM_OK;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* Drop repeated objects (sorts by address). */
+static void objvec_unique(objvec *ov)
+{
+    if (ov->n < 2)
+        return;
+    qsort(ov->v, ov->n, sizeof *ov->v, cmp_ptr);
+    size_t k = 1;
+    for (size_t i = 1; i < ov->n; i++)
+        if (ov->v[i] != ov->v[k - 1])
+            ov->v[k++] = ov->v[i];
+    ov->n = k;
+}
+
+/* SELECT the rows of mp whose column `by` is one of keys[0..n), chunked,
+ * loading each through the identity map into `out`. */
+static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *by,
+                     const corm_value *keys, size_t n, objvec *out)
+{
+    const corm_model *m = mp->model;
+    for (size_t at = 0; at < n; at += IN_CHUNK) {
+        size_t k = n - at < IN_CHUNK ? n - at : IN_CHUNK;
+        sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
+        util_buf_reset(x.b);
+        s->params.n = 0;
+        util_buf_printf(x.b, "SELECT %s FROM ", mp->sql_cols);
+        sql_put_ident(&x, m->table);
+        util_buf_puts(x.b, " WHERE ");
+        sql_put_column(&x, by);
+        util_buf_puts(x.b, k == 1 ? " = " : " IN (");
+        for (size_t i = 0; i < k; i++) {
+            if (i)
+                util_buf_puts(x.b, ", ");
+            int rc = sql_put_value(&x, by, &keys[at + i], false);
+            if (rc < 0)
+                return rc;
+        }
+        if (k > 1)
+            util_buf_putc(x.b, ')');
+        util_buf_puts(x.b, " ORDER BY ");
+        sql_put_column(&x, mp->pk);
+        if (x.b->err)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a relationship");
+        drv_stmt *st = NULL;
+        int rc = sql_run(s->conn, x.b->p, x.b->len, &s->params, &st, &s->err);
+        while (rc == CORM_OK && (rc = s->conn->drv->step(st, &s->err)) == 1) {
+            orm_obj *o;
+            if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns, LOAD_KEEP, &o)) < 0 ||
+                (rc = objvec_push(s, out, o)) < 0) {
+                s->conn->drv->reset(st);
+                return rc;
+            }
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return CORM_OK;
+}
+
+static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
+                            objvec *next)
+{
+    const corm_relation *r = sr->rel;
+    corm_value *keys = util_malloc((n ? n : 1) * sizeof *keys);
+    objvec found = { 0 };
+    size_t nkeys = 0;
+    int rc = CORM_OK;
+    if (!keys)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
+    /* keys not in the identity map yet; repeats are cheap in IN (...) */
+    for (size_t i = 0; i < n; i++) {
+        corm_value k = column_value(objs[i], sr->fk);
+        if (k.kind != CORM_V_NULL && !orm_imap_get(s, sr->target, &k))
+            keys[nkeys++] = k;
+    }
+    if (nkeys)
+        rc = select_in(s, sr->target, sr->target->pk, keys, nkeys, &found);
+    for (size_t i = 0; rc == CORM_OK && i < n; i++) {
+        corm_value k = column_value(objs[i], sr->fk);
+        orm_obj *t = k.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &k);
+        if (t && (t->state == OBJ_GONE || t->state == OBJ_DELETED))
+            t = NULL;
+        set_one(objs[i], r, t ? orm_data(t) : NULL);
+        if (t && next)
+            rc = objvec_push(s, next, t);
+    }
+    if (next)
+        objvec_unique(next);
+    util_free(found.v);
+    util_free(keys);
+    return rc;
+}
+
+static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
+                        objvec *next)
+{
+    const corm_relation *r = sr->rel, *inv = sr->inverse;
+    const sch_mapper *parent_mp = objs[0]->mp;
+    corm_value *keys = util_malloc(n * sizeof *keys);
+    objvec kids = { 0 };
+    orm_obj **parent_of = NULL;
+    int rc = CORM_OK;
+    if (!keys)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = sql_field_value(parent_mp->pk, orm_data(objs[i]), false);
+        if (r->kind == CORM_REL_ONE_TO_MANY) {
+            many *l = to_many(objs[i], r);
+            l->items = NULL;
+            l->n = l->cap = 0;
+        } else {
+            set_one(objs[i], r, NULL);
+        }
+    }
+    rc = select_in(s, sr->target, sr->fk, keys, n, &kids);
+    if (rc == CORM_OK && kids.n && !(parent_of = util_malloc(kids.n * sizeof *parent_of)))
+        rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
+    /* count first, so that each array is allocated once at its size */
+    for (size_t i = 0; rc == CORM_OK && i < kids.n; i++) {
+        corm_value k = column_value(kids.v[i], sr->fk);
+        orm_obj *p = orm_imap_get(s, parent_mp, &k);
+        parent_of[i] = p;
+        if (p && r->kind == CORM_REL_ONE_TO_MANY)
+            to_many(p, r)->cap++;
+    }
+    for (size_t i = 0; rc == CORM_OK && i < n && r->kind == CORM_REL_ONE_TO_MANY; i++) {
+        many *l = to_many(objs[i], r);
+        if (l->cap && !(l->items = util_arena_alloc(&s->arena, l->cap * sizeof(void *))))
+            rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
+    }
+    for (size_t i = 0; rc == CORM_OK && i < kids.n; i++) {
+        orm_obj *p = parent_of[i], *c = kids.v[i];
+        if (!p)
+            continue;
+        if (r->kind == CORM_REL_ONE_TO_MANY) {
+            many *l = to_many(p, r);
+            l->items[l->n++] = orm_data(c);
+        } else {
+            set_one(p, r, orm_data(c));
+        }
+        if (inv)
+            set_one(c, inv, orm_data(p));
+        if (next)
+            rc = objvec_push(s, next, c);
+    }
+    util_free(parent_of);
+    util_free(kids.v);
+    util_free(keys);
+    return rc;
+}
+
+int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
+                 orm_obj ***next, size_t *nnext)
+{
+    objvec out = { 0 };
+    int rc = orm_conn(s);
+    if (rc == CORM_OK && n)
+        rc = sr->rel->kind == CORM_REL_MANY_TO_ONE
+                 ? load_many_to_one(s, sr, objs, n, next ? &out : NULL)
+                 : load_to_many(s, sr, objs, n, next ? &out : NULL);
+    if (next) {
+        if (rc < 0) {
+            util_free(out.v);
+            out.v = NULL;
+            out.n = 0;
+        }
+        *next = out.v;
+        *nnext = out.n;
+    }
+    return rc;
+}
+
+/* Resolve a handle used on an object of this session. */
+static const sch_rel *rel_for(corm_session *s, orm_obj *o, const corm_relation *rel)
+{
+    const sch_rel *sr = sch_rel_of(&s->e->meta, rel);
+    if (!sr) {
+        orm_set_error(s, CORM_EINVAL, "relationship %s is not registered with the engine",
+                      rel && rel->name ? rel->name : "(null)");
+        return NULL;
+    }
+    if (sr->rel->model != o->mp->model) {
+        orm_set_error(s, CORM_EINVAL, "relationship %s.%s used on a %s", rel->model->name,
+                      rel->name, o->mp->model->name);
+        return NULL;
+    }
+    return sr;
+}
+
+static void count_lazy_load(corm_session *s, const sch_rel *sr, orm_obj *o)
+{
+    corm_engine *e = s->e;
+    if (!e->warn)
+        return;
+    size_t rank = o->mp->rank, i = (size_t)sr->rel->index;
+    if (!s->lazy_loads) {
+        s->lazy_loads = util_calloc(e->meta.n * 64, sizeof *s->lazy_loads);
+        s->warned = util_calloc(e->meta.n, sizeof *s->warned);
+        if (!s->lazy_loads || !s->warned)
+            return; /* a warning is not worth failing the load for */
+    }
+    uint32_t n = ++s->lazy_loads[rank * 64 + i];
+    if (n < 2 || (s->warned[rank] >> i & 1))
+        return;
+    s->warned[rank] |= (uint64_t)1 << i;
+    char msg[512];
+    const corm_relation *r = sr->rel;
+    snprintf(msg, sizeof msg, "N+1: %s.%s was loaded lazily for one %s at a time (%u loads in "
+             "this session); load it with the query that loads the %s objects: "
+             "corm_selectin(q, %s_%s)", r->model->name, r->name, r->model->name, n,
+             r->model->name, r->model->name, r->name);
+    e->warn(e->warn_ud, msg);
+}
+
+int corm_load(corm_session *s, void *obj, const corm_relation *rel)
+{
+    util_err_clear(&s->err);
+    orm_obj *o = orm_check(s, obj);
+    const sch_rel *sr = o ? rel_for(s, o, rel) : NULL;
+    if (!sr)
+        return s->err.code;
+    if (o->state != OBJ_PERSISTENT)
+        return orm_set_error(s, CORM_ESTATE, "%s.%s: only a persistent object's relationships "
+                             "can be loaded (flush it first)", rel->model->name, rel->name);
+    count_lazy_load(s, sr, o);
+    return orm_rel_load(s, sr, &o, 1, NULL, NULL);
+}
+
+/* ---- changing ------------------------------------------------------------------- */
+
+int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *child)
+{
+    util_err_clear(&s->err);
+    orm_obj *p = orm_check(s, parent), *c = p ? orm_check(s, child) : NULL;
+    const sch_rel *sr = c ? rel_for(s, p, rel) : NULL;
+    if (!sr)
+        return s->err.code;
+    if (rel->kind != CORM_REL_ONE_TO_MANY)
+        return orm_set_error(s, CORM_EINVAL, "%s.%s is not a one-to-many relationship",
+                             rel->model->name, rel->name);
+    if (c->mp != sr->target)
+        return orm_set_error(s, CORM_EINVAL, "%s.%s holds %s objects, not a %s", rel->model->name,
+                             rel->name, rel->target->name, c->mp->model->name);
+    many *l = to_many(p, rel);
+    for (size_t i = 0; i < l->n; i++)
+        if (l->items[i] == child)
+            return CORM_OK;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        void **items = util_arena_alloc(&s->arena, cap * sizeof *items);
+        if (!items)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory adding to %s.%s", rel->model->name,
+                                 rel->name);
+        if (l->n)
+            memcpy(items, l->items, l->n * sizeof *items);
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n++] = child;
+    *to_one(c, sr->inverse) = parent; /* the key follows at flush */
+    return c->state == OBJ_TRANSIENT ? corm_add(s, child) : CORM_OK;
+}
+
+int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, void *child)
+{
+    util_err_clear(&s->err);
+    orm_obj *p = orm_check(s, parent), *c = p ? orm_check(s, child) : NULL;
+    const sch_rel *sr = c ? rel_for(s, p, rel) : NULL;
+    if (!sr)
+        return s->err.code;
+    if (rel->kind != CORM_REL_ONE_TO_MANY)
+        return orm_set_error(s, CORM_EINVAL, "%s.%s is not a one-to-many relationship",
+                             rel->model->name, rel->name);
+    many *l = to_many(p, rel);
+    size_t i = 0;
+    while (i < l->n && l->items[i] != child)
+        i++;
+    if (i == l->n)
+        return CORM_OK;
+    memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
+    l->n--;
+    if (rel->cascade & CORM_DELETE_ORPHAN)
+        return corm_delete(s, child);
+    void **back = to_one(c, sr->inverse);
+    if (*back == parent)
+        *back = NULL;
+    return CORM_OK;
+}
+
+/* ---- flushing --------------------------------------------------------------------- */
+
+/* Copy the keys of o's to-one pointers into its foreign keys: for a new
+ * object when the pointer is set, for a loaded one when the pointer was
+ * changed. 1 when a target has no key yet (flush it first). */
+int orm_rel_presync(corm_session *s, orm_obj *o)
+{
+    const sch_mapper *mp = o->mp;
+    for (size_t i = 0; i < mp->nrels; i++) {
+        const sch_rel *sr = &mp->rels[i];
+        const corm_relation *r = sr->rel;
+        if (r->kind != CORM_REL_MANY_TO_ONE)
+            continue;
+        void *t = *to_one(o, r);
+        if (o->has_snap) {
+            void *was;
+            memcpy(&was, (char *)orm_snap(o) + r->offset, sizeof was);
+            if (t == was)
+                continue;
+        } else if (!t) {
+            continue;
+        }
+        const corm_column *fk = sr->fk;
+        if (!t) {
+            corm_set_null(orm_data(o), fk, true);
+            continue;
+        }
+        orm_obj *to = orm_hdr(t);
+        if (to->magic != ORM_MAGIC || to->s != s || to->mp != sr->target)
+            return orm_set_error(s, CORM_EINVAL, "%s.%s: the object assigned is not a %s of "
+                                 "this session", r->model->name, r->name, r->target->name);
+        if (to->state == OBJ_TRANSIENT) {
+            int rc = corm_add(s, t); /* save-update cascade */
+            if (rc < 0)
+                return rc;
+        }
+        if (to->state == OBJ_PENDING)
+            return 1;
+        corm_value key = sql_field_value(sr->target->pk, t, false);
+        char *f = (char *)orm_data(o) + fk->offset;
+        if (key.kind == CORM_V_INT) {
+            switch (fk->size) {
+            case 2: *(int16_t *)(void *)f = (int16_t)key.u.i; break;
+            case 4: *(int32_t *)(void *)f = (int32_t)key.u.i; break;
+            default: *(int64_t *)(void *)f = key.u.i; break;
+            }
+        } else {
+            memcpy(f, (char *)t + sr->target->pk->offset, fk->size); /* a string key */
+        }
+        corm_set_null(orm_data(o), fk, false);
+    }
+    return CORM_OK;
+}
+
+int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
+{
+    const sch_mapper *mp = o->mp;
+    for (size_t i = 0; i < mp->nrels; i++) {
+        const sch_rel *sr = &mp->rels[i];
+        const corm_relation *r = sr->rel;
+        if (r->kind == CORM_REL_MANY_TO_ONE || !(r->cascade & CORM_CASCADE_DELETE))
+            continue;
+        orm_obj **kids = NULL;
+        size_t n = 0;
+        int rc = orm_rel_load(s, sr, &o, 1, &kids, &n);
+        for (size_t k = 0; rc == CORM_OK && k < n; k++)
+            rc = corm_delete(s, orm_data(kids[k]));
+        util_free(kids);
+        if (rc < 0)
+            return rc;
+    }
+    return CORM_OK;
+}
+
+void corm_engine_set_warnings(corm_engine *e, corm_warn_fn fn, void *ud)
+{
+    e->warn = fn;
+    e->warn_ud = ud;
+}
