@@ -288,8 +288,8 @@ bool corm_is_modified(const corm_session *s, const void *obj);
 /* NULL in scalar fields (integers, floats, booleans, decimals, dates, enums)
  * is a flag per column; for pointer fields (strings, JSON, BLOB data) it is
  * the NULL pointer. corm_new starts numbers at 0 and booleans at false (real
- * values), pointers at NULL, and nullable dates and times as NULL (they have
- * no zero value). A loaded NULL flag is cleared by a flush when the field
+ * values), pointers at NULL, and nullable dates, times and foreign keys as
+ * NULL (a date has no zero value, a key 0 points at nothing). A loaded NULL flag is cleared by a flush when the field
  * was given another value than the one it had; to store the zero value in a
  * NULL column, clear the flag with corm_set_null(obj, col, false). */
 /* Errors: CORM_ENOTNULL for a NOT NULL column that is not a pointer,

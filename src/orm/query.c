@@ -360,8 +360,11 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     bool fresh = !o;
     if (fresh && !(o = orm_alloc(s, mp)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
-    if (fresh) /* every column is loaded below; only the flag words need clearing */
-        memset(orm_nulls(o), 0, mp->nwords * 8);
+    /* every column is loaded below: only the flag words, and relationship
+     * fields (not loaded until asked), need clearing */
+    if (fresh)
+        memset(mp->nrels ? orm_data(o) : (void *)orm_nulls(o), 0,
+               mp->nrels ? mp->stride : mp->nwords * 8);
     void *obj = orm_data(o);
     uint64_t *nulls = orm_nulls(o);
     for (size_t i = 0; i < ncols; i++)

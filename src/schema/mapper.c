@@ -446,10 +446,11 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
                 return rc;
         } else if (!(c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) && !c->default_fn &&
                    (c->type == CORM_TYPE_DATE || c->type == CORM_TYPE_TIME ||
-                    c->type == CORM_TYPE_DATETIME)) {
+                    c->type == CORM_TYPE_DATETIME || c->fk)) {
             /* A new object's numbers and booleans start as 0 and false, real
-             * values; its pointers start NULL. A date has no zero value, so
-             * an unset nullable date starts NULL. */
+             * values; its pointers start NULL. A date has no zero value and a
+             * key 0 points at nothing, so unset nullable dates and foreign
+             * keys start NULL. */
             nulls[i >> 6] |= (uint64_t)1 << (i & 63);
         }
     }

@@ -1,0 +1,382 @@
+/*
+ * test_relations.c — relationships: many-to-one, one-to-many, one-to-one
+ * and a self-referential tree; lazy loading, selectin eager loading (the
+ * SQL counted through the echo), cascades, and the bad inputs.
+ */
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CORM_DEFINE_MODELS /* the models below are defined here */
+
+#define AUTHOR_FIELDS(COLUMN, RELATION)                                        \
+    COLUMN(id,   CORM_INTEGER,    CORM_PRIMARY_KEY)                             \
+    COLUMN(name, CORM_STRING(40), CORM_NOT_NULL)                                \
+    RELATION(articles, CORM_ONE_TO_MANY(Article, author), CORM_CASCADE(CORM_CASCADE_DELETE)) \
+    RELATION(profile,  CORM_ONE_TO_ONE(Profile, author))
+CORM_MODEL(Author, "author", AUTHOR_FIELDS)
+
+#define ARTICLE_FIELDS(COLUMN, RELATION)                                       \
+    COLUMN(id,        CORM_INTEGER, CORM_PRIMARY_KEY)                           \
+    COLUMN(title,     CORM_TEXT,    0)                                          \
+    COLUMN(author_id, CORM_INTEGER, CORM_NOT_NULL | CORM_INDEX, CORM_FK(Author, id)) \
+    RELATION(author, CORM_MANY_TO_ONE(Author, author_id, articles))            \
+    RELATION(notes,  CORM_ONE_TO_MANY(Note, article),                          \
+             CORM_CASCADE(CORM_CASCADE_DELETE | CORM_DELETE_ORPHAN))
+CORM_MODEL(Article, "article", ARTICLE_FIELDS)
+
+#define NOTE_FIELDS(COLUMN, RELATION)                                          \
+    COLUMN(id,         CORM_INTEGER, CORM_PRIMARY_KEY)                          \
+    COLUMN(body,       CORM_TEXT,    0)                                         \
+    COLUMN(article_id, CORM_INTEGER, 0, CORM_FK(Article, id))                   \
+    RELATION(article, CORM_MANY_TO_ONE(Article, article_id, notes))
+CORM_MODEL(Note, "note", NOTE_FIELDS)
+
+#define PROFILE_FIELDS(COLUMN, RELATION)                                       \
+    COLUMN(id,        CORM_INTEGER,    CORM_PRIMARY_KEY)                        \
+    COLUMN(bio,       CORM_TEXT,       0)                                       \
+    COLUMN(author_id, CORM_INTEGER,    CORM_UNIQUE, CORM_FK(Author, id))        \
+    RELATION(author, CORM_MANY_TO_ONE(Author, author_id, profile))
+CORM_MODEL(Profile, "profile", PROFILE_FIELDS)
+
+/* A tree without cascades: a parent with children cannot be deleted. */
+#define NODE_FIELDS(COLUMN, RELATION)                                          \
+    COLUMN(id,        CORM_INTEGER,    CORM_PRIMARY_KEY)                        \
+    COLUMN(label,     CORM_STRING(20), 0)                                       \
+    COLUMN(parent_id, CORM_INTEGER,    0, CORM_FK(Node, id))                    \
+    RELATION(parent,   CORM_MANY_TO_ONE(Node, parent_id, children))            \
+    RELATION(children, CORM_ONE_TO_MANY(Node, parent))
+CORM_MODEL(Node, "node", NODE_FIELDS)
+
+/* A broken declaration: the inverse named does not exist. */
+#define BROKEN_FIELDS(COLUMN, RELATION)                                        \
+    COLUMN(id, CORM_INTEGER, CORM_PRIMARY_KEY)                                  \
+    RELATION(things, CORM_ONE_TO_MANY(Article, nothing))
+CORM_MODEL(Broken, "broken", BROKEN_FIELDS)
+
+static const corm_model *const models[] = { Author_model, Article_model, Note_model, Profile_model,
+                                             Node_model, NULL };
+
+static corm_engine *db;
+static corm_session *s;
+static char dir[64], path[128];
+static char *log_lines[256];
+static size_t nlog;
+static char warning[512];
+
+static void capture(void *ud, const char *line)
+{
+    (void)ud;
+    if (nlog < 256)
+        log_lines[nlog++] = strdup(line);
+}
+
+static void clear_log(void)
+{
+    for (size_t i = 0; i < nlog; i++)
+        free(log_lines[i]);
+    nlog = 0;
+}
+
+static size_t count_selects(const char *table)
+{
+    char want[64];
+    snprintf(want, sizeof want, "FROM \"%s\"", table);
+    size_t n = 0;
+    for (size_t i = 0; i < nlog; i++)
+        n += strncmp(log_lines[i], "SELECT", 6) == 0 && strstr(log_lines[i], want) != NULL;
+    return n;
+}
+
+static void warn(void *ud, const char *msg)
+{
+    (void)ud;
+    snprintf(warning, sizeof warning, "%s", msg);
+}
+
+static Author *author(const char *name, int articles, int notes)
+{
+    Author *a = corm_new(s, Author);
+    a->name = corm_strdup(s, name);
+    OK(corm_add(s, a));
+    for (int i = 0; i < articles; i++) {
+        Article *ar = corm_new(s, Article);
+        char t[64];
+        snprintf(t, sizeof t, "%s-%d", name, i);
+        ar->title = corm_strdup(s, t);
+        OK(corm_rel_add(s, a, Author_articles, ar));
+        for (int k = 0; k < notes; k++) {
+            Note *n = corm_new(s, Note);
+            n->body = "note";
+            OK(corm_rel_add(s, ar, Article_notes, n));
+        }
+    }
+    return a;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/corm-rel-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "sqlite:///%s/rel.db", dir);
+    OK(corm_engine_open(&db, path, models));
+    OK(corm_create_all(db));
+    corm_engine_set_echo(db, capture, NULL);
+    corm_engine_set_warnings(db, warn, NULL);
+    s = corm_session_new(db);
+    warning[0] = '\0';
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    corm_session_free(s);
+    corm_engine_close(db);
+    clear_log();
+    char p[160];
+    snprintf(p, sizeof p, "%s/rel.db", dir);
+    unlink(p);
+    rmdir(dir);
+    return 0;
+}
+
+static int64_t rows(const char *table)
+{
+    corm_session *t = corm_session_new(db);
+    char sql[64];
+    corm_result *r;
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", table);
+    OK(corm_execute(t, sql, NULL, 0, &r));
+    int64_t n = corm_result_int(r, 0, 0);
+    corm_session_free(t);
+    return n;
+}
+
+static void bad_declarations_are_refused(void **state)
+{
+    (void)state;
+    const corm_model *with_broken[] = { Author_model, Article_model, Note_model, Profile_model,
+                                        Broken_model, NULL };
+    corm_engine *e;
+    assert_int_equal(corm_engine_open(&e, "sqlite://", with_broken), CORM_ESCHEMA);
+    assert_non_null(strstr(corm_engine_errmsg(e), "relationship things: Article has no relationship named 'nothing'"));
+    corm_engine_close(e);
+    const corm_model *no_target[] = { Article_model, Note_model, NULL };
+    assert_int_equal(corm_engine_open(&e, "sqlite://", no_target), CORM_ESCHEMA);
+    corm_engine_close(e);
+}
+
+static void save_cascade_inserts_children_with_keys(void **state)
+{
+    (void)state;
+    Author *a = author("ann", 2, 2);
+    OK(corm_commit(s));
+    assert_true(a->id > 0);
+    assert_int_equal(rows("article"), 2);
+    assert_int_equal(rows("note"), 4);
+    corm_result *r;
+    OK(corm_execute(s, "SELECT COUNT(*) FROM article WHERE author_id = ?", CORM_ARGS(a->id), &r));
+    assert_int_equal(corm_result_int(r, 0, 0), 2);
+    OK(corm_execute(s, "SELECT COUNT(*) FROM note n JOIN article a ON n.article_id = a.id "
+                       "WHERE a.author_id = ?", CORM_ARGS(a->id), &r));
+    assert_int_equal(corm_result_int(r, 0, 0), 4);
+    /* a pointer set on a new object: its key follows */
+    Article *x = corm_new(s, Article);
+    x->title = "pointed";
+    x->author = a;
+    OK(corm_add(s, x));
+    OK(corm_commit(s));
+    assert_int_equal(x->author_id, a->id);
+}
+
+static void lazy_loading_goes_through_the_identity_map(void **state)
+{
+    (void)state;
+    author("bob", 3, 0);
+    OK(corm_commit(s));
+    corm_session *t = corm_session_new(db);
+    Author *b;
+    corm_query *q = corm_query_new(t, Author);
+    OK(corm_filter_by(q, "name", "bob"));
+    OK(corm_one(q, &b));
+    assert_int_equal(b->articles.n, 0); /* not loaded yet */
+    clear_log();
+    OK(corm_load(t, b, Author_articles));
+    assert_int_equal(count_selects("article"), 1);
+    assert_int_equal(b->articles.n, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_ptr_equal(b->articles.items[i]->author, b); /* the back side is set */
+    Article *first = b->articles.items[0];
+    first->author = NULL;
+    OK(corm_load(t, first, Article_author));
+    assert_ptr_equal(first->author, b);
+    Author *again;
+    OK(corm_get(t, Author, b->id, &again));
+    assert_ptr_equal(again, b);
+    /* one-to-one */
+    Profile *p = corm_new(t, Profile);
+    p->bio = "writer";
+    p->author = b;
+    OK(corm_add(t, p));
+    OK(corm_commit(t));
+    OK(corm_load(t, b, Author_profile));
+    assert_ptr_equal(b->profile, p);
+    corm_session_free(t);
+}
+
+static void selectin_runs_one_query_per_level(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", i);
+        author(name, 3, 2);
+    }
+    OK(corm_commit(s));
+    corm_session *t = corm_session_new(db);
+    clear_log();
+    corm_query *q = corm_query_new(t, Author);
+    OK(corm_selectin(q, Author_articles, Article_notes));
+    OK(corm_selectin(q, Author_profile));
+    Author **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 4);
+    assert_int_equal(count_selects("author"), 1);
+    assert_int_equal(count_selects("article"), 1);
+    assert_int_equal(count_selects("note"), 1);
+    assert_int_equal(count_selects("profile"), 1);
+    size_t notes = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(v[i]->articles.n, 3);
+        for (size_t k = 0; k < 3; k++) {
+            assert_ptr_equal(v[i]->articles.items[k]->author, v[i]);
+            notes += v[i]->articles.items[k]->notes.n;
+        }
+        assert_null(v[i]->profile);
+    }
+    assert_int_equal(notes, 24);
+    /* a path that does not start at the query's model */
+    q = corm_query_new(t, Author);
+    assert_int_equal(corm_selectin(q, Article_notes), CORM_EINVAL);
+    assert_int_equal(corm_all(q, &v, &n), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(t), "Article.notes does not start at Author"));
+    corm_session_free(t);
+}
+
+static void selectin_chunks_large_key_sets(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 1200; i++) {
+        Node *n = corm_new(s, Node);
+        n->label = "leaf";
+        OK(corm_add(s, n));
+    }
+    OK(corm_commit(s));
+    corm_session *t = corm_session_new(db);
+    clear_log();
+    corm_query *q = corm_query_new(t, Node);
+    OK(corm_selectin(q, Node_children));
+    Node **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 1200);
+    assert_int_equal(count_selects("node"), 1 + 3); /* the rows, then 500 + 500 + 200 keys */
+    corm_session_free(t);
+}
+
+static void changing_and_removing(void **state)
+{
+    (void)state;
+    Author *a = author("cat", 1, 2), *b = author("dan", 0, 0);
+    OK(corm_commit(s));
+    Article *ar = a->articles.items[0];
+    /* move the article: assigning the pointer changes the key */
+    ar->author = b;
+    OK(corm_commit(s));
+    assert_int_equal(ar->author_id, b->id);
+    /* remove a note: delete-orphan deletes it */
+    Note *gone = ar->notes.items[0];
+    OK(corm_rel_remove(s, ar, Article_notes, gone));
+    assert_int_equal(ar->notes.n, 1);
+    OK(corm_commit(s));
+    assert_int_equal(rows("note"), 1);
+    /* the wrong model assigned to a pointer */
+    Note *n = ar->notes.items[0];
+    n->article = (Article *)(void *)b;
+    assert_int_equal(corm_commit(s), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "Note.article: the object assigned is not a Article"));
+    n->article = ar;
+    OK(corm_commit(s));
+    assert_int_equal(corm_rel_add(s, ar, Article_notes, b), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "holds Note objects, not a Author"));
+}
+
+static void delete_cascades_and_restrict(void **state)
+{
+    (void)state;
+    Author *a = author("eve", 2, 3);
+    author("fay", 1, 1);
+    OK(corm_commit(s));
+    OK(corm_delete(s, a));
+    OK(corm_commit(s));
+    assert_int_equal(rows("author"), 1);
+    assert_int_equal(rows("article"), 1);
+    assert_int_equal(rows("note"), 1);
+    /* no cascade on the tree: a parent with children is refused by the key */
+    Node *root = corm_new(s, Node), *leaf = corm_new(s, Node);
+    root->label = "root";
+    leaf->label = "leaf";
+    OK(corm_rel_add(s, root, Node_children, leaf)); /* leaf before root in the table */
+    OK(corm_add(s, leaf));
+    OK(corm_add(s, root));
+    OK(corm_commit(s));
+    assert_int_equal(leaf->parent_id, root->id);
+    OK(corm_delete(s, root));
+    int rc = corm_commit(s);
+    assert_int_equal(rc, CORM_EFOREIGNKEY);
+    assert_non_null(strstr(corm_errmsg(s), "Node"));
+    assert_int_equal(rows("node"), 2);
+    OK(corm_add(s, root)); /* changed our mind: keep it */
+    OK(corm_commit(s));
+    assert_int_equal(rows("node"), 2);
+}
+
+static void lazy_loads_one_at_a_time_are_reported(void **state)
+{
+    (void)state;
+    author("g1", 1, 0);
+    author("g2", 1, 0);
+    author("g3", 1, 0);
+    OK(corm_commit(s));
+    corm_session *t = corm_session_new(db);
+    corm_query *q = corm_query_new(t, Author);
+    Author **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    OK(corm_load(t, v[0], Author_articles));
+    assert_string_equal(warning, "");
+    OK(corm_load(t, v[1], Author_articles));
+    assert_non_null(strstr(warning, "N+1: Author.articles"));
+    assert_non_null(strstr(warning, "corm_selectin(q, Author_articles)"));
+    corm_session_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bad_declarations_are_refused),
+        cmocka_unit_test_setup_teardown(save_cascade_inserts_children_with_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(lazy_loading_goes_through_the_identity_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(selectin_runs_one_query_per_level, setup, teardown),
+        cmocka_unit_test_setup_teardown(selectin_chunks_large_key_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(changing_and_removing, setup, teardown),
+        cmocka_unit_test_setup_teardown(delete_cascades_and_restrict, setup, teardown),
+        cmocka_unit_test_setup_teardown(lazy_loads_one_at_a_time_are_reported, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
