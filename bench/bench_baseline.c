@@ -90,6 +90,20 @@ static void free_user(user *u)
     free(u);
 }
 
+typedef struct post {
+    int64_t id;
+    char *content;
+    int64_t user_id;
+    datetime created;
+} post;
+
+/* a user with its posts, for the relationship workloads */
+typedef struct user_posts {
+    user *u;
+    post **posts;
+    size_t n, cap;
+} user_posts;
+
 #define SELECT_USER "SELECT id, username, email, age, created FROM user"
 
 __attribute__((noinline)) static void w_insert(int64_t n)
@@ -232,6 +246,141 @@ __attribute__((noinline)) static void w_update(int64_t n)
     bench_check("update", (int64_t)cnt, n);
 }
 
+static post *read_post(sqlite3_stmt *st)
+{
+    post *p = malloc(sizeof *p);
+    p->id = sqlite3_column_int64(st, 0);
+    p->content = dup_column(st, 1);
+    p->user_id = sqlite3_column_int64(st, 2);
+    p->created = parse_datetime((const char *)sqlite3_column_text(st, 3));
+    return p;
+}
+
+static void add_post(user_posts *up, post *p)
+{
+    if (up->n == up->cap) {
+        up->cap = up->cap ? up->cap * 2 : 4;
+        up->posts = realloc(up->posts, up->cap * sizeof *up->posts);
+    }
+    up->posts[up->n++] = p;
+}
+
+static void free_user_posts(user_posts *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < v[i].n; k++) {
+            free(v[i].posts[k]->content);
+            free(v[i].posts[k]);
+        }
+        free(v[i].posts);
+        free_user(v[i].u);
+    }
+    free(v);
+}
+
+static void setup_relations(int64_t users)
+{
+    exec("CREATE TABLE user (id INTEGER PRIMARY KEY, username VARCHAR(80) NOT NULL UNIQUE, email "
+         "VARCHAR(120) NOT NULL UNIQUE, age INTEGER NOT NULL, created DATETIME NOT NULL)");
+    exec("CREATE TABLE post (id INTEGER PRIMARY KEY, content TEXT, user_id INTEGER NOT NULL "
+         "REFERENCES user (id), created DATETIME NOT NULL)");
+    exec("CREATE INDEX ix_post_user_id ON post (user_id)");
+    exec("BEGIN");
+    sqlite3_stmt *u = prepare("INSERT INTO user (username, email, age, created) VALUES (?, ?, ?, ?)");
+    sqlite3_stmt *p = prepare("INSERT INTO post (content, user_id, created) VALUES (?, ?, ?)");
+    char name[32], email[48], content[64], created[32];
+    for (int64_t i = 1; i <= users; i++) {
+        bench_username(name, i);
+        bench_email(email, i);
+        snprintf(created, sizeof created, "2024-01-01 %02d:%02d:%02d", (int)(i / 3600),
+                 (int)(i / 60 % 60), (int)(i % 60));
+        sqlite3_bind_text(u, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(u, 2, email, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(u, 3, bench_age(i));
+        sqlite3_bind_text(u, 4, created, -1, SQLITE_STATIC);
+        if (sqlite3_step(u) != SQLITE_DONE)
+            die("setup");
+        sqlite3_reset(u);
+        int64_t id = sqlite3_last_insert_rowid(db);
+        for (int j = 0; j < 10; j++) {
+            snprintf(content, sizeof content, "post %d of user %lld", j, (long long)i);
+            sqlite3_bind_text(p, 1, content, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(p, 2, id);
+            sqlite3_bind_text(p, 3, created, -1, SQLITE_STATIC);
+            if (sqlite3_step(p) != SQLITE_DONE)
+                die("setup");
+            sqlite3_reset(p);
+        }
+    }
+    sqlite3_finalize(u);
+    sqlite3_finalize(p);
+    exec("COMMIT");
+}
+
+/* All users, then all posts attached to them by user id: two queries. */
+__attribute__((noinline)) static void w_relations(int64_t users)
+{
+    double t0 = bench_now();
+    exec("BEGIN");
+    size_t cnt;
+    user **all = load_all(&cnt);
+    user_posts *v = calloc(cnt, sizeof *v);
+    int64_t max_id = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        v[i].u = all[i];
+        if (all[i]->id > max_id)
+            max_id = all[i]->id;
+    }
+    size_t *at = malloc((size_t)(max_id + 1) * sizeof *at);
+    for (size_t i = 0; i < cnt; i++)
+        at[all[i]->id] = i;
+    free(all);
+    sqlite3_stmt *st = prepare("SELECT id, content, user_id, created FROM post ORDER BY id");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        post *p = read_post(st);
+        add_post(&v[at[p->user_id]], p);
+    }
+    sqlite3_finalize(st);
+    exec("COMMIT");
+    int64_t posts = 0, right = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        posts += (int64_t)v[i].n;
+        right += v[i].n == 10;
+    }
+    free(at);
+    free_user_posts(v, cnt);
+    bench_report("relations", bench_now() - t0);
+    bench_check("relations", posts, users * 10);
+    bench_check("relations users with 10 posts", right, users);
+}
+
+/* The first 1,000 users, then each one's posts with its own query. */
+__attribute__((noinline)) static void w_lazy(void)
+{
+    double t0 = bench_now();
+    exec("BEGIN");
+    sqlite3_stmt *st = prepare(SELECT_USER " ORDER BY id LIMIT 1000");
+    user_posts *v = calloc(1000, sizeof *v);
+    size_t cnt = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        v[cnt++].u = read_user(st);
+    sqlite3_finalize(st);
+    st = prepare("SELECT id, content, user_id, created FROM post WHERE user_id = ? ORDER BY id");
+    int64_t posts = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        sqlite3_bind_int64(st, 1, v[i].u->id);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            add_post(&v[i], read_post(st));
+        sqlite3_reset(st);
+        posts += (int64_t)v[i].n;
+    }
+    sqlite3_finalize(st);
+    exec("COMMIT");
+    free_user_posts(v, cnt);
+    bench_report("lazy", bench_now() - t0);
+    bench_check("lazy", posts, 10000);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -251,6 +400,19 @@ int main(int argc, char **argv)
     w_filter(n);
     w_scan(n);
     w_update(n);
+    sqlite3_close(db);
+
+    int64_t users = n < 10000 ? n : 10000;
+    snprintf(path, sizeof path, "%s/baseline-rel.db", argv[1]);
+    unlink(path);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die("open");
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    setup_relations(users);
+    w_relations(users);
+    if (users >= 1000)
+        w_lazy();
     sqlite3_close(db);
     return 0;
 }

@@ -18,14 +18,16 @@
     COLUMN(username, CORM_STRING(80),  CORM_UNIQUE | CORM_NOT_NULL)    \
     COLUMN(email,    CORM_STRING(120), CORM_UNIQUE | CORM_NOT_NULL)    \
     COLUMN(age,      CORM_INTEGER,     CORM_NOT_NULL)                  \
-    COLUMN(created,  CORM_DATETIME,    CORM_NOT_NULL)
+    COLUMN(created,  CORM_DATETIME,    CORM_NOT_NULL)                  \
+    RELATION(posts,  CORM_ONE_TO_MANY(Post, user))
 CORM_MODEL(User, "user", USER_FIELDS)
 
 #define POST_FIELDS(COLUMN, RELATION)                                          \
     COLUMN(id,      CORM_INTEGER,  CORM_PRIMARY_KEY)                            \
     COLUMN(content, CORM_TEXT,     0)                                           \
     COLUMN(user_id, CORM_INTEGER,  CORM_NOT_NULL | CORM_INDEX, CORM_FK(User, id)) \
-    COLUMN(created, CORM_DATETIME, CORM_NOT_NULL)
+    COLUMN(created, CORM_DATETIME, CORM_NOT_NULL)                               \
+    RELATION(user,  CORM_MANY_TO_ONE(User, user_id, posts))
 CORM_MODEL(Post, "post", POST_FIELDS)
 
 static const corm_model *const models[] = { User_model, Post_model, NULL };
@@ -148,6 +150,78 @@ __attribute__((noinline)) static void w_update(corm_engine *db, int64_t n)
     bench_check("update", (int64_t)cnt, n);
 }
 
+/* 10,000 users with 10 posts each, untimed. */
+static void setup_relations(corm_engine *db, int64_t users)
+{
+    if (corm_create_all(db) != CORM_OK)
+        die(NULL, corm_engine_errmsg(db));
+    corm_session *s = corm_session_new(db);
+    char buf[64];
+    for (int64_t i = 1; i <= users; i++) {
+        User *u = corm_new(s, User);
+        bench_username(buf, i);
+        u->username = corm_strdup(s, buf);
+        bench_email(buf, i);
+        u->email = corm_strdup(s, buf);
+        u->age = bench_age(i);
+        u->created = created(i);
+        corm_add(s, u);
+        for (int j = 0; j < 10; j++) {
+            Post *p = corm_new(s, Post);
+            sprintf(buf, "post %d of user %lld", j, (long long)i);
+            p->content = corm_strdup(s, buf);
+            p->created = u->created;
+            corm_rel_add(s, u, User_posts, p);
+        }
+    }
+    if (corm_commit(s) != CORM_OK)
+        die(s, "setup relations");
+    corm_session_free(s);
+}
+
+__attribute__((noinline)) static void w_relations(corm_engine *db, int64_t users)
+{
+    double t0 = bench_now();
+    corm_session *s = corm_session_new(db);
+    corm_query *q = corm_query_new(s, User);
+    corm_selectin(q, User_posts);
+    User **v;
+    size_t cnt;
+    if (corm_all(q, &v, &cnt) != CORM_OK)
+        die(s, "relations");
+    int64_t posts = 0, right = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        posts += (int64_t)v[i]->posts.n;
+        right += v[i]->posts.n == 10;
+    }
+    corm_session_free(s);
+    bench_report("relations", bench_now() - t0);
+    bench_check("relations", posts, users * 10);
+    bench_check("relations users with 10 posts", right, users);
+}
+
+__attribute__((noinline)) static void w_lazy(corm_engine *db)
+{
+    double t0 = bench_now();
+    corm_session *s = corm_session_new(db);
+    corm_query *q = corm_query_new(s, User);
+    corm_order_by(q, User_id);
+    corm_limit(q, 1000);
+    User **v;
+    size_t cnt;
+    if (corm_all(q, &v, &cnt) != CORM_OK)
+        die(s, "lazy");
+    int64_t posts = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        if (corm_load(s, v[i], User_posts) != CORM_OK)
+            die(s, "lazy");
+        posts += (int64_t)v[i]->posts.n;
+    }
+    corm_session_free(s);
+    bench_report("lazy", bench_now() - t0);
+    bench_check("lazy", posts, 10000);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -169,6 +243,20 @@ int main(int argc, char **argv)
     w_filter(db, n);
     w_scan(db, n);
     w_update(db, n);
+    corm_engine_close(db);
+
+    int64_t users = n < 10000 ? n : 10000;
+    snprintf(path, sizeof path, "%s/corm-rel.db", argv[1]);
+    unlink(path);
+    snprintf(url, sizeof url, "sqlite:///%s?journal_mode=wal&synchronous=normal", path);
+    if (corm_engine_open(&db, url, models) != CORM_OK) {
+        fprintf(stderr, "%s\n", corm_engine_errmsg(db));
+        return 1;
+    }
+    setup_relations(db, users);
+    w_relations(db, users);
+    if (users >= 1000)
+        w_lazy(db);
     corm_engine_close(db);
     return 0;
 }

@@ -9,7 +9,7 @@ n=${2:-${BENCH_N:-20000}}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '%-10s %16s %16s %7s\n' workload baseline corm ratio
-for w in insert get filter scan update; do
+for w in insert get filter scan update relations lazy; do
     declare -A ir=()
     for p in baseline corm; do
         rm -f "$tmp"/*.db*

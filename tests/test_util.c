@@ -78,6 +78,14 @@ static void dates_validate(void **state)
     OK(corm_datetime_parse("2024-01-01T10:20:30Z", &dt));
     assert_int_equal(dt.time.second, 30);
     assert_string_equal(corm_datetime_format(dt, buf), "2024-01-01 10:20:30");
+    /* the canonical 26-character form has its own fast path: same rules */
+    OK(corm_datetime_parse("2024-02-29 23:59:59.999999", &dt));
+    assert_int_equal(dt.time.usec, 999999);
+    assert_int_equal(dt.date.day, 29);
+    assert_int_equal(corm_datetime_parse("2023-02-29 00:00:00.000000", &dt), CORM_EDATE);
+    assert_int_equal(corm_datetime_parse("2024-01-01 24:00:00.000000", &dt), CORM_EDATE);
+    assert_int_equal(corm_datetime_parse("2024-01-01 00:00:00.00000x", &dt), CORM_EDATE);
+    assert_int_equal(corm_datetime_parse("2024-01-01T00:00:00.000000", &dt), CORM_OK);
     OK(corm_datetime_parse("2024-01-01", &dt));
     assert_int_equal(dt.time.hour, 0);
 }

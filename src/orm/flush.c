@@ -163,12 +163,24 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
         sql_put_ident(&x, m->table);
         put_where_pk(&x, mp, 0);
         break;
+    case SQLK_SELECT_IN: {
+        size_t k = (size_t)(mask >> 16);
+        util_buf_printf(x.b, "SELECT %s FROM ", mp->sql_cols);
+        sql_put_ident(&x, m->table);
+        util_buf_puts(x.b, " WHERE ");
+        sql_put_column(&x, m->columns[mask & 0xffff]);
+        util_buf_puts(x.b, k == 1 ? " = " : " IN (");
+        put_placeholders(&x, 0, k);
+        if (k > 1)
+            util_buf_putc(x.b, ')');
+        break;
+    }
     }
 }
 
 /* The text of a statement of `kind` writing the columns in `mask`. */
-static const sql_text *statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
-                                 uint64_t mask)
+const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
+                              uint64_t mask)
 {
     orm_sqlc *slots = &s->sqlc[mp->rank * ORM_SQLC], *free_slot = NULL;
     for (size_t i = 0; i < ORM_SQLC; i++) {
@@ -246,7 +258,7 @@ static int insert(corm_session *s, orm_obj *o)
     if (returning && !(before = util_arena_memdup(&s->arena, obj, o->mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     drv_stmt *st = NULL;
-    rc = run(s, o, statement(s, mp, returning ? SQLK_INSERT_RETURNING : SQLK_INSERT, mask), &st);
+    rc = run(s, o, orm_statement(s, mp, returning ? SQLK_INSERT_RETURNING : SQLK_INSERT, mask), &st);
     if (rc < 0)
         return rc;
     if (returning && rc == 1) {
@@ -317,7 +329,7 @@ static int update(corm_session *s, orm_obj *o)
     if (!old)
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     drv_stmt *st = NULL;
-    if ((rc = run(s, o, statement(s, mp, SQLK_UPDATE, mask), &st)) < 0)
+    if ((rc = run(s, o, orm_statement(s, mp, SQLK_UPDATE, mask), &st)) < 0)
         return rc;
     if (s->conn->drv->changes(s->conn->dc) != 1) {
         char repr[256];
@@ -337,7 +349,7 @@ static int delete(corm_session *s, orm_obj *o)
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
     drv_stmt *st = NULL;
-    if ((rc = run(s, o, statement(s, o->mp, SQLK_DELETE, 0), &st)) < 0)
+    if ((rc = run(s, o, orm_statement(s, o->mp, SQLK_DELETE, 0), &st)) < 0)
         return rc;
     if ((rc = orm_journal(s, o, J_DELETED, false, NULL)) < 0)
         return rc;

@@ -111,8 +111,11 @@ typedef struct orm_jentry {
 
 /* A statement text the flush built for a mapper, kept for the session so
  * the next object with the same columns reuses it (and its hash). */
-enum orm_sqlk { SQLK_INSERT = 1, SQLK_INSERT_RETURNING, SQLK_UPDATE, SQLK_DELETE };
-#define ORM_SQLC 8
+enum orm_sqlk {
+    SQLK_INSERT = 1, SQLK_INSERT_RETURNING, SQLK_UPDATE, SQLK_DELETE,
+    SQLK_SELECT_IN   /* mask: the column's index | number of keys << 16 */
+};
+#define ORM_SQLC 16
 typedef struct orm_sqlc {
     uint8_t kind;
     uint64_t mask;           /* the columns written */
@@ -183,6 +186,10 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp);
  * session's autoflush mode. */
 int orm_autoflush(corm_session *s, const sch_mapper *mp);
 bool orm_obj_dirty(orm_obj *o);
+/* The text of a statement of `kind` for mp writing the columns in `mask`,
+ * built once per session (NULL when out of memory, s->err set). */
+const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
+                              uint64_t mask);
 /* Fill s->err with a sentence for a database error on object o. */
 int orm_db_error(corm_session *s, orm_obj *o, int code);
 

@@ -91,29 +91,20 @@ static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *b
     const corm_model *m = mp->model;
     for (size_t at = 0; at < n; at += IN_CHUNK) {
         size_t k = n - at < IN_CHUNK ? n - at : IN_CHUNK;
-        sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
-        util_buf_reset(x.b);
+        int rc = CORM_OK;
         s->params.n = 0;
-        util_buf_printf(x.b, "SELECT %s FROM ", mp->sql_cols);
-        sql_put_ident(&x, m->table);
-        util_buf_puts(x.b, " WHERE ");
-        sql_put_column(&x, by);
-        util_buf_puts(x.b, k == 1 ? " = " : " IN (");
-        for (size_t i = 0; i < k; i++) {
-            if (i)
-                util_buf_puts(x.b, ", ");
-            int rc = sql_put_value(&x, by, &keys[at + i], false);
-            if (rc < 0)
-                return rc;
+        for (size_t i = 0; i < k && rc == CORM_OK; i++) {
+            sql_param *p = sql_params_push(&s->params);
+            rc = p ? sql_param_set(p, by, &keys[at + i], false, &s->err)
+                   : orm_set_error(s, CORM_ENOMEM, "out of memory loading a relationship");
         }
-        if (k > 1)
-            util_buf_putc(x.b, ')');
-        util_buf_puts(x.b, " ORDER BY ");
-        sql_put_column(&x, mp->pk);
-        if (x.b->err)
-            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a relationship");
+        const sql_text *t = rc < 0 ? NULL
+                                   : orm_statement(s, mp, SQLK_SELECT_IN,
+                                                   (uint64_t)by->index | (uint64_t)k << 16);
+        if (!t)
+            return s->err.code;
         drv_stmt *st = NULL;
-        int rc = sql_run(s->conn, x.b->p, x.b->len, &s->params, &st, &s->err);
+        rc = sql_run_text(s->conn, t, &s->params, &st, &s->err);
         while (rc == CORM_OK && (rc = s->conn->drv->step(st, &s->err)) == 1) {
             orm_obj *o;
             if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns, LOAD_KEEP, &o)) < 0 ||

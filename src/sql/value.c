@@ -486,7 +486,10 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
 {
     char *f = (char *)obj + col->offset;
     uint64_t bit = (uint64_t)1 << (col->index & 63);
-    corm_vkind k = d->column_kind(st, i);
+    /* a NOT NULL column has no NULL to look for (one from a database that
+     * broke the constraint reads as the zero value or "") */
+    corm_vkind k = col->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY) ? CORM_V_INT
+                                                                   : d->column_kind(st, i);
     if (k == CORM_V_NULL) {
         memset(f, 0, col->size);
         if (nulls)

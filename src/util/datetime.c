@@ -101,9 +101,43 @@ int corm_time_parse(const char *text, corm_time *out)
     return CORM_OK;
 }
 
+/* d[i] as a digit value, or -1 (as a large unsigned) when not a digit. */
+#define DIG(d, i) ((unsigned)((d)[i] - '0'))
+
+/* The form corm writes, "YYYY-MM-DD HH:MM:SS.ffffff", read without the
+ * general parser's loops: this is on the path of every row loaded. */
+static bool parse_canonical(const char *t, corm_datetime *dt)
+{
+    static const signed char at[] = { 0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18,
+                                      20, 21, 22, 23, 24, 25 };
+    unsigned v[sizeof at];
+    if (t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' || t[16] != ':' ||
+        t[19] != '.' || t[26] != '\0')
+        return false;
+    for (size_t i = 0; i < sizeof at; i++)
+        if ((v[i] = DIG(t, at[i])) > 9)
+            return false;
+    dt->date.year = (int32_t)(v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3]);
+    dt->date.month = (uint8_t)(v[4] * 10 + v[5]);
+    dt->date.day = (uint8_t)(v[6] * 10 + v[7]);
+    dt->time.hour = (uint8_t)(v[8] * 10 + v[9]);
+    dt->time.minute = (uint8_t)(v[10] * 10 + v[11]);
+    dt->time.second = (uint8_t)(v[12] * 10 + v[13]);
+    dt->time.usec = v[14] * 100000 + v[15] * 10000 + v[16] * 1000 + v[17] * 100 + v[18] * 10 + v[19];
+    return corm_date_is_valid(dt->date) && corm_time_is_valid(dt->time);
+}
+
 int corm_datetime_parse(const char *text, corm_datetime *out)
 {
     const char *p = text;
+    if (text && strlen(text) == 26) {
+        corm_datetime dt;
+        memset(&dt, 0, sizeof dt);
+        if (parse_canonical(text, &dt)) {
+            *out = dt;
+            return CORM_OK;
+        }
+    }
     corm_datetime dt = { { 0, 0, 0 }, { 0, 0, 0, 0 } };
     if (!text || !parse_date(&p, &dt.date))
         return CORM_EDATE;
