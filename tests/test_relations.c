@@ -24,8 +24,21 @@ CORM_MODEL(Author, "author", AUTHOR_FIELDS)
     COLUMN(author_id, CORM_INTEGER, CORM_NOT_NULL | CORM_INDEX, CORM_FK(Author, id)) \
     RELATION(author, CORM_MANY_TO_ONE(Author, author_id, articles))            \
     RELATION(notes,  CORM_ONE_TO_MANY(Note, article),                          \
-             CORM_CASCADE(CORM_CASCADE_DELETE | CORM_DELETE_ORPHAN))
+             CORM_CASCADE(CORM_CASCADE_DELETE | CORM_DELETE_ORPHAN))                \
+    RELATION(tags,   CORM_MANY_TO_MANY(Tag, ArticleTag, articles))
 CORM_MODEL(Article, "article", ARTICLE_FIELDS)
+
+#define TAG_FIELDS(COLUMN, RELATION)                                           \
+    COLUMN(id,   CORM_INTEGER,    CORM_PRIMARY_KEY)                             \
+    COLUMN(name, CORM_STRING(20), CORM_UNIQUE | CORM_NOT_NULL)                  \
+    RELATION(articles, CORM_MANY_TO_MANY(Article, ArticleTag, tags))
+CORM_MODEL(Tag, "tag", TAG_FIELDS)
+
+#define ARTICLE_TAG_FIELDS(COLUMN, RELATION)                                   \
+    COLUMN(id,         CORM_INTEGER, CORM_PRIMARY_KEY)                          \
+    COLUMN(article_id, CORM_INTEGER, CORM_NOT_NULL, CORM_FK(Article, id))       \
+    COLUMN(tag_id,     CORM_INTEGER, CORM_NOT_NULL, CORM_FK(Tag, id))
+CORM_MODEL(ArticleTag, "article_tag", ARTICLE_TAG_FIELDS, CORM_UNIQUE_TOGETHER("article_id", "tag_id"))
 
 #define NOTE_FIELDS(COLUMN, RELATION)                                          \
     COLUMN(id,         CORM_INTEGER, CORM_PRIMARY_KEY)                          \
@@ -57,7 +70,7 @@ CORM_MODEL(Node, "node", NODE_FIELDS)
 CORM_MODEL(Broken, "broken", BROKEN_FIELDS)
 
 static const corm_model *const models[] = { Author_model, Article_model, Note_model, Profile_model,
-                                             Node_model, NULL };
+                                             Node_model, Tag_model, ArticleTag_model, NULL };
 
 static corm_engine *db;
 static corm_session *s;
@@ -160,12 +173,12 @@ static void bad_declarations_are_refused(void **state)
 {
     (void)state;
     const corm_model *with_broken[] = { Author_model, Article_model, Note_model, Profile_model,
-                                        Broken_model, NULL };
+                                        Tag_model, ArticleTag_model, Broken_model, NULL };
     corm_engine *e;
     assert_int_equal(corm_engine_open(&e, "sqlite://", with_broken), CORM_ESCHEMA);
     assert_non_null(strstr(corm_engine_errmsg(e), "relationship things: Article has no relationship named 'nothing'"));
     corm_engine_close(e);
-    const corm_model *no_target[] = { Article_model, Note_model, NULL };
+    const corm_model *no_target[] = { Article_model, Note_model, Tag_model, ArticleTag_model, NULL };
     assert_int_equal(corm_engine_open(&e, "sqlite://", no_target), CORM_ESCHEMA);
     corm_engine_close(e);
 }
@@ -346,6 +359,59 @@ static void delete_cascades_and_restrict(void **state)
     assert_int_equal(rows("node"), 2);
 }
 
+static Tag *tag(const char *name)
+{
+    Tag *t = corm_new(s, Tag);
+    t->name = name;
+    return t;
+}
+
+static void many_to_many_through_an_association(void **state)
+{
+    (void)state;
+    Author *a = author("hal", 2, 0);
+    Tag *c = tag("c"), *sql = tag("sql"), *orm = tag("orm");
+    Article *x = a->articles.items[0], *y = a->articles.items[1];
+    OK(corm_rel_add(s, x, Article_tags, c));   /* the new tags are added too */
+    OK(corm_rel_add(s, x, Article_tags, orm));
+    OK(corm_rel_add(s, y, Article_tags, sql));
+    OK(corm_rel_add(s, y, Article_tags, orm));
+    OK(corm_rel_add(s, y, Article_tags, orm)); /* twice is once */
+    OK(corm_commit(s));
+    assert_int_equal(rows("tag"), 3);
+    assert_int_equal(rows("article_tag"), 4);
+    /* eager: one query for the tags of every article */
+    corm_session *t = corm_session_new(db);
+    clear_log();
+    corm_query *q = corm_query_new(t, Article);
+    OK(corm_order_by(q, Article_id));
+    OK(corm_selectin(q, Article_tags));
+    Article **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 2);
+    assert_int_equal(count_selects("tag"), 1);
+    assert_int_equal(v[0]->tags.n, 2);
+    assert_int_equal(v[1]->tags.n, 2);
+    /* lazy, from the other side */
+    Tag *o;
+    q = corm_query_new(t, Tag);
+    OK(corm_filter_by(q, "name", "orm"));
+    OK(corm_one(q, &o));
+    OK(corm_load(t, o, Tag_articles));
+    assert_int_equal(o->articles.n, 2);
+    assert_ptr_equal(o->articles.items[0], v[0]); /* the identity map again */
+    /* remove one link, then delete an article: its links go with it */
+    OK(corm_rel_remove(t, v[0], Article_tags, o));
+    OK(corm_commit(t));
+    assert_int_equal(rows("article_tag"), 3);
+    OK(corm_delete(t, v[1]));
+    OK(corm_commit(t));
+    assert_int_equal(rows("article_tag"), 1);
+    assert_int_equal(rows("tag"), 3);
+    corm_session_free(t);
+}
+
 static void lazy_loads_one_at_a_time_are_reported(void **state)
 {
     (void)state;
@@ -377,6 +443,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(changing_and_removing, setup, teardown),
         cmocka_unit_test_setup_teardown(delete_cascades_and_restrict, setup, teardown),
         cmocka_unit_test_setup_teardown(lazy_loads_one_at_a_time_are_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_to_many_through_an_association, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,15 +146,19 @@ typedef struct corm_model corm_model;
  *   CORM_ONE_TO_MANY(Target, back)  a CORM_MANY(struct Target) field: the
  *       Target rows whose `back` many-to-one points here;
  *   CORM_ONE_TO_ONE(Target, back)   a `struct Target *` field: the one Target
- *       row whose `back` many-to-one points here. */
+ *       row whose `back` many-to-one points here;
+ *   CORM_MANY_TO_MANY(Target, Assoc, back)  a CORM_MANY(struct Target) field
+ *       through the association model Assoc, which has one foreign key to
+ *       this model and one to Target (back: the inverse on Target, or empty). */
 #define CORM_MANY_TO_ONE(T, fk, back) (MANY_TO_ONE, T, fk, back)
 #define CORM_ONE_TO_MANY(T, back)     (ONE_TO_MANY, T, back, _)
 #define CORM_ONE_TO_ONE(T, back)      (ONE_TO_ONE, T, back, _)
+#define CORM_MANY_TO_MANY(T, assoc, back) (MANY_TO_MANY, T, assoc, back)
 /* A to-many field: a counted array of object pointers owned by the session. */
 #define CORM_MANY(T) struct { T **items; size_t n, cap; }
 
 typedef enum corm_rel_kind {
-    CORM_REL_MANY_TO_ONE = 1, CORM_REL_ONE_TO_MANY, CORM_REL_ONE_TO_ONE
+    CORM_REL_MANY_TO_ONE = 1, CORM_REL_ONE_TO_MANY, CORM_REL_ONE_TO_ONE, CORM_REL_MANY_TO_MANY
 } corm_rel_kind;
 
 enum {
@@ -171,6 +175,7 @@ typedef struct corm_relation {
     const corm_model *target;
     const struct corm_column *fk; /* MANY_TO_ONE: this model's foreign key column */
     const char *back;             /* the inverse relation's name on target, or "" */
+    const corm_model *through;    /* MANY_TO_MANY: the association model */
     size_t offset;
     int index;
     unsigned cascade;
@@ -274,6 +279,7 @@ struct corm_model {
 #define CORM__RCTYPE_MANY_TO_ONE(T) struct T *
 #define CORM__RCTYPE_ONE_TO_ONE(T)  struct T *
 #define CORM__RCTYPE_ONE_TO_MANY(T) CORM_MANY(struct T)
+#define CORM__RCTYPE_MANY_TO_MANY(T) CORM_MANY(struct T)
 
 #define CORM__RDECL(M, i, x) CORM__ROP(CORM__RDECL_, M, i, x)
 #define CORM__RDECL_E(...)
@@ -287,12 +293,17 @@ struct corm_model {
         .name = #n_, .model = M##_model, CORM__CALL2(CORM__RINIT, M, CORM__UNPAREN k_), \
         .offset = offsetof(M, n_), .index = (i), __VA_ARGS__ }};
 /* the target may be declared after this model: declare its descriptor here */
-#define CORM__RTARGET(k, T, a, b) extern const corm_model T##_model[1];
+#define CORM__RTARGET(k, T, a, b) extern const corm_model T##_model[1]; CORM__RTHROUGH_##k(a)
+#define CORM__RTHROUGH_MANY_TO_ONE(a)
+#define CORM__RTHROUGH_ONE_TO_MANY(a)
+#define CORM__RTHROUGH_ONE_TO_ONE(a)
+#define CORM__RTHROUGH_MANY_TO_MANY(a) extern const corm_model a##_model[1];
 #define CORM__RINIT(M, k, T, a, b) \
     .kind = CORM_REL_##k, .target = T##_model, CORM__RARGS_##k(M, T, a, b)
 #define CORM__RARGS_MANY_TO_ONE(M, T, fk_, back_) .fk = M##_##fk_, .back = #back_
 #define CORM__RARGS_ONE_TO_ONE(M, T, back_, b) .back = #back_
 #define CORM__RARGS_ONE_TO_MANY(M, T, back_, b) .back = #back_
+#define CORM__RARGS_MANY_TO_MANY(M, T, assoc, back_) .through = assoc##_model, .back = #back_
 
 #define CORM__RPTR(M, i, x) CORM__ROP(CORM__RPTR_, M, i, x)
 #define CORM__RPTR_E(...)

@@ -163,6 +163,29 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
         sql_put_ident(&x, m->table);
         put_where_pk(&x, mp, 0);
         break;
+    case SQLK_SELECT_M2M: {
+        /* SELECT target.*, assoc.<key to us> FROM target JOIN assoc ON ... */
+        const sch_rel *sr = &mp->rels[mask & 0xffff];
+        const sch_mapper *t = sr->target;
+        size_t k = (size_t)(mask >> 16);
+        util_buf_printf(x.b, "SELECT %s, ", t->sql_cols);
+        sql_put_column(&x, sr->fk);
+        util_buf_puts(x.b, " FROM ");
+        sql_put_ident(&x, t->model->table);
+        util_buf_puts(x.b, " JOIN ");
+        sql_put_ident(&x, sr->through->model->table);
+        util_buf_puts(x.b, " ON ");
+        sql_put_column(&x, sr->fk_target);
+        util_buf_puts(x.b, " = ");
+        sql_put_column(&x, t->pk);
+        util_buf_puts(x.b, " WHERE ");
+        sql_put_column(&x, sr->fk);
+        util_buf_puts(x.b, k == 1 ? " = " : " IN (");
+        put_placeholders(&x, 0, k);
+        if (k > 1)
+            util_buf_putc(x.b, ')');
+        break;
+    }
     case SQLK_SELECT_IN: {
         size_t k = (size_t)(mask >> 16);
         util_buf_printf(x.b, "SELECT %s FROM ", mp->sql_cols);
@@ -444,6 +467,8 @@ static int write_all(corm_session *s, enum orm_scan how, const sch_mapper *mp)
         if ((scan || s->npending) && (rc = write_mapper(s, &s->lists[r], scan)) < 0)
             return rc;
     }
+    if (s->nlinks && (rc = orm_rel_write_links(s)) < 0)
+        return rc;
     for (size_t r = meta->n; r-- > 0;) {
         orm_list *l = &s->lists[r];
         for (size_t i = 0; i < l->n && s->ndeleted; i++)
@@ -459,7 +484,7 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp)
     int rc = orm_conn(s);
     if (rc < 0)
         return rc;
-    if (scan == ORM_SCAN_NONE && !s->npending && !s->ndeleted)
+    if (scan == ORM_SCAN_NONE && !s->npending && !s->ndeleted && !s->nlinks)
         return CORM_OK;
     if ((rc = write_all(s, scan, mp)) == CORM_OK)
         return CORM_OK;

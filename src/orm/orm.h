@@ -113,7 +113,8 @@ typedef struct orm_jentry {
  * the next object with the same columns reuses it (and its hash). */
 enum orm_sqlk {
     SQLK_INSERT = 1, SQLK_INSERT_RETURNING, SQLK_UPDATE, SQLK_DELETE,
-    SQLK_SELECT_IN   /* mask: the column's index | number of keys << 16 */
+    SQLK_SELECT_IN,  /* mask: the column's index | number of keys << 16 */
+    SQLK_SELECT_M2M  /* mask: the relationship's index | number of keys << 16 */
 };
 #define ORM_SQLC 16
 typedef struct orm_sqlc {
@@ -121,6 +122,15 @@ typedef struct orm_sqlc {
     uint64_t mask;           /* the columns written */
     sql_text text;
 } orm_sqlc;
+
+/* A change to a many-to-many association, written at flush. */
+enum orm_link_op { LINK_ADD = 1, LINK_REMOVE, LINK_REMOVE_ALL };
+typedef struct orm_link {
+    const sch_rel *sr;
+    orm_obj *a, *b;          /* a: the relationship's model, b: the target */
+    uint8_t op;
+    bool done;               /* written in the open transaction */
+} orm_link;
 
 struct corm_session {
     corm_engine *e;
@@ -145,6 +155,8 @@ struct corm_session {
     size_t nscratch, capscratch;
     void **owned;            /* large result arrays handed out, freed with the session */
     size_t nowned, capowned;
+    orm_link *links;         /* many-to-many changes since the last commit */
+    size_t nlinks, caplinks;
     uint32_t *lazy_loads;    /* per relationship (by mapper rank, index): corm_load calls */
     uint64_t *warned;        /* per mapper rank: relationships already warned about */
 };
@@ -202,8 +214,12 @@ int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
  * pointers (save-update cascade), and copy keys from to-one pointers into
  * foreign keys. */
 int orm_rel_presync(corm_session *s, orm_obj *o);
-/* Delete the children of o that cascade. */
+/* Delete the children of o that cascade; drop o's many-to-many links. */
 int orm_rel_cascade_delete(corm_session *s, orm_obj *o);
+/* Write the many-to-many changes not written yet. */
+int orm_rel_write_links(corm_session *s);
+/* The key in column i of the current row: an integer or (uncopied) text. */
+int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k);
 
 /* query.c */
 /* Load the current row of st as an object of mp: cols[i] is the model

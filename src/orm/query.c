@@ -320,7 +320,7 @@ static int run(corm_session *s, drv_stmt **st)
 
 /* ---- loading rows ---------------------------------------------------------------- */
 
-static int row_key(const drv_driver *d, drv_stmt *st, int i, const corm_column *pk, corm_value *k)
+int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k)
 {
     corm_vkind kind = d->column_kind(st, i);
     if (kind == CORM_V_INT) {
@@ -332,7 +332,6 @@ static int row_key(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     } else {
         return CORM_ETYPE;
     }
-    (void)pk;
     return CORM_OK;
 }
 
@@ -345,7 +344,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         if (cols[i] == mp->pk)
             pki = (int)i;
     corm_value key;
-    if (pki < 0 || row_key(d, st, pki, mp->pk, &key) < 0)
+    if (pki < 0 || orm_row_key(d, st, pki, &key) < 0)
         return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
                              mp->model->name);
     uint64_t h = orm_imap_hash(mp, &key);
@@ -674,7 +673,7 @@ static int matching_objects(corm_query *q)
     s->nscratch = 0;
     while ((rc = s->conn->drv->step(st, &s->err)) == 1) {
         corm_value k;
-        if (row_key(s->conn->drv, st, 0, q->mp->pk, &k) < 0)
+        if (orm_row_key(s->conn->drv, st, 0, &k) < 0)
             continue;
         orm_obj *o = orm_imap_get(s, q->mp, &k);
         if (o && (rc = orm_scratch_push(s, o)) < 0)

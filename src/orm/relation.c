@@ -211,15 +211,87 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
     return rc;
 }
 
+/* Through the association: each row is a target and the key of the object
+ * it belongs to. */
+static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
+                             objvec *next)
+{
+    const corm_relation *r = sr->rel;
+    const sch_mapper *owner = objs[0]->mp, *t = sr->target;
+    const drv_driver *d = s->conn->drv;
+    objvec kids = { 0 }, parents = { 0 };
+    int rc = CORM_OK;
+    for (size_t i = 0; i < n; i++) {
+        many *l = to_many(objs[i], r);
+        l->items = NULL;
+        l->n = l->cap = 0;
+    }
+    for (size_t at = 0; rc == CORM_OK && at < n; at += IN_CHUNK) {
+        size_t k = n - at < IN_CHUNK ? n - at : IN_CHUNK;
+        s->params.n = 0;
+        for (size_t i = 0; i < k && rc == CORM_OK; i++) {
+            corm_value key = sql_field_value(owner->pk, orm_data(objs[at + i]), false);
+            sql_param *p = sql_params_push(&s->params);
+            rc = p ? sql_param_set(p, sr->fk, &key, false, &s->err)
+                   : orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name,
+                                   r->name);
+        }
+        const sql_text *txt = rc < 0 ? NULL
+                                     : orm_statement(s, owner, SQLK_SELECT_M2M,
+                                                     (uint64_t)r->index | (uint64_t)k << 16);
+        drv_stmt *st = NULL;
+        if (!txt)
+            rc = s->err.code;
+        else
+            rc = sql_run_text(s->conn, txt, &s->params, &st, &s->err);
+        while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
+            orm_obj *c;
+            corm_value key;
+            if ((rc = orm_load_row(s, t, st, t->model->columns, t->model->ncolumns, LOAD_KEEP,
+                                   &c)) < 0 ||
+                (rc = orm_row_key(d, st, (int)t->model->ncolumns, &key)) < 0 ||
+                (rc = objvec_push(s, &kids, c)) < 0 ||
+                (rc = objvec_push(s, &parents, orm_imap_get(s, owner, &key))) < 0) {
+                d->reset(st);
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; rc == CORM_OK && i < kids.n; i++)
+        if (parents.v[i])
+            to_many(parents.v[i], r)->cap++;
+    for (size_t i = 0; rc == CORM_OK && i < n; i++) {
+        many *l = to_many(objs[i], r);
+        if (l->cap && !(l->items = util_arena_alloc(&s->arena, l->cap * sizeof(void *))))
+            rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
+    }
+    for (size_t i = 0; rc == CORM_OK && i < kids.n; i++) {
+        if (!parents.v[i])
+            continue;
+        many *l = to_many(parents.v[i], r);
+        l->items[l->n++] = orm_data(kids.v[i]);
+        if (next)
+            rc = objvec_push(s, next, kids.v[i]);
+    }
+    if (next)
+        objvec_unique(next);
+    util_free(kids.v);
+    util_free(parents.v);
+    return rc;
+}
+
 int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
                  orm_obj ***next, size_t *nnext)
 {
     objvec out = { 0 };
     int rc = orm_conn(s);
-    if (rc == CORM_OK && n)
-        rc = sr->rel->kind == CORM_REL_MANY_TO_ONE
-                 ? load_many_to_one(s, sr, objs, n, next ? &out : NULL)
-                 : load_to_many(s, sr, objs, n, next ? &out : NULL);
+    if (rc == CORM_OK && n) {
+        switch (sr->rel->kind) {
+        case CORM_REL_MANY_TO_ONE: rc = load_many_to_one(s, sr, objs, n, next ? &out : NULL); break;
+        case CORM_REL_MANY_TO_MANY: rc = load_many_to_many(s, sr, objs, n, next ? &out : NULL); break;
+        default: rc = load_to_many(s, sr, objs, n, next ? &out : NULL); break;
+        }
+    }
     if (next) {
         if (rc < 0) {
             util_free(out.v);
@@ -290,6 +362,15 @@ int corm_load(corm_session *s, void *obj, const corm_relation *rel)
 
 /* ---- changing ------------------------------------------------------------------- */
 
+static int add_link(corm_session *s, const sch_rel *sr, orm_obj *a, orm_obj *b, enum orm_link_op op)
+{
+    if (util_grow(&s->links, &s->caplinks, s->nlinks, sizeof *s->links, 16) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory changing %s.%s", sr->rel->model->name,
+                             sr->rel->name);
+    s->links[s->nlinks++] = (orm_link){ sr, a, b, (uint8_t)op, false };
+    return CORM_OK;
+}
+
 int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *child)
 {
     util_err_clear(&s->err);
@@ -297,8 +378,8 @@ int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *
     const sch_rel *sr = c ? rel_for(s, p, rel) : NULL;
     if (!sr)
         return s->err.code;
-    if (rel->kind != CORM_REL_ONE_TO_MANY)
-        return orm_set_error(s, CORM_EINVAL, "%s.%s is not a one-to-many relationship",
+    if (rel->kind != CORM_REL_ONE_TO_MANY && rel->kind != CORM_REL_MANY_TO_MANY)
+        return orm_set_error(s, CORM_EINVAL, "%s.%s is not a to-many relationship",
                              rel->model->name, rel->name);
     if (c->mp != sr->target)
         return orm_set_error(s, CORM_EINVAL, "%s.%s holds %s objects, not a %s", rel->model->name,
@@ -319,8 +400,14 @@ int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *
         l->cap = cap;
     }
     l->items[l->n++] = child;
-    *to_one(c, sr->inverse) = parent; /* the key follows at flush */
-    return c->state == OBJ_TRANSIENT ? corm_add(s, child) : CORM_OK;
+    int rc = CORM_OK;
+    if (rel->kind == CORM_REL_MANY_TO_MANY)
+        rc = add_link(s, sr, p, c, LINK_ADD); /* the association row is written at flush */
+    else
+        *to_one(c, sr->inverse) = parent; /* the key follows at flush */
+    if (rc == CORM_OK && c->state == OBJ_TRANSIENT)
+        rc = corm_add(s, child);
+    return rc;
 }
 
 int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, void *child)
@@ -330,8 +417,8 @@ int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, voi
     const sch_rel *sr = c ? rel_for(s, p, rel) : NULL;
     if (!sr)
         return s->err.code;
-    if (rel->kind != CORM_REL_ONE_TO_MANY)
-        return orm_set_error(s, CORM_EINVAL, "%s.%s is not a one-to-many relationship",
+    if (rel->kind != CORM_REL_ONE_TO_MANY && rel->kind != CORM_REL_MANY_TO_MANY)
+        return orm_set_error(s, CORM_EINVAL, "%s.%s is not a to-many relationship",
                              rel->model->name, rel->name);
     many *l = to_many(p, rel);
     size_t i = 0;
@@ -341,6 +428,8 @@ int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, voi
         return CORM_OK;
     memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
     l->n--;
+    if (rel->kind == CORM_REL_MANY_TO_MANY)
+        return add_link(s, sr, p, c, LINK_REMOVE);
     if (rel->cascade & CORM_DELETE_ORPHAN)
         return corm_delete(s, child);
     void **back = to_one(c, sr->inverse);
@@ -409,6 +498,12 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
     for (size_t i = 0; i < mp->nrels; i++) {
         const sch_rel *sr = &mp->rels[i];
         const corm_relation *r = sr->rel;
+        if (r->kind == CORM_REL_MANY_TO_MANY) { /* its association rows go with it */
+            int rc = add_link(s, sr, o, NULL, LINK_REMOVE_ALL);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         if (r->kind == CORM_REL_MANY_TO_ONE || !(r->cascade & CORM_CASCADE_DELETE))
             continue;
         orm_obj **kids = NULL;
@@ -417,6 +512,76 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
         for (size_t k = 0; rc == CORM_OK && k < n; k++)
             rc = corm_delete(s, orm_data(kids[k]));
         util_free(kids);
+        if (rc < 0)
+            return rc;
+    }
+    return CORM_OK;
+}
+
+static int write_link(corm_session *s, orm_link *k)
+{
+    const sch_rel *sr = k->sr;
+    sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
+    corm_value a = sql_field_value(k->a->mp->pk, k->a->has_snap ? orm_snap(k->a) : orm_data(k->a), false);
+    corm_value b = k->b ? sql_field_value(sr->target->pk, orm_data(k->b), false) : a;
+    int rc;
+    util_buf_reset(x.b);
+    s->params.n = 0;
+    if (k->op == LINK_ADD) {
+        util_buf_puts(x.b, "INSERT INTO ");
+        sql_put_ident(&x, sr->through->model->table);
+        util_buf_puts(x.b, " (");
+        sql_put_ident(&x, sr->fk->name);
+        util_buf_puts(x.b, ", ");
+        sql_put_ident(&x, sr->fk_target->name);
+        util_buf_puts(x.b, ") VALUES (");
+        if ((rc = sql_put_value(&x, sr->fk, &a, true)) < 0)
+            return rc;
+        util_buf_puts(x.b, ", ");
+        if ((rc = sql_put_value(&x, sr->fk_target, &b, true)) < 0)
+            return rc;
+        util_buf_putc(x.b, ')');
+    } else {
+        util_buf_puts(x.b, "DELETE FROM ");
+        sql_put_ident(&x, sr->through->model->table);
+        util_buf_puts(x.b, " WHERE ");
+        sql_put_ident(&x, sr->fk->name);
+        util_buf_puts(x.b, " = ");
+        if ((rc = sql_put_value(&x, sr->fk, &a, false)) < 0)
+            return rc;
+        if (k->op == LINK_REMOVE) {
+            util_buf_puts(x.b, " AND ");
+            sql_put_ident(&x, sr->fk_target->name);
+            util_buf_puts(x.b, " = ");
+            if ((rc = sql_put_value(&x, sr->fk_target, &b, false)) < 0)
+                return rc;
+        }
+    }
+    if (x.b->err)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory writing %s.%s", sr->rel->model->name,
+                             sr->rel->name);
+    if ((rc = sql_exec_params(s->conn, x.b->p, x.b->len, &s->params, &s->err)) < 0) {
+        char what[160];
+        snprintf(what, sizeof what, "%s.%s: ", sr->rel->model->name, sr->rel->name);
+        util_err_prefix(&s->err, "%s", what);
+        return rc;
+    }
+    k->done = true;
+    return CORM_OK;
+}
+
+int orm_rel_write_links(corm_session *s)
+{
+    for (size_t i = 0; i < s->nlinks; i++) {
+        orm_link *k = &s->links[i];
+        if (k->done)
+            continue;
+        if ((k->a->state != OBJ_PERSISTENT && k->a->state != OBJ_DELETED) ||
+            (k->b && k->b->state != OBJ_PERSISTENT && k->b->state != OBJ_DELETED)) {
+            k->done = true; /* one side never reached the database: nothing to link */
+            continue;
+        }
+        int rc = write_link(s, k);
         if (rc < 0)
             return rc;
     }

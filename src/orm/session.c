@@ -79,6 +79,7 @@ void corm_session_free(corm_session *s)
     for (size_t i = 0; i < s->nowned; i++)
         util_pool_free(pool, s->owned[i]);
     util_free(s->owned);
+    util_free(s->links);
     util_free(s->lazy_loads);
     util_free(s->warned);
     sql_params_free(&s->params);
@@ -490,6 +491,11 @@ int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assign
 
 void orm_undo(corm_session *s, size_t mark, bool keep)
 {
+    /* many-to-many changes: written again at the next flush, or dropped */
+    for (size_t i = 0; i < s->nlinks; i++)
+        s->links[i].done = false;
+    if (!keep && mark == 0)
+        s->nlinks = 0;
     while (s->njournal > mark) {
         orm_jentry *j = &s->journal[--s->njournal];
         orm_obj *o = j->o;
@@ -548,6 +554,7 @@ static void discard_unflushed(corm_session *s)
 /* After COMMIT: deleted rows' objects leave the session. */
 static void settle(corm_session *s)
 {
+    s->nlinks = 0;
     for (size_t i = 0; i < s->njournal; i++)
         if (s->journal[i].o->state == OBJ_GONE)
             s->journal[i].o->state = OBJ_DETACHED;

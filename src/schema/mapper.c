@@ -289,6 +289,24 @@ static int resolve_rel(sch_meta *meta, sch_mapper *mp, size_t i, util_err *err)
         }
         sr->fk = inv->fk;
         break;
+    case CORM_REL_MANY_TO_MANY: {
+        const sch_mapper *a = r->through ? sch_find(meta, r->through) : NULL;
+        if (!a)
+            return bad_rel(err, m, r, "its association model is not registered");
+        for (size_t k = 0; k < a->model->ncolumns; k++) {
+            const corm_column *c = a->model->columns[k];
+            if (c->fk && c->fk->model == m && !sr->fk)
+                sr->fk = c;
+            else if (c->fk && c->fk->model == r->target && !sr->fk_target)
+                sr->fk_target = c;
+        }
+        if (!sr->fk || !sr->fk_target)
+            return bad_rel(err, m, r, "its association model needs a foreign key to each side");
+        if (inv && inv->kind != CORM_REL_MANY_TO_MANY)
+            return bad_rel(err, m, r, "its inverse must be many-to-many too");
+        sr->through = a;
+        break;
+    }
     default:
         return bad_rel(err, m, r, "unknown relationship kind");
     }

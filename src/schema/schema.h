@@ -18,7 +18,10 @@ struct sch_mapper;
 typedef struct sch_rel {
     const corm_relation *rel;
     const struct sch_mapper *target;
-    const corm_column *fk;         /* MANY_TO_ONE: ours; the others: the target's */
+    const corm_column *fk;         /* MANY_TO_ONE: ours; the others: the target's;
+                                      MANY_TO_MANY: the association's key to us */
+    const corm_column *fk_target;  /* MANY_TO_MANY: the association's key to target */
+    const struct sch_mapper *through; /* MANY_TO_MANY: the association */
     const corm_relation *inverse;  /* the other side, or NULL */
 } sch_rel;
 
