@@ -290,7 +290,7 @@ static void columns_of_other_models_are_refused(void **state)
 {
     (void)state;
     corm_query *q = corm_query_new(s, User);
-    assert_int_equal(corm_filter(q, corm_eq(Post_content, "x")), CORM_EINVAL);
+    OK(corm_filter(q, corm_eq(Post_content, "x"))); /* checked when the query runs */
     User **v;
     size_t n;
     assert_int_equal(corm_all(q, &v, &n), CORM_EINVAL);

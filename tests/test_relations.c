@@ -412,6 +412,83 @@ static void many_to_many_through_an_association(void **state)
     corm_session_free(t);
 }
 
+static void queries_across_relationships(void **state)
+{
+    (void)state;
+    Author *a = author("ivy", 2, 1), *b = author("jon", 1, 0);
+    author("kim", 0, 0);
+    Tag *hot = tag("hot");
+    OK(corm_rel_add(s, b->articles.items[0], Article_tags, hot));
+    a->articles.items[0]->title = "About C";
+    OK(corm_commit(s));
+    Author **v;
+    size_t n;
+    /* join and filter on the joined model's column */
+    corm_query *q = corm_query_new(s, Author);
+    OK(corm_join(q, Author_articles));
+    OK(corm_filter(q, corm_like(Article_title, "About%")));
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 1);
+    assert_ptr_equal(v[0], a);
+    /* join through many-to-many, two hops */
+    q = corm_query_new(s, Author);
+    OK(corm_join(q, Author_articles));
+    OK(corm_join(q, Article_tags));
+    OK(corm_filter(q, corm_eq(Tag_name, "hot")));
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 1);
+    assert_ptr_equal(v[0], b);
+    /* outer join: every author, ordered by a joined column */
+    q = corm_query_new(s, Author);
+    OK(corm_outerjoin(q, Author_articles));
+    OK(corm_select(q, Author_name));
+    OK(corm_select(q, Article_title));
+    OK(corm_order_by(q, Author_name));
+    OK(corm_order_by(q, Article_id));
+    corm_result *r;
+    OK(corm_rows(q, &r));
+    assert_int_equal(corm_result_nrows(r), 4); /* ivy x2, jon, kim with NULL */
+    assert_string_equal(corm_result_text(r, 3, 0), "kim");
+    assert_int_equal(corm_result_value(r, 3, 1)->kind, CORM_V_NULL);
+    /* any / has */
+    q = corm_query_new(s, Author);
+    OK(corm_filter(q, corm_any(Author_articles, NULL)));
+    int64_t count;
+    OK(corm_count(q, &count));
+    assert_int_equal(count, 2);
+    q = corm_query_new(s, Author);
+    OK(corm_filter(q, corm_not(corm_any(Author_articles, corm_any(Article_notes, NULL)))));
+    OK(corm_count(q, &count));
+    assert_int_equal(count, 2); /* jon and kim: no article with notes */
+    Article **arts;
+    q = corm_query_new(s, Article);
+    OK(corm_filter(q, corm_has(Article_author, corm_eq(Author_name, "jon"))));
+    OK(corm_all(q, &arts, &n));
+    assert_int_equal(n, 1);
+    q = corm_query_new(s, Article);
+    OK(corm_filter(q, corm_any(Article_tags, corm_eq(Tag_name, "hot"))));
+    OK(corm_count(q, &count));
+    assert_int_equal(count, 1);
+    /* a subquery in IN */
+    corm_query *sub = corm_query_new(s, Article);
+    OK(corm_select(sub, Article_author_id));
+    OK(corm_filter(sub, corm_like(Article_title, "About%")));
+    q = corm_query_new(s, Author);
+    OK(corm_filter(q, corm_in_query(Author_id, sub)));
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 1);
+    assert_ptr_equal(v[0], a);
+    /* bad: a column of a model not joined, a join that does not start here */
+    q = corm_query_new(s, Author);
+    OK(corm_filter(q, corm_eq(Tag_name, "hot")));
+    assert_int_equal(corm_all(q, &v, &n), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "Tag.name used in a query of Author"));
+    q = corm_query_new(s, Author);
+    assert_int_equal(corm_join(q, Article_tags), CORM_EINVAL);
+    q = corm_query_new(s, Node);
+    assert_int_equal(corm_join(q, Node_children), CORM_EINVAL);
+}
+
 static void lazy_loads_one_at_a_time_are_reported(void **state)
 {
     (void)state;
@@ -444,6 +521,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(delete_cascades_and_restrict, setup, teardown),
         cmocka_unit_test_setup_teardown(lazy_loads_one_at_a_time_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(many_to_many_through_an_association, setup, teardown),
+        cmocka_unit_test_setup_teardown(queries_across_relationships, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

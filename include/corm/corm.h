@@ -304,6 +304,7 @@ bool corm_field_is_null(const void *obj, const corm_column *col);
  * with CORM_ENOMEM when it runs. Column arguments are column handles
  * (User_age) or expressions. */
 typedef struct corm_expr corm_expr;
+typedef struct corm_query corm_query;
 
 typedef enum corm_op {
     CORM_OP_EQ = 1, CORM_OP_NE, CORM_OP_LT, CORM_OP_LE, CORM_OP_GT, CORM_OP_GE
@@ -358,6 +359,16 @@ corm_expr *corm_fn_(corm_fn fn, corm_expr *arg);
 corm_expr *corm_sort_(corm_expr *a, bool desc);
 #define corm_asc(a)  corm_sort_(CORM__E(a), false)
 #define corm_desc(a) corm_sort_(CORM__E(a), true)
+/* EXISTS a related row along rel (matching `where`, a condition on the
+ * target's columns, or any row when NULL): SQLAlchemy's any() on a to-many
+ * relationship, has() on a to-one. */
+corm_expr *corm_any(const corm_relation *rel, corm_expr *where);
+#define corm_has(rel, where) corm_any((rel), (where))
+/* a IN (the SELECT of query sub, which selects one column with corm_select);
+ * sub stays owned by its session. */
+corm_expr *corm_in_query_(corm_expr *a, corm_query *sub, bool negate);
+#define corm_in_query(a, sub)     corm_in_query_(CORM__E(a), (sub), false)
+#define corm_not_in_query(a, sub) corm_in_query_(CORM__E(a), (sub), true)
 /* Free a tree that was not given to a query. */
 void corm_expr_free(corm_expr *e);
 
@@ -381,6 +392,13 @@ int corm_filter(corm_query *q, corm_expr *e);
  * model; CORM_ENOCOLUMN for a name the model does not have. */
 int corm_filter_by_(corm_query *q, const char *column, corm_value v);
 #define corm_filter_by(q, column, v) corm_filter_by_((q), (column), corm_val(v))
+/* JOIN (inner) or LEFT OUTER JOIN the target of rel, which starts at the
+ * query's model or a model joined before; filters, ordering and selected
+ * columns may then use the joined model's columns. The query still returns
+ * objects of its own model (once per joined row). Joining a model twice is
+ * CORM_EINVAL (no aliases yet). */
+int corm_join(corm_query *q, const corm_relation *rel);
+int corm_outerjoin(corm_query *q, const corm_relation *rel);
 /* ORDER BY; e is a column, corm_asc(col) or corm_desc(col). Several calls
  * add keys in order. */
 int corm_order_by_(corm_query *q, corm_expr *e);

@@ -29,6 +29,8 @@ struct corm_query {
     util_err errinfo;
     const sch_rel *eager[8][8];  /* selectin paths */
     size_t eager_len[8], neager;
+    struct { const sch_rel *sr; bool outer; } joins[8];
+    size_t njoins;
 };
 
 #define MAX_EAGER 8
@@ -61,10 +63,7 @@ static int vec_push(corm_query *q, expr_vec *v, corm_expr *e)
         return qfail(q, CORM_ENOMEM, "out of memory building the query%s", "");
     }
     v->v[v->n++] = e;
-    int rc = sql_expr_check_model(e, q->mp->model, &q->errinfo);
-    if (rc < 0 && !q->err)
-        q->err = rc;
-    return rc;
+    return CORM_OK;
 }
 
 corm_query *corm_query_new_(corm_session *s, const corm_model *m)
@@ -143,6 +142,136 @@ int corm_filter_by_(corm_query *q, const char *column, corm_value v)
 int corm_set_(corm_query *q, const corm_column *col, corm_value v)
 {
     return vec_push(q, &q->sets, corm_cmp_(corm_expr_col(col), CORM_OP_EQ, v));
+}
+
+/* The models whose columns the query may use: its own, then the joined. */
+static size_t scope(const corm_query *q, const corm_model **models)
+{
+    models[0] = q->mp->model;
+    for (size_t i = 0; i < q->njoins; i++)
+        models[i + 1] = q->joins[i].sr->rel->target;
+    return q->njoins + 1;
+}
+
+static int join(corm_query *q, const corm_relation *rel, bool outer)
+{
+    const sch_rel *sr = sch_rel_of(&q->s->e->meta, rel);
+    const corm_model *models[9];
+    size_t n = scope(q, models);
+    char what[200];
+    if (!sr)
+        return qfail(q, CORM_EINVAL, "join: relationship %s is not registered",
+                     rel && rel->name ? rel->name : "(null)");
+    bool from = false, twice = false;
+    for (size_t i = 0; i < n; i++) {
+        from |= models[i] == rel->model;
+        twice |= models[i] == rel->target;
+    }
+    if (!from || twice || q->njoins == 8) {
+        snprintf(what, sizeof what, "join along %s.%s: %s", rel->model->name, rel->name,
+                 !from ? "its model is not in the query" : twice ? "its target is already in the "
+                 "query (joining a model twice needs aliases, not supported)" : "too many joins");
+        return qfail(q, CORM_EINVAL, "%s", what);
+    }
+    q->joins[q->njoins].sr = sr;
+    q->joins[q->njoins++].outer = outer;
+    return CORM_OK;
+}
+
+int corm_join(corm_query *q, const corm_relation *rel) { return join(q, rel, false); }
+int corm_outerjoin(corm_query *q, const corm_relation *rel) { return join(q, rel, true); }
+
+/* "a"."x" = "b"."y" for the two ends of a relationship hop. */
+static void put_eq(sql_ctx *x, const corm_column *a, const corm_column *b)
+{
+    sql_put_column(x, a);
+    util_buf_puts(x->b, " = ");
+    sql_put_column(x, b);
+}
+
+/* The condition tying rel's model to its target (through the association
+ * for many-to-many, whose table the caller has put in FROM). */
+static void put_link(sql_ctx *x, const sch_rel *sr)
+{
+    const sch_mapper *mp = sch_find(&((corm_session *)x->ud)->e->meta, sr->rel->model);
+    switch (sr->rel->kind) {
+    case CORM_REL_MANY_TO_ONE: put_eq(x, sr->target->pk, sr->fk); break;
+    case CORM_REL_MANY_TO_MANY: put_eq(x, sr->fk, mp->pk); break;
+    default: put_eq(x, sr->fk, mp->pk); break;
+    }
+}
+
+static void put_joins(sql_ctx *x, const corm_query *q)
+{
+    for (size_t i = 0; i < q->njoins; i++) {
+        const sch_rel *sr = q->joins[i].sr;
+        const char *kw = q->joins[i].outer ? " LEFT OUTER JOIN " : " JOIN ";
+        if (sr->rel->kind == CORM_REL_MANY_TO_MANY) {
+            util_buf_puts(x->b, kw);
+            sql_put_ident(x, sr->through->model->table);
+            util_buf_puts(x->b, " ON ");
+            put_link(x, sr);
+            util_buf_puts(x->b, kw);
+            sql_put_ident(x, sr->target->model->table);
+            util_buf_puts(x->b, " ON ");
+            put_eq(x, sr->target->pk, sr->fk_target);
+            continue;
+        }
+        util_buf_puts(x->b, kw);
+        sql_put_ident(x, sr->target->model->table);
+        util_buf_puts(x->b, " ON ");
+        put_link(x, sr);
+    }
+}
+
+static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offset);
+
+/* EXISTS along a relationship, and IN (subquery): they need the schema. */
+static int hook(sql_ctx *x, const corm_expr *e)
+{
+    corm_session *s = x->ud;
+    int rc;
+    if (e->kind == EX_SUBQ) {
+        corm_query *sq = e->sub;
+        if (!sq || sq->s != s || sq->select.n != 1)
+            return util_err_set(x->err, CORM_EINVAL, "a subquery in IN must be a query of the same "
+                                "session selecting one column (corm_select)");
+        if (sq->err) {
+            *x->err = sq->errinfo;
+            return sq->err;
+        }
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        util_buf_puts(x->b, e->op ? " NOT IN (" : " IN (");
+        if ((rc = compile_select(sq, x, sq->limit, sq->offset)) < 0)
+            return rc;
+        util_buf_putc(x->b, ')');
+        return CORM_OK;
+    }
+    const sch_rel *sr = sch_rel_of(&s->e->meta, e->rel);
+    if (!sr)
+        return util_err_set(x->err, CORM_EINVAL, "relationship %s is not registered",
+                            e->rel && e->rel->name ? e->rel->name : "(null)");
+    util_buf_puts(x->b, "EXISTS (SELECT 1 FROM ");
+    if (sr->rel->kind == CORM_REL_MANY_TO_MANY) {
+        sql_put_ident(x, sr->through->model->table);
+        util_buf_puts(x->b, " JOIN ");
+        sql_put_ident(x, sr->target->model->table);
+        util_buf_puts(x->b, " ON ");
+        put_eq(x, sr->target->pk, sr->fk_target);
+    } else {
+        sql_put_ident(x, sr->target->model->table);
+    }
+    util_buf_puts(x->b, " WHERE ");
+    put_link(x, sr);
+    if (e->nkids) {
+        util_buf_puts(x->b, " AND (");
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        util_buf_putc(x->b, ')');
+    }
+    util_buf_putc(x->b, ')');
+    return CORM_OK;
 }
 
 int corm_selectin_(corm_query *q, const corm_relation *const *path)
@@ -263,6 +392,7 @@ static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offs
     }
     util_buf_puts(x->b, " FROM ");
     sql_put_ident(x, mp->model->table);
+    put_joins(x, q);
     if ((rc = put_where(x, q)) < 0)
         return rc;
     if (q->group.n) {
@@ -298,6 +428,12 @@ static int begin(corm_query *q, sql_ctx *x)
 {
     corm_session *s = q->s;
     util_err_clear(&s->err);
+    const corm_model *models[9];
+    size_t n = scope(q, models);
+    const expr_vec *parts[] = { &q->where, &q->order, &q->select, &q->group, &q->having, &q->sets };
+    for (size_t p = 0; !q->err && p < sizeof parts / sizeof *parts; p++)
+        for (size_t i = 0; !q->err && i < parts[p]->n; i++)
+            q->err = sql_expr_check_models(parts[p]->v[i], models, n, &q->errinfo);
     if (q->err) {
         s->err = q->errinfo;
         return orm_fail(s, q->err);
@@ -307,7 +443,7 @@ static int begin(corm_query *q, sql_ctx *x)
         return rc;
     util_buf_reset(&s->sql);
     s->params.n = 0;
-    *x = (sql_ctx){ s->conn->drv, &s->sql, &s->params, &s->err };
+    *x = (sql_ctx){ s->conn->drv, &s->sql, &s->params, &s->err, hook, s };
     return CORM_OK;
 }
 
@@ -686,8 +822,9 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
 {
     corm_session *s = q->s;
     *rowcount = 0;
-    if (!q->err && (q->limit >= 0 || q->offset >= 0 || q->order.n || q->select.n || q->group.n))
-        qfail(q, CORM_EINVAL, "bulk update and delete take only filters%s", "");
+    if (!q->err && (q->limit >= 0 || q->offset >= 0 || q->order.n || q->select.n || q->group.n ||
+                    q->njoins))
+        qfail(q, CORM_EINVAL, "bulk update and delete take only filters (no joins)%s", "");
     if (!q->err && is_update && !q->sets.n)
         qfail(q, CORM_EINVAL, "corm_update needs corm_set assignments%s", "");
     /* the session's changes to this model go first, whatever the autoflush
@@ -697,7 +834,7 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
         rc = matching_objects(q);
     if (rc < 0)
         return rc;
-    sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
+    sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err, hook, s };
     util_buf_reset(&s->sql);
     s->params.n = 0;
     if (is_update) {

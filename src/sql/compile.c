@@ -157,6 +157,11 @@ int sql_compile_expr(sql_ctx *x, const corm_expr *e)
             return rc;
         util_buf_puts(x->b, e->op ? " DESC" : " ASC");
         return CORM_OK;
+    case EX_REL:
+    case EX_SUBQ:
+        if (!x->hook)
+            return util_err_set(x->err, CORM_EINVAL, "a relationship or subquery filter outside a query");
+        return x->hook(x, e);
     }
     return util_err_set(x->err, CORM_EINVAL, "unknown expression");
 }

@@ -147,6 +147,22 @@ corm_expr *corm_fn_(corm_fn fn, corm_expr *arg)
 
 corm_expr *corm_sort_(corm_expr *a, bool desc) { return adopt(node(EX_SORT, desc, NULL, 0), &a, 1); }
 
+corm_expr *corm_any(const corm_relation *rel, corm_expr *where)
+{
+    corm_expr *e = where ? adopt(node(EX_REL, 0, NULL, 0), &where, 1) : node(EX_REL, 0, NULL, 0);
+    if (e)
+        e->rel = rel;
+    return e;
+}
+
+corm_expr *corm_in_query_(corm_expr *a, corm_query *sub, bool negate)
+{
+    corm_expr *e = adopt(node(EX_SUBQ, negate, NULL, 0), &a, 1);
+    if (e)
+        e->sub = sub;
+    return e;
+}
+
 const corm_column *sql_expr_column(const corm_expr *e)
 {
     if (e->kind == EX_COL)
@@ -156,13 +172,26 @@ const corm_column *sql_expr_column(const corm_expr *e)
     return NULL;
 }
 
-int sql_expr_check_model(const corm_expr *e, const corm_model *m, util_err *err)
+int sql_expr_check_models(const corm_expr *e, const corm_model *const *models, size_t n,
+                          util_err *err)
 {
-    if (e->kind == EX_COL && e->col->model != m)
-        return util_err_set(err, CORM_EINVAL, "column %s.%s used in a query of %s",
-                            e->col->model->name, e->col->name, m->name);
+    if (e->kind == EX_COL) {
+        for (size_t i = 0; i < n; i++)
+            if (e->col->model == models[i])
+                return CORM_OK;
+        return util_err_set(err, CORM_EINVAL, "column %s.%s used in a query of %s%s",
+                            e->col->model->name, e->col->name, models[0]->name,
+                            n > 1 ? " (join its model first)" : "");
+    }
+    if (e->kind == EX_REL && e->nkids) {
+        const corm_model *inner[17];
+        size_t k = n < 16 ? n : 16;
+        memcpy(inner, models, k * sizeof *inner);
+        inner[k] = e->rel->target;
+        return sql_expr_check_models(e->kids[0], inner, k + 1, err);
+    }
     for (size_t i = 0; i < e->nkids; i++) {
-        int rc = sql_expr_check_model(e->kids[i], m, err);
+        int rc = sql_expr_check_models(e->kids[i], models, n, err);
         if (rc < 0)
             return rc;
     }

@@ -108,13 +108,18 @@ int sql_rollback_to(sql_conn *c, util_err *err);
 /* ---- expressions -------------------------------------------------------------- */
 
 typedef enum sql_ex_kind {
-    EX_COL = 1, EX_CMP, EX_IN, EX_LIKE, EX_NULL, EX_BETWEEN, EX_AND, EX_OR, EX_NOT, EX_FN, EX_SORT
+    EX_COL = 1, EX_CMP, EX_IN, EX_LIKE, EX_NULL, EX_BETWEEN, EX_AND, EX_OR, EX_NOT, EX_FN, EX_SORT,
+    /* left to the caller's hook: they need the schema */
+    EX_REL,    /* EXISTS along relationship `rel` (kid: a condition, optional) */
+    EX_SUBQ    /* kid IN (a query's SELECT): `sub` */
 } sql_ex_kind;
 
 struct corm_expr {
     sql_ex_kind kind;
     int op;                   /* corm_op, corm_fn, or a flag: negate, icase, desc */
     const corm_column *col;   /* EX_COL */
+    const corm_relation *rel; /* EX_REL */
+    corm_query *sub;          /* EX_SUBQ: owned by its session, not by the node */
     corm_expr **kids;
     size_t nkids;
     corm_value *vals;         /* values bound by this node; text copied */
@@ -125,17 +130,23 @@ struct corm_expr {
 /* The column a value compared with e is converted for: e's column, or the
  * argument's of SUM/MIN/MAX; NULL otherwise. */
 const corm_column *sql_expr_column(const corm_expr *e);
-/* The model the expression's columns belong to, checked against m:
- * CORM_EINVAL naming both when a column of another model is used. */
-int sql_expr_check_model(const corm_expr *e, const corm_model *m, util_err *err);
+/* Check that every column of e belongs to one of the n models in scope
+ * (an EXISTS adds its relationship's target for its condition): CORM_EINVAL
+ * naming the column and the query's model otherwise. */
+int sql_expr_check_models(const corm_expr *e, const corm_model *const *models, size_t n,
+                          util_err *err);
 
 /* Compilation appends SQL text to b and parameters to ps. */
-typedef struct sql_ctx {
+typedef struct sql_ctx sql_ctx;
+struct sql_ctx {
     const drv_driver *drv;
     util_buf *b;
     sql_params *ps;
     util_err *err;
-} sql_ctx;
+    /* compiles EX_REL and EX_SUBQ nodes; NULL refuses them */
+    int (*hook)(sql_ctx *x, const corm_expr *e);
+    void *ud;
+};
 
 void sql_put_ident(sql_ctx *x, const char *name);
 void sql_put_column(sql_ctx *x, const corm_column *c);   /* "table"."column" */
