@@ -281,6 +281,51 @@ static void selectin_runs_one_query_per_level(void **state)
     corm_session_free(t);
 }
 
+static void joinedload_runs_one_query(void **state)
+{
+    (void)state;
+    author("x1", 3, 0);
+    author("x2", 0, 0);
+    author("x3", 2, 0);
+    OK(corm_commit(s));
+    corm_session *t = corm_session_new(db);
+    clear_log();
+    corm_query *q = corm_query_new(t, Author);
+    OK(corm_joinedload(q, Author_articles));
+    OK(corm_order_by(q, Author_name));
+    Author **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 3);
+    size_t selects = 0;
+    for (size_t i = 0; i < nlog; i++)
+        selects += strncmp(log_lines[i], "SELECT", 6) == 0;
+    assert_int_equal(selects, 1);
+    assert_non_null(strstr(log_lines[nlog - 1], "LEFT OUTER JOIN \"article\""));
+    assert_int_equal(v[0]->articles.n, 3);
+    assert_int_equal(v[1]->articles.n, 0);
+    assert_int_equal(v[2]->articles.n, 2);
+    assert_ptr_equal(v[2]->articles.items[1]->author, v[2]);
+    /* many-to-one */
+    Article **arts;
+    q = corm_query_new(t, Article);
+    OK(corm_joinedload(q, Article_author));
+    OK(corm_limit(q, 2));
+    OK(corm_all(q, &arts, &n));
+    assert_int_equal(n, 2);
+    assert_non_null(arts[0]->author);
+    assert_string_equal(arts[0]->author->name, "x1");
+    /* a limit with a to-many joinedload would count joined rows */
+    q = corm_query_new(t, Author);
+    OK(corm_joinedload(q, Author_articles));
+    OK(corm_limit(q, 1));
+    assert_int_equal(corm_all(q, &v, &n), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(t), "use corm_selectin"));
+    q = corm_query_new(t, Author);
+    assert_int_equal(corm_joinedload(q, Article_notes), CORM_EINVAL);
+    corm_session_free(t);
+}
+
 static void selectin_chunks_large_key_sets(void **state)
 {
     (void)state;
@@ -517,6 +562,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lazy_loading_goes_through_the_identity_map, setup, teardown),
         cmocka_unit_test_setup_teardown(selectin_runs_one_query_per_level, setup, teardown),
         cmocka_unit_test_setup_teardown(selectin_chunks_large_key_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(joinedload_runs_one_query, setup, teardown),
         cmocka_unit_test_setup_teardown(changing_and_removing, setup, teardown),
         cmocka_unit_test_setup_teardown(delete_cascades_and_restrict, setup, teardown),
         cmocka_unit_test_setup_teardown(lazy_loads_one_at_a_time_are_reported, setup, teardown),

@@ -497,6 +497,11 @@ int corm_load(corm_session *s, void *obj, const corm_relation *rel);
  * does not start where the last ended. */
 int corm_selectin_(corm_query *q, const corm_relation *const *path);
 #define corm_selectin(q, ...) corm_selectin_((q), (const corm_relation *const[]){ __VA_ARGS__, NULL })
+/* Eager loading in the query's own SELECT: rel's target is LEFT OUTER
+ * JOINed and its columns read from the same rows (one query in all). One
+ * per query; with a to-many rel the query may not have a limit or offset
+ * (they would count joined rows; use corm_selectin). */
+int corm_joinedload(corm_query *q, const corm_relation *rel);
 /* Add child to parent's one-to-many rel: appended to the array, its
  * many-to-one pointed at parent (its foreign key follows at flush), and a
  * transient child added to the session (SQLAlchemy's save-update cascade). */

@@ -55,6 +55,7 @@ typedef struct orm_obj {
     uint8_t state;
     bool in_list;       /* has an entry in its mapper's list */
     bool has_snap;
+    uint8_t seen;       /* scratch mark of a query collecting distinct objects */
     const sch_mapper *mp;
     corm_session *s;
 } orm_obj;
@@ -216,6 +217,10 @@ int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
 int orm_rel_presync(corm_session *s, orm_obj *o);
 /* Delete the children of o that cascade; drop o's many-to-many links. */
 int orm_rel_cascade_delete(corm_session *s, orm_obj *o);
+/* Fill relationship field sr of the n parents: kids[i] belongs to
+ * parent_of[i] (NULL: to none). */
+int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t n,
+                   orm_obj **parent_of, orm_obj **kids, size_t nkids);
 /* Write the many-to-many changes not written yet. */
 int orm_rel_write_links(corm_session *s);
 /* The key in column i of the current row: an integer or (uncopied) text. */

@@ -31,6 +31,7 @@ struct corm_query {
     size_t eager_len[8], neager;
     struct { const sch_rel *sr; bool outer; } joins[8];
     size_t njoins;
+    const sch_rel *joined;       /* corm_joinedload */
 };
 
 #define MAX_EAGER 8
@@ -201,11 +202,18 @@ static void put_link(sql_ctx *x, const sch_rel *sr)
     }
 }
 
+static void put_join(sql_ctx *x, const sch_rel *sr, bool outer);
+
 static void put_joins(sql_ctx *x, const corm_query *q)
 {
-    for (size_t i = 0; i < q->njoins; i++) {
-        const sch_rel *sr = q->joins[i].sr;
-        const char *kw = q->joins[i].outer ? " LEFT OUTER JOIN " : " JOIN ";
+    for (size_t i = 0; i < q->njoins; i++)
+        put_join(x, q->joins[i].sr, q->joins[i].outer);
+}
+
+static void put_join(sql_ctx *x, const sch_rel *sr, bool outer)
+{
+    {
+        const char *kw = outer ? " LEFT OUTER JOIN " : " JOIN ";
         if (sr->rel->kind == CORM_REL_MANY_TO_MANY) {
             util_buf_puts(x->b, kw);
             sql_put_ident(x, sr->through->model->table);
@@ -215,7 +223,7 @@ static void put_joins(sql_ctx *x, const corm_query *q)
             sql_put_ident(x, sr->target->model->table);
             util_buf_puts(x->b, " ON ");
             put_eq(x, sr->target->pk, sr->fk_target);
-            continue;
+            return;
         }
         util_buf_puts(x->b, kw);
         sql_put_ident(x, sr->target->model->table);
@@ -271,6 +279,21 @@ static int hook(sql_ctx *x, const corm_expr *e)
         util_buf_putc(x->b, ')');
     }
     util_buf_putc(x->b, ')');
+    return CORM_OK;
+}
+
+int corm_joinedload(corm_query *q, const corm_relation *rel)
+{
+    const sch_rel *sr = sch_rel_of(&q->s->e->meta, rel);
+    if (!sr || rel->model != q->mp->model || q->joined) {
+        char what[200];
+        snprintf(what, sizeof what, "joinedload: %s%s%s", rel && rel->model ? rel->model->name : "?",
+                 rel && rel->name ? "." : "", !sr ? " is not a registered relationship"
+                 : q->joined ? " is a second joinedload (one per query)"
+                 : " does not start at the query's model");
+        return qfail(q, CORM_EINVAL, "%s", what);
+    }
+    q->joined = sr;
     return CORM_OK;
 }
 
@@ -389,10 +412,16 @@ static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offs
             return rc;
     } else {
         util_buf_put(x->b, mp->sql_cols, mp->sql_cols_len);
+        if (q->joined) {
+            util_buf_puts(x->b, ", ");
+            util_buf_puts(x->b, q->joined->target->sql_cols);
+        }
     }
     util_buf_puts(x->b, " FROM ");
     sql_put_ident(x, mp->model->table);
     put_joins(x, q);
+    if (q->joined && !q->select.n)
+        put_join(x, q->joined, true);
     if ((rc = put_where(x, q)) < 0)
         return rc;
     if (q->group.n) {
@@ -543,16 +572,78 @@ static int collect(corm_query *q, size_t max)
     return rc < 0 ? rc : CORM_OK;
 }
 
+/* Rows of a joinedload: the query's object, then the related one. */
+static int collect_joined(corm_query *q)
+{
+    corm_session *s = q->s;
+    const sch_rel *sr = q->joined;
+    const sch_mapper *mp = q->mp, *t = sr->target;
+    const drv_driver *d = s->conn->drv;
+    const corm_column *cols[128] = { 0 };
+    size_t n1 = mp->model->ncolumns, tpk = n1 + (size_t)t->pk->index;
+    for (size_t i = 0; i < t->model->ncolumns; i++)
+        cols[n1 + i] = t->model->columns[i];
+    orm_obj **kids = NULL, **parent_of = NULL;
+    size_t nkids = 0, cap = 0, cap2 = 0;
+    drv_stmt *st = NULL;
+    int rc = run(s, &st);
+    s->nscratch = 0;
+    while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
+        orm_obj *p, *c;
+        if ((rc = orm_load_row(s, mp, st, mp->model->columns, n1, LOAD_KEEP, &p)) < 0)
+            break;
+        /* an object comes back once per related row: keep its first */
+        if (!p->seen) {
+            p->seen = 1;
+            if ((rc = orm_scratch_push(s, orm_data(p))) < 0)
+                break;
+        }
+        if (d->column_kind(st, (int)tpk) == CORM_V_NULL)
+            continue; /* the outer join found nothing */
+        if ((rc = orm_load_row(s, t, st, cols, n1 + t->model->ncolumns, LOAD_KEEP, &c)) < 0)
+            break;
+        if (util_grow(&kids, &cap, nkids, sizeof *kids, 64) < 0 ||
+            util_grow(&parent_of, &cap2, nkids, sizeof *parent_of, 64) < 0) {
+            rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", sr->rel->model->name,
+                               sr->rel->name);
+            break;
+        }
+        kids[nkids] = c;
+        parent_of[nkids++] = p;
+    }
+    if (rc < 0)
+        d->reset(st);
+    for (size_t i = 0; i < s->nscratch; i++)
+        orm_hdr(s->scratch[i])->seen = 0;
+    orm_obj **parents = rc >= 0 ? util_malloc((s->nscratch ? s->nscratch : 1) * sizeof *parents) : NULL;
+    if (rc >= 0 && !parents)
+        rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading relationships");
+    for (size_t i = 0; rc >= 0 && i < s->nscratch; i++)
+        parents[i] = orm_hdr(s->scratch[i]);
+    if (rc >= 0)
+        rc = orm_rel_attach(s, sr, parents, s->nscratch, parent_of, kids, nkids);
+    util_free(parents);
+    util_free(kids);
+    util_free(parent_of);
+    return rc < 0 ? rc : CORM_OK;
+}
+
 static int select_objects(corm_query *q, int64_t limit, size_t max)
 {
     sql_ctx x;
     int rc = begin(q, &x);
     if (rc == CORM_OK && q->select.n)
         rc = orm_set_error(q->s, CORM_EINVAL, "the query selects columns; read it with corm_rows");
+    bool joined_many = q->joined && (q->joined->rel->kind == CORM_REL_ONE_TO_MANY ||
+                                     q->joined->rel->kind == CORM_REL_MANY_TO_MANY);
+    if (rc == CORM_OK && joined_many && (limit >= 0 || q->offset >= 0))
+        rc = orm_set_error(q->s, CORM_EINVAL, "%s.%s: a joinedload of a to-many relationship "
+                           "with a limit or offset would count joined rows; use corm_selectin",
+                           q->joined->rel->model->name, q->joined->rel->name);
     if (rc == CORM_OK)
         rc = compile_select(q, &x, limit, q->offset);
     if (rc == CORM_OK)
-        rc = collect(q, max);
+        rc = q->joined ? collect_joined(q) : collect(q, max);
     if (rc == CORM_OK && q->neager)
         rc = load_eager(q);
     return rc;

@@ -153,10 +153,52 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
     return rc;
 }
 
+/* Fill the to-many or one-to-one field sr of the n parents with the kids,
+ * kids[i] belonging to parent_of[i] (NULL: to none). Each array is
+ * allocated once at its size; a kid's many-to-one points back. */
+int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t n,
+                   orm_obj **parent_of, orm_obj **kids, size_t nkids)
+{
+    const corm_relation *r = sr->rel, *inv = sr->inverse;
+    bool to_many_field = r->kind == CORM_REL_ONE_TO_MANY || r->kind == CORM_REL_MANY_TO_MANY;
+    for (size_t i = 0; i < n; i++) {
+        if (to_many_field) {
+            many *l = to_many(parents[i], r);
+            l->items = NULL;
+            l->n = l->cap = 0;
+        } else {
+            set_one(parents[i], r, NULL);
+        }
+    }
+    for (size_t i = 0; to_many_field && i < nkids; i++)
+        if (parent_of[i])
+            to_many(parent_of[i], r)->cap++;
+    for (size_t i = 0; to_many_field && i < n; i++) {
+        many *l = to_many(parents[i], r);
+        if (l->cap && !(l->items = util_arena_alloc(&s->arena, l->cap * sizeof(void *))))
+            return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name,
+                                 r->name);
+    }
+    for (size_t i = 0; i < nkids; i++) {
+        orm_obj *p = parent_of[i], *c = kids[i];
+        if (!p)
+            continue;
+        if (to_many_field) {
+            many *l = to_many(p, r);
+            l->items[l->n++] = orm_data(c);
+        } else {
+            set_one(p, r, orm_data(c));
+        }
+        if (inv && inv->kind == CORM_REL_MANY_TO_ONE)
+            set_one(c, inv, orm_data(p));
+    }
+    return CORM_OK;
+}
+
 static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
                         objvec *next)
 {
-    const corm_relation *r = sr->rel, *inv = sr->inverse;
+    const corm_relation *r = sr->rel;
     const sch_mapper *parent_mp = objs[0]->mp;
     corm_value *keys = util_malloc(n * sizeof *keys);
     objvec kids = { 0 };
@@ -164,47 +206,19 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
     int rc = CORM_OK;
     if (!keys)
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         keys[i] = sql_field_value(parent_mp->pk, orm_data(objs[i]), false);
-        if (r->kind == CORM_REL_ONE_TO_MANY) {
-            many *l = to_many(objs[i], r);
-            l->items = NULL;
-            l->n = l->cap = 0;
-        } else {
-            set_one(objs[i], r, NULL);
-        }
-    }
     rc = select_in(s, sr->target, sr->fk, keys, n, &kids);
     if (rc == CORM_OK && kids.n && !(parent_of = util_malloc(kids.n * sizeof *parent_of)))
         rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
-    /* count first, so that each array is allocated once at its size */
     for (size_t i = 0; rc == CORM_OK && i < kids.n; i++) {
         corm_value k = column_value(kids.v[i], sr->fk);
-        orm_obj *p = orm_imap_get(s, parent_mp, &k);
-        parent_of[i] = p;
-        if (p && r->kind == CORM_REL_ONE_TO_MANY)
-            to_many(p, r)->cap++;
+        parent_of[i] = orm_imap_get(s, parent_mp, &k);
     }
-    for (size_t i = 0; rc == CORM_OK && i < n && r->kind == CORM_REL_ONE_TO_MANY; i++) {
-        many *l = to_many(objs[i], r);
-        if (l->cap && !(l->items = util_arena_alloc(&s->arena, l->cap * sizeof(void *))))
-            rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
-    }
-    for (size_t i = 0; rc == CORM_OK && i < kids.n; i++) {
-        orm_obj *p = parent_of[i], *c = kids.v[i];
-        if (!p)
-            continue;
-        if (r->kind == CORM_REL_ONE_TO_MANY) {
-            many *l = to_many(p, r);
-            l->items[l->n++] = orm_data(c);
-        } else {
-            set_one(p, r, orm_data(c));
-        }
-        if (inv)
-            set_one(c, inv, orm_data(p));
-        if (next)
-            rc = objvec_push(s, next, c);
-    }
+    if (rc == CORM_OK)
+        rc = orm_rel_attach(s, sr, objs, n, parent_of, kids.v, kids.n);
+    for (size_t i = 0; rc == CORM_OK && next && i < kids.n; i++)
+        rc = objvec_push(s, next, kids.v[i]);
     util_free(parent_of);
     util_free(kids.v);
     util_free(keys);
@@ -221,11 +235,6 @@ static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs,
     const drv_driver *d = s->conn->drv;
     objvec kids = { 0 }, parents = { 0 };
     int rc = CORM_OK;
-    for (size_t i = 0; i < n; i++) {
-        many *l = to_many(objs[i], r);
-        l->items = NULL;
-        l->n = l->cap = 0;
-    }
     for (size_t at = 0; rc == CORM_OK && at < n; at += IN_CHUNK) {
         size_t k = n - at < IN_CHUNK ? n - at : IN_CHUNK;
         s->params.n = 0;
@@ -257,22 +266,10 @@ static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs,
             }
         }
     }
-    for (size_t i = 0; rc == CORM_OK && i < kids.n; i++)
-        if (parents.v[i])
-            to_many(parents.v[i], r)->cap++;
-    for (size_t i = 0; rc == CORM_OK && i < n; i++) {
-        many *l = to_many(objs[i], r);
-        if (l->cap && !(l->items = util_arena_alloc(&s->arena, l->cap * sizeof(void *))))
-            rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
-    }
-    for (size_t i = 0; rc == CORM_OK && i < kids.n; i++) {
-        if (!parents.v[i])
-            continue;
-        many *l = to_many(parents.v[i], r);
-        l->items[l->n++] = orm_data(kids.v[i]);
-        if (next)
-            rc = objvec_push(s, next, kids.v[i]);
-    }
+    if (rc == CORM_OK)
+        rc = orm_rel_attach(s, sr, objs, n, parents.v, kids.v, kids.n);
+    for (size_t i = 0; rc == CORM_OK && next && i < kids.n; i++)
+        rc = objvec_push(s, next, kids.v[i]);
     if (next)
         objvec_unique(next);
     util_free(kids.v);

@@ -138,6 +138,7 @@ orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
     o->state = OBJ_TRANSIENT;
     o->in_list = false;
     o->has_snap = false;
+    o->seen = 0;
     o->mp = mp;
     o->s = s;
     return o;
