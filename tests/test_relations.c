@@ -273,6 +273,19 @@ static void selectin_runs_one_query_per_level(void **state)
         assert_null(v[i]->profile);
     }
     assert_int_equal(notes, 24);
+    /* by name, as a string; an unknown name is refused with the model named */
+    corm_session_free(t);
+    t = corm_session_new(db);
+    clear_log();
+    q = corm_query_new(t, Author);
+    OK(corm_selectin_path(q, "articles.notes"));
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(count_selects("note"), 1);
+    assert_int_equal(v[0]->articles.items[0]->notes.n, 2);
+    q = corm_query_new(t, Author);
+    assert_int_equal(corm_selectin_path(q, "articles.comments"), CORM_EINVAL);
+    assert_int_equal(corm_all(q, &v, &n), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(t), "Article has no relationship 'comments'"));
     /* a path that does not start at the query's model */
     q = corm_query_new(t, Author);
     assert_int_equal(corm_selectin(q, Article_notes), CORM_EINVAL);
@@ -402,6 +415,17 @@ static void delete_cascades_and_restrict(void **state)
     OK(corm_add(s, root)); /* changed our mind: keep it */
     OK(corm_commit(s));
     assert_int_equal(rows("node"), 2);
+    /* new objects pointing at each other: a cycle, refused clearly */
+    Node *x = corm_new(s, Node), *y = corm_new(s, Node);
+    x->parent = y;
+    y->parent = x;
+    OK(corm_add(s, x));
+    assert_int_equal(corm_commit(s), CORM_ESTATE);
+    assert_non_null(strstr(corm_errmsg(s), "cycle"));
+    y->parent = NULL;
+    OK(corm_commit(s));
+    assert_int_equal(x->parent_id, y->id);
+    assert_int_equal(rows("node"), 4);
 }
 
 static Tag *tag(const char *name)

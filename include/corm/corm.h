@@ -497,6 +497,10 @@ int corm_load(corm_session *s, void *obj, const corm_relation *rel);
  * does not start where the last ended. */
 int corm_selectin_(corm_query *q, const corm_relation *const *path);
 #define corm_selectin(q, ...) corm_selectin_((q), (const corm_relation *const[]){ __VA_ARGS__, NULL })
+/* corm_selectin with the path given by names, "articles.notes", looked up
+ * in the models; CORM_EINVAL naming the model and the name when one of
+ * them has no such relationship. */
+int corm_selectin_path(corm_query *q, const char *path);
 /* Eager loading in the query's own SELECT: rel's target is LEFT OUTER
  * JOINed and its columns read from the same rows (one query in all). One
  * per query; with a to-many rel the query may not have a limit or offset

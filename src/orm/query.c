@@ -325,6 +325,30 @@ int corm_selectin_(corm_query *q, const corm_relation *const *path)
     return CORM_OK;
 }
 
+int corm_selectin_path(corm_query *q, const char *path)
+{
+    const corm_relation *steps[MAX_EAGER + 1] = { 0 };
+    const corm_model *at = q->mp->model;
+    size_t n = 0;
+    for (const char *p = path ? path : ""; *p && n < MAX_EAGER;) {
+        size_t len = strcspn(p, ".");
+        const corm_relation *r = NULL;
+        for (size_t i = 0; at->relations && i < at->nrelations && !r; i++)
+            if (strlen(at->relations[i]->name) == len && memcmp(at->relations[i]->name, p, len) == 0)
+                r = at->relations[i];
+        if (!r) {
+            char what[200];
+            snprintf(what, sizeof what, "eager path '%s': %s has no relationship '%.*s'",
+                     path, at->name, (int)len, p);
+            return qfail(q, CORM_EINVAL, "%s", what);
+        }
+        steps[n++] = r;
+        at = r->target;
+        p += len + (p[len] == '.');
+    }
+    return corm_selectin_(q, steps);
+}
+
 /* Run the query's eager paths over the objects it just loaded. */
 static int load_eager(corm_query *q)
 {
