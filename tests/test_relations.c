@@ -351,12 +351,20 @@ static void selectin_chunks_large_key_sets(void **state)
     corm_session *t = corm_session_new(db);
     clear_log();
     corm_query *q = corm_query_new(t, Node);
+    OK(corm_filter(q, corm_is_null(Node_parent_id))); /* all 1200, but by a condition */
     OK(corm_selectin(q, Node_children));
     Node **v;
     size_t n;
     OK(corm_all(q, &v, &n));
     assert_int_equal(n, 1200);
     assert_int_equal(count_selects("node"), 1 + 3); /* the rows, then 500 + 500 + 200 keys */
+    /* without a condition the query read the whole table: one scan of the children */
+    clear_log();
+    q = corm_query_new(t, Node);
+    OK(corm_selectin(q, Node_children));
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(count_selects("node"), 2);
+    assert_non_null(strstr(log_lines[nlog - 1], "\"parent_id\" IS NOT NULL"));
     corm_session_free(t);
 }
 

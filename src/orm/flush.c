@@ -178,6 +178,8 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
         sql_put_column(&x, sr->fk_target);
         util_buf_puts(x.b, " = ");
         sql_put_column(&x, t->pk);
+        if (k == 0) /* every link */
+            break;
         util_buf_puts(x.b, " WHERE ");
         sql_put_column(&x, sr->fk);
         util_buf_puts(x.b, k == 1 ? " = " : " IN (");
@@ -192,6 +194,10 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
         sql_put_ident(&x, m->table);
         util_buf_puts(x.b, " WHERE ");
         sql_put_column(&x, m->columns[mask & 0xffff]);
+        if (k == 0) { /* every row with a key */
+            util_buf_puts(x.b, " IS NOT NULL");
+            break;
+        }
         util_buf_puts(x.b, k == 1 ? " = " : " IN (");
         put_placeholders(&x, 0, k);
         if (k > 1)

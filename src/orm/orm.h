@@ -208,8 +208,10 @@ int orm_db_error(corm_session *s, orm_obj *o, int code);
 
 /* relation.c */
 /* Load sr for the n objects (all of sr's model); when next is not NULL,
- * the distinct related objects are collected there (a malloc'd array). */
-int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
+ * the distinct related objects are collected there (a malloc'd array).
+ * whole: the objects are every row of their table, so a to-many can be read
+ * with one scan of the target instead of key lists. */
+int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n, bool whole,
                  orm_obj ***next, size_t *nnext);
 /* Before a flush: add the transient targets of pending objects' to-one
  * pointers (save-update cascade), and copy keys from to-one pointers into

@@ -365,7 +365,11 @@ static int load_eager(corm_query *q)
             orm_obj **next = NULL;
             size_t nnext = 0;
             bool last = l + 1 == q->eager_len[p];
-            rc = orm_rel_load(s, q->eager[p][l], objs, n, last ? NULL : &next, &nnext);
+            /* a query without conditions loaded every row of its table:
+             * their children are every child with a key, one scan */
+            bool whole = l == 0 && !q->where.n && !q->njoins && q->limit < 0 && q->offset < 0 &&
+                         !q->group.n && q->eager[p][0]->rel->kind != CORM_REL_MANY_TO_ONE;
+            rc = orm_rel_load(s, q->eager[p][l], objs, n, whole, last ? NULL : &next, &nnext);
             util_free(objs);
             objs = next;
             n = nnext;

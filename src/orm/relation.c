@@ -84,13 +84,16 @@ static void objvec_unique(objvec *ov)
 }
 
 /* SELECT the rows of mp whose column `by` is one of keys[0..n), chunked,
- * loading each through the identity map into `out`. */
+ * loading each through the identity map into `out`; keys NULL: every row
+ * whose `by` is not NULL, in one statement. */
 static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *by,
                      const corm_value *keys, size_t n, objvec *out)
 {
     const corm_model *m = mp->model;
+    if (!keys)
+        n = 1; /* one statement, no keys */
     for (size_t at = 0; at < n; at += IN_CHUNK) {
-        size_t k = n - at < IN_CHUNK ? n - at : IN_CHUNK;
+        size_t k = !keys ? 0 : n - at < IN_CHUNK ? n - at : IN_CHUNK;
         int rc = CORM_OK;
         s->params.n = 0;
         for (size_t i = 0; i < k && rc == CORM_OK; i++) {
@@ -195,7 +198,7 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     return CORM_OK;
 }
 
-static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
+static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n, bool whole,
                         objvec *next)
 {
     const corm_relation *r = sr->rel;
@@ -208,7 +211,7 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
     for (size_t i = 0; i < n; i++)
         keys[i] = sql_field_value(parent_mp->pk, orm_data(objs[i]), false);
-    rc = select_in(s, sr->target, sr->fk, keys, n, &kids);
+    rc = select_in(s, sr->target, sr->fk, whole ? NULL : keys, n, &kids);
     if (rc == CORM_OK && kids.n && !(parent_of = util_malloc(kids.n * sizeof *parent_of)))
         rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
     for (size_t i = 0; rc == CORM_OK && i < kids.n; i++) {
@@ -228,15 +231,15 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
 /* Through the association: each row is a target and the key of the object
  * it belongs to. */
 static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
-                             objvec *next)
+                             bool whole, objvec *next)
 {
     const corm_relation *r = sr->rel;
     const sch_mapper *owner = objs[0]->mp, *t = sr->target;
     const drv_driver *d = s->conn->drv;
     objvec kids = { 0 }, parents = { 0 };
     int rc = CORM_OK;
-    for (size_t at = 0; rc == CORM_OK && at < n; at += IN_CHUNK) {
-        size_t k = n - at < IN_CHUNK ? n - at : IN_CHUNK;
+    for (size_t at = 0; rc == CORM_OK && at < (whole ? 1 : n); at += IN_CHUNK) {
+        size_t k = whole ? 0 : n - at < IN_CHUNK ? n - at : IN_CHUNK;
         s->params.n = 0;
         for (size_t i = 0; i < k && rc == CORM_OK; i++) {
             corm_value key = sql_field_value(owner->pk, orm_data(objs[at + i]), false);
@@ -277,7 +280,7 @@ static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs,
     return rc;
 }
 
-int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
+int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n, bool whole,
                  orm_obj ***next, size_t *nnext)
 {
     objvec out = { 0 };
@@ -285,8 +288,8 @@ int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n,
     if (rc == CORM_OK && n) {
         switch (sr->rel->kind) {
         case CORM_REL_MANY_TO_ONE: rc = load_many_to_one(s, sr, objs, n, next ? &out : NULL); break;
-        case CORM_REL_MANY_TO_MANY: rc = load_many_to_many(s, sr, objs, n, next ? &out : NULL); break;
-        default: rc = load_to_many(s, sr, objs, n, next ? &out : NULL); break;
+        case CORM_REL_MANY_TO_MANY: rc = load_many_to_many(s, sr, objs, n, whole, next ? &out : NULL); break;
+        default: rc = load_to_many(s, sr, objs, n, whole, next ? &out : NULL); break;
         }
     }
     if (next) {
@@ -354,7 +357,7 @@ int corm_load(corm_session *s, void *obj, const corm_relation *rel)
         return orm_set_error(s, CORM_ESTATE, "%s.%s: only a persistent object's relationships "
                              "can be loaded (flush it first)", rel->model->name, rel->name);
     count_lazy_load(s, sr, o);
-    return orm_rel_load(s, sr, &o, 1, NULL, NULL);
+    return orm_rel_load(s, sr, &o, 1, false, NULL, NULL);
 }
 
 /* ---- changing ------------------------------------------------------------------- */
@@ -505,7 +508,7 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
             continue;
         orm_obj **kids = NULL;
         size_t n = 0;
-        int rc = orm_rel_load(s, sr, &o, 1, &kids, &n);
+        int rc = orm_rel_load(s, sr, &o, 1, false, &kids, &n);
         for (size_t k = 0; rc == CORM_OK && k < n; k++)
             rc = corm_delete(s, orm_data(kids[k]));
         util_free(kids);

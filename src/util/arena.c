@@ -50,13 +50,15 @@ void util_arena_init(util_arena *a, size_t chunk_size, util_arena_pool *pool)
     a->pool = pool;
 }
 
-/* The smallest pooled chunk of n to 2n bytes, or NULL. */
-static util_arena_chunk *from_pool(util_arena_pool *pool, size_t n)
+/* The smallest pooled chunk of at least n bytes (and at most 2n when the
+ * rest would be wasted: arrays), or NULL. An arena uses a chunk whole. */
+static util_arena_chunk *from_pool(util_arena_pool *pool, size_t n, bool whole)
 {
     util_arena_chunk **best = NULL;
     pthread_mutex_lock(&pool->lock);
     for (util_arena_chunk **pp = &pool->free; *pp; pp = &(*pp)->next)
-        if ((*pp)->size >= n && (*pp)->size / 2 <= n && (!best || (*pp)->size < (*best)->size))
+        if ((*pp)->size >= n && (whole || (*pp)->size / 2 <= n) &&
+            (!best || (*pp)->size < (*best)->size))
             best = pp;
     util_arena_chunk *c = best ? *best : NULL;
     if (c) {
@@ -84,7 +86,7 @@ static void to_pool(util_arena_pool *pool, util_arena_chunk *c)
 
 void *util_pool_alloc(util_arena_pool *pool, size_t n, bool zero)
 {
-    util_arena_chunk *c = pool && n >= POOL_MIN ? from_pool(pool, n) : NULL;
+    util_arena_chunk *c = pool && n >= POOL_MIN ? from_pool(pool, n, false) : NULL;
     if (!c) {
         if (!(c = util_malloc(sizeof *c + n)))
             return NULL;
@@ -131,7 +133,7 @@ static int grow(util_arena *a, size_t size)
     size_t n = a->chunk_size;
     if (n < size)
         n = size;
-    util_arena_chunk *c = a->pool ? from_pool(a->pool, n) : NULL;
+    util_arena_chunk *c = a->pool ? from_pool(a->pool, n, true) : NULL;
     if (!c) {
         if (!(c = util_malloc(sizeof *c + n)))
             return -1;
