@@ -37,7 +37,7 @@ CORM_MODEL(Tag, "tag", TAG_FIELDS)
 #define ARTICLE_TAG_FIELDS(COLUMN, RELATION)                                   \
     COLUMN(id,         CORM_INTEGER, CORM_PRIMARY_KEY)                          \
     COLUMN(article_id, CORM_INTEGER, CORM_NOT_NULL, CORM_FK(Article, id))       \
-    COLUMN(tag_id,     CORM_INTEGER, CORM_NOT_NULL, CORM_FK(Tag, id))
+    COLUMN(tag_id,     CORM_INTEGER, CORM_NOT_NULL, CORM_FK(Tag, id), CORM_ON_DELETE(CORM_FK_CASCADE))
 CORM_MODEL(ArticleTag, "article_tag", ARTICLE_TAG_FIELDS, CORM_UNIQUE_TOGETHER("article_id", "tag_id"))
 
 #define NOTE_FIELDS(COLUMN, RELATION)                                          \
@@ -50,7 +50,8 @@ CORM_MODEL(Note, "note", NOTE_FIELDS)
 #define PROFILE_FIELDS(COLUMN, RELATION)                                       \
     COLUMN(id,        CORM_INTEGER,    CORM_PRIMARY_KEY)                        \
     COLUMN(bio,       CORM_TEXT,       0)                                       \
-    COLUMN(author_id, CORM_INTEGER,    CORM_UNIQUE, CORM_FK(Author, id))        \
+    COLUMN(author_id, CORM_INTEGER,    CORM_UNIQUE, CORM_FK(Author, id),        \
+           CORM_ON_DELETE(CORM_FK_SET_NULL))                                    \
     RELATION(author, CORM_MANY_TO_ONE(Author, author_id, profile))
 CORM_MODEL(Profile, "profile", PROFILE_FIELDS)
 
@@ -566,6 +567,29 @@ static void queries_across_relationships(void **state)
     assert_int_equal(corm_join(q, Node_children), CORM_EINVAL);
 }
 
+static void database_side_actions(void **state)
+{
+    (void)state;
+    /* ON DELETE SET NULL: the profile stays, unlinked; ON DELETE CASCADE:
+     * deleting a tag by SQL removes its links */
+    Author *a = author("zed", 1, 0);
+    Profile *p = corm_new(s, Profile);
+    p->bio = "x";
+    p->author = a;
+    OK(corm_add(s, p));
+    Tag *t = tag("gone");
+    OK(corm_rel_add(s, a->articles.items[0], Article_tags, t));
+    OK(corm_commit(s));
+    corm_result *r;
+    OK(corm_execute(s, "DELETE FROM tag WHERE name = 'gone'", NULL, 0, NULL));
+    OK(corm_execute(s, "SELECT COUNT(*) FROM article_tag", NULL, 0, &r));
+    assert_int_equal(corm_result_int(r, 0, 0), 0);
+    OK(corm_execute(s, "DELETE FROM author WHERE name = 'nobody'", NULL, 0, NULL));
+    OK(corm_execute(s, "SELECT sql FROM sqlite_master WHERE name = 'profile'", NULL, 0, &r));
+    assert_non_null(strstr(corm_result_text(r, 0, 0), "REFERENCES \"author\" (\"id\") ON DELETE SET NULL"));
+    OK(corm_commit(s));
+}
+
 static void lazy_loads_one_at_a_time_are_reported(void **state)
 {
     (void)state;
@@ -600,6 +624,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lazy_loads_one_at_a_time_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(many_to_many_through_an_association, setup, teardown),
         cmocka_unit_test_setup_teardown(queries_across_relationships, setup, teardown),
+        cmocka_unit_test_setup_teardown(database_side_actions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,11 +132,20 @@ enum {
 #define CORM_CHECK(sql)          .check = (sql)
 /* A foreign key to Model.column (declared before this model). */
 #define CORM_FK(M, col)          .fk = M##_##col
+/* What the database does to this row when the referenced row is deleted or
+ * its key updated: CORM_FK_RESTRICT, CORM_FK_CASCADE, CORM_FK_SET_NULL,
+ * CORM_FK_SET_DEFAULT (default: NO ACTION, which refuses at the statement). */
+#define CORM_ON_DELETE(action)   .on_delete = (action)
+#define CORM_ON_UPDATE(action)   .on_update = (action)
 /* The column's previous name, so that a migration renames instead of
  * dropping and adding. */
 #define CORM_OLD_NAME(name)      .old_name = (name)
 
 typedef struct corm_model corm_model;
+
+typedef enum corm_fk_action {
+    CORM_FK_NO_ACTION = 0, CORM_FK_RESTRICT, CORM_FK_CASCADE, CORM_FK_SET_NULL, CORM_FK_SET_DEFAULT
+} corm_fk_action;
 
 /* ---- relationships --------------------------------------------------------
  * RELATION(name, KIND [, CORM_CASCADE(flags)]) in a model block:
@@ -196,6 +205,7 @@ typedef struct corm_column {
     const char *server_default;
     const char *check;
     const struct corm_column *fk;
+    corm_fk_action on_delete, on_update;
     const char *old_name;
     int index;                   /* position in the model */
 } corm_column;

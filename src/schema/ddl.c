@@ -54,11 +54,16 @@ static void put_column_def(sql_ctx *x, const sch_mapper *mp, const corm_column *
         util_buf_puts(x->b, "))");
     }
     if (c->fk) {
+        static const char *const actions[] = { "", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT" };
         util_buf_puts(x->b, " REFERENCES ");
         sql_put_ident(x, c->fk->model->table);
         util_buf_puts(x->b, " (");
         sql_put_ident(x, c->fk->name);
         util_buf_putc(x->b, ')');
+        if (c->on_delete)
+            util_buf_printf(x->b, " ON DELETE %s", actions[c->on_delete]);
+        if (c->on_update)
+            util_buf_printf(x->b, " ON UPDATE %s", actions[c->on_update]);
     }
 }
 

@@ -196,6 +196,12 @@ static int check_column(const corm_model *m, const corm_column *c, size_t i, uti
             return bad(err, m, c, "duplicate column name");
     if (c->client_default && c->default_fn)
         return bad(err, m, c, "both CORM_DEFAULT and CORM_DEFAULT_FN given");
+    if (c->on_delete > CORM_FK_SET_DEFAULT || c->on_update > CORM_FK_SET_DEFAULT ||
+        ((c->on_delete || c->on_update) && !c->fk))
+        return bad(err, m, c, "ON DELETE / ON UPDATE needs a foreign key and a known action");
+    if ((c->on_delete == CORM_FK_SET_NULL || c->on_update == CORM_FK_SET_NULL) &&
+        (c->flags & CORM_NOT_NULL))
+        return bad(err, m, c, "SET NULL on a NOT NULL column");
     return CORM_OK;
 }
 
