@@ -34,6 +34,21 @@ CORM_MODEL(DupTable, "user", DUPTABLE_FIELDS)
     COLUMN(level, CORM_ENUM(prio, prio_names), 0, CORM_DEFAULT("medium"))      \
     COLUMN(at,    CORM_DATETIME, 0, CORM_DEFAULT_FN(corm_default_utcnow))
 CORM_MODEL(Defaults, "defaults", DEFAULTS_FIELDS)
+/* A composite foreign key, and one to a set that is not unique. */
+#define SHELF_FIELDS(COLUMN, RELATION)                                        \
+    COLUMN(id,     CORM_INTEGER,    CORM_PRIMARY_KEY)                          \
+    COLUMN(room,   CORM_STRING(10), CORM_NOT_NULL)                             \
+    COLUMN(number, CORM_INTEGER,    CORM_NOT_NULL)
+CORM_MODEL(Shelf, "shelf", SHELF_FIELDS, CORM_UNIQUE_TOGETHER("room", "number"))
+#define BOOK_FIELDS(COLUMN, RELATION)                                         \
+    COLUMN(id,           CORM_INTEGER,    CORM_PRIMARY_KEY)                    \
+    COLUMN(shelf_room,   CORM_STRING(10), 0)                                   \
+    COLUMN(shelf_number, CORM_INTEGER,    0)
+CORM_MODEL(Book, "book", BOOK_FIELDS,
+           CORM_FOREIGN_KEY(("shelf_room", "shelf_number"), Shelf, ("room", "number")))
+CORM_MODEL(BadBook, "badbook", BOOK_FIELDS,
+           CORM_FOREIGN_KEY(("shelf_room", "shelf_number"), Shelf, ("room", "id")))
+
 /* An unknown type value, as a corrupted or hand-made descriptor could hold. */
 static const corm_model Weird_model[1];
 static const corm_column Weird_id[1] = { { .name = "id", .model = Weird_model, .type = CORM_TYPE_INTEGER,
@@ -168,6 +183,43 @@ static void memory_database_is_shared_by_the_pool(void **state)
     corm_engine_close(e);
 }
 
+static void composite_foreign_keys(void **state)
+{
+    (void)state;
+    const corm_model *models[] = { Book_model, Shelf_model, NULL }; /* any order */
+    corm_engine *e;
+    OK(corm_engine_open(&e, "sqlite://", models));
+    OK(corm_create_all(e));
+    corm_session *s = corm_session_new(e);
+    Shelf *sh = corm_new(s, Shelf);
+    sh->room = "A";
+    sh->number = 3;
+    OK(corm_add(s, sh));
+    Book *b = corm_new(s, Book);
+    b->shelf_room = "A";
+    b->shelf_number = 3;
+    OK(corm_add(s, b));
+    OK(corm_commit(s));
+    Book *bad = corm_new(s, Book);
+    bad->shelf_room = "B";
+    bad->shelf_number = 3;
+    OK(corm_add(s, bad));
+    assert_int_equal(corm_commit(s), CORM_EFOREIGNKEY);
+    assert_non_null(strstr(corm_errmsg(s), "Book"));
+    OK(corm_delete(s, bad));
+    corm_result *r;
+    OK(corm_execute(s, "SELECT sql FROM sqlite_master WHERE name = 'book'", NULL, 0, &r));
+    assert_non_null(strstr(corm_result_text(r, 0, 0), "CONSTRAINT \"fk_book_shelf_room_shelf_number\" "
+                           "FOREIGN KEY (\"shelf_room\", \"shelf_number\") REFERENCES \"shelf\" "
+                           "(\"room\", \"number\")"));
+    corm_session_free(s);
+    corm_engine_close(e);
+    const corm_model *bad_models[] = { Shelf_model, BadBook_model, NULL };
+    assert_int_equal(corm_engine_open(&e, "sqlite://", bad_models), CORM_ESCHEMA);
+    assert_non_null(strstr(corm_engine_errmsg(e), "must reference a unique set"));
+    corm_engine_close(e);
+}
+
 static void unregistered_models_are_refused(void **state)
 {
     (void)state;
@@ -191,6 +243,7 @@ int main(void)
         cmocka_unit_test(create_all_and_drop_all),
         cmocka_unit_test(memory_database_is_shared_by_the_pool),
         cmocka_unit_test(unregistered_models_are_refused),
+        cmocka_unit_test(composite_foreign_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,16 +210,25 @@ typedef struct corm_column {
     int index;                   /* position in the model */
 } corm_column;
 
-typedef enum corm_constraint_kind { CORM_C_UNIQUE = 1, CORM_C_INDEX } corm_constraint_kind;
+typedef enum corm_constraint_kind {
+    CORM_C_UNIQUE = 1, CORM_C_INDEX, CORM_C_FOREIGN_KEY
+} corm_constraint_kind;
 
 /* A model-level constraint over several columns, named by column name. */
 typedef struct corm_constraint {
     corm_constraint_kind kind;
-    const char *const *columns;  /* NULL-terminated */
+    const char *const *columns;      /* NULL-terminated */
+    const corm_model *ref;           /* CORM_C_FOREIGN_KEY: the referenced model */
+    const char *const *ref_columns;  /* ... and its columns, a unique set of it */
 } corm_constraint;
 
 #define CORM_UNIQUE_TOGETHER(...) { CORM_C_UNIQUE, (const char *const[]){ __VA_ARGS__, NULL } }
 #define CORM_INDEX_ON(...)        { CORM_C_INDEX,  (const char *const[]){ __VA_ARGS__, NULL } }
+/* A composite foreign key: CORM_FOREIGN_KEY(("a", "b"), Target, ("x", "y")),
+ * where Target (declared before) has CORM_UNIQUE_TOGETHER("x", "y"). */
+#define CORM_FOREIGN_KEY(cols, T, refs)                                      \
+    { CORM_C_FOREIGN_KEY, (const char *const[]){ CORM__UNPAREN cols, NULL }, \
+      T##_model, (const char *const[]){ CORM__UNPAREN refs, NULL } }
 
 struct corm_model {
     const char *name;            /* the C name, "User" */
@@ -326,7 +335,7 @@ struct corm_model {
 /* CORM_MODEL(M, "table", FIELDS [, CORM_UNIQUE_TOGETHER(...) | CORM_INDEX_ON(...) ...]) */
 #define CORM_MODEL(M, table_, ...)                                            \
     CORM__MODEL(M, table_, __VA_ARGS__, CORM__NO_CONSTRAINT)
-#define CORM__NO_CONSTRAINT { 0, 0 }
+#define CORM__NO_CONSTRAINT { 0, 0, 0, 0 }
 #define CORM__MODEL(M, table_, FIELDS, ...)                                   \
     typedef struct M {                                                         \
         CORM__EACH(CORM__OP_FIELD, M, FIELDS)                                  \

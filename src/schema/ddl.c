@@ -103,14 +103,21 @@ static int create_table(const sch_mapper *mp, sql_conn *c, util_err *err)
     }
     for (size_t i = 0; i < m->nconstraints; i++) {
         const corm_constraint *k = &m->constraints[i];
-        if (k->kind != CORM_C_UNIQUE)
+        if (k->kind == CORM_C_INDEX)
             continue;
+        bool fk = k->kind == CORM_C_FOREIGN_KEY;
         util_buf_reset(&name);
-        constraint_name(&name, "uq", m, k->columns);
+        constraint_name(&name, fk ? "fk" : "uq", m, k->columns);
         util_buf_puts(&b, ",\n    CONSTRAINT ");
         sql_put_ident(&x, util_buf_str(&name));
-        util_buf_puts(&b, " UNIQUE ");
+        util_buf_puts(&b, fk ? " FOREIGN KEY " : " UNIQUE ");
         put_column_list(&x, k->columns);
+        if (fk) {
+            util_buf_puts(&b, " REFERENCES ");
+            sql_put_ident(&x, k->ref->table);
+            util_buf_putc(&b, ' ');
+            put_column_list(&x, k->ref_columns);
+        }
     }
     util_buf_puts(&b, "\n)");
     int rc = b.err ? CORM_ENOMEM : sql_exec(c, util_buf_str(&b), err);

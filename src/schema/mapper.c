@@ -350,10 +350,68 @@ static bool registered(const corm_model *const *models, size_t n, const corm_mod
     return false;
 }
 
+static bool registered(const corm_model *const *models, size_t n, const corm_model *m);
+
+static size_t count_names(const char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+/* Whether target has a unique constraint over exactly these columns. */
+static bool unique_set(const corm_model *t, const char *const *cols)
+{
+    size_t n = count_names(cols);
+    if (n == 1) {
+        const corm_column *c = sch_column(t, cols[0]);
+        return c && (c->flags & (CORM_PRIMARY_KEY | CORM_UNIQUE));
+    }
+    for (size_t i = 0; i < t->nconstraints; i++) {
+        const corm_constraint *k = &t->constraints[i];
+        if (k->kind != CORM_C_UNIQUE || count_names(k->columns) != n)
+            continue;
+        size_t found = 0;
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = 0; b < n; b++)
+                found += strcmp(cols[a], k->columns[b]) == 0;
+        if (found == n)
+            return true;
+    }
+    return false;
+}
+
+static int check_composite_fk(const corm_model *const *models, size_t n, const corm_model *m,
+                              const corm_constraint *k, util_err *err)
+{
+    if (!k->ref || !registered(models, n, k->ref))
+        return bad(err, m, NULL, "a composite foreign key references a model that is not registered");
+    if (count_names(k->columns) != count_names(k->ref_columns))
+        return bad(err, m, NULL, "a composite foreign key has not as many columns as it references");
+    for (const char *const *c = k->ref_columns; *c; c++)
+        if (!sch_column(k->ref, *c)) {
+            char what[200];
+            snprintf(what, sizeof what, "a composite foreign key references %s.%s, which does "
+                     "not exist", k->ref->name, *c);
+            return bad(err, m, NULL, what);
+        }
+    if (!unique_set(k->ref, k->ref_columns))
+        return bad(err, m, NULL, "a composite foreign key must reference a unique set of columns "
+                   "(CORM_UNIQUE_TOGETHER on the referenced model)");
+    return CORM_OK;
+}
+
 static int check_fks(const corm_model *const *models, size_t n, util_err *err)
 {
     for (size_t k = 0; k < n; k++) {
         const corm_model *m = models[k];
+        for (size_t i = 0; i < m->nconstraints; i++)
+            if (m->constraints[i].kind == CORM_C_FOREIGN_KEY) {
+                int rc = check_composite_fk(models, n, m, &m->constraints[i], err);
+                if (rc < 0)
+                    return rc;
+            }
         for (size_t i = 0; i < m->ncolumns; i++) {
             const corm_column *c = m->columns[i], *t = c->fk;
             if (!t)
@@ -383,12 +441,16 @@ static int sort_models(const corm_model *const *models, size_t n, const corm_mod
             if (placed[k])
                 continue;
             bool ready = true;
-            for (size_t i = 0; i < models[k]->ncolumns && ready; i++) {
-                const corm_column *t = models[k]->columns[i]->fk;
-                if (!t || t->model == models[k])
+            const corm_model *m = models[k];
+            for (size_t i = 0; i < m->ncolumns + m->nconstraints && ready; i++) {
+                const corm_model *t = i < m->ncolumns
+                    ? (m->columns[i]->fk ? m->columns[i]->fk->model : NULL)
+                    : (m->constraints[i - m->ncolumns].kind == CORM_C_FOREIGN_KEY
+                           ? m->constraints[i - m->ncolumns].ref : NULL);
+                if (!t || t == m)
                     continue;
                 for (size_t j = 0; j < n; j++)
-                    if (models[j] == t->model && !placed[j])
+                    if (models[j] == t && !placed[j])
                         ready = false;
             }
             if (ready) {
