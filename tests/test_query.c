@@ -286,6 +286,32 @@ static void raw_sql(void **state)
     assert_non_null(strstr(corm_errmsg(s), "syntax error"));
 }
 
+static void derived_tables(void **state)
+{
+    (void)state;
+    /* the five oldest, then of those the ones whose name ends in an odd digit */
+    corm_query *oldest = corm_query_new(s, User);
+    OK(corm_order_by(oldest, corm_desc(User_age)));
+    OK(corm_limit(oldest, 5));
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_select_from(q, oldest));
+    OK(corm_filter(q, corm_or(corm_like(User_username, "%1"), corm_like(User_username, "%3"),
+                              corm_like(User_username, "%5"), corm_like(User_username, "%7"),
+                              corm_like(User_username, "%9"))));
+    OK(corm_order_by(q, User_age));
+    User **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 3); /* u5, u7, u9 */
+    assert_string_equal(v[0]->username, "u5");
+    assert_string_equal(v[2]->username, "u9");
+    assert_non_null(strstr(fx_last(&fx, "SELECT"), "FROM (SELECT"));
+    int64_t count;
+    OK(corm_count(q, &count));
+    assert_int_equal(count, 3);
+    assert_int_equal(corm_select_from(q, q), CORM_EINVAL);
+}
+
 static void columns_of_other_models_are_refused(void **state)
 {
     (void)state;
@@ -309,6 +335,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_sql, setup, teardown),
         cmocka_unit_test_setup_teardown(columns_of_other_models_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(derived_tables, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

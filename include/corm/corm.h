@@ -399,6 +399,11 @@ int corm_filter_by_(corm_query *q, const char *column, corm_value v);
  * CORM_EINVAL (no aliases yet). */
 int corm_join(corm_query *q, const corm_relation *rel);
 int corm_outerjoin(corm_query *q, const corm_relation *rel);
+/* Read the query's rows from another query of the same model, as a derived
+ * table: SELECT ... FROM (sub's SELECT) AS "table" (SQLAlchemy's
+ * select_from(subquery)). sub must select whole objects (no corm_select) and
+ * stays owned by its session. */
+int corm_select_from(corm_query *q, corm_query *sub);
 /* ORDER BY; e is a column, corm_asc(col) or corm_desc(col). Several calls
  * add keys in order. */
 int corm_order_by_(corm_query *q, corm_expr *e);

@@ -32,6 +32,7 @@ struct corm_query {
     struct { const sch_rel *sr; bool outer; } joins[8];
     size_t njoins;
     const sch_rel *joined;       /* corm_joinedload */
+    corm_query *from;            /* corm_select_from: a derived table */
 };
 
 #define MAX_EAGER 8
@@ -282,6 +283,18 @@ static int hook(sql_ctx *x, const corm_expr *e)
     return CORM_OK;
 }
 
+int corm_select_from(corm_query *q, corm_query *sub)
+{
+    if (!sub || sub->s != q->s || sub->mp != q->mp || sub->select.n || sub == q)
+        return qfail(q, CORM_EINVAL, "select_from: the subquery must be another query of the same "
+                     "model and session, selecting whole objects%s", "");
+    for (corm_query *f = sub; f; f = f->from)
+        if (f == q)
+            return qfail(q, CORM_EINVAL, "select_from: the subqueries form a cycle%s", "");
+    q->from = sub;
+    return CORM_OK;
+}
+
 int corm_joinedload(corm_query *q, const corm_relation *rel)
 {
     const sch_rel *sr = sch_rel_of(&q->s->e->meta, rel);
@@ -446,6 +459,17 @@ static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offs
         }
     }
     util_buf_puts(x->b, " FROM ");
+    if (q->from) {
+        /* named like the table, so that "table"."column" still resolves */
+        if (q->from->err) {
+            *x->err = q->from->errinfo;
+            return q->from->err;
+        }
+        util_buf_putc(x->b, '(');
+        if ((rc = compile_select(q->from, x, q->from->limit, q->from->offset)) < 0)
+            return rc;
+        util_buf_puts(x->b, ") AS ");
+    }
     sql_put_ident(x, mp->model->table);
     put_joins(x, q);
     if (q->joined && !q->select.n)
