@@ -966,8 +966,9 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
     corm_session *s = q->s;
     *rowcount = 0;
     if (!q->err && (q->limit >= 0 || q->offset >= 0 || q->order.n || q->select.n || q->group.n ||
-                    q->njoins))
-        qfail(q, CORM_EINVAL, "bulk update and delete take only filters (no joins)%s", "");
+                    q->njoins || q->from || q->joined || q->neager))
+        qfail(q, CORM_EINVAL, "bulk update and delete take only filters (no joins, loads or "
+              "derived tables)%s", "");
     if (!q->err && is_update && !q->sets.n)
         qfail(q, CORM_EINVAL, "corm_update needs corm_set assignments%s", "");
     /* the session's changes to this model go first, whatever the autoflush
