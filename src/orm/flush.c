@@ -265,7 +265,7 @@ static int insert(corm_session *s, orm_obj *o)
     bool pk_assigned = false, returning = false;
     uint64_t mask = 0;
     int rc;
-    if (mp->nrels && (rc = orm_rel_presync(s, o)) != CORM_OK)
+    if (mp->has_to_one && (rc = orm_rel_presync(s, o)) != CORM_OK)
         return rc;
     s->params.n = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
@@ -331,7 +331,7 @@ static int update(corm_session *s, orm_obj *o)
     int rc;
     if (!o->has_snap)
         return CORM_OK;
-    if (mp->nrels && (rc = orm_rel_presync(s, o)) < 0)
+    if (mp->has_to_one && (rc = orm_rel_presync(s, o)) < 0)
         return rc;
     if (sql_field_differs(mp->pk, obj, orm_snap(o))) {
         char vb[96];
@@ -411,7 +411,7 @@ static int cascade_adds(corm_session *s)
         before = s->npending;
         for (size_t r = 0; r < s->e->meta.n; r++) {
             orm_list *l = &s->lists[r];
-            if (!s->e->meta.mappers[r].nrels)
+            if (!s->e->meta.mappers[r].has_to_one)
                 continue;
             for (size_t i = 0; i < l->n; i++) {
                 orm_obj *o = l->v[i];

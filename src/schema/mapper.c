@@ -333,6 +333,7 @@ static int resolve_rels(sch_meta *meta, util_err *err)
             int rc = resolve_rel(meta, mp, i, err);
             if (rc < 0)
                 return rc;
+            mp->has_to_one |= m->relations[i]->kind == CORM_REL_MANY_TO_ONE;
             for (size_t j = 0; j < i; j++)
                 if (strcmp(m->relations[j]->name, m->relations[i]->name) == 0 ||
                     sch_column(m, m->relations[i]->name))

@@ -40,6 +40,7 @@ typedef struct sch_mapper {
     size_t stride;              /* bytes of fields and NULL flags of an object */
     sch_rel *rels;              /* model->nrelations of them */
     size_t nrels;
+    bool has_to_one;            /* a many-to-one among them: keys to sync at flush */
 } sch_mapper;
 
 typedef struct sch_meta {
