@@ -528,6 +528,23 @@ static void queries_across_relationships(void **state)
     assert_int_equal(corm_result_nrows(r), 4); /* ivy x2, jon, kim with NULL */
     assert_string_equal(corm_result_text(r, 3, 0), "kim");
     assert_int_equal(corm_result_value(r, 3, 1)->kind, CORM_V_NULL);
+    /* several models a row: (author, article), outer so kim comes with NULL */
+    q = corm_query_new(s, Author);
+    OK(corm_outerjoin(q, Author_articles));
+    OK(corm_add_entity(q, Article));
+    OK(corm_order_by(q, Author_name));
+    OK(corm_order_by(q, Article_id));
+    void ***rows;
+    OK(corm_tuples(q, &rows, &n));
+    assert_int_equal(n, 4);
+    assert_ptr_equal(rows[0][0], a);
+    assert_ptr_equal(rows[0][1], a->articles.items[0]);
+    assert_string_equal(((Author *)rows[3][0])->name, "kim");
+    assert_null(rows[3][1]);
+    q = corm_query_new(s, Author);
+    OK(corm_add_entity(q, Tag));
+    assert_int_equal(corm_tuples(q, &rows, &n), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "Tag is not joined"));
     /* any / has */
     q = corm_query_new(s, Author);
     OK(corm_filter(q, corm_any(Author_articles, NULL)));

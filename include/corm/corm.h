@@ -444,6 +444,15 @@ typedef struct corm_page {
 } corm_page;
 int corm_paginate(corm_query *q, int64_t page, int64_t per_page, corm_page *out);
 
+/* Several models at once, as SQLAlchemy's query(User, Post): add model M
+ * (joined into the query with corm_join/corm_outerjoin) to what each row
+ * returns, then read the rows with corm_tuples: rows[i][0] is the query's
+ * object, rows[i][k] the k-th added model's (NULL where an outer join found
+ * none). All owned by the session. */
+int corm_add_entity_(corm_query *q, const corm_model *m);
+#define corm_add_entity(q, M) corm_add_entity_((q), M##_model)
+int corm_tuples(corm_query *q, void ****rows, size_t *n);
+
 /* Bulk UPDATE of every matching row: corm_set adds "column = value"
  * assignments, corm_update runs them and reports the rows changed. Objects
  * of the session that match take the new values. */

@@ -33,6 +33,8 @@ struct corm_query {
     size_t njoins;
     const sch_rel *joined;       /* corm_joinedload */
     corm_query *from;            /* corm_select_from: a derived table */
+    const sch_mapper *also[8];   /* corm_add_entity */
+    size_t nalso;
 };
 
 #define MAX_EAGER 8
@@ -283,6 +285,16 @@ static int hook(sql_ctx *x, const corm_expr *e)
     return CORM_OK;
 }
 
+int corm_add_entity_(corm_query *q, const corm_model *m)
+{
+    const sch_mapper *mp = sch_find(&q->s->e->meta, m);
+    if (!mp || q->nalso == 8)
+        return qfail(q, CORM_EINVAL, "add_entity: %s is not a registered model (or more than 8)",
+                     m && m->name ? m->name : "(null)");
+    q->also[q->nalso++] = mp;
+    return CORM_OK;
+}
+
 int corm_select_from(corm_query *q, corm_query *sub)
 {
     if (!sub || sub->s != q->s || sub->mp != q->mp || sub->select.n || sub == q)
@@ -456,6 +468,10 @@ static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offs
         if (q->joined) {
             util_buf_puts(x->b, ", ");
             util_buf_puts(x->b, q->joined->target->sql_cols);
+        }
+        for (size_t i = 0; i < q->nalso; i++) {
+            util_buf_puts(x->b, ", ");
+            util_buf_puts(x->b, q->also[i]->sql_cols);
         }
     }
     util_buf_puts(x->b, " FROM ");
@@ -1208,4 +1224,78 @@ int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
         }
     }
     return rc < 0 ? rc : hand_over(s, out, n);
+}
+
+/* ---- several models a row ----------------------------------------------------------- */
+
+int corm_tuples(corm_query *q, void ****rows, size_t *n)
+{
+    corm_session *s = q->s;
+    sql_ctx x;
+    *rows = NULL;
+    *n = 0;
+    int rc = begin(q, &x);
+    if (rc < 0)
+        return rc;
+    const corm_model *models[9];
+    size_t nscope = scope(q, models);
+    for (size_t i = 0; i < q->nalso; i++) {
+        bool in = false;
+        for (size_t k = 1; k < nscope; k++)
+            in |= models[k] == q->also[i]->model;
+        if (!in)
+            return orm_set_error(s, CORM_EINVAL, "tuples: %s is not joined into the query of %s",
+                                 q->also[i]->model->name, q->mp->model->name);
+    }
+    if (q->select.n || q->joined || q->neager)
+        return orm_set_error(s, CORM_EINVAL, "tuples: a query of whole objects, without selected "
+                             "columns or eager loads");
+    if ((rc = compile_select(q, &x, q->limit, q->offset)) < 0)
+        return rc;
+    const drv_driver *d = s->conn->drv;
+    size_t width = 1 + q->nalso;
+    const corm_column *cols[9 * 64];
+    size_t off[9], total = 0;
+    const sch_mapper *mps[9] = { q->mp };
+    for (size_t k = 0; k < q->nalso; k++)
+        mps[k + 1] = q->also[k];
+    for (size_t k = 0; k < width; k++) {
+        off[k] = total;
+        for (size_t i = 0; i < mps[k]->model->ncolumns; i++)
+            cols[total++] = NULL;
+    }
+    drv_stmt *st = NULL;
+    if ((rc = run(s, &st)) < 0)
+        return rc;
+    s->nscratch = 0;
+    while ((rc = d->step(st, &s->err)) == 1) {
+        void **row = util_arena_alloc(&s->arena, width * sizeof *row);
+        if (!row) {
+            rc = orm_set_error(s, CORM_ENOMEM, "out of memory reading tuples");
+            break;
+        }
+        for (size_t k = 0; rc >= 0 && k < width; k++) {
+            const corm_model *m = mps[k]->model;
+            row[k] = NULL;
+            if (d->column_kind(st, (int)(off[k] + (size_t)mps[k]->pk->index)) == CORM_V_NULL)
+                continue; /* an outer join found nothing */
+            for (size_t i = 0; i < m->ncolumns; i++)
+                cols[off[k] + i] = m->columns[i];
+            orm_obj *o;
+            rc = orm_load_row(s, mps[k], st, cols, off[k] + m->ncolumns, LOAD_KEEP, &o);
+            for (size_t i = 0; i < m->ncolumns; i++)
+                cols[off[k] + i] = NULL;
+            if (rc >= 0)
+                row[k] = orm_data(o);
+        }
+        if (rc >= 0)
+            rc = orm_scratch_push(s, row);
+        if (rc < 0)
+            break;
+    }
+    if (rc < 0) {
+        d->reset(st);
+        return rc;
+    }
+    return hand_over(s, rows, n);
 }
