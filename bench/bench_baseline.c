@@ -106,6 +106,23 @@ typedef struct user_posts {
 
 #define SELECT_USER "SELECT id, username, email, age, created FROM user"
 
+/* User i of BENCH.md through the prepared INSERT st; created is its text. */
+static void insert_user(sqlite3_stmt *st, int64_t i, char *created, size_t size)
+{
+    char name[32], email[48];
+    bench_username(name, i);
+    bench_email(email, i);
+    snprintf(created, size, "2024-01-%02d %02d:%02d:%02d", (int)(1 + i / 86400),
+             (int)(i % 86400 / 3600), (int)(i / 60 % 60), (int)(i % 60));
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, bench_age(i));
+    sqlite3_bind_text(st, 4, created, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        die("insert");
+    sqlite3_reset(st);
+}
+
 __attribute__((noinline)) static void w_insert(int64_t n)
 {
     double t0 = bench_now();
@@ -118,20 +135,9 @@ __attribute__((noinline)) static void w_insert(int64_t n)
     exec("COMMIT");
     exec("BEGIN");
     sqlite3_stmt *st = prepare("INSERT INTO user (username, email, age, created) VALUES (?, ?, ?, ?)");
-    char name[32], email[48], created[32];
-    for (int64_t i = 1; i <= n; i++) {
-        bench_username(name, i);
-        bench_email(email, i);
-        snprintf(created, sizeof created, "2024-01-%02d %02d:%02d:%02d", (int)(1 + i / 86400),
-                 (int)(i % 86400 / 3600), (int)(i / 60 % 60), (int)(i % 60));
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, bench_age(i));
-        sqlite3_bind_text(st, 4, created, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            die("insert");
-        sqlite3_reset(st);
-    }
+    char created[32];
+    for (int64_t i = 1; i <= n; i++)
+        insert_user(st, i, created, sizeof created);
     sqlite3_finalize(st);
     exec("COMMIT");
     bench_report("insert", bench_now() - t0);
@@ -288,19 +294,9 @@ static void setup_relations(int64_t users)
     exec("BEGIN");
     sqlite3_stmt *u = prepare("INSERT INTO user (username, email, age, created) VALUES (?, ?, ?, ?)");
     sqlite3_stmt *p = prepare("INSERT INTO post (content, user_id, created) VALUES (?, ?, ?)");
-    char name[32], email[48], content[64], created[32];
+    char content[64], created[32];
     for (int64_t i = 1; i <= users; i++) {
-        bench_username(name, i);
-        bench_email(email, i);
-        snprintf(created, sizeof created, "2024-01-01 %02d:%02d:%02d", (int)(i / 3600),
-                 (int)(i / 60 % 60), (int)(i % 60));
-        sqlite3_bind_text(u, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(u, 2, email, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(u, 3, bench_age(i));
-        sqlite3_bind_text(u, 4, created, -1, SQLITE_STATIC);
-        if (sqlite3_step(u) != SQLITE_DONE)
-            die("setup");
-        sqlite3_reset(u);
+        insert_user(u, i, created, sizeof created);
         int64_t id = sqlite3_last_insert_rowid(db);
         for (int j = 0; j < 10; j++) {
             snprintf(content, sizeof content, "post %d of user %lld", j, (long long)i);

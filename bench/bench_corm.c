@@ -50,23 +50,29 @@ static corm_datetime created(int64_t i)
     return dt;
 }
 
+/* User i of BENCH.md, added to the session. */
+static User *add_user(corm_session *s, int64_t i)
+{
+    char buf[64];
+    User *u = corm_new(s, User);
+    bench_username(buf, i);
+    u->username = corm_strdup(s, buf);
+    bench_email(buf, i);
+    u->email = corm_strdup(s, buf);
+    u->age = bench_age(i);
+    u->created = created(i);
+    corm_add(s, u);
+    return u;
+}
+
 __attribute__((noinline)) static void w_insert(corm_engine *db, int64_t n)
 {
     double t0 = bench_now();
     if (corm_create_all(db) != CORM_OK)
         die(NULL, corm_engine_errmsg(db));
     corm_session *s = corm_session_new(db);
-    char buf[64];
-    for (int64_t i = 1; i <= n; i++) {
-        User *u = corm_new(s, User);
-        bench_username(buf, i);
-        u->username = corm_strdup(s, buf);
-        bench_email(buf, i);
-        u->email = corm_strdup(s, buf);
-        u->age = bench_age(i);
-        u->created = created(i);
-        corm_add(s, u);
-    }
+    for (int64_t i = 1; i <= n; i++)
+        add_user(s, i);
     if (corm_commit(s) != CORM_OK)
         die(s, "insert");
     corm_session_free(s);
@@ -158,14 +164,7 @@ static void setup_relations(corm_engine *db, int64_t users)
     corm_session *s = corm_session_new(db);
     char buf[64];
     for (int64_t i = 1; i <= users; i++) {
-        User *u = corm_new(s, User);
-        bench_username(buf, i);
-        u->username = corm_strdup(s, buf);
-        bench_email(buf, i);
-        u->email = corm_strdup(s, buf);
-        u->age = bench_age(i);
-        u->created = created(i);
-        corm_add(s, u);
+        User *u = add_user(s, i);
         for (int j = 0; j < 10; j++) {
             Post *p = corm_new(s, Post);
             sprintf(buf, "post %d of user %lld", j, (long long)i);
