@@ -479,6 +479,15 @@ static void many_to_many_through_an_association(void **state)
     OK(corm_load(t, o, Tag_articles));
     assert_int_equal(o->articles.n, 2);
     assert_ptr_equal(o->articles.items[0], v[0]); /* the identity map again */
+    /* a link added in a savepoint that is rolled back is gone; earlier ones stay */
+    Tag *extra = corm_new(t, Tag);
+    extra->name = "extra";
+    OK(corm_begin_nested(t));
+    OK(corm_rel_add(t, v[0], Article_tags, extra));
+    OK(corm_flush(t));
+    OK(corm_rollback_nested(t));
+    OK(corm_commit(t));
+    assert_int_equal(rows("article_tag"), 4);
     /* remove one link, then delete an article: its links go with it */
     OK(corm_rel_remove(t, v[0], Article_tags, o));
     OK(corm_commit(t));

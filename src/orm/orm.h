@@ -147,6 +147,7 @@ struct corm_session {
     orm_jentry *journal;
     size_t njournal, capjournal;
     size_t marks[32];        /* journal length at each savepoint */
+    size_t link_marks[32];   /* and the number of many-to-many changes */
     int nest;
     corm_query *queries;
     sql_params params;

@@ -492,8 +492,9 @@ int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assign
 
 void orm_undo(corm_session *s, size_t mark, bool keep)
 {
-    /* many-to-many changes: written again at the next flush, or dropped */
-    for (size_t i = 0; i < s->nlinks; i++)
+    /* the whole transaction: many-to-many changes are written again at the
+     * next flush, or dropped (a savepoint's are dropped by its caller) */
+    for (size_t i = 0; mark == 0 && i < s->nlinks; i++)
         s->links[i].done = false;
     if (!keep && mark == 0)
         s->nlinks = 0;
@@ -610,6 +611,7 @@ int corm_begin_nested(corm_session *s)
         rc = sql_savepoint(s->conn, &s->err);
     if (rc < 0)
         return rc;
+    s->link_marks[s->nest] = s->nlinks;
     s->marks[s->nest++] = s->njournal;
     return CORM_OK;
 }
@@ -626,6 +628,7 @@ static int nested_end(corm_session *s, bool commit)
         rc = sql_release(s->conn, &s->err);
     } else if ((rc = sql_rollback_to(s->conn, &s->err)) == CORM_OK) {
         orm_undo(s, s->marks[s->nest - 1], false);
+        s->nlinks = s->link_marks[s->nest - 1];
     }
     if (rc == CORM_OK)
         s->nest--;
