@@ -198,6 +198,19 @@ int corm_create_all(corm_engine *e);
 /* Drop the models' tables that exist, children before parents. */
 int corm_drop_all(corm_engine *e);
 
+/* Compare the models with the live database: the number of differences (0
+ * when they match) or a negative error. Each difference is a sentence:
+ * "user.age: in the model, not in the database", "user.name: type
+ * VARCHAR(80) in the model, TEXT in the database", ... — tables, columns,
+ * types, nullability, server defaults, uniques, indexes and foreign keys.
+ * *out (may be NULL) receives them; free it with corm_schema_diff_free. */
+typedef struct corm_schema_diff corm_schema_diff;
+int corm_check_schema(corm_engine *e, corm_schema_diff **out);
+size_t corm_schema_diff_count(const corm_schema_diff *d);
+/* The i-th sentence, or NULL past the end. */
+const char *corm_schema_diff_line(const corm_schema_diff *d, size_t i);
+void corm_schema_diff_free(corm_schema_diff *d);
+
 /* ---- session -------------------------------------------------------------
  * A session is a unit of work and an identity map, used by one thread at a
  * time. It takes a connection from the engine when it first needs one and

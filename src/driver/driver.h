@@ -38,6 +38,8 @@ const char *drv_url_param(const drv_url *u, const char *key);
 
 enum drv_placeholder { DRV_PH_QMARK, DRV_PH_DOLLAR };
 
+typedef struct drv_rschema drv_rschema;
+
 typedef struct drv_driver {
     const char *name;              /* the URL scheme: "sqlite" */
     char quote;                    /* identifier quote character */
@@ -85,7 +87,51 @@ typedef struct drv_driver {
 
     int64_t (*last_insert_id)(drv_conn *c);
     int64_t (*changes)(drv_conn *c);
+    /* Read the user tables of the database (not the driver's own). */
+    int (*reflect)(drv_conn *c, drv_rschema *out, util_err *err);
 } drv_driver;
+
+/* ---- reflection ------------------------------------------------------------
+ * A live database's schema as the driver reads it, in the database's own
+ * terms (declared type text, default SQL text), for the schema layer to
+ * compare with the models. */
+typedef struct drv_rcolumn {
+    char *name, *type, *dflt;    /* dflt: the DEFAULT's SQL text, or NULL */
+    bool notnull, pk;
+} drv_rcolumn;
+
+typedef struct drv_rindex {
+    char *name;
+    bool unique;                 /* a UNIQUE index or constraint */
+    bool constraint;             /* made by a UNIQUE constraint, not CREATE INDEX */
+    char **columns;
+    size_t ncolumns;
+} drv_rindex;
+
+typedef struct drv_rfk {
+    char **columns, **ref_columns;
+    size_t ncolumns;
+    char *ref_table, *on_delete, *on_update;
+} drv_rfk;
+
+typedef struct drv_rtable {
+    char *name;
+    drv_rcolumn *columns;
+    size_t ncolumns;
+    drv_rindex *indexes;
+    size_t nindexes;
+    drv_rfk *fks;
+    size_t nfks;
+} drv_rtable;
+
+struct drv_rschema {
+    drv_rtable *tables;
+    size_t ntables;
+};
+
+void drv_rschema_free(drv_rschema *rs);
+/* The table named name, or NULL. */
+const drv_rtable *drv_rschema_table(const drv_rschema *rs, const char *name);
 
 /* The driver for a URL scheme, or NULL. */
 const drv_driver *drv_find(const char *scheme);

@@ -332,6 +332,159 @@ static const void *sq_column_blob(drv_stmt *st, int i, size_t *len)
 static int64_t sq_last_insert_id(drv_conn *c) { return sqlite3_last_insert_rowid(c->db); }
 static int64_t sq_changes(drv_conn *c) { return sqlite3_changes64(c->db); }
 
+/* ---- reflection -------------------------------------------------------------- */
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    return t ? util_strdup(t) : NULL;
+}
+
+/* Run sql with one text parameter; rows go to fn. */
+static int each_row(sqlite3 *db, const char *sql, const char *arg,
+                    int (*fn)(sqlite3_stmt *st, void *ud), void *ud, util_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(db, rc, err);
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    int r = CORM_OK;
+    while (r == CORM_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        r = fn(st, ud);
+    if (r == CORM_OK && rc != SQLITE_DONE)
+        r = fail(db, sqlite3_extended_errcode(db), err);
+    sqlite3_finalize(st);
+    return r == CORM_ENOMEM ? util_err_set(err, r, "out of memory reading the schema") : r;
+}
+
+static int add_table(sqlite3_stmt *st, void *ud)
+{
+    drv_rschema *rs = ud;
+    size_t cap = rs->ntables; /* grown one by one: schemas are small */
+    drv_rtable *v = util_realloc(rs->tables, (cap + 1) * sizeof *v);
+    if (!v)
+        return CORM_ENOMEM;
+    rs->tables = v;
+    memset(&v[cap], 0, sizeof *v);
+    if (!(v[cap].name = dup_col(st, 0)))
+        return CORM_ENOMEM;
+    rs->ntables++;
+    return CORM_OK;
+}
+
+static int add_column(sqlite3_stmt *st, void *ud)
+{
+    drv_rtable *t = ud;
+    drv_rcolumn *v = util_realloc(t->columns, (t->ncolumns + 1) * sizeof *v);
+    if (!v)
+        return CORM_ENOMEM;
+    t->columns = v;
+    drv_rcolumn *c = &v[t->ncolumns];
+    memset(c, 0, sizeof *c);
+    c->name = dup_col(st, 1);
+    c->type = dup_col(st, 2);
+    c->notnull = sqlite3_column_int(st, 3) != 0;
+    c->dflt = dup_col(st, 4);
+    c->pk = sqlite3_column_int(st, 5) != 0;
+    t->ncolumns++;
+    return c->name && c->type ? CORM_OK : CORM_ENOMEM;
+}
+
+static int push_name(char ***v, size_t *n, const char *name)
+{
+    char **nv = util_realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return CORM_ENOMEM;
+    *v = nv;
+    if (!(nv[*n] = util_strdup(name ? name : "")))
+        return CORM_ENOMEM;
+    (*n)++;
+    return CORM_OK;
+}
+
+static int add_index_column(sqlite3_stmt *st, void *ud)
+{
+    drv_rindex *ix = ud;
+    return push_name(&ix->columns, &ix->ncolumns, (const char *)sqlite3_column_text(st, 2));
+}
+
+typedef struct { sqlite3 *db; drv_rtable *t; util_err *err; } ix_ctx;
+
+static int add_index(sqlite3_stmt *st, void *ud)
+{
+    ix_ctx *x = ud;
+    const char *origin = (const char *)sqlite3_column_text(st, 3);
+    if (origin && strcmp(origin, "pk") == 0)
+        return CORM_OK;
+    drv_rtable *t = x->t;
+    drv_rindex *v = util_realloc(t->indexes, (t->nindexes + 1) * sizeof *v);
+    if (!v)
+        return CORM_ENOMEM;
+    t->indexes = v;
+    drv_rindex *ix = &v[t->nindexes];
+    memset(ix, 0, sizeof *ix);
+    if (!(ix->name = dup_col(st, 1)))
+        return CORM_ENOMEM;
+    ix->unique = sqlite3_column_int(st, 2) != 0;
+    ix->constraint = origin && strcmp(origin, "u") == 0;
+    t->nindexes++;
+    return each_row(x->db, "SELECT * FROM pragma_index_info(?) ORDER BY seqno", ix->name,
+                    add_index_column, ix, x->err);
+}
+
+static int add_fk(sqlite3_stmt *st, void *ud)
+{
+    drv_rtable *t = ud;
+    if (!t->nfks || sqlite3_column_int(st, 1) == 0) { /* seq 0: a new key */
+        drv_rfk *v = util_realloc(t->fks, (t->nfks + 1) * sizeof *v);
+        if (!v)
+            return CORM_ENOMEM;
+        t->fks = v;
+        drv_rfk *k = &v[t->nfks];
+        memset(k, 0, sizeof *k);
+        t->nfks++;
+        k->ref_table = dup_col(st, 2);
+        k->on_update = dup_col(st, 5);
+        k->on_delete = dup_col(st, 6);
+        if (!k->ref_table || !k->on_update || !k->on_delete)
+            return CORM_ENOMEM;
+    }
+    drv_rfk *k = &t->fks[t->nfks - 1];
+    size_t a = k->ncolumns, b = k->ncolumns;
+    if (push_name(&k->columns, &a, (const char *)sqlite3_column_text(st, 3)) < 0)
+        return CORM_ENOMEM;
+    if (push_name(&k->ref_columns, &b, (const char *)sqlite3_column_text(st, 4)) < 0) {
+        util_free(k->columns[a - 1]); /* keep the two lists the same length */
+        return CORM_ENOMEM;
+    }
+    k->ncolumns = a;
+    return CORM_OK;
+}
+
+static int sq_reflect(drv_conn *c, drv_rschema *out, util_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = each_row(c->db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
+                             "LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name", NULL, add_table, out, err);
+    for (size_t i = 0; rc == CORM_OK && i < out->ntables; i++) {
+        drv_rtable *t = &out->tables[i];
+        ix_ctx x = { c->db, t, err };
+        rc = each_row(c->db, "SELECT * FROM pragma_table_info(?) ORDER BY cid", t->name,
+                      add_column, t, err);
+        if (rc == CORM_OK)
+            rc = each_row(c->db, "SELECT * FROM pragma_index_list(?) ORDER BY name", t->name,
+                          add_index, &x, err);
+        if (rc == CORM_OK)
+            rc = each_row(c->db, "SELECT * FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+                          t->name, add_fk, t, err);
+    }
+    if (rc < 0)
+        drv_rschema_free(out);
+    return rc;
+}
+
 const drv_driver drv_sqlite = {
     .name = "sqlite",
     .quote = '"',
@@ -362,4 +515,5 @@ const drv_driver drv_sqlite = {
     .column_blob = sq_column_blob,
     .last_insert_id = sq_last_insert_id,
     .changes = sq_changes,
+    .reflect = sq_reflect,
 };

@@ -125,4 +125,56 @@ static int with_conn(corm_engine *e, int (*fn)(const sch_meta *, sql_conn *, uti
 }
 
 int corm_create_all(corm_engine *e) { return with_conn(e, sch_create_all); }
+
+struct corm_schema_diff {
+    sch_diff d;
+};
+
+int corm_check_schema(corm_engine *e, corm_schema_diff **out)
+{
+    sql_conn *c;
+    drv_rschema rs;
+    if (out)
+        *out = NULL;
+    util_err_clear(&e->err);
+    int rc = orm_engine_acquire(e, &c, &e->err);
+    if (rc < 0)
+        return rc;
+    rc = e->drv->reflect(c->dc, &rs, &e->err);
+    orm_engine_release(e, c);
+    if (rc < 0)
+        return rc;
+    static const char *const own[] = { "corm_version", NULL };
+    corm_schema_diff *d = util_calloc(1, sizeof *d);
+    if (!d)
+        rc = util_err_set(&e->err, CORM_ENOMEM, "out of memory comparing the schema");
+    else
+        rc = sch_diff_build(&e->meta, e->drv, &rs, own, &d->d, &e->err);
+    drv_rschema_free(&rs);
+    if (rc < 0) {
+        util_free(d);
+        return rc;
+    }
+    rc = (int)d->d.n;
+    if (out)
+        *out = d;
+    else
+        corm_schema_diff_free(d);
+    return rc;
+}
+
+size_t corm_schema_diff_count(const corm_schema_diff *d) { return d ? d->d.n : 0; }
+
+const char *corm_schema_diff_line(const corm_schema_diff *d, size_t i)
+{
+    return d && i < d->d.n ? d->d.lines[i] : NULL;
+}
+
+void corm_schema_diff_free(corm_schema_diff *d)
+{
+    if (!d)
+        return;
+    sch_diff_free(&d->d);
+    util_free(d);
+}
 int corm_drop_all(corm_engine *e) { return with_conn(e, sch_drop_all); }

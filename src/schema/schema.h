@@ -71,4 +71,17 @@ int sch_create_all(const sch_meta *meta, sql_conn *c, util_err *err);
 /* DROP TABLE IF EXISTS, children first, in one transaction. */
 int sch_drop_all(const sch_meta *meta, sql_conn *c, util_err *err);
 
+/* The differences between the models and a reflected database, one
+ * sentence each. */
+typedef struct sch_diff {
+    char **lines;
+    size_t n, cap;
+} sch_diff;
+
+/* Compare; tables named in ignore (NULL-terminated, may be NULL) are the
+ * database's own business (a migrations version table). */
+int sch_diff_build(const sch_meta *meta, const drv_driver *drv, const drv_rschema *rs,
+                   const char *const *ignore, sch_diff *d, util_err *err);
+void sch_diff_free(sch_diff *d);
+
 #endif

@@ -1,0 +1,316 @@
+/*
+ * diff.c — the models against a live database: every difference as a
+ * sentence naming the table and column ("user.age: in the model, not in
+ * the database").
+ *
+ * The seed warns that a model which does not match its table breaks
+ * queries; corm_check_schema says so before anything breaks, and the
+ * migrations build their revisions from the same comparison. Types are
+ * compared as the database declares them: the driver writes the model's
+ * column type in its own DDL words, so what would be created is what is
+ * compared with what exists.
+ */
+#include "schema/schema.h"
+#include "util/alloc.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static int say(sch_diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int say(sch_diff *d, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    char *copy = util_strdup(line);
+    if (!copy || util_grow(&d->lines, &d->cap, d->n, sizeof *d->lines, 16) < 0) {
+        util_free(copy);
+        return CORM_ENOMEM;
+    }
+    d->lines[d->n++] = copy;
+    return CORM_OK;
+}
+
+void sch_diff_free(sch_diff *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        util_free(d->lines[i]);
+    util_free(d->lines);
+    memset(d, 0, sizeof *d);
+}
+
+/* Equal ignoring case and blanks (type names), or exactly (defaults). */
+static bool same_words(const char *a, const char *b, bool fold)
+{
+    for (;;) {
+        while (*a == ' ')
+            a++;
+        while (*b == ' ')
+            b++;
+        if (!*a || !*b)
+            return !*a && !*b;
+        char x = fold ? (char)tolower((unsigned char)*a) : *a;
+        char y = fold ? (char)tolower((unsigned char)*b) : *b;
+        if (x != y)
+            return false;
+        a++;
+        b++;
+    }
+}
+
+/* A default as the database keeps it: without the outer parentheses. */
+static bool same_default(const char *model, const char *db)
+{
+    if (!model || !db)
+        return !model && !db;
+    size_t n = strlen(model);
+    char buf[256];
+    snprintf(buf, sizeof buf, "%.*s", (int)n, model);
+    return same_words(buf, db, false) ||
+           (n > 1 && model[0] == '(' && model[n - 1] == ')' &&
+            (snprintf(buf, sizeof buf, "%.*s", (int)n - 2, model + 1), same_words(buf, db, false)));
+}
+
+static const drv_rcolumn *db_column(const drv_rtable *t, const char *name)
+{
+    for (size_t i = 0; i < t->ncolumns; i++)
+        if (strcasecmp(t->columns[i].name, name) == 0)
+            return &t->columns[i];
+    return NULL;
+}
+
+static bool model_has_column(const corm_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->ncolumns; i++)
+        if (strcasecmp(m->columns[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the two column-name lists hold the same names, in any order. */
+static bool same_set(const char *const *a, size_t na, char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++)
+            found = strcasecmp(a[i], b[j]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static void join_names(char *buf, size_t size, const char *const *v, size_t n)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && at < size; i++)
+        at += (size_t)snprintf(buf + at, size - at, "%s%s", i ? ", " : "", v[i]);
+}
+
+/* The model's uniques and indexes as column sets, for both directions. */
+typedef struct colset {
+    const char *cols[8];
+    size_t n;
+    bool unique;
+} colset;
+
+static size_t model_sets(const corm_model *m, colset *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->ncolumns && n < max; i++) {
+        const corm_column *c = m->columns[i];
+        if (c->flags & CORM_PRIMARY_KEY)
+            continue;
+        if (c->flags & (CORM_UNIQUE | CORM_INDEX))
+            out[n++] = (colset){ { c->name }, 1, (c->flags & CORM_UNIQUE) != 0 };
+    }
+    for (size_t i = 0; i < m->nconstraints && n < max; i++) {
+        const corm_constraint *k = &m->constraints[i];
+        if (k->kind == CORM_C_FOREIGN_KEY)
+            continue;
+        colset cs = { { 0 }, 0, k->kind == CORM_C_UNIQUE };
+        for (size_t j = 0; k->columns[j] && j < 8; j++)
+            cs.cols[cs.n++] = k->columns[j];
+        out[n++] = cs;
+    }
+    return n;
+}
+
+static int diff_indexes(const corm_model *m, const drv_rtable *t, sch_diff *d)
+{
+    colset sets[80];
+    size_t n = model_sets(m, sets, 80);
+    char names[256];
+    int rc = CORM_OK;
+    for (size_t i = 0; rc == CORM_OK && i < n; i++) {
+        bool found = false;
+        for (size_t j = 0; j < t->nindexes && !found; j++)
+            found = t->indexes[j].unique == sets[i].unique &&
+                    same_set(sets[i].cols, sets[i].n, t->indexes[j].columns, t->indexes[j].ncolumns);
+        if (!found) {
+            join_names(names, sizeof names, sets[i].cols, sets[i].n);
+            rc = say(d, "%s (%s): %s in the model, not in the database", m->table, names,
+                     sets[i].unique ? "unique" : "index");
+        }
+    }
+    for (size_t j = 0; rc == CORM_OK && j < t->nindexes; j++) {
+        const drv_rindex *ix = &t->indexes[j];
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i++)
+            found = ix->unique == sets[i].unique &&
+                    same_set(sets[i].cols, sets[i].n, ix->columns, ix->ncolumns);
+        if (!found) {
+            join_names(names, sizeof names, (const char *const *)ix->columns, ix->ncolumns);
+            rc = say(d, "%s (%s): %s in the database, not in the model", m->table, names,
+                     ix->unique ? "unique" : "index");
+        }
+    }
+    return rc;
+}
+
+static const char *const actions[] = { "NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT" };
+
+/* The model's foreign keys, one column or several, as name lists. */
+typedef struct fkset {
+    const char *cols[8], *refs[8];
+    size_t n;
+    const char *table;
+    corm_fk_action on_delete, on_update;
+} fkset;
+
+static size_t model_fks(const corm_model *m, fkset *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->ncolumns && n < max; i++) {
+        const corm_column *c = m->columns[i];
+        if (c->fk)
+            out[n++] = (fkset){ { c->name }, { c->fk->name }, 1, c->fk->model->table,
+                                c->on_delete, c->on_update };
+    }
+    for (size_t i = 0; i < m->nconstraints && n < max; i++) {
+        const corm_constraint *k = &m->constraints[i];
+        if (k->kind != CORM_C_FOREIGN_KEY)
+            continue;
+        fkset f = { { 0 }, { 0 }, 0, k->ref->table, 0, 0 };
+        for (size_t j = 0; k->columns[j] && j < 8; j++) {
+            f.cols[j] = k->columns[j];
+            f.refs[j] = k->ref_columns[j];
+            f.n++;
+        }
+        out[n++] = f;
+    }
+    return n;
+}
+
+static int diff_fks(const corm_model *m, const drv_rtable *t, sch_diff *d)
+{
+    fkset fks[80];
+    size_t n = model_fks(m, fks, 80);
+    char a[256], b[256];
+    int rc = CORM_OK;
+    for (size_t i = 0; rc == CORM_OK && i < n; i++) {
+        const drv_rfk *hit = NULL;
+        for (size_t j = 0; j < t->nfks && !hit; j++)
+            if (strcasecmp(t->fks[j].ref_table, fks[i].table) == 0 &&
+                same_set(fks[i].cols, fks[i].n, t->fks[j].columns, t->fks[j].ncolumns))
+                hit = &t->fks[j];
+        join_names(a, sizeof a, fks[i].cols, fks[i].n);
+        join_names(b, sizeof b, fks[i].refs, fks[i].n);
+        if (!hit)
+            rc = say(d, "%s (%s) -> %s (%s): foreign key in the model, not in the database",
+                     m->table, a, fks[i].table, b);
+        else if (strcasecmp(hit->on_delete, actions[fks[i].on_delete]) != 0)
+            rc = say(d, "%s (%s) -> %s: ON DELETE %s in the model, %s in the database", m->table,
+                     a, fks[i].table, actions[fks[i].on_delete], hit->on_delete);
+        else if (strcasecmp(hit->on_update, actions[fks[i].on_update]) != 0)
+            rc = say(d, "%s (%s) -> %s: ON UPDATE %s in the model, %s in the database", m->table,
+                     a, fks[i].table, actions[fks[i].on_update], hit->on_update);
+    }
+    for (size_t j = 0; rc == CORM_OK && j < t->nfks; j++) {
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i++)
+            found = strcasecmp(t->fks[j].ref_table, fks[i].table) == 0 &&
+                    same_set(fks[i].cols, fks[i].n, t->fks[j].columns, t->fks[j].ncolumns);
+        if (!found) {
+            join_names(a, sizeof a, (const char *const *)t->fks[j].columns, t->fks[j].ncolumns);
+            rc = say(d, "%s (%s) -> %s: foreign key in the database, not in the model", m->table,
+                     a, t->fks[j].ref_table);
+        }
+    }
+    return rc;
+}
+
+static int diff_columns(const sch_mapper *mp, const drv_driver *drv, const drv_rtable *t,
+                        sch_diff *d)
+{
+    const corm_model *m = mp->model;
+    int rc = CORM_OK;
+    for (size_t i = 0; rc == CORM_OK && i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        const drv_rcolumn *dc = db_column(t, c->name);
+        if (!dc) {
+            rc = say(d, "%s.%s: in the model, not in the database", m->table, c->name);
+            continue;
+        }
+        char tb[64];
+        const char *type = c == mp->pk && mp->pk_autoinc ? "INTEGER" : drv->ddl_type(c, tb, sizeof tb);
+        if (!same_words(type, dc->type, true))
+            rc = say(d, "%s.%s: type %s in the model, %s in the database", m->table, c->name,
+                     type, dc->type);
+        bool notnull = (c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) != 0;
+        if (rc == CORM_OK && c != mp->pk && notnull != dc->notnull)
+            rc = say(d, "%s.%s: %s in the model, %s in the database", m->table, c->name,
+                     notnull ? "NOT NULL" : "nullable", dc->notnull ? "NOT NULL" : "nullable");
+        if (rc == CORM_OK && !same_default(c->server_default, dc->dflt))
+            rc = say(d, "%s.%s: default %s in the model, %s in the database", m->table, c->name,
+                     c->server_default ? c->server_default : "none", dc->dflt ? dc->dflt : "none");
+    }
+    for (size_t i = 0; rc == CORM_OK && i < t->ncolumns; i++)
+        if (!model_has_column(m, t->columns[i].name))
+            rc = say(d, "%s.%s: in the database, not in the model", m->table, t->columns[i].name);
+    return rc;
+}
+
+int sch_diff_build(const sch_meta *meta, const drv_driver *drv, const drv_rschema *rs,
+                   const char *const *ignore, sch_diff *d, util_err *err)
+{
+    int rc = CORM_OK;
+    memset(d, 0, sizeof *d);
+    for (size_t k = 0; rc == CORM_OK && k < meta->n; k++) {
+        const sch_mapper *mp = &meta->mappers[k];
+        const drv_rtable *t = drv_rschema_table(rs, mp->model->table);
+        if (!t) {
+            rc = say(d, "table %s: in the model, not in the database", mp->model->table);
+            continue;
+        }
+        rc = diff_columns(mp, drv, t, d);
+        if (rc == CORM_OK)
+            rc = diff_indexes(mp->model, t, d);
+        if (rc == CORM_OK)
+            rc = diff_fks(mp->model, t, d);
+    }
+    for (size_t i = 0; rc == CORM_OK && i < rs->ntables; i++) {
+        const char *name = rs->tables[i].name;
+        bool known = false;
+        for (size_t k = 0; k < meta->n && !known; k++)
+            known = strcasecmp(meta->mappers[k].model->table, name) == 0;
+        for (size_t k = 0; ignore && ignore[k] && !known; k++)
+            known = strcasecmp(ignore[k], name) == 0;
+        if (!known)
+            rc = say(d, "table %s: in the database, not in the model", name);
+    }
+    if (rc < 0) {
+        sch_diff_free(d);
+        return util_err_set(err, rc, "out of memory comparing the schema");
+    }
+    return CORM_OK;
+}
