@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "corm/model.h"
 
@@ -210,6 +211,40 @@ size_t corm_schema_diff_count(const corm_schema_diff *d);
 /* The i-th sentence, or NULL past the end. */
 const char *corm_schema_diff_line(const corm_schema_diff *d, size_t i);
 void corm_schema_diff_free(corm_schema_diff *d);
+
+/* ---- migrations --------------------------------------------------------------
+ * A migrations folder holds one SQL file per revision, each naming its
+ * parent; the table corm_version records where the database is. These
+ * calls are what `corm db ...` runs. Errors go to corm_engine_errmsg:
+ * CORM_ENOTFOUND for a missing folder or unknown revision, CORM_ESTATE for
+ * two heads, a missing parent or a database stamped at an unknown
+ * revision, CORM_ESQL for a malformed file (file and line named), and a
+ * failing statement's own code with the file and line. */
+
+/* Create the folder (if missing) and the version table. */
+int corm_migrate_init(corm_engine *e, const char *dir);
+/* Write a hand-written revision after the head: upgrade and downgrade SQL,
+ * statements ending with ';'. Its id goes to id_out (may be NULL). */
+int corm_migrate_revision(corm_engine *e, const char *dir, const char *message, const char *up,
+                          const char *down, char *id_out, size_t size);
+/* Apply revisions up to target: "head" (or NULL), a revision id (or a
+ * unique prefix), or "+N". Each revision runs in its own transaction with
+ * its version change; one that fails leaves the database at the one before.
+ * With sql non-NULL nothing runs: the SQL is written there (offline mode). */
+int corm_migrate_upgrade(corm_engine *e, const char *dir, const char *target, FILE *sql);
+/* Undo revisions down to target: "base", a revision, or "-N". */
+int corm_migrate_downgrade(corm_engine *e, const char *dir, const char *target, FILE *sql);
+/* Record target ("head", "base" or a revision) as current without running SQL. */
+int corm_migrate_stamp(corm_engine *e, const char *dir, const char *rev);
+/* Print the database's current revision(s), "<base>" when none. */
+int corm_migrate_current(corm_engine *e, const char *dir, FILE *out);
+/* Print the revisions, newest first (heads_only: just the heads). */
+int corm_migrate_history(corm_engine *e, const char *dir, FILE *out, bool heads_only);
+/* Print one revision: its parents, message and statements. */
+int corm_migrate_show(corm_engine *e, const char *dir, const char *rev, FILE *out);
+/* Write a revision joining the two heads (CORM_ESTATE unless there are two). */
+int corm_migrate_merge(corm_engine *e, const char *dir, const char *message, char *id_out,
+                       size_t size);
 
 /* ---- session -------------------------------------------------------------
  * A session is a unit of work and an identity map, used by one thread at a

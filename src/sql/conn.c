@@ -205,8 +205,9 @@ int sql_exec_params(sql_conn *c, const char *sql, size_t len, const sql_params *
 {
     drv_stmt *st = NULL;
     int rc = sql_run(c, sql, len, ps, &st, err);
-    while (rc == CORM_OK && (rc = c->drv->step(st, err)) == 1)
-        ;
+    if (rc == CORM_OK)
+        while ((rc = c->drv->step(st, err)) == 1)
+            ; /* read to the end, so the statement holds nothing */
     return rc;
 }
 

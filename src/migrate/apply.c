@@ -1,0 +1,254 @@
+/*
+ * apply.c — the version table and moving a database along the revision
+ * graph: upgrade, downgrade, stamp, and offline SQL.
+ *
+ * Each revision runs in its own transaction together with its change to
+ * the version table, so a revision that fails leaves the database at the
+ * revision before it, and the error names the file, the line and what the
+ * database said.
+ */
+#include "migrate/migrate.h"
+#include "util/alloc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define VERSION_TABLE "corm_version"
+
+int mig_ensure_table(sql_conn *c, util_err *err)
+{
+    return sql_exec(c, "CREATE TABLE IF NOT EXISTS " VERSION_TABLE
+                       " (version_num VARCHAR(64) NOT NULL PRIMARY KEY)", err);
+}
+
+/* The revisions the database is at (none: base), as graph entries. */
+int mig_current(sql_conn *c, const mig_graph *g, const mig_rev **out, size_t max, size_t *n,
+                const char *dir, util_err *err)
+{
+    drv_stmt *st = NULL;
+    const drv_driver *d = c->drv;
+    *n = 0;
+    int rc = mig_ensure_table(c, err);
+    if (rc == CORM_OK)
+        rc = sql_run(c, "SELECT version_num FROM " VERSION_TABLE " ORDER BY version_num",
+                     strlen("SELECT version_num FROM " VERSION_TABLE " ORDER BY version_num"), NULL,
+                     &st, err);
+    while (rc == CORM_OK && (rc = d->step(st, err)) == 1) {
+        rc = CORM_OK;
+        size_t len;
+        const char *id = d->column_text(st, 0, &len);
+        char tmp[128];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)len, id);
+        const mig_rev *r = g ? mig_find(g, tmp) : NULL;
+        if (g && !r) {
+            d->reset(st);
+            return util_err_set(err, CORM_ESTATE, "the database is at revision %s, which no file "
+                                "in %s defines (stamp it at a known revision)", tmp, dir);
+        }
+        if (*n < max)
+            out[*n] = r;
+        (*n)++;
+    }
+    return rc < 0 ? rc : CORM_OK;
+}
+
+/* Ancestors of the revisions in `from` (inclusive), as a mark per graph index. */
+static void mark_ancestors(const mig_graph *g, const mig_rev *r, char *mark)
+{
+    if (!r || mark[r - g->revs])
+        return;
+    mark[r - g->revs] = 1;
+    for (int k = 0; k < 2; k++)
+        if (r->parents[k])
+            mark_ancestors(g, mig_find(g, r->parents[k]), mark);
+}
+
+/* Parents before children: a depth-first order of the marked revisions. */
+static void order(const mig_graph *g, const mig_rev *r, const char *want, char *done,
+                  const mig_rev **out, size_t *n)
+{
+    size_t i = (size_t)(r - g->revs);
+    if (done[i] || !want[i])
+        return;
+    done[i] = 1;
+    for (int k = 0; k < 2; k++)
+        if (r->parents[k])
+            order(g, mig_find(g, r->parents[k]), want, done, out, n);
+    out[(*n)++] = r;
+}
+
+/* The revisions the database is at, as the version table will hold them. */
+typedef struct revset {
+    const mig_rev *v[16];
+    size_t n;
+} revset;
+
+static bool in_set(const revset *s, const mig_rev *r)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i] == r)
+            return true;
+    return false;
+}
+
+/* The set after applying r (up) or undoing it (down). */
+static revset next_set(const mig_graph *g, const revset *cur, const mig_rev *r, bool up)
+{
+    revset out = { { 0 }, 0 };
+    for (size_t i = 0; i < cur->n; i++)
+        if (cur->v[i] != r && !(up && mig_is_ancestor(g, cur->v[i], r)))
+            out.v[out.n++] = cur->v[i];
+    if (up) {
+        out.v[out.n++] = r;
+        return out;
+    }
+    for (int k = 0; k < 2; k++) {
+        const mig_rev *p = r->parents[k] ? mig_find(g, r->parents[k]) : NULL;
+        bool covered = !p || in_set(&out, p);
+        for (size_t i = 0; i < out.n && !covered; i++)
+            covered = mig_is_ancestor(g, p, out.v[i]);
+        if (!covered && out.n < 16)
+            out.v[out.n++] = p;
+    }
+    return out;
+}
+
+/* Run (or, with sql != NULL, write) one revision one way, moving *set. */
+static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, revset *set,
+                    FILE *sql, util_err *err)
+{
+    const mig_stmt *v = up ? r->up : r->down;
+    size_t n = up ? r->nup : r->ndown;
+    revset next = next_set(g, set, r, up);
+    util_buf vs = UTIL_BUF_INIT;
+    util_buf_puts(&vs, "DELETE FROM " VERSION_TABLE ";\n");
+    for (size_t i = 0; i < next.n; i++)
+        util_buf_printf(&vs, "INSERT INTO " VERSION_TABLE " (version_num) VALUES ('%s');\n",
+                        next.v[i]->id);
+    if (vs.err) {
+        util_buf_free(&vs);
+        return util_err_set(err, CORM_ENOMEM, "out of memory running %s", r->path);
+    }
+    if (sql) {
+        fprintf(sql, "-- %s %s (%s)\nBEGIN;\n", up ? "upgrade to" : "downgrade from", r->id, r->path);
+        for (size_t i = 0; i < n; i++)
+            fprintf(sql, "%s\n", v[i].sql);
+        fprintf(sql, "%sCOMMIT;\n\n", util_buf_str(&vs));
+        util_buf_free(&vs);
+        *set = next;
+        return CORM_OK;
+    }
+    int rc = sql_begin(c, err);
+    for (size_t i = 0; rc == CORM_OK && i < n; i++)
+        if ((rc = c->drv->exec(c->dc, v[i].sql, err)) < 0)
+            util_err_prefix(err, "%s:%d: %s failed: ", r->path, v[i].line,
+                            up ? "upgrade" : "downgrade");
+    if (rc == CORM_OK && (rc = sql_exec(c, util_buf_str(&vs), err)) < 0)
+        util_err_prefix(err, "%s: recording the version: ", r->path);
+    util_buf_free(&vs);
+    if (rc == CORM_OK && (rc = sql_commit(c, err)) == CORM_OK) {
+        *set = next;
+        return CORM_OK;
+    }
+    util_err keep = *err;
+    sql_rollback(c, err);
+    *err = keep;
+    return rc;
+}
+
+/* Upgrade to target (a revision, or the single head); n_steps >= 0 limits
+ * the number of revisions applied. */
+int mig_upgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
+                long n_steps, FILE *sql, util_err *err)
+{
+    revset set;
+    int rc = mig_current(c, g, set.v, 16, &set.n, dir, err);
+    if (rc < 0)
+        return rc;
+    if (set.n > 16)
+        return util_err_set(err, CORM_ESTATE, "the database records %zu revisions at once", set.n);
+    const mig_rev *const *cur = set.v;
+    size_t ncur = set.n;
+    char *have = util_calloc(g->n ? g->n : 1, 1), *want = util_calloc(g->n ? g->n : 1, 1);
+    char *done = util_calloc(g->n ? g->n : 1, 1);
+    const mig_rev **plan = util_calloc(g->n ? g->n : 1, sizeof *plan);
+    size_t nplan = 0;
+    if (!have || !want || !done || !plan) {
+        rc = util_err_set(err, CORM_ENOMEM, "out of memory planning the upgrade");
+        goto out;
+    }
+    for (size_t i = 0; i < ncur; i++)
+        mark_ancestors(g, cur[i], have);
+    mark_ancestors(g, target, want);
+    for (size_t i = 0; i < g->n; i++)
+        want[i] = want[i] && !have[i];
+    if (target)
+        order(g, target, want, done, plan, &nplan);
+    for (size_t i = 0; rc == CORM_OK && i < nplan && (n_steps < 0 || (long)i < n_steps); i++)
+        rc = step_rev(c, g, plan[i], true, &set, sql, err);
+out:
+    util_free(have);
+    util_free(want);
+    util_free(done);
+    util_free(plan);
+    return rc;
+}
+
+/* Downgrade to target (NULL: base); n_steps >= 0 limits the revisions undone. */
+int mig_downgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
+                  long n_steps, FILE *sql, util_err *err)
+{
+    revset set;
+    int rc = mig_current(c, g, set.v, 16, &set.n, dir, err);
+    if (rc < 0)
+        return rc;
+    if (set.n > 16)
+        return util_err_set(err, CORM_ESTATE, "the database records %zu revisions at once", set.n);
+    const mig_rev *cur[16];
+    size_t ncur = set.n;
+    memcpy(cur, set.v, sizeof cur);
+    char *have = util_calloc(g->n ? g->n : 1, 1), *keep = util_calloc(g->n ? g->n : 1, 1);
+    char *done = util_calloc(g->n ? g->n : 1, 1);
+    const mig_rev **plan = util_calloc(g->n ? g->n : 1, sizeof *plan);
+    size_t nplan = 0;
+    if (!have || !keep || !done || !plan) {
+        rc = util_err_set(err, CORM_ENOMEM, "out of memory planning the downgrade");
+        goto out;
+    }
+    for (size_t i = 0; i < ncur; i++)
+        mark_ancestors(g, cur[i], have);
+    mark_ancestors(g, target, keep);
+    for (size_t i = 0; i < g->n; i++)
+        have[i] = have[i] && !keep[i];
+    for (size_t i = 0; i < ncur; i++)
+        order(g, cur[i], have, done, plan, &nplan);
+    /* children before parents: the plan backwards */
+    for (size_t i = 0; rc == CORM_OK && i < nplan && (n_steps < 0 || (long)i < n_steps); i++)
+        rc = step_rev(c, g, plan[nplan - 1 - i], false, &set, sql, err);
+out:
+    util_free(have);
+    util_free(keep);
+    util_free(done);
+    util_free(plan);
+    return rc;
+}
+
+/* Set the version table to rev (NULL: base) without running anything. */
+int mig_stamp(sql_conn *c, const mig_rev *rev, util_err *err)
+{
+    util_buf b = UTIL_BUF_INIT;
+    util_buf_puts(&b, "DELETE FROM " VERSION_TABLE ";");
+    if (rev)
+        util_buf_printf(&b, "INSERT INTO " VERSION_TABLE " (version_num) VALUES ('%s');", rev->id);
+    int rc = b.err ? util_err_set(err, CORM_ENOMEM, "out of memory") : mig_ensure_table(c, err);
+    if (rc == CORM_OK)
+        rc = sql_begin(c, err);
+    if (rc == CORM_OK)
+        rc = sql_exec(c, util_buf_str(&b), err);
+    if (rc == CORM_OK)
+        rc = sql_commit(c, err);
+    else if (c->depth)
+        sql_rollback(c, err);
+    util_buf_free(&b);
+    return rc;
+}
