@@ -87,14 +87,19 @@ static void put_column_list(sql_ctx *x, const char *const *cols)
     util_buf_putc(x->b, ')');
 }
 
-static int create_table(const sch_mapper *mp, sql_conn *c, util_err *err)
+/* The model's CREATE TABLE (named as_name, or its own table) and CREATE
+ * INDEX statements, appended to out. */
+int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name,
+                  bool if_not_exists, sch_diff *out)
 {
     util_buf b = UTIL_BUF_INIT, name = UTIL_BUF_INIT;
     sql_params none = { 0 };
-    sql_ctx x = { c->drv, &b, &none, err };
+    util_err err;
+    sql_ctx x = { d, &b, &none, &err };
     const corm_model *m = mp->model;
-    util_buf_puts(&b, "CREATE TABLE IF NOT EXISTS ");
-    sql_put_ident(&x, m->table);
+    int rc = CORM_OK;
+    util_buf_puts(&b, if_not_exists ? "CREATE TABLE IF NOT EXISTS " : "CREATE TABLE ");
+    sql_put_ident(&x, as_name ? as_name : m->table);
     util_buf_puts(&b, " (\n    ");
     for (size_t i = 0; i < m->ncolumns; i++) {
         if (i)
@@ -120,7 +125,7 @@ static int create_table(const sch_mapper *mp, sql_conn *c, util_err *err)
         }
     }
     util_buf_puts(&b, "\n)");
-    int rc = b.err ? CORM_ENOMEM : sql_exec(c, util_buf_str(&b), err);
+    rc = b.err ? CORM_ENOMEM : sch_lines_add(out, util_buf_str(&b));
     /* indexes: single-column ones, then the model's composite ones */
     for (size_t i = 0; rc == CORM_OK && i < m->ncolumns + m->nconstraints; i++) {
         const char *one[2] = { NULL, NULL };
@@ -138,18 +143,28 @@ static int create_table(const sch_mapper *mp, sql_conn *c, util_err *err)
         util_buf_reset(&b);
         util_buf_reset(&name);
         constraint_name(&name, "ix", m, cols);
-        util_buf_puts(&b, "CREATE INDEX IF NOT EXISTS ");
+        util_buf_puts(&b, if_not_exists ? "CREATE INDEX IF NOT EXISTS " : "CREATE INDEX ");
         sql_put_ident(&x, util_buf_str(&name));
         util_buf_puts(&b, " ON ");
         sql_put_ident(&x, m->table);
         util_buf_putc(&b, ' ');
         put_column_list(&x, cols);
-        rc = b.err || name.err ? CORM_ENOMEM : sql_exec(c, util_buf_str(&b), err);
+        rc = b.err || name.err ? CORM_ENOMEM : sch_lines_add(out, util_buf_str(&b));
     }
-    if (rc == CORM_ENOMEM && !err->code)
-        util_err_set(err, rc, "out of memory creating table %s", m->table);
     util_buf_free(&b);
     util_buf_free(&name);
+    return rc;
+}
+
+static int create_table(const sch_mapper *mp, sql_conn *c, util_err *err)
+{
+    sch_diff stmts = { 0 };
+    int rc = sch_table_ddl(mp, c->drv, NULL, true, &stmts);
+    if (rc < 0)
+        util_err_set(err, rc, "out of memory creating table %s", mp->model->table);
+    for (size_t i = 0; rc == CORM_OK && i < stmts.n; i++)
+        rc = sql_exec(c, stmts.lines[i], err);
+    sch_diff_free(&stmts);
     return rc;
 }
 

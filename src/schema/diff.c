@@ -21,13 +21,8 @@
 
 static int say(sch_diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static int say(sch_diff *d, const char *fmt, ...)
+int sch_lines_add(sch_diff *d, const char *line)
 {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
     char *copy = util_strdup(line);
     if (!copy || util_grow(&d->lines, &d->cap, d->n, sizeof *d->lines, 16) < 0) {
         util_free(copy);
@@ -35,6 +30,16 @@ static int say(sch_diff *d, const char *fmt, ...)
     }
     d->lines[d->n++] = copy;
     return CORM_OK;
+}
+
+static int say(sch_diff *d, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    return sch_lines_add(d, line);
 }
 
 void sch_diff_free(sch_diff *d)

@@ -71,12 +71,19 @@ int sch_create_all(const sch_meta *meta, sql_conn *c, util_err *err);
 /* DROP TABLE IF EXISTS, children first, in one transaction. */
 int sch_drop_all(const sch_meta *meta, sql_conn *c, util_err *err);
 
-/* The differences between the models and a reflected database, one
- * sentence each. */
+/* A list of lines: the differences between the models and a reflected
+ * database (one sentence each), or SQL statements. */
 typedef struct sch_diff {
     char **lines;
     size_t n, cap;
 } sch_diff;
+
+/* Append a copy of line; CORM_ENOMEM when out of memory. */
+int sch_lines_add(sch_diff *d, const char *line);
+/* The model's CREATE TABLE (as as_name when not NULL) and CREATE INDEX
+ * statements, appended to out. */
+int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name,
+                  bool if_not_exists, sch_diff *out);
 
 /* Compare; tables named in ignore (NULL-terminated, may be NULL) are the
  * database's own business (a migrations version table). */
