@@ -11,6 +11,45 @@
 #include <string.h>
 #include <unistd.h>
 
+#define CORM_DEFINE_MODELS /* the versions of the app's models below */
+
+/* v1: the seed's User */
+#define U1(COLUMN, RELATION)                                                   \
+    COLUMN(id,       CORM_INTEGER,     CORM_PRIMARY_KEY)                        \
+    COLUMN(username, CORM_STRING(80),  CORM_UNIQUE | CORM_NOT_NULL)             \
+    COLUMN(email,    CORM_STRING(120), CORM_UNIQUE | CORM_NOT_NULL)
+CORM_MODEL(UserV1, "user", U1)
+/* v2: "add age field to User" */
+#define U2(COLUMN, RELATION)                                                   \
+    COLUMN(id,       CORM_INTEGER,     CORM_PRIMARY_KEY)                        \
+    COLUMN(username, CORM_STRING(80),  CORM_UNIQUE | CORM_NOT_NULL)             \
+    COLUMN(email,    CORM_STRING(120), CORM_UNIQUE | CORM_NOT_NULL)             \
+    COLUMN(age,      CORM_INTEGER,     CORM_NOT_NULL, CORM_SERVER_DEFAULT("18"))
+CORM_MODEL(UserV2, "user", U2)
+/* v3: email renamed to mail, username's type changed, a Post table with a key */
+#define U3(COLUMN, RELATION)                                                   \
+    COLUMN(id,       CORM_INTEGER,     CORM_PRIMARY_KEY)                        \
+    COLUMN(username, CORM_TEXT,        CORM_NOT_NULL)                           \
+    COLUMN(mail,     CORM_STRING(120), CORM_UNIQUE | CORM_NOT_NULL, CORM_OLD_NAME("email")) \
+    COLUMN(age,      CORM_INTEGER,     CORM_NOT_NULL, CORM_SERVER_DEFAULT("18"))
+CORM_MODEL(UserV3, "user", U3)
+#define P3(COLUMN, RELATION)                                                   \
+    COLUMN(id,      CORM_INTEGER, CORM_PRIMARY_KEY)                             \
+    COLUMN(content, CORM_TEXT,    0)                                            \
+    COLUMN(user_id, CORM_INTEGER, CORM_NOT_NULL | CORM_INDEX, CORM_FK(UserV3, id))
+CORM_MODEL(PostV3, "post", P3)
+/* v4: age dropped again */
+#define U4(COLUMN, RELATION)                                                   \
+    COLUMN(id,       CORM_INTEGER,     CORM_PRIMARY_KEY)                        \
+    COLUMN(username, CORM_TEXT,        CORM_NOT_NULL)                           \
+    COLUMN(mail,     CORM_STRING(120), CORM_UNIQUE | CORM_NOT_NULL)
+CORM_MODEL(UserV4, "user", U4)
+#define P4(COLUMN, RELATION)                                                   \
+    COLUMN(id,      CORM_INTEGER, CORM_PRIMARY_KEY)                             \
+    COLUMN(content, CORM_TEXT,    0)                                            \
+    COLUMN(user_id, CORM_INTEGER, CORM_NOT_NULL | CORM_INDEX, CORM_FK(UserV4, id))
+CORM_MODEL(PostV4, "post", P4)
+
 static char dir[128], migs[160];
 static corm_engine *db;
 
@@ -235,6 +274,100 @@ static void a_missing_folder(void **state)
     assert_non_null(strstr(corm_engine_errmsg(db), "db init"));
 }
 
+/* Open the app at one version of its models, migrate to them, upgrade. */
+static corm_engine *app(const corm_model *const *models, const char *message, int want_revision)
+{
+    char url[256];
+    corm_engine *e;
+    snprintf(url, sizeof url, "sqlite:///%s/story.db", dir);
+    OK(corm_engine_open(&e, url, models));
+    char id[64];
+    char *notes = NULL;
+    size_t nn = 0;
+    FILE *f = open_memstream(&notes, &nn);
+    int rc = corm_migrate_autogenerate(e, migs, message, f, id, sizeof id);
+    fclose(f);
+    if (rc < 0)
+        fail_msg("migrate: %s", corm_engine_errmsg(e));
+    assert_int_equal(rc, want_revision);
+    if (rc == 1 && corm_migrate_upgrade(e, migs, "head", NULL) != CORM_OK)
+        fail_msg("upgrade: %s", corm_engine_errmsg(e));
+    assert_int_equal(corm_check_schema(e, NULL), 0); /* the database matches the models */
+    if (strstr(message, "drop"))
+        assert_non_null(strstr(notes, "WARNING: the revision drops column user.age"));
+    free(notes);
+    return e;
+}
+
+static int64_t value(corm_engine *e, const char *sql)
+{
+    corm_session *s = corm_session_new(e);
+    corm_result *r;
+    if (corm_execute(s, sql, NULL, 0, &r) != CORM_OK)
+        fail_msg("%s: %s", sql, corm_errmsg(s));
+    int64_t v = corm_result_int(r, 0, 0);
+    corm_session_free(s);
+    return v;
+}
+
+static void exec_sql(corm_engine *e, const char *sql)
+{
+    corm_session *s = corm_session_new(e);
+    if (corm_execute(s, sql, NULL, 0, NULL) != CORM_OK || corm_commit(s) != CORM_OK)
+        fail_msg("%s: %s", sql, corm_errmsg(s));
+    corm_session_free(s);
+}
+
+/* The seed's story: models change, migrations follow, every row survives. */
+static void the_seed_story(void **state)
+{
+    (void)state;
+    static const corm_model *const v1[] = { UserV1_model, NULL };
+    static const corm_model *const v2[] = { UserV2_model, NULL };
+    static const corm_model *const v3[] = { UserV3_model, PostV3_model, NULL };
+    static const corm_model *const v4[] = { UserV4_model, PostV4_model, NULL };
+    corm_engine *e;
+    char url[256];
+    snprintf(url, sizeof url, "sqlite:///%s/story.db", dir);
+    OK(corm_engine_open(&e, url, v1));
+    OK(corm_migrate_init(e, migs));
+    corm_engine_close(e);
+
+    e = app(v1, "create users", 1);
+    exec_sql(e, "INSERT INTO user (username, email) VALUES ('marshal', 'm@example.com'), "
+                "('ann', 'a@example.com')");
+    e = (corm_engine_close(e), app(v1, "nothing", 0)); /* no change: no file */
+    corm_engine_close(e);
+
+    e = app(v2, "add age field to User", 1);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM user WHERE age = 18"), 2);
+    exec_sql(e, "UPDATE user SET age = 40 WHERE username = 'ann'");
+    corm_engine_close(e);
+
+    e = app(v3, "rename email, text username, posts", 1);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM user WHERE mail = 'a@example.com' AND age = 40"), 1);
+    exec_sql(e, "INSERT INTO post (content, user_id) VALUES ('hello', 1)");
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'ix_post_user_id'"), 1);
+    corm_engine_close(e);
+
+    e = app(v4, "drop age", 1);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM user"), 2);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM post"), 1);
+
+    /* all the way down and up again: the rows come back where they can */
+    OK(corm_migrate_downgrade(e, migs, "-1", NULL));
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM user WHERE age = 18"), 2); /* the default */
+    OK(corm_migrate_downgrade(e, migs, "-1", NULL));
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'post'"), 0);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM user WHERE email = 'm@example.com'"), 1);
+    OK(corm_migrate_downgrade(e, migs, "base", NULL));
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'user'"), 0);
+    if (corm_migrate_upgrade(e, migs, "head", NULL) != CORM_OK)
+        fail_msg("upgrade: %s", corm_engine_errmsg(e));
+    assert_int_equal(corm_check_schema(e, NULL), 0);
+    corm_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +377,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_files_are_named, setup, teardown),
         cmocka_unit_test_setup_teardown(heads_parents_and_stamps, setup, teardown),
         cmocka_unit_test_setup_teardown(a_missing_folder, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_seed_story, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,6 +227,15 @@ int corm_migrate_init(corm_engine *e, const char *dir);
  * statements ending with ';'. Its id goes to id_out (may be NULL). */
 int corm_migrate_revision(corm_engine *e, const char *dir, const char *message, const char *up,
                           const char *down, char *id_out, size_t size);
+/* Write a revision that brings the database (which must be at the head)
+ * to the models: tables created and dropped, tables whose columns, types,
+ * nullability, defaults, uniques or foreign keys changed rebuilt keeping
+ * their rows (SQLite's batch way), indexes created and dropped, columns
+ * marked CORM_OLD_NAME renamed. Warnings about data a revision would drop
+ * go to notes (may be NULL). Returns 1 when a revision was written (its id
+ * in id_out), 0 when the models match the database (no file). */
+int corm_migrate_autogenerate(corm_engine *e, const char *dir, const char *message, FILE *notes,
+                              char *id_out, size_t size);
 /* Apply revisions up to target: "head" (or NULL), a revision id (or a
  * unique prefix), or "+N". Each revision runs in its own transaction with
  * its version change; one that fails leaves the database at the one before.

@@ -89,6 +89,9 @@ typedef struct drv_driver {
     int64_t (*changes)(drv_conn *c);
     /* Read the user tables of the database (not the driver's own). */
     int (*reflect)(drv_conn *c, drv_rschema *out, util_err *err);
+    /* Around each migration revision: run before BEGIN, a check whose rows
+     * mean failure (run before COMMIT), and after the end; NULL: none. */
+    const char *migrate_before, *migrate_check, *migrate_after;
 } drv_driver;
 
 /* ---- reflection ------------------------------------------------------------
@@ -102,6 +105,7 @@ typedef struct drv_rcolumn {
 
 typedef struct drv_rindex {
     char *name;
+    char *sql;                   /* its CREATE INDEX, or NULL (made by a constraint) */
     bool unique;                 /* a UNIQUE index or constraint */
     bool constraint;             /* made by a UNIQUE constraint, not CREATE INDEX */
     char **columns;
@@ -116,6 +120,7 @@ typedef struct drv_rfk {
 
 typedef struct drv_rtable {
     char *name;
+    char *sql;                   /* its CREATE TABLE as the database keeps it */
     drv_rcolumn *columns;
     size_t ncolumns;
     drv_rindex *indexes;

@@ -27,6 +27,7 @@ void drv_rschema_free(drv_rschema *rs)
         util_free(tb->columns);
         for (size_t i = 0; i < tb->nindexes; i++) {
             util_free(tb->indexes[i].name);
+            util_free(tb->indexes[i].sql);
             free_names(tb->indexes[i].columns, tb->indexes[i].ncolumns);
         }
         util_free(tb->indexes);
@@ -39,6 +40,7 @@ void drv_rschema_free(drv_rschema *rs)
         }
         util_free(tb->fks);
         util_free(tb->name);
+        util_free(tb->sql);
     }
     util_free(rs->tables);
     memset(rs, 0, sizeof *rs);

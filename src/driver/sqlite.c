@@ -371,6 +371,8 @@ static int add_table(sqlite3_stmt *st, void *ud)
     if (!(v[cap].name = dup_col(st, 0)))
         return CORM_ENOMEM;
     rs->ntables++;
+    if (!(v[cap].sql = dup_col(st, 1)))
+        return CORM_ENOMEM;
     return CORM_OK;
 }
 
@@ -412,6 +414,12 @@ static int add_index_column(sqlite3_stmt *st, void *ud)
 
 typedef struct { sqlite3 *db; drv_rtable *t; util_err *err; } ix_ctx;
 
+static int add_index_sql(sqlite3_stmt *st, void *ud)
+{
+    drv_rindex *ix = ud;
+    return (ix->sql = dup_col(st, 0)) ? CORM_OK : CORM_ENOMEM;
+}
+
 static int add_index(sqlite3_stmt *st, void *ud)
 {
     ix_ctx *x = ud;
@@ -430,6 +438,10 @@ static int add_index(sqlite3_stmt *st, void *ud)
     ix->unique = sqlite3_column_int(st, 2) != 0;
     ix->constraint = origin && strcmp(origin, "u") == 0;
     t->nindexes++;
+    int rc = each_row(x->db, "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ? "
+                             "AND sql IS NOT NULL", ix->name, add_index_sql, ix, x->err);
+    if (rc < 0)
+        return rc;
     return each_row(x->db, "SELECT * FROM pragma_index_info(?) ORDER BY seqno", ix->name,
                     add_index_column, ix, x->err);
 }
@@ -466,8 +478,8 @@ static int add_fk(sqlite3_stmt *st, void *ud)
 static int sq_reflect(drv_conn *c, drv_rschema *out, util_err *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = each_row(c->db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
-                             "LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name", NULL, add_table, out, err);
+    int rc = each_row(c->db, "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name "
+                             "NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name", NULL, add_table, out, err);
     for (size_t i = 0; rc == CORM_OK && i < out->ntables; i++) {
         drv_rtable *t = &out->tables[i];
         ix_ctx x = { c->db, t, err };
@@ -516,4 +528,8 @@ const drv_driver drv_sqlite = {
     .last_insert_id = sq_last_insert_id,
     .changes = sq_changes,
     .reflect = sq_reflect,
+    /* the documented way to rebuild tables: keys off, checked before commit */
+    .migrate_before = "PRAGMA foreign_keys = OFF",
+    .migrate_check = "PRAGMA foreign_key_check",
+    .migrate_after = "PRAGMA foreign_keys = ON",
 };

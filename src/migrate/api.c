@@ -290,6 +290,62 @@ int corm_migrate_revision(corm_engine *e, const char *dir, const char *message, 
     return rc < 0 ? rc : write_rev(e, dir, message, parents, up, down, id_out, size);
 }
 
+static char *joined(const sch_diff *d)
+{
+    util_buf b = UTIL_BUF_INIT;
+    for (size_t i = 0; i < d->n; i++) {
+        util_buf_puts(&b, d->lines[i]);
+        util_buf_putc(&b, '\n');
+    }
+    char *s = b.err ? NULL : util_strdup(util_buf_str(&b));
+    util_buf_free(&b);
+    return s;
+}
+
+int corm_migrate_autogenerate(corm_engine *e, const char *dir, const char *message, FILE *notes,
+                              char *id_out, size_t size)
+{
+    mig_ctx x;
+    if (id_out && size)
+        id_out[0] = '\0';
+    int rc = open_ctx(&x, e, dir, true);
+    if (rc < 0)
+        return rc;
+    /* the database must be at the head, or the revision would repeat others */
+    const mig_rev *head = NULL, *cur[8];
+    size_t ncur = 0;
+    rc = single_head(&x, &head);
+    if (rc == CORM_OK)
+        rc = mig_current(x.c, &x.g, cur, 8, &ncur, dir, &e->err);
+    if (rc == CORM_OK && head && (ncur != 1 || cur[0] != head))
+        rc = util_err_set(&e->err, CORM_ESTATE, "the database is not at the head revision %s; "
+                          "run 'db upgrade' first", head->id);
+    drv_rschema rs;
+    sch_diff up = { 0 }, down = { 0 };
+    if (rc == CORM_OK)
+        rc = e->drv->reflect(x.c->dc, &rs, &e->err);
+    if (rc == CORM_OK) {
+        rc = mig_autogenerate(&e->meta, e->drv, &rs, &up, &down, notes, &e->err);
+        drv_rschema_free(&rs);
+    }
+    close_ctx(&x, rc);
+    if (rc < 0)
+        return rc;
+    if (up.n == 0) { /* no change: no file */
+        sch_diff_free(&up);
+        sch_diff_free(&down);
+        return 0;
+    }
+    char *u = joined(&up), *dn = joined(&down);
+    rc = u && dn ? corm_migrate_revision(e, dir, message, u, dn, id_out, size)
+                 : util_err_set(&e->err, CORM_ENOMEM, "out of memory writing the revision");
+    util_free(u);
+    util_free(dn);
+    sch_diff_free(&up);
+    sch_diff_free(&down);
+    return rc < 0 ? rc : 1;
+}
+
 int corm_migrate_merge(corm_engine *e, const char *dir, const char *message, char *id_out,
                        size_t size)
 {

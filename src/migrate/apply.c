@@ -129,30 +129,58 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
         util_buf_free(&vs);
         return util_err_set(err, CORM_ENOMEM, "out of memory running %s", r->path);
     }
+    const drv_driver *d = c->drv;
     if (sql) {
-        fprintf(sql, "-- %s %s (%s)\nBEGIN;\n", up ? "upgrade to" : "downgrade from", r->id, r->path);
+        fprintf(sql, "-- %s %s (%s)\n", up ? "upgrade to" : "downgrade from", r->id, r->path);
+        if (d->migrate_before)
+            fprintf(sql, "%s;\n", d->migrate_before);
+        fprintf(sql, "BEGIN;\n");
         for (size_t i = 0; i < n; i++)
             fprintf(sql, "%s\n", v[i].sql);
-        fprintf(sql, "%sCOMMIT;\n\n", util_buf_str(&vs));
+        fprintf(sql, "%sCOMMIT;\n", util_buf_str(&vs));
+        if (d->migrate_after)
+            fprintf(sql, "%s;\n", d->migrate_after);
+        fprintf(sql, "\n");
         util_buf_free(&vs);
         *set = next;
         return CORM_OK;
     }
+    util_err ignored;
+    if (d->migrate_before)
+        d->exec(c->dc, d->migrate_before, &ignored);
     int rc = sql_begin(c, err);
     for (size_t i = 0; rc == CORM_OK && i < n; i++)
-        if ((rc = c->drv->exec(c->dc, v[i].sql, err)) < 0)
+        if ((rc = d->exec(c->dc, v[i].sql, err)) < 0)
             util_err_prefix(err, "%s:%d: %s failed: ", r->path, v[i].line,
                             up ? "upgrade" : "downgrade");
     if (rc == CORM_OK && (rc = sql_exec(c, util_buf_str(&vs), err)) < 0)
         util_err_prefix(err, "%s: recording the version: ", r->path);
     util_buf_free(&vs);
+    if (rc == CORM_OK && d->migrate_check) {
+        /* keys were off while tables were rebuilt: every row must still point somewhere */
+        drv_stmt *st = NULL;
+        rc = sql_run(c, d->migrate_check, strlen(d->migrate_check), NULL, &st, err);
+        if (rc == CORM_OK && (rc = d->step(st, err)) == 1) {
+            size_t len;
+            const char *table = d->column_text(st, 0, &len);
+            rc = util_err_set(err, CORM_EFOREIGNKEY, "%s: after the %s, rows of %.*s point at rows "
+                              "that do not exist", r->path, up ? "upgrade" : "downgrade",
+                              (int)len, table);
+        }
+        if (st)
+            d->reset(st);
+    }
     if (rc == CORM_OK && (rc = sql_commit(c, err)) == CORM_OK) {
         *set = next;
+        if (d->migrate_after)
+            d->exec(c->dc, d->migrate_after, &ignored);
         return CORM_OK;
     }
     util_err keep = *err;
     sql_rollback(c, err);
     *err = keep;
+    if (d->migrate_after)
+        d->exec(c->dc, d->migrate_after, &ignored);
     return rc;
 }
 

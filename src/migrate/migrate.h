@@ -67,4 +67,9 @@ int mig_downgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_re
                   long n_steps, FILE *sql, util_err *err);
 int mig_stamp(sql_conn *c, const mig_rev *rev, util_err *err);
 
+/* autogen.c: the statements that bring the reflected database to the
+ * models (up) and back (down); warnings about lost data go to notes. */
+int mig_autogenerate(const sch_meta *meta, const drv_driver *d, const drv_rschema *rs,
+                     sch_diff *up, sch_diff *down, FILE *notes, util_err *err);
+
 #endif

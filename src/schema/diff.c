@@ -150,13 +150,16 @@ static size_t model_sets(const corm_model *m, colset *out, size_t max)
     return n;
 }
 
-static int diff_indexes(const corm_model *m, const drv_rtable *t, sch_diff *d)
+/* kinds: 1 uniques, 2 plain indexes, 3 both */
+static int diff_indexes(const corm_model *m, const drv_rtable *t, sch_diff *d, int kinds)
 {
     colset sets[80];
     size_t n = model_sets(m, sets, 80);
     char names[256];
     int rc = CORM_OK;
     for (size_t i = 0; rc == CORM_OK && i < n; i++) {
+        if (!(kinds & (sets[i].unique ? 1 : 2)))
+            continue;
         bool found = false;
         for (size_t j = 0; j < t->nindexes && !found; j++)
             found = t->indexes[j].unique == sets[i].unique &&
@@ -169,6 +172,8 @@ static int diff_indexes(const corm_model *m, const drv_rtable *t, sch_diff *d)
     }
     for (size_t j = 0; rc == CORM_OK && j < t->nindexes; j++) {
         const drv_rindex *ix = &t->indexes[j];
+        if (!(kinds & (ix->unique ? 1 : 2)))
+            continue;
         bool found = false;
         for (size_t i = 0; i < n && !found; i++)
             found = ix->unique == sets[i].unique &&
@@ -285,6 +290,22 @@ static int diff_columns(const sch_mapper *mp, const drv_driver *drv, const drv_r
     return rc;
 }
 
+int sch_diff_table(const sch_mapper *mp, const drv_driver *drv, const drv_rtable *t, int parts,
+                   sch_diff *d)
+{
+    int rc = CORM_OK;
+    if (parts & 1) { /* the table's own shape: columns, uniques, keys */
+        rc = diff_columns(mp, drv, t, d);
+        if (rc == CORM_OK)
+            rc = diff_indexes(mp->model, t, d, 1);
+        if (rc == CORM_OK)
+            rc = diff_fks(mp->model, t, d);
+    }
+    if (rc == CORM_OK && (parts & 2))
+        rc = diff_indexes(mp->model, t, d, 2);
+    return rc;
+}
+
 int sch_diff_build(const sch_meta *meta, const drv_driver *drv, const drv_rschema *rs,
                    const char *const *ignore, sch_diff *d, util_err *err)
 {
@@ -297,11 +318,7 @@ int sch_diff_build(const sch_meta *meta, const drv_driver *drv, const drv_rschem
             rc = say(d, "table %s: in the model, not in the database", mp->model->table);
             continue;
         }
-        rc = diff_columns(mp, drv, t, d);
-        if (rc == CORM_OK)
-            rc = diff_indexes(mp->model, t, d);
-        if (rc == CORM_OK)
-            rc = diff_fks(mp->model, t, d);
+        rc = sch_diff_table(mp, drv, t, 3, d);
     }
     for (size_t i = 0; rc == CORM_OK && i < rs->ntables; i++) {
         const char *name = rs->tables[i].name;

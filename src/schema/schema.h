@@ -90,5 +90,9 @@ int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name
 int sch_diff_build(const sch_meta *meta, const drv_driver *drv, const drv_rschema *rs,
                    const char *const *ignore, sch_diff *d, util_err *err);
 void sch_diff_free(sch_diff *d);
+/* One table's differences: parts 1 its shape (columns, uniques, foreign
+ * keys: what SQLite rebuilds a table for), 2 its plain indexes, 3 both. */
+int sch_diff_table(const sch_mapper *mp, const drv_driver *drv, const drv_rtable *t, int parts,
+                   sch_diff *d);
 
 #endif
