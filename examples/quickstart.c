@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define USER_FIELDS(COLUMN, RELATION)                                 \
     COLUMN(id,       CORM_INTEGER,     CORM_PRIMARY_KEY)              \
@@ -26,6 +27,9 @@ static void echo(void *ud, const char *sql)
 
 int main(int argc, char **argv)
 {
+    /* `./quickstart db migrate -m "..."`: the migration commands, with these models */
+    if (argc > 1 && strcmp(argv[1], "db") == 0)
+        return corm_cli_main(argc, argv, models);
     const char *url = argc > 1 ? argv[1] : getenv("DATABASE_URL");
     if (!url)
         url = "sqlite:///users.db";

@@ -368,6 +368,49 @@ static void the_seed_story(void **state)
     corm_engine_close(e);
 }
 
+static int cli(const corm_model *const *models, const char *a, const char *b, const char *c)
+{
+    char url[256];
+    snprintf(url, sizeof url, "sqlite:///%s/cli.db", dir);
+    char *argv[12];
+    int argc = 0;
+    const char *words[] = { "app", "db", a, b, c, "--url", url, "--dir", migs };
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (words[i])
+            argv[argc++] = (char *)words[i];
+    argv[argc] = NULL;
+    fflush(stdout);
+    return corm_cli_main(argc, argv, models);
+}
+
+static void the_command_line(void **state)
+{
+    (void)state;
+    static const corm_model *const v1[] = { UserV1_model, NULL };
+    static const corm_model *const v2[] = { UserV2_model, NULL };
+    assert_int_equal(cli(v1, "init", NULL, NULL), 0);
+    assert_int_equal(cli(v1, "check", NULL, NULL), 1);          /* no table yet */
+    assert_int_equal(cli(v1, "migrate", "-m", "create users"), 0);
+    assert_int_equal(cli(v1, "upgrade", NULL, NULL), 0);
+    assert_int_equal(cli(v1, "check", NULL, NULL), 0);
+    assert_int_equal(cli(v2, "check", NULL, NULL), 1);          /* age is new */
+    assert_int_equal(cli(v2, "migrate", "-m", "add age"), 0);
+    assert_int_equal(cli(v2, "upgrade", "--sql", "head"), 0);  /* prints only */
+    assert_int_equal(cli(v2, "check", NULL, NULL), 1);
+    assert_int_equal(cli(v2, "upgrade", NULL, NULL), 0);
+    assert_int_equal(cli(v2, "check", NULL, NULL), 0);
+    assert_int_equal(cli(v2, "history", NULL, NULL), 0);
+    assert_int_equal(cli(v2, "current", NULL, NULL), 0);
+    assert_int_equal(cli(v2, "downgrade", "-1", NULL), 0);
+    assert_int_equal(cli(v1, "check", NULL, NULL), 0);
+    assert_int_equal(cli(v2, "upgrade", NULL, NULL), 0);
+    assert_int_equal(cli(v2, "downgrade", NULL, NULL), 0);   /* default: one step */
+    assert_int_equal(cli(v1, "check", NULL, NULL), 0);
+    assert_int_equal(cli(NULL, "migrate", "-m", "x"), 2);    /* needs the models */
+    assert_int_equal(cli(v1, "frobnicate", NULL, NULL), 2);
+    assert_int_equal(cli(v1, "stamp", "nope", NULL), 1);       /* an error, told on stderr */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(heads_parents_and_stamps, setup, teardown),
         cmocka_unit_test_setup_teardown(a_missing_folder, setup, teardown),
         cmocka_unit_test_setup_teardown(the_seed_story, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_command_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -255,6 +255,14 @@ int corm_migrate_show(corm_engine *e, const char *dir, const char *rev, FILE *ou
 int corm_migrate_merge(corm_engine *e, const char *dir, const char *message, char *id_out,
                        size_t size);
 
+/* The `db` command line for an application: call it from main() with the
+ * app's models when argv[1] is "db" (`./app db migrate -m "add age"`).
+ * Commands: init, migrate, revision, upgrade, downgrade, current, history,
+ * heads, show, stamp, merge, check; --url (or DATABASE_URL), --dir
+ * (default "migrations"), -m MESSAGE, --sql. Returns the exit status: 0,
+ * 1 on an error or (check) a difference, 2 on a usage error. */
+int corm_cli_main(int argc, char **argv, const corm_model *const *models);
+
 /* ---- session -------------------------------------------------------------
  * A session is a unit of work and an identity map, used by one thread at a
  * time. It takes a connection from the engine when it first needs one and
