@@ -20,7 +20,9 @@ CORM_MODEL(Owner, "owner", OWNER_FIELDS)
     COLUMN(owner_id, CORM_INTEGER,    0, CORM_FK(Owner, id))
 CORM_MODEL(Item, "item", ITEM_FIELDS)
 
-#define GADGET_FIELDS(COLUMN, RELATION) COLUMN(id, CORM_INTEGER, CORM_PRIMARY_KEY)
+#define GADGET_FIELDS(COLUMN, RELATION)                                         \
+    COLUMN(id,       CORM_INTEGER, CORM_PRIMARY_KEY)                             \
+    COLUMN(owner_id, CORM_INTEGER, 0, CORM_FK(Owner, id))
 CORM_MODEL(Gadget, "gadget", GADGET_FIELDS)
 
 static const corm_model *const models[] = { Owner_model, Item_model, Gadget_model, NULL };
@@ -86,11 +88,40 @@ static void every_kind_of_difference_is_named(void **state)
     s = corm_session_new(e);
     OK(corm_execute(s, "ALTER TABLE item DROP COLUMN extra", NULL, 0, NULL));
     OK(corm_execute(s, "DROP INDEX ux", NULL, 0, NULL));
-    OK(corm_execute(s, "CREATE TABLE gadget (id INTEGER PRIMARY KEY)", NULL, 0, NULL));
+    /* gadget lacks the model's key; junk's key to owner is not the model's */
+    OK(corm_execute(s, "CREATE TABLE gadget (id INTEGER PRIMARY KEY, owner_id INTEGER)", NULL, 0, NULL));
     OK(corm_execute(s, "DROP TABLE junk", NULL, 0, NULL));
+    OK(corm_execute(s, "CREATE TABLE owner2 (id INTEGER PRIMARY KEY)", NULL, 0, NULL));
     OK(corm_commit(s));
     corm_session_free(s);
-    assert_int_equal(corm_check_schema(e, NULL), 8); /* the column-level ones remain */
+    n = corm_check_schema(e, &d);
+    const char *more[] = {
+        "gadget (owner_id) -> owner (id): foreign key in the model, not in the database",
+        "table owner2: in the database, not in the model",
+    };
+    for (size_t i = 0; i < sizeof more / sizeof *more; i++) {
+        bool found = false;
+        for (size_t k = 0; k < corm_schema_diff_count(d) && !found; k++)
+            found = strcmp(corm_schema_diff_line(d, k), more[i]) == 0;
+        if (!found)
+            fail_msg("missing: %s", more[i]);
+    }
+    assert_int_equal(n, 8 + 2); /* the column-level ones remain */
+    corm_schema_diff_free(d);
+    s = corm_session_new(e);
+    OK(corm_execute(s, "DROP TABLE owner2", NULL, 0, NULL));
+    OK(corm_execute(s, "DROP TABLE gadget", NULL, 0, NULL));
+    OK(corm_execute(s, "CREATE TABLE gadget (id INTEGER PRIMARY KEY, owner_id INTEGER REFERENCES "
+                       "owner (id), x INTEGER REFERENCES item (id))", NULL, 0, NULL));
+    OK(corm_commit(s));
+    corm_session_free(s);
+    n = corm_check_schema(e, &d);
+    bool extra_key = false;
+    for (size_t k = 0; k < corm_schema_diff_count(d); k++)
+        extra_key |= strcmp(corm_schema_diff_line(d, k),
+                            "gadget (x) -> item: foreign key in the database, not in the model") == 0;
+    assert_true(extra_key);
+    corm_schema_diff_free(d);
     corm_engine_close(e);
 }
 
