@@ -184,47 +184,11 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
     return rc;
 }
 
-/* Upgrade to target (a revision, or the single head); n_steps >= 0 limits
- * the number of revisions applied. */
-int mig_upgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
-                long n_steps, FILE *sql, util_err *err)
-{
-    revset set;
-    int rc = mig_current(c, g, set.v, 16, &set.n, dir, err);
-    if (rc < 0)
-        return rc;
-    if (set.n > 16)
-        return util_err_set(err, CORM_ESTATE, "the database records %zu revisions at once", set.n);
-    const mig_rev *const *cur = set.v;
-    size_t ncur = set.n;
-    char *have = util_calloc(g->n ? g->n : 1, 1), *want = util_calloc(g->n ? g->n : 1, 1);
-    char *done = util_calloc(g->n ? g->n : 1, 1);
-    const mig_rev **plan = util_calloc(g->n ? g->n : 1, sizeof *plan);
-    size_t nplan = 0;
-    if (!have || !want || !done || !plan) {
-        rc = util_err_set(err, CORM_ENOMEM, "out of memory planning the upgrade");
-        goto out;
-    }
-    for (size_t i = 0; i < ncur; i++)
-        mark_ancestors(g, cur[i], have);
-    mark_ancestors(g, target, want);
-    for (size_t i = 0; i < g->n; i++)
-        want[i] = want[i] && !have[i];
-    if (target)
-        order(g, target, want, done, plan, &nplan);
-    for (size_t i = 0; rc == CORM_OK && i < nplan && (n_steps < 0 || (long)i < n_steps); i++)
-        rc = step_rev(c, g, plan[i], true, &set, sql, err);
-out:
-    util_free(have);
-    util_free(want);
-    util_free(done);
-    util_free(plan);
-    return rc;
-}
-
-/* Downgrade to target (NULL: base); n_steps >= 0 limits the revisions undone. */
-int mig_downgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
-                  long n_steps, FILE *sql, util_err *err)
+/* Move to target: up, the revisions target needs that the database lacks,
+ * parents first; down, the ones the database has that target does not,
+ * children first. n_steps >= 0 limits how many. */
+static int move(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
+                long n_steps, bool up, FILE *sql, util_err *err)
 {
     revset set;
     int rc = mig_current(c, g, set.v, 16, &set.n, dir, err);
@@ -235,30 +199,48 @@ int mig_downgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_re
     const mig_rev *cur[16];
     size_t ncur = set.n;
     memcpy(cur, set.v, sizeof cur);
-    char *have = util_calloc(g->n ? g->n : 1, 1), *keep = util_calloc(g->n ? g->n : 1, 1);
-    char *done = util_calloc(g->n ? g->n : 1, 1);
-    const mig_rev **plan = util_calloc(g->n ? g->n : 1, sizeof *plan);
-    size_t nplan = 0;
-    if (!have || !keep || !done || !plan) {
-        rc = util_err_set(err, CORM_ENOMEM, "out of memory planning the downgrade");
+    size_t n = g->n ? g->n : 1, nplan = 0;
+    char *have = util_calloc(n, 1), *other = util_calloc(n, 1), *done = util_calloc(n, 1);
+    const mig_rev **plan = util_calloc(n, sizeof *plan);
+    if (!have || !other || !done || !plan) {
+        rc = util_err_set(err, CORM_ENOMEM, "out of memory planning the %s",
+                          up ? "upgrade" : "downgrade");
         goto out;
     }
     for (size_t i = 0; i < ncur; i++)
         mark_ancestors(g, cur[i], have);
-    mark_ancestors(g, target, keep);
-    for (size_t i = 0; i < g->n; i++)
-        have[i] = have[i] && !keep[i];
-    for (size_t i = 0; i < ncur; i++)
-        order(g, cur[i], have, done, plan, &nplan);
-    /* children before parents: the plan backwards */
+    mark_ancestors(g, target, other);
+    if (up) {
+        for (size_t i = 0; i < g->n; i++)
+            other[i] = other[i] && !have[i];
+        if (target)
+            order(g, target, other, done, plan, &nplan);
+    } else {
+        for (size_t i = 0; i < g->n; i++)
+            have[i] = have[i] && !other[i];
+        for (size_t i = 0; i < ncur; i++)
+            order(g, cur[i], have, done, plan, &nplan);
+    }
     for (size_t i = 0; rc == CORM_OK && i < nplan && (n_steps < 0 || (long)i < n_steps); i++)
-        rc = step_rev(c, g, plan[nplan - 1 - i], false, &set, sql, err);
+        rc = step_rev(c, g, plan[up ? i : nplan - 1 - i], up, &set, sql, err);
 out:
     util_free(have);
-    util_free(keep);
+    util_free(other);
     util_free(done);
     util_free(plan);
     return rc;
+}
+
+int mig_upgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
+                long n_steps, FILE *sql, util_err *err)
+{
+    return move(c, g, dir, target, n_steps, true, sql, err);
+}
+
+int mig_downgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
+                  long n_steps, FILE *sql, util_err *err)
+{
+    return move(c, g, dir, target, n_steps, false, sql, err);
 }
 
 /* Set the version table to rev (NULL: base) without running anything. */
