@@ -5,6 +5,7 @@
  * a missing parent, an unknown stamped revision, a missing folder.
  */
 #include "common.h"
+#include "util/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,6 +412,53 @@ static void the_command_line(void **state)
     assert_int_equal(cli(v1, "stamp", "nope", NULL), 1);       /* an error, told on stderr */
 }
 
+/* Checking, autogenerating and reading revisions with the Nth allocation
+ * failing, for every N: CORM_ENOMEM or success, nothing leaked. */
+static void out_of_memory_in_migrations(void **state)
+{
+    (void)state;
+    static const corm_model *const v1[] = { UserV1_model, NULL };
+    static const corm_model *const v3[] = { UserV3_model, PostV3_model, NULL };
+    char url[256];
+    corm_engine *e;
+    snprintf(url, sizeof url, "sqlite:///%s/oom.db", dir);
+    OK(corm_engine_open(&e, url, v1));
+    OK(corm_migrate_init(e, migs));
+    OK(corm_migrate_revision(e, migs, "users", "CREATE TABLE \"user\" (id INTEGER PRIMARY KEY, "
+                             "username VARCHAR(80) NOT NULL UNIQUE, email VARCHAR(120) NOT NULL UNIQUE);",
+                             "DROP TABLE \"user\";", NULL, 0));
+    OK(corm_migrate_upgrade(e, migs, "head", NULL));
+    corm_engine_close(e);
+    OK(corm_engine_open(&e, url, v3)); /* models ahead of the database: a rebuild to write */
+    FILE *devnull = fopen("/dev/null", "w");
+    for (long n = 0; n < 20000; n++) {
+        corm_schema_diff *d = NULL;
+        char id[64] = "";
+        util_alloc_fail_after(n);
+        int rc1 = corm_check_schema(e, &d);
+        int rc2 = corm_migrate_autogenerate(e, migs, "oom", devnull, id, sizeof id);
+        int rc3 = corm_migrate_history(e, migs, devnull, false);
+        bool injected = util_alloc_failed();
+        util_alloc_fail_after(-1);
+        corm_schema_diff_free(d);
+        if ((rc1 < 0 && rc1 != CORM_ENOMEM) || (rc2 < 0 && rc2 != CORM_ENOMEM) ||
+            (rc3 < 0 && rc3 != CORM_ENOMEM))
+            fail_msg("allocation %ld: %d %d %d: %s", n, rc1, rc2, rc3, corm_engine_errmsg(e));
+        if (rc2 == 1) { /* a revision was written: remove it for the next round */
+            char cmd[400];
+            snprintf(cmd, sizeof cmd, "rm -f '%s'/%s_*.sql", migs, id);
+            assert_int_equal(system(cmd), 0);
+        }
+        if (!injected) {
+            assert_true(rc1 > 0 && rc2 == 1 && rc3 == CORM_OK);
+            assert_true(n > 0);
+            break;
+        }
+    }
+    fclose(devnull);
+    corm_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_missing_folder, setup, teardown),
         cmocka_unit_test_setup_teardown(the_seed_story, setup, teardown),
         cmocka_unit_test_setup_teardown(the_command_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(out_of_memory_in_migrations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * SQL counted through the echo), cascades, and the bad inputs.
  */
 #include "common.h"
+#include "util/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -616,6 +617,74 @@ static void database_side_actions(void **state)
     OK(corm_commit(s));
 }
 
+/* Loading and linking with the Nth allocation failing, for every N:
+ * CORM_ENOMEM or success, nothing leaked, committed rows intact. */
+static int relation_work(corm_session *t)
+{
+    corm_query *q = corm_query_new(t, Author);
+    if (!q)
+        return corm_errcode(t);
+    corm_selectin(q, Author_articles, Article_notes);
+    corm_selectin(q, Author_articles, Article_tags);
+    Author **v;
+    size_t n;
+    int rc = corm_all(q, &v, &n);
+    if (rc == CORM_OK) {
+        corm_query *j = corm_query_new(t, Article);
+        if (!j)
+            return corm_errcode(t);
+        corm_joinedload(j, Article_author);
+        corm_filter(j, corm_any(Article_tags, NULL));
+        Article **a;
+        rc = corm_all(j, &a, &n);
+    }
+    if (rc == CORM_OK && n) {
+        Tag *extra = corm_new(t, Tag);
+        if (!extra)
+            return corm_errcode(t);
+        extra->name = "oom";
+        rc = corm_rel_add(t, v[0]->articles.items[0], Article_tags, extra);
+        if (rc == CORM_OK)
+            rc = corm_load(t, v[0], Author_profile);
+        if (rc == CORM_OK)
+            rc = corm_commit(t);
+    }
+    return rc;
+}
+
+static void out_of_memory_while_loading_and_linking(void **state)
+{
+    (void)state;
+    Author *a = author("oom", 2, 2);
+    OK(corm_rel_add(s, a->articles.items[0], Article_tags, tag("t1")));
+    OK(corm_commit(s));
+    int64_t articles = rows("article");
+    for (long n = 0; n < 5000; n++) {
+        corm_session *t = corm_session_new(db);
+        util_alloc_fail_after(n);
+        int rc = t ? relation_work(t) : CORM_ENOMEM;
+        bool injected = util_alloc_failed();
+        util_alloc_fail_after(-1);
+        if (rc != CORM_OK && rc != CORM_ENOMEM)
+            fail_msg("allocation %ld: %s: %s", n, corm_err_name(rc), t ? corm_errmsg(t) : "");
+        if (t) {
+            OK(corm_rollback(t));
+            corm_session_free(t);
+        }
+        assert_int_equal(rows("article"), articles);
+        if (rc == CORM_OK && !injected) {
+            assert_true(n > 0);
+            return;
+        }
+        if (rc == CORM_OK) /* a link was committed before the failure: take it back */
+            OK(corm_execute(s, "DELETE FROM article_tag WHERE tag_id IN (SELECT id FROM tag WHERE "
+                               "name = 'oom')", NULL, 0, NULL));
+        OK(corm_execute(s, "DELETE FROM tag WHERE name = 'oom'", NULL, 0, NULL));
+        OK(corm_commit(s));
+    }
+    fail_msg("never succeeded");
+}
+
 static void lazy_loads_one_at_a_time_are_reported(void **state)
 {
     (void)state;
@@ -650,6 +719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lazy_loads_one_at_a_time_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(many_to_many_through_an_association, setup, teardown),
         cmocka_unit_test_setup_teardown(queries_across_relationships, setup, teardown),
+        cmocka_unit_test_setup_teardown(out_of_memory_while_loading_and_linking, setup, teardown),
         cmocka_unit_test_setup_teardown(database_side_actions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
