@@ -16,7 +16,7 @@ CORM_MODEL(Owner, "owner", OWNER_FIELDS)
     COLUMN(id,       CORM_INTEGER,    CORM_PRIMARY_KEY)                          \
     COLUMN(name,     CORM_STRING(20), CORM_NOT_NULL | CORM_UNIQUE)               \
     COLUMN(qty,      CORM_INTEGER,    CORM_INDEX)                                \
-    COLUMN(price,    CORM_FLOAT,      0)                                         \
+    COLUMN(price,    CORM_FLOAT,      0, CORM_CHECK("price >= 0"))               \
     COLUMN(owner_id, CORM_INTEGER,    0, CORM_FK(Owner, id))
 CORM_MODEL(Item, "item", ITEM_FIELDS)
 
@@ -70,6 +70,7 @@ static void every_kind_of_difference_is_named(void **state)
         "item (owner_id) -> owner: ON DELETE NO ACTION in the model, CASCADE in the database",
         "table gadget: in the model, not in the database",
         "table junk: in the database, not in the model",
+        "item: check (price>=0) in the model, not in the database",
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         bool found = false;
@@ -108,7 +109,7 @@ static void every_kind_of_difference_is_named(void **state)
         if (!found)
             fail_msg("missing: %s", more[i]);
     }
-    assert_int_equal(n, 8 + 3); /* the column-level ones remain */
+    assert_int_equal(n, 9 + 3); /* the column-level ones remain */
     corm_schema_diff_free(d);
     s = corm_session_new(e);
     OK(corm_execute(s, "DROP TABLE owner2", NULL, 0, NULL));

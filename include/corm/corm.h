@@ -203,7 +203,8 @@ int corm_drop_all(corm_engine *e);
  * when they match) or a negative error. Each difference is a sentence:
  * "user.age: in the model, not in the database", "user.name: type
  * VARCHAR(80) in the model, TEXT in the database", ... — tables, columns,
- * types, nullability, server defaults, uniques, indexes and foreign keys.
+ * types, nullability, server defaults, uniques, indexes, foreign keys and
+ * CHECK constraints.
  * *out (may be NULL) receives them; free it with corm_schema_diff_free. */
 typedef struct corm_schema_diff corm_schema_diff;
 int corm_check_schema(corm_engine *e, corm_schema_diff **out);

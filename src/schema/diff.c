@@ -290,6 +290,84 @@ static int diff_columns(const sch_mapper *mp, const drv_driver *drv, const drv_r
     return rc;
 }
 
+/* The CHECK (...) expressions of a CREATE TABLE text, blanks folded, into
+ * out (at most max); the same reading serves the model's DDL and the
+ * database's text, so formatting cannot make a difference. */
+static size_t checks_of(const char *sql, char out[][160], size_t max)
+{
+    size_t n = 0;
+    char quote = 0;
+    for (const char *p = sql; p && *p; p++) {
+        if (quote) {
+            if (*p == quote)
+                quote = 0;
+            continue;
+        }
+        if (*p == '\'' || *p == '"' || *p == '`') {
+            quote = *p;
+            continue;
+        }
+        if (strncasecmp(p, "CHECK", 5) != 0 || (p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_')))
+            continue;
+        const char *q = p + 5;
+        while (*q == ' ' || *q == '\n' || *q == '\t')
+            q++;
+        if (*q != '(')
+            continue;
+        int depth = 0;
+        size_t k = 0;
+        char qq = 0;
+        for (const char *r = q; *r; r++) {
+            if (n < max && k + 1 < 160 && (qq || !(*r == ' ' || *r == '\n' || *r == '\t')))
+                out[n][k++] = *r;
+            if (qq) {
+                if (*r == qq)
+                    qq = 0;
+            } else if (*r == '\'' || *r == '"') {
+                qq = *r;
+            } else if (*r == '(') {
+                depth++;
+            } else if (*r == ')' && --depth == 0) {
+                p = r;
+                break;
+            }
+        }
+        if (n < max) {
+            out[n][k] = '\0';
+            n++;
+        }
+    }
+    return n;
+}
+
+static int diff_checks(const sch_mapper *mp, const drv_driver *drv, const drv_rtable *t, sch_diff *d)
+{
+    sch_diff ddl = { 0 };
+    char mine[32][160], theirs[32][160];
+    int rc = sch_table_ddl(mp, drv, NULL, false, &ddl);
+    if (rc < 0 || !t->sql) {
+        sch_diff_free(&ddl);
+        return rc;
+    }
+    size_t a = checks_of(ddl.lines[0], mine, 32), b = checks_of(t->sql, theirs, 32);
+    sch_diff_free(&ddl);
+    for (size_t i = 0; rc == CORM_OK && i < a; i++) {
+        bool found = false;
+        for (size_t j = 0; j < b && !found; j++)
+            found = strcmp(mine[i], theirs[j]) == 0;
+        if (!found)
+            rc = say(d, "%s: check %s in the model, not in the database", mp->model->table, mine[i]);
+    }
+    for (size_t j = 0; rc == CORM_OK && j < b; j++) {
+        bool found = false;
+        for (size_t i = 0; i < a && !found; i++)
+            found = strcmp(mine[i], theirs[j]) == 0;
+        if (!found)
+            rc = say(d, "%s: check %s in the database, not in the model", mp->model->table, theirs[j]);
+    }
+    return rc;
+}
+
 int sch_diff_table(const sch_mapper *mp, const drv_driver *drv, const drv_rtable *t, int parts,
                    sch_diff *d)
 {
@@ -300,6 +378,8 @@ int sch_diff_table(const sch_mapper *mp, const drv_driver *drv, const drv_rtable
             rc = diff_indexes(mp->model, t, d, 1);
         if (rc == CORM_OK)
             rc = diff_fks(mp->model, t, d);
+        if (rc == CORM_OK)
+            rc = diff_checks(mp, drv, t, d);
     }
     if (rc == CORM_OK && (parts & 2))
         rc = diff_indexes(mp->model, t, d, 2);
