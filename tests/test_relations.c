@@ -592,6 +592,10 @@ static void queries_across_relationships(void **state)
     assert_int_equal(corm_join(q, Article_tags), CORM_EINVAL);
     q = corm_query_new(s, Node);
     assert_int_equal(corm_join(q, Node_children), CORM_EINVAL);
+    q = corm_query_new(s, Node); /* refused rather than answered wrong */
+    OK(corm_filter(q, corm_any(Node_children, NULL)));
+    assert_int_equal(corm_count(q, &count), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "needs table aliases"));
 }
 
 static void database_side_actions(void **state)

@@ -263,6 +263,10 @@ static int hook(sql_ctx *x, const corm_expr *e)
     if (!sr)
         return util_err_set(x->err, CORM_EINVAL, "relationship %s is not registered",
                             e->rel && e->rel->name ? e->rel->name : "(null)");
+    if (sr->rel->target == sr->rel->model) /* the inner table would hide the outer one */
+        return util_err_set(x->err, CORM_EINVAL, "any/has along %s.%s: a relationship of a model "
+                            "to itself needs table aliases, which corm does not have yet",
+                            sr->rel->model->name, sr->rel->name);
     util_buf_puts(x->b, "EXISTS (SELECT 1 FROM ");
     if (sr->rel->kind == CORM_REL_MANY_TO_MANY) {
         sql_put_ident(x, sr->through->model->table);
