@@ -263,10 +263,40 @@ static int hook(sql_ctx *x, const corm_expr *e)
     if (!sr)
         return util_err_set(x->err, CORM_EINVAL, "relationship %s is not registered",
                             e->rel && e->rel->name ? e->rel->name : "(null)");
-    if (sr->rel->target == sr->rel->model) /* the inner table would hide the outer one */
-        return util_err_set(x->err, CORM_EINVAL, "any/has along %s.%s: a relationship of a model "
-                            "to itself needs table aliases, which corm does not have yet",
-                            sr->rel->model->name, sr->rel->name);
+    if (sr->rel->target == sr->rel->model) {
+        /* a model related to itself: the inner rows get an alias of their own */
+        if (sr->rel->kind == CORM_REL_MANY_TO_MANY || x->alias)
+            return util_err_set(x->err, CORM_EINVAL, "any/has along %s.%s: this self-referential "
+                                "form needs more table aliases than corm has yet",
+                                sr->rel->model->name, sr->rel->name);
+        const sch_mapper *mp = sr->target;
+        util_buf_puts(x->b, "EXISTS (SELECT 1 FROM ");
+        sql_put_ident(x, mp->model->table);
+        util_buf_puts(x->b, " AS ");
+        sql_put_ident(x, "corm_inner");
+        util_buf_puts(x->b, " WHERE ");
+        /* inner.fk = outer.pk (children), inner.pk = outer.fk (parent) */
+        const corm_column *in = sr->rel->kind == CORM_REL_MANY_TO_ONE ? mp->pk : sr->fk;
+        const corm_column *out = sr->rel->kind == CORM_REL_MANY_TO_ONE ? sr->fk : mp->pk;
+        sql_put_ident(x, "corm_inner");
+        util_buf_putc(x->b, '.');
+        sql_put_ident(x, in->name);
+        util_buf_puts(x->b, " = ");
+        sql_put_column(x, out);
+        if (e->nkids) {
+            util_buf_puts(x->b, " AND (");
+            x->alias_of = mp->model;
+            x->alias = "corm_inner";
+            rc = sql_compile_expr(x, e->kids[0]);
+            x->alias_of = NULL;
+            x->alias = NULL;
+            if (rc < 0)
+                return rc;
+            util_buf_putc(x->b, ')');
+        }
+        util_buf_putc(x->b, ')');
+        return CORM_OK;
+    }
     util_buf_puts(x->b, "EXISTS (SELECT 1 FROM ");
     if (sr->rel->kind == CORM_REL_MANY_TO_MANY) {
         sql_put_ident(x, sr->through->model->table);

@@ -27,7 +27,7 @@ void sql_put_ident(sql_ctx *x, const char *name)
 
 void sql_put_column(sql_ctx *x, const corm_column *c)
 {
-    sql_put_ident(x, c->model->table);
+    sql_put_ident(x, x->alias && c->model == x->alias_of ? x->alias : c->model->table);
     util_buf_putc(x->b, '.');
     sql_put_ident(x, c->name);
 }

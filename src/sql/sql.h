@@ -146,6 +146,10 @@ struct sql_ctx {
     /* compiles EX_REL and EX_SUBQ nodes; NULL refuses them */
     int (*hook)(sql_ctx *x, const corm_expr *e);
     void *ud;
+    /* columns of alias_of are written as alias."column" (an inner scope
+     * over the same table); NULL: none */
+    const corm_model *alias_of;
+    const char *alias;
 };
 
 void sql_put_ident(sql_ctx *x, const char *name);
