@@ -328,6 +328,8 @@ bool corm_field_is_null(const void *obj, const corm_column *col)
     if (!obj || !col)
         return true;
     orm_obj *o = orm_hdr(obj);
+    if (o->magic != ORM_MAGIC || col->model != o->mp->model)
+        return false; /* not a corm object of this column's model: it has no NULL flags */
     if (orm_is_pointer(col)) {
         const void *p;
         memcpy(&p, (const char *)obj + col->offset, sizeof p);
