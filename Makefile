@@ -46,7 +46,7 @@ test-valgrind:
 
 # The BENCH.md workloads, corm against hand-written sqlite3 code.
 bench:
-	@scripts/deps.sh $(BUILD_DEPS)
+	@scripts/deps.sh $(BUILD_DEPS) python3
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCORM_TESTS=OFF >/dev/null
 	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline
 	bench/run.sh build-bench
