@@ -17,6 +17,10 @@
  * In exactly one .c file, `#define CORM_DEFINE_MODELS` before including the
  * models header turns the same block into the constant descriptors.
  *
+ * RELATION(name, KIND [, CORM_CASCADE(...)]) entries in the same block add
+ * relationship fields and handles (User_posts); see the relationships
+ * section below.
+ *
  * A column is COLUMN(name, TYPE, FLAGS [, option ...]): FLAGS is an OR of
  * CORM_PRIMARY_KEY, CORM_UNIQUE, CORM_NOT_NULL, CORM_INDEX, CORM_SENSITIVE
  * (or 0); the options are CORM_DEFAULT("text"), CORM_DEFAULT_FN(fn),
