@@ -314,6 +314,35 @@ static void objects_from_elsewhere_are_refused(void **state)
     corm_session_free(s);
 }
 
+static void reset_forgets_everything(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "kate", 40);
+    int64_t id = u->id;
+    u->age = 41; /* not committed: rolled back by the reset */
+    User *pending = corm_new(s, User);
+    pending->username = "never";
+    pending->email = "never@example.com";
+    OK(corm_add(s, pending));
+    corm_session_reset(s);
+    fx_clear_log(&fx);
+    OK(corm_commit(s)); /* nothing to write */
+    assert_int_equal(fx_count(&fx, "INSERT"), 0);
+    assert_int_equal(fx_count(&fx, "UPDATE"), 0);
+    User *again;
+    OK(corm_get(s, User, id, &again)); /* loaded anew */
+    assert_int_equal(again->age, 40);
+    again->age = 42;
+    OK(corm_commit(s));
+    for (int i = 0; i < 3; i++) { /* and usable as new, again and again */
+        corm_session_reset(s);
+        fx_user(s, i == 0 ? "r0" : i == 1 ? "r1" : "r2", i);
+    }
+    assert_int_equal(fx_rows(&fx, "user"), 4);
+    corm_session_free(s);
+}
+
 /* An engine is shared by threads; each thread has its own session. */
 static void *writer(void *arg)
 {
@@ -365,6 +394,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(autoflush_all_flushes_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(objects_from_elsewhere_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(threads_share_an_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(reset_forgets_everything, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -275,6 +275,11 @@ corm_session *corm_session_new(corm_engine *e);
 /* Roll back what is not committed and free everything the session owns:
  * its objects, their loaded strings, query results, queries. */
 void corm_session_free(corm_session *s);
+/* Roll back what is not committed and forget everything (SQLAlchemy's
+ * session.close()): every object, string, result and query the session
+ * gave is released and must not be used again; the session is as new.
+ * For a long-lived session, so that its memory does not grow. */
+void corm_session_reset(corm_session *s);
 /* The last error's sentence ("" after success); owned by the session. */
 const char *corm_errmsg(const corm_session *s);
 /* The last error's code (0 after success). */

@@ -62,17 +62,17 @@ void orm_release_conn(corm_session *s)
     s->nest = 0;
 }
 
-void corm_session_free(corm_session *s)
+/* Give back everything the session holds but itself and its two arrays
+ * sized by the engine (lists, statement texts), which are emptied. */
+static void release_all(corm_session *s)
 {
-    if (!s)
-        return;
     orm_release_conn(s);
     orm_queries_free(s);
     util_arena_pool *pool = s->arena.pool;
     for (size_t i = 0; i < s->e->meta.n; i++)
         util_pool_free(pool, s->lists[i].v);
-    util_free(s->lists);
-    util_free(s->sqlc);
+    memset(s->lists, 0, s->e->meta.n * sizeof *s->lists);
+    memset(s->sqlc, 0, s->e->meta.n * ORM_SQLC * sizeof *s->sqlc); /* texts live in the arena */
     util_pool_free(pool, s->imap);
     util_pool_free(pool, s->journal);
     util_pool_free(pool, s->scratch);
@@ -85,6 +85,33 @@ void corm_session_free(corm_session *s)
     sql_params_free(&s->params);
     util_buf_free(&s->sql);
     util_arena_free(&s->arena);
+    s->imap = NULL;
+    s->journal = NULL;
+    s->scratch = NULL;
+    s->owned = NULL;
+    s->links = NULL;
+    s->lazy_loads = NULL;
+    s->warned = NULL;
+    s->npending = s->ndeleted = s->imap_n = s->imap_cap = s->njournal = s->capjournal = 0;
+    s->nscratch = s->capscratch = s->nowned = s->capowned = s->nlinks = s->caplinks = 0;
+    s->nest = 0;
+    util_err_clear(&s->err);
+}
+
+void corm_session_reset(corm_session *s)
+{
+    util_arena_pool *pool = s->arena.pool;
+    release_all(s);
+    util_arena_init(&s->arena, 64 * 1024, pool);
+}
+
+void corm_session_free(corm_session *s)
+{
+    if (!s)
+        return;
+    release_all(s);
+    util_free(s->lists);
+    util_free(s->sqlc);
     util_free(s);
 }
 
