@@ -226,9 +226,21 @@ static void lazy_loading_goes_through_the_identity_map(void **state)
     for (size_t i = 0; i < 3; i++)
         assert_ptr_equal(b->articles.items[i]->author, b); /* the back side is set */
     Article *first = b->articles.items[0];
+    /* a many-to-one loaded in another session comes from its identity map */
+    corm_session *u = corm_session_new(db);
+    Article *other;
+    OK(corm_get(u, Article, first->id, &other));
+    assert_null(other->author);
+    OK(corm_load(u, other, Article_author));
+    Author *b_in_u;
+    OK(corm_get(u, Author, b->id, &b_in_u));
+    assert_ptr_equal(other->author, b_in_u);
+    corm_session_free(u);
+    /* a pointer the user changed is not loaded over */
     first->author = NULL;
     OK(corm_load(t, first, Article_author));
-    assert_ptr_equal(first->author, b);
+    assert_null(first->author);
+    first->author = b;
     Author *again;
     OK(corm_get(t, Author, b->id, &again));
     assert_ptr_equal(again, b);

@@ -573,7 +573,11 @@ int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
  * parent. Arrays of a to-many field belong to the session. */
 
 /* Load obj's relationship rel from the database into its field (again, if
- * it was loaded before): one SELECT. A many-to-one whose key is NULL is NULL. */
+ * it was loaded before): one SELECT. A many-to-one whose key is NULL is NULL.
+ * Loading never undoes what the user changed and has not flushed: a
+ * many-to-one pointer the user set is kept, a child moved to another parent
+ * (by corm_rel_add or by its key) is not put back, and children added with
+ * corm_rel_add stay in the collection. */
 int corm_load(corm_session *s, void *obj, const corm_relation *rel);
 /* Eager loading for a query: after its rows, each relationship on the path
  * (User_posts, then Post_comments, ...) is loaded for all the objects of the
@@ -593,11 +597,17 @@ int corm_selectin_path(corm_query *q, const char *path);
 int corm_joinedload(corm_query *q, const corm_relation *rel);
 /* Add child to parent's one-to-many rel: appended to the array, its
  * many-to-one pointed at parent (its foreign key follows at flush), and a
- * transient child added to the session (SQLAlchemy's save-update cascade). */
+ * transient child added to the session (SQLAlchemy's save-update cascade).
+ * A child of another parent is moved: it leaves that parent's collection.
+ * Changes to collections are undone by corm_rollback, and kept (to be
+ * written again) by a commit that failed. */
 int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *child);
 /* Remove child from parent's one-to-many rel: its many-to-one is set to
- * NULL, so its foreign key becomes NULL at flush (CORM_ENOTNULL then if the
- * column is NOT NULL); with CORM_DELETE_ORPHAN the child is deleted instead. */
+ * NULL, so its foreign key becomes NULL at flush; with CORM_DELETE_ORPHAN
+ * the child is deleted instead. CORM_ENOTNULL, with nothing changed, when
+ * the key is NOT NULL and the relationship has no CORM_DELETE_ORPHAN. The
+ * collection need not be loaded: a child whose key names parent is removed
+ * all the same. */
 int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, void *child);
 
 /* Warnings: fn is called with a sentence when the engine sees something

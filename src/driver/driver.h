@@ -27,6 +27,8 @@ typedef struct drv_url {
     size_t nparams;
     struct { char *key, *value; } params[16];
     char *redacted;   /* the URL with the password replaced by *** */
+    char *priv;       /* what the driver keeps for one engine's URL (sqlite://: the
+                         directory of its private database), freed by engine_close */
 } drv_url;
 
 /* Parse url into *out (strings malloc'd; drv_url_free releases them).
@@ -56,6 +58,19 @@ typedef struct drv_driver {
      * after such a column wherever it is compared or sorted; NULL when the
      * database stores decimals natively. */
     const char *numeric_collation;
+    /* Exact SUM and AVG over NUMERIC columns, where the database's own would
+     * go through floating point (SQLite): the functions' names; NULL: use
+     * SUM and AVG. */
+    const char *numeric_sum, *numeric_avg;
+    /* How a transaction that will write begins ("BEGIN IMMEDIATE" on SQLite,
+     * so that it never meets a snapshot that went stale while it read).
+     * Sessions read outside transactions and begin one at their first write. */
+    const char *begin_write;
+
+    /* Per-engine set-up and tear-down for a URL (NULL: none): a sqlite://
+     * engine's private database lives from the first to the second. */
+    int (*engine_open)(drv_url *url, util_err *err);
+    void (*engine_close)(drv_url *url);
 
     int (*connect)(const drv_url *url, drv_conn **out, util_err *err);
     void (*close)(drv_conn *c);
@@ -74,6 +89,9 @@ typedef struct drv_driver {
     int (*bind_blob)(drv_stmt *st, int i, const void *p, size_t n);
     /* 1: a row is ready; 0: done; < 0: a CORM_E* code with err set. */
     int (*step)(drv_stmt *st, util_err *err);
+    /* Whether a prepared statement only reads (raw SQL outside a transaction
+     * then runs without beginning one). */
+    bool (*stmt_readonly)(drv_stmt *st);
 
     int (*column_count)(drv_stmt *st);
     const char *(*column_name)(drv_stmt *st, int i);

@@ -3,19 +3,31 @@
  *
  * A connection is a sqlite3 handle with foreign keys on, LIKE made
  * case-sensitive (as on every other database), a busy timeout, and the
- * journal and sync modes the URL asks for. "sqlite://" is an in-memory
- * database shared by the engine's connections (a named shared-cache
- * database), so that a pool of connections sees one database. Statements
- * are sqlite3_stmt handles used directly as drv_stmt.
+ * journal and sync modes the URL asks for; a file database is put in WAL
+ * mode unless the URL names another, so that readers never wait for a
+ * writer nor a writer for readers. Transactions that write begin IMMEDIATE
+ * (the write lock taken at BEGIN, waiting busy_timeout for it), so none
+ * meets a snapshot that went stale while it read.
+ *
+ * "sqlite://" is a private database of the engine, shared by its pool's
+ * connections: a file in a fresh directory on tmpfs (/dev/shm) made when
+ * the engine opens and removed when it closes. SQLite's own shared-cache
+ * and memdb in-memory databases lock whole tables or the whole database
+ * against readers while a writer's transaction is open; a file in WAL mode
+ * does not. Statements are sqlite3_stmt handles used directly as drv_stmt.
  */
 #include "driver/driver.h"
 #include "util/alloc.h"
+
+#include "util/numeric.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct drv_conn {
     sqlite3 *db;
@@ -42,6 +54,7 @@ static int map_error(int rc)
     case SQLITE_FULL:
     case SQLITE_CORRUPT: return CORM_EIO;
     case SQLITE_NOMEM: return CORM_ENOMEM;
+    case SQLITE_RANGE: return CORM_ERANGE; /* a decimal aggregate past 38 digits */
     case SQLITE_CONSTRAINT: return CORM_ECHECK;
     }
     return CORM_ESQL;
@@ -146,6 +159,62 @@ static int decimal_collation(void *ud, int na, const void *va, int nb, const voi
     return sa * dec_cmp_abs(a, ae, b, be);
 }
 
+/* corm_decimal_sum / corm_decimal_avg: SUM and AVG of decimals kept as text,
+ * exactly (SQLite's own would add them as doubles). NULLs are skipped; over
+ * no values both give NULL. AVG carries six digits more than its inputs. */
+typedef struct dec_acc {
+    corm_numeric sum;
+    int64_t n;
+    int scale;
+    bool bad;
+} dec_acc;
+
+static void dec_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    dec_acc *a = sqlite3_aggregate_context(ctx, sizeof *a);
+    if (!a) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    corm_numeric v;
+    int rc = CORM_OK;
+    switch (sqlite3_value_type(argv[0])) {
+    case SQLITE_NULL: return;
+    case SQLITE_INTEGER: v = util_numeric_from_int(sqlite3_value_int64(argv[0])); break;
+    case SQLITE_FLOAT: rc = util_numeric_from_double(sqlite3_value_double(argv[0]), &v); break;
+    default: rc = corm_numeric_parse((const char *)sqlite3_value_text(argv[0]), &v); break;
+    }
+    if (rc == CORM_OK && a->n)
+        rc = util_numeric_add(&a->sum, &v, &a->sum);
+    else if (rc == CORM_OK)
+        a->sum = v;
+    if (rc == CORM_OK && v.scale > a->scale)
+        a->scale = v.scale;
+    a->bad |= rc != CORM_OK;
+    a->n++;
+}
+
+static void dec_final(sqlite3_context *ctx, bool avg)
+{
+    dec_acc *a = sqlite3_aggregate_context(ctx, 0);
+    char buf[CORM_NUMERIC_BUFSIZE];
+    corm_numeric r;
+    if (!a || !a->n) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    if (a->bad || (avg && util_numeric_div_int(&a->sum, a->n, a->scale + 6, &r) < 0)) {
+        sqlite3_result_error(ctx, "decimal out of range (more than 38 digits) in an aggregate", -1);
+        sqlite3_result_error_code(ctx, SQLITE_RANGE);
+        return;
+    }
+    sqlite3_result_text(ctx, corm_numeric_format(avg ? &r : &a->sum, buf), -1, SQLITE_TRANSIENT);
+}
+
+static void dec_sum_final(sqlite3_context *ctx) { dec_final(ctx, false); }
+static void dec_avg_final(sqlite3_context *ctx) { dec_final(ctx, true); }
+
 static int run(sqlite3 *db, const char *sql, util_err *err)
 {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
@@ -201,13 +270,10 @@ static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
         flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
     else if (mode && strcasecmp(mode, "rw") == 0)
         flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (!*url->database || strcmp(url->database, ":memory:") == 0) {
-        /* one in-memory database per URL object, shared by its connections */
-        snprintf(path, sizeof path, "file:corm-memory-%p?mode=memory&cache=shared", (void *)url);
-        flags |= SQLITE_OPEN_URI;
-    } else {
+    if (url->priv)
+        snprintf(path, sizeof path, "%s/memory.db", url->priv);
+    else
         snprintf(path, sizeof path, "%s", url->database);
-    }
     drv_conn *c = util_calloc(1, sizeof *c);
     if (!c)
         return util_err_set(err, CORM_ENOMEM, "out of memory opening %s", path);
@@ -221,12 +287,18 @@ static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_create_collation_v2(c->db, "corm_decimal", SQLITE_UTF8, NULL, decimal_collation, NULL);
+    sqlite3_create_function_v2(c->db, "corm_decimal_sum", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                               NULL, NULL, dec_step, dec_sum_final, NULL);
+    sqlite3_create_function_v2(c->db, "corm_decimal_avg", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                               NULL, NULL, dec_step, dec_avg_final, NULL);
     const char *v = drv_url_param(url, "busy_timeout");
     sqlite3_busy_timeout(c->db, v ? atoi(v) : 5000);
     char sql[128];
     rc = run(c->db, "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON", err);
-    if (rc == CORM_OK && (v = drv_url_param(url, "journal_mode"))) {
-        snprintf(sql, sizeof sql, "PRAGMA journal_mode = %s", v);
+    /* WAL unless asked otherwise; a read-only connection takes what the file has */
+    v = drv_url_param(url, "journal_mode");
+    if (rc == CORM_OK && (v || !(flags & SQLITE_OPEN_READONLY))) {
+        snprintf(sql, sizeof sql, "PRAGMA journal_mode = %s", v ? v : "wal");
         rc = run(c->db, sql, err);
     }
     if (rc == CORM_OK && (v = drv_url_param(url, "synchronous"))) {
@@ -241,6 +313,46 @@ static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
     }
     *out = c;
     return CORM_OK;
+}
+
+/* sqlite://: a fresh directory for the engine's private database, on tmpfs
+ * where there is one. */
+static int sq_engine_open(drv_url *url, util_err *err)
+{
+    if (*url->database && strcmp(url->database, ":memory:") != 0)
+        return CORM_OK;
+    const char *tmp = getenv("TMPDIR");
+    struct stat st;
+    char dir[512];
+    if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0)
+        tmp = "/dev/shm";
+    else if (!tmp || !*tmp)
+        tmp = "/tmp";
+    snprintf(dir, sizeof dir, "%s/corm-memory-XXXXXX", tmp);
+    if (!mkdtemp(dir))
+        return util_err_set(err, CORM_ECONNECT, "cannot make a directory for the in-memory "
+                            "database in %s", tmp);
+    if (!(url->priv = util_strdup(dir))) {
+        rmdir(dir);
+        return util_err_set(err, CORM_ENOMEM, "out of memory opening an in-memory database");
+    }
+    return CORM_OK;
+}
+
+static void sq_engine_close(drv_url *url)
+{
+    if (!url->priv)
+        return;
+    static const char *const files[] = { "memory.db", "memory.db-wal", "memory.db-shm",
+                                         "memory.db-journal" };
+    char path[600];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", url->priv, files[i]);
+        unlink(path);
+    }
+    rmdir(url->priv);
+    util_free(url->priv);
+    url->priv = NULL;
 }
 
 static void sq_close(drv_conn *c)
@@ -297,6 +409,8 @@ static int sq_step(drv_stmt *st, util_err *err)
     sqlite3_reset(ST(st));
     return err->code;
 }
+
+static bool sq_stmt_readonly(drv_stmt *st) { return sqlite3_stmt_readonly(ST(st)) != 0; }
 
 static int sq_column_count(drv_stmt *st) { return sqlite3_column_count(ST(st)); }
 static const char *sq_column_name(drv_stmt *st, int i) { return sqlite3_column_name(ST(st), i); }
@@ -506,6 +620,11 @@ const drv_driver drv_sqlite = {
     .ddl_type = ddl_type,
     .autoinc_pk = "INTEGER PRIMARY KEY",
     .numeric_collation = "corm_decimal",
+    .numeric_sum = "corm_decimal_sum",
+    .numeric_avg = "corm_decimal_avg",
+    .begin_write = "BEGIN IMMEDIATE",
+    .engine_open = sq_engine_open,
+    .engine_close = sq_engine_close,
     .connect = sq_connect,
     .close = sq_close,
     .exec = sq_exec,
@@ -518,6 +637,7 @@ const drv_driver drv_sqlite = {
     .bind_text = sq_bind_text,
     .bind_blob = sq_bind_blob,
     .step = sq_step,
+    .stmt_readonly = sq_stmt_readonly,
     .column_count = sq_column_count,
     .column_name = sq_column_name,
     .column_kind = sq_column_kind,

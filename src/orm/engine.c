@@ -49,6 +49,8 @@ int corm_engine_open(corm_engine **out, const char *url, const corm_model *const
                             "'%s' (this build has: sqlite)", e->url.redacted, e->url.scheme);
     if ((rc = check_params(e)) < 0)
         return rc;
+    if (e->drv->engine_open && (rc = e->drv->engine_open(&e->url, &e->err)) < 0)
+        return rc;
     if (!(e->idle = util_calloc(e->pool_size, sizeof *e->idle)))
         return util_err_set(&e->err, CORM_ENOMEM, "out of memory opening the engine");
     if ((rc = sch_meta_build(&e->meta, models, e->drv, &e->err)) < 0)
@@ -68,6 +70,8 @@ void corm_engine_close(corm_engine *e)
     for (size_t i = 0; i < e->nidle; i++)
         sql_conn_close(e->idle[i]);
     util_free(e->idle);
+    if (e->drv && e->drv->engine_close)
+        e->drv->engine_close(&e->url);
     sch_meta_free(&e->meta);
     drv_url_free(&e->url);
     util_arena_pool_free(&e->arenas);

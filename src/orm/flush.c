@@ -24,7 +24,7 @@ static bool eff_null(orm_obj *o, const corm_column *c, const void *base)
     return orm_bit(orm_nulls(o), c) && !sql_field_differs(c, orm_data(o), base);
 }
 
-static bool column_changed(orm_obj *o, const corm_column *c)
+bool orm_column_changed(orm_obj *o, const corm_column *c)
 {
     void *snap = orm_snap(o);
     if (sql_field_differs(c, orm_data(o), snap))
@@ -42,7 +42,7 @@ bool orm_obj_dirty(orm_obj *o)
      * assignments of C structs leave undefined */
     const corm_model *m = o->mp->model;
     for (size_t i = 0; i < m->ncolumns; i++)
-        if (column_changed(o, m->columns[i]))
+        if (orm_column_changed(o, m->columns[i]))
             return true;
     return false;
 }
@@ -238,6 +238,8 @@ static int run(corm_session *s, orm_obj *o, const sql_text *t, drv_stmt **st)
     int rc;
     if (!t)
         return s->err.code;
+    if ((rc = orm_begin(s)) < 0)  /* the transaction begins at the first write */
+        return rc;
     if ((rc = sql_run_text(s->conn, t, &s->params, st, &s->err)) < 0)
         return rc;
     if ((rc = s->conn->drv->step(*st, &s->err)) < 0)
@@ -343,7 +345,7 @@ static int update(corm_session *s, orm_obj *o)
     s->params.n = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
-        if (c == mp->pk || !column_changed(o, c))
+        if (c == mp->pk || !orm_column_changed(o, c))
             continue;
         corm_value v = sql_field_value(c, obj, eff_null(o, c, orm_snap(o)));
         if ((rc = push(s, c, &v)) < 0)
@@ -382,19 +384,20 @@ static int delete(corm_session *s, orm_obj *o)
         return rc;
     if ((rc = orm_journal(s, o, J_DELETED, false, NULL)) < 0)
         return rc;
-    orm_imap_del(s, o);
-    o->state = OBJ_GONE;
+    o->state = OBJ_GONE; /* stays listed and mapped until COMMIT, so that undo cannot fail */
     s->ndeleted--;
     return CORM_OK;
 }
 
-/* Drop list entries of objects the session no longer tracks. */
-static void compact(orm_list *l)
+/* Drop list entries of objects the session no longer tracks (a deleted
+ * row's object stays until COMMIT: a rollback makes it persistent again). */
+void orm_list_compact(orm_list *l)
 {
     size_t k = 0;
     for (size_t i = 0; i < l->n; i++) {
         orm_obj *o = l->v[i];
-        if (o->state == OBJ_PENDING || o->state == OBJ_PERSISTENT || o->state == OBJ_DELETED)
+        if (o->state == OBJ_PENDING || o->state == OBJ_PERSISTENT || o->state == OBJ_DELETED ||
+            o->state == OBJ_GONE)
             l->v[k++] = o;
         else
             o->in_list = false;
@@ -480,7 +483,7 @@ static int write_all(corm_session *s, enum orm_scan how, const sch_mapper *mp)
         for (size_t i = 0; i < l->n && s->ndeleted; i++)
             if (l->v[i]->state == OBJ_DELETED && (rc = delete(s, l->v[i])) < 0)
                 return rc;
-        compact(l);
+        orm_list_compact(l);
     }
     return CORM_OK;
 }

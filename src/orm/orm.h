@@ -6,7 +6,11 @@
  * row as last read or written). Dirty checking compares the struct with the
  * snapshot at flush, because C cannot intercept `u->age = 30`.
  *
- *   [orm_obj][struct fields | NULL flags][snapshot fields | snapshot flags]
+ *   [orm_obj][fields | NULL flags | loaded][snapshot of the same]
+ *
+ * "loaded" (models with relationships) has a bit per relationship whose
+ * field was filled from the database; it lives beside the fields so that
+ * whatever restores the fields (rollback) restores it with them.
  *
  * Only session.c, flush.c and query.c see these; users see plain structs.
  */
@@ -73,6 +77,10 @@ static inline void *orm_snap(orm_obj *o) { return (char *)orm_data(o) + o->mp->s
 static inline uint64_t *orm_snap_nulls(orm_obj *o)
 {
     return (uint64_t *)(void *)((char *)orm_snap(o) + ((o->mp->model->size + 7) & ~(size_t)7));
+}
+static inline uint64_t *orm_loaded(orm_obj *o, bool snap)
+{
+    return (uint64_t *)(void *)((char *)(snap ? orm_snap(o) : orm_data(o)) + o->mp->loaded_off);
 }
 static inline bool orm_is_pointer(const corm_column *c)
 {
@@ -166,10 +174,12 @@ struct corm_session {
 /* session.c */
 int orm_fail(corm_session *s, int code);  /* code already in s->err */
 int orm_set_error(corm_session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int orm_conn(corm_session *s);            /* a connection in a transaction */
+int orm_conn(corm_session *s);            /* a connection (reads run outside transactions) */
+int orm_begin(corm_session *s);           /* a connection in a transaction, to write */
 orm_obj *orm_check(corm_session *s, const void *obj);
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
 int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);
+void orm_list_compact(orm_list *l);
 orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key);
 int orm_imap_put(corm_session *s, orm_obj *o);
 /* The identity-map hash of key for mp (0 when the key cannot be one). */
@@ -200,6 +210,8 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp);
  * session's autoflush mode. */
 int orm_autoflush(corm_session *s, const sch_mapper *mp);
 bool orm_obj_dirty(orm_obj *o);
+/* Whether column c of a persistent object differs from its snapshot. */
+bool orm_column_changed(orm_obj *o, const corm_column *c);
 /* The text of a statement of `kind` for mp writing the columns in `mask`,
  * built once per session (NULL when out of memory, s->err set). */
 const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
@@ -218,10 +230,14 @@ int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n, b
  * pointers (save-update cascade), and copy keys from to-one pointers into
  * foreign keys. */
 int orm_rel_presync(corm_session *s, orm_obj *o);
-/* Delete the children of o that cascade; drop o's many-to-many links. */
+/* Delete the children of o that cascade (its loaded collections, and
+ * whatever pending children were added to them); drop o's many-to-many
+ * links. A pending o's pending children are dropped with it. */
 int orm_rel_cascade_delete(corm_session *s, orm_obj *o);
-/* Fill relationship field sr of the n parents: kids[i] belongs to
- * parent_of[i] (NULL: to none). */
+/* Fill relationship field sr of the n parents from rows just read: kids[i]
+ * came in a row that names parent_of[i] (NULL: none). What the user changed
+ * and has not flushed wins over the rows: a child pointed elsewhere stays
+ * there, one added to a parent's collection stays in it. */
 int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t n,
                    orm_obj **parent_of, orm_obj **kids, size_t nkids);
 /* Write the many-to-many changes not written yet. */

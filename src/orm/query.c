@@ -997,7 +997,7 @@ static int matching_objects(corm_query *q)
     if ((rc = put_where(&x, q)) < 0)
         return rc;
     drv_stmt *st = NULL;
-    if ((rc = run(s, &st)) < 0)
+    if ((rc = orm_begin(s)) < 0 || (rc = run(s, &st)) < 0)
         return rc;
     s->nscratch = 0;
     while ((rc = s->conn->drv->step(st, &s->err)) == 1) {
@@ -1051,7 +1051,7 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
     if ((rc = put_where(&x, q)) < 0)
         return rc;
     drv_stmt *st = NULL;
-    if ((rc = run(s, &st)) < 0)
+    if ((rc = orm_begin(s)) < 0 || (rc = run(s, &st)) < 0)
         return rc;
     if ((rc = s->conn->drv->step(st, &s->err)) < 0) {
         util_err_prefix(&s->err, "%s: bulk %s failed: ", q->mp->model->name,
@@ -1071,8 +1071,9 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
         } else {
             if ((rc = orm_journal(s, o, J_BULK_DELETED, false, NULL)) < 0)
                 return rc;
-            orm_imap_del(s, o);
-            o->state = OBJ_GONE;
+            if (o->state == OBJ_DELETED)
+                s->ndeleted--;
+            o->state = OBJ_GONE; /* unmapped at COMMIT (see settle) */
         }
     }
     return CORM_OK;
@@ -1200,7 +1201,12 @@ static int raw_begin(corm_session *s, const char *sql, const corm_value *params,
         if ((rc = sql_param_set(p, NULL, &params[i], false, &s->err)) < 0)
             return rc;
     }
-    return run(s, st);
+    if ((rc = run(s, st)) < 0)
+        return rc;
+    /* a statement that writes runs in the session's transaction, begun now */
+    if (s->conn->depth == 0 && !s->conn->drv->stmt_readonly(*st))
+        rc = orm_begin(s);
+    return rc;
 }
 
 int corm_execute(corm_session *s, const char *sql, const corm_value *params, size_t nparams,

@@ -35,18 +35,105 @@ static many *to_many(orm_obj *o, const corm_relation *r)
     return (many *)(void *)((char *)orm_data(o) + r->offset);
 }
 
+/* Mark relationship r of o as loaded, in the fields and the snapshot. */
+static void mark_loaded(orm_obj *o, const corm_relation *r)
+{
+    uint64_t bit = (uint64_t)1 << r->index;
+    *orm_loaded(o, false) |= bit;
+    if (o->has_snap)
+        *orm_loaded(o, true) |= bit;
+}
+
+static bool is_loaded(orm_obj *o, const corm_relation *r)
+{
+    return (*orm_loaded(o, false) >> r->index) & 1;
+}
+
 /* Set a to-one field, and its snapshot, so loading is not taken for a change. */
 static void set_one(orm_obj *o, const corm_relation *r, void *target)
 {
     *to_one(o, r) = target;
     if (o->has_snap)
         memcpy((char *)orm_snap(o) + r->offset, &target, sizeof target);
+    mark_loaded(o, r);
 }
 
 /* The value of column c of o, NULL when the field is NULL. */
 static corm_value column_value(orm_obj *o, const corm_column *c)
 {
     return sql_field_value(c, orm_data(o), corm_field_is_null(orm_data(o), c));
+}
+
+/* Whether the user pointed o's to-one field r somewhere since it was last
+ * loaded or flushed (a new object: whether it points anywhere). */
+static bool pointer_changed(orm_obj *o, const corm_relation *r)
+{
+    void *was = NULL;
+    if (o->has_snap)
+        memcpy(&was, (char *)orm_snap(o) + r->offset, sizeof was);
+    return *to_one(o, r) != was;
+}
+
+/* The parent the user means child k to have under sr (a one-to-many or
+ * one-to-one of parent mapper pm): where its to-one pointer was pointed,
+ * else what its foreign key says. *unchanged: neither was changed since
+ * the child was loaded, so the database row is as good a witness. NULL for
+ * none, or a child on its way out. */
+static orm_obj *intended_parent(corm_session *s, const sch_rel *sr, const sch_mapper *pm,
+                                orm_obj *k, bool *unchanged)
+{
+    *unchanged = false;
+    if (k->state != OBJ_PENDING && k->state != OBJ_PERSISTENT)
+        return NULL;
+    if (pointer_changed(k, sr->inverse)) {
+        void *p = *to_one(k, sr->inverse);
+        return p ? orm_hdr(p) : NULL;
+    }
+    *unchanged = k->has_snap && !orm_column_changed(k, sr->fk);
+    corm_value key = column_value(k, sr->fk);
+    return key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, pm, &key);
+}
+
+/* Give p's to-many array r room for `extra` more items, copying it first
+ * when it is shared with the snapshot: a rollback puts the snapshot's
+ * array back, so that array must stay as it was. */
+static int own_array(corm_session *s, orm_obj *p, const corm_relation *r, size_t extra)
+{
+    many *l = to_many(p, r);
+    const many *snap = p->has_snap ? (const many *)(const void *)((char *)orm_snap(p) + r->offset)
+                                   : NULL;
+    bool shared = snap && l->items && snap->items == l->items;
+    if (!shared && l->n + extra <= l->cap)
+        return CORM_OK;
+    size_t cap = l->cap > 4 ? l->cap : 4;
+    while (cap < l->n + extra)
+        cap *= 2;
+    void **items = util_arena_alloc(&s->arena, cap * sizeof *items);
+    if (!items)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory changing %s.%s", r->model->name,
+                             r->name);
+    if (l->n)
+        memcpy(items, l->items, l->n * sizeof *items);
+    l->items = items;
+    l->cap = cap;
+    return CORM_OK;
+}
+
+/* Take child out of p's to-many array r; 1 when it was there. */
+static int drop_item(corm_session *s, orm_obj *p, const corm_relation *r, void *child)
+{
+    many *l = to_many(p, r);
+    size_t i = 0;
+    while (i < l->n && l->items[i] != child)
+        i++;
+    if (i == l->n)
+        return 0;
+    int rc = own_array(s, p, r, 0);
+    if (rc < 0)
+        return rc;
+    memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
+    l->n--;
+    return 1;
 }
 
 /* ---- loading ------------------------------------------------------------------ */
@@ -85,9 +172,12 @@ static void objvec_unique(objvec *ov)
 
 /* SELECT the rows of mp whose column `by` is one of keys[0..n), chunked,
  * loading each through the identity map into `out`; keys NULL: every row
- * whose `by` is not NULL, in one statement. */
+ * whose `by` is not NULL, in one statement. With owners, the object of
+ * `owner` that each row's `by` names (as read, not as the object in memory
+ * says) goes there too. */
 static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *by,
-                     const corm_value *keys, size_t n, objvec *out)
+                     const corm_value *keys, size_t n, objvec *out, const sch_mapper *owner,
+                     objvec *owners)
 {
     const corm_model *m = mp->model;
     if (!keys)
@@ -109,9 +199,13 @@ static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *b
         drv_stmt *st = NULL;
         rc = sql_run_text(s->conn, t, &s->params, &st, &s->err);
         while (rc == CORM_OK && (rc = s->conn->drv->step(st, &s->err)) == 1) {
-            orm_obj *o;
+            orm_obj *o, *named = NULL;
+            corm_value key;
+            if (owners && orm_row_key(s->conn->drv, st, by->index, &key) == CORM_OK)
+                named = orm_imap_get(s, owner, &key);
             if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns, LOAD_KEEP, &o)) < 0 ||
-                (rc = objvec_push(s, out, o)) < 0) {
+                (rc = objvec_push(s, out, o)) < 0 ||
+                (owners && (rc = objvec_push(s, owners, named)) < 0)) {
                 s->conn->drv->reset(st);
                 return rc;
             }
@@ -132,20 +226,28 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
     int rc = CORM_OK;
     if (!keys)
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
-    /* keys not in the identity map yet; repeats are cheap in IN (...) */
+    /* keys not in the identity map yet; repeats are cheap in IN (...). A
+     * pointer the user set is kept, and its key written at flush. */
     for (size_t i = 0; i < n; i++) {
         corm_value k = column_value(objs[i], sr->fk);
-        if (k.kind != CORM_V_NULL && !orm_imap_get(s, sr->target, &k))
+        if (k.kind != CORM_V_NULL && !pointer_changed(objs[i], r) &&
+            !orm_imap_get(s, sr->target, &k))
             keys[nkeys++] = k;
     }
     if (nkeys)
-        rc = select_in(s, sr->target, sr->target->pk, keys, nkeys, &found);
+        rc = select_in(s, sr->target, sr->target->pk, keys, nkeys, &found, NULL, NULL);
     for (size_t i = 0; rc == CORM_OK && i < n; i++) {
-        corm_value k = column_value(objs[i], sr->fk);
-        orm_obj *t = k.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &k);
-        if (t && (t->state == OBJ_GONE || t->state == OBJ_DELETED))
-            t = NULL;
-        set_one(objs[i], r, t ? orm_data(t) : NULL);
+        orm_obj *t;
+        if (pointer_changed(objs[i], r)) {
+            void *p = *to_one(objs[i], r);
+            t = p ? orm_hdr(p) : NULL;
+        } else {
+            corm_value k = column_value(objs[i], sr->fk);
+            t = k.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &k);
+            if (t && t->state == OBJ_DELETED)
+                t = NULL;
+            set_one(objs[i], r, t ? orm_data(t) : NULL);
+        }
         if (t && next)
             rc = objvec_push(s, next, t);
     }
@@ -156,14 +258,61 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
     return rc;
 }
 
-/* Fill the to-many or one-to-one field sr of the n parents with the kids,
- * kids[i] belonging to parent_of[i] (NULL: to none). Each array is
- * allocated once at its size; a kid's many-to-one points back. */
+/* Marks in orm_obj.seen while attaching (collect_joined's 1 is clear by then). */
+#define SEEN_PARENT 2
+#define SEEN_KID 4
+
+/* Where kid i goes: the parent its row names, unless the user moved it. */
+static orm_obj *attach_to(corm_session *s, const sch_rel *sr, const sch_mapper *pm, orm_obj *kid,
+                          orm_obj *by_row, bool *follow)
+{
+    *follow = false;
+    if (sr->rel->kind == CORM_REL_MANY_TO_MANY)
+        return kid->state == OBJ_PERSISTENT || kid->state == OBJ_PENDING ? by_row : NULL;
+    bool unchanged;
+    orm_obj *p = intended_parent(s, sr, pm, kid, &unchanged);
+    if (unchanged)
+        p = by_row;
+    /* its to-one is pointed at the parent, unless the user pointed it there */
+    *follow = !pointer_changed(kid, sr->inverse);
+    return p;
+}
+
+/* Fill the to-many or one-to-one field sr of the n parents with the kids.
+ * Each array is allocated once at its size: first the kids the rows gave,
+ * then those the user added to the parent's old array and still means it
+ * to have. A kid's many-to-one points back. */
 int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t n,
                    orm_obj **parent_of, orm_obj **kids, size_t nkids)
 {
     const corm_relation *r = sr->rel, *inv = sr->inverse;
     bool to_many_field = r->kind == CORM_REL_ONE_TO_MANY || r->kind == CORM_REL_MANY_TO_MANY;
+    bool merge = r->kind != CORM_REL_MANY_TO_MANY;
+    const sch_mapper *pm = n ? parents[0]->mp : NULL;
+    many *old = n ? util_malloc(n * sizeof *old) : NULL; /* to-many: the old arrays */
+    void **old_one = n ? util_malloc(n * sizeof *old_one) : NULL; /* one-to-one: old pointers */
+    orm_obj **dest = nkids ? util_malloc(nkids * sizeof *dest) : NULL;
+    bool *follow = nkids ? util_malloc(nkids * sizeof *follow) : NULL;
+    int rc = CORM_OK;
+    if ((n && (!old || !old_one)) || (nkids && (!dest || !follow))) {
+        rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
+        goto free_scratch;
+    }
+    for (size_t i = 0; i < n; i++) {
+        orm_obj *p = parents[i];
+        p->seen |= SEEN_PARENT;
+        if (to_many_field)
+            old[i] = *to_many(p, r);
+        else
+            old_one[i] = *to_one(p, r);
+    }
+    /* where each kid of the rows goes (NULL: to none of these parents) */
+    for (size_t i = 0; i < nkids; i++) {
+        orm_obj *p = parent_of[i] ? attach_to(s, sr, pm, kids[i], parent_of[i], &follow[i]) : NULL;
+        dest[i] = p && (p->seen & SEEN_PARENT) ? p : NULL;
+        if (dest[i] && merge)
+            kids[i]->seen |= SEEN_KID;
+    }
     for (size_t i = 0; i < n; i++) {
         if (to_many_field) {
             many *l = to_many(parents[i], r);
@@ -173,17 +322,29 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
             set_one(parents[i], r, NULL);
         }
     }
+    /* count, then allocate each array once */
     for (size_t i = 0; to_many_field && i < nkids; i++)
-        if (parent_of[i])
-            to_many(parent_of[i], r)->cap++;
+        if (dest[i])
+            to_many(dest[i], r)->cap++;
+    for (size_t i = 0; merge && to_many_field && i < n; i++) {
+        for (size_t k = 0; k < old[i].n; k++) {
+            orm_obj *c = orm_hdr(old[i].items[k]);
+            bool unchanged;
+            if (!(c->seen & SEEN_KID) && intended_parent(s, sr, pm, c, &unchanged) == parents[i] &&
+                !unchanged)
+                to_many(parents[i], r)->cap++;
+        }
+    }
     for (size_t i = 0; to_many_field && i < n; i++) {
         many *l = to_many(parents[i], r);
-        if (l->cap && !(l->items = util_arena_alloc(&s->arena, l->cap * sizeof(void *))))
-            return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name,
-                                 r->name);
+        if (l->cap && !(l->items = util_arena_alloc(&s->arena, l->cap * sizeof(void *)))) {
+            rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name,
+                               r->name);
+            l->cap = 0;
+        }
     }
-    for (size_t i = 0; i < nkids; i++) {
-        orm_obj *p = parent_of[i], *c = kids[i];
+    for (size_t i = 0; rc == CORM_OK && i < nkids; i++) {
+        orm_obj *p = dest[i], *c = kids[i];
         if (!p)
             continue;
         if (to_many_field) {
@@ -192,10 +353,44 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         } else {
             set_one(p, r, orm_data(c));
         }
-        if (inv && inv->kind == CORM_REL_MANY_TO_ONE)
+        if (inv && inv->kind == CORM_REL_MANY_TO_ONE && follow[i])
             set_one(c, inv, orm_data(p));
     }
-    return CORM_OK;
+    /* what the user added and has not flushed */
+    for (size_t i = 0; rc == CORM_OK && merge && i < n; i++) {
+        orm_obj *p = parents[i];
+        bool unchanged;
+        if (!to_many_field) {
+            void *was = old_one[i];
+            orm_obj *c = was ? orm_hdr(was) : NULL;
+            if (c && !*to_one(p, r) && !(c->seen & SEEN_KID) &&
+                intended_parent(s, sr, pm, c, &unchanged) == p && !unchanged)
+                set_one(p, r, was);
+            continue;
+        }
+        many *l = to_many(p, r);
+        for (size_t k = 0; k < old[i].n; k++) {
+            orm_obj *c = orm_hdr(old[i].items[k]);
+            if (!(c->seen & SEEN_KID) && intended_parent(s, sr, pm, c, &unchanged) == p &&
+                !unchanged)
+                l->items[l->n++] = old[i].items[k];
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        parents[i]->seen &= (uint8_t)~SEEN_PARENT;
+        if (rc == CORM_OK)
+            mark_loaded(parents[i], r);
+        if (to_many_field && parents[i]->has_snap) /* loading is not a change */
+            memcpy((char *)orm_snap(parents[i]) + r->offset, to_many(parents[i], r), sizeof(many));
+    }
+    for (size_t i = 0; i < nkids; i++)
+        kids[i]->seen &= (uint8_t)~SEEN_KID;
+free_scratch:
+    util_free(old);
+    util_free(old_one);
+    util_free(dest);
+    util_free(follow);
+    return rc;
 }
 
 static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n, bool whole,
@@ -204,25 +399,18 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
     const corm_relation *r = sr->rel;
     const sch_mapper *parent_mp = objs[0]->mp;
     corm_value *keys = util_malloc(n * sizeof *keys);
-    objvec kids = { 0 };
-    orm_obj **parent_of = NULL;
+    objvec kids = { 0 }, parents = { 0 };
     int rc = CORM_OK;
     if (!keys)
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
     for (size_t i = 0; i < n; i++)
         keys[i] = sql_field_value(parent_mp->pk, orm_data(objs[i]), false);
-    rc = select_in(s, sr->target, sr->fk, whole ? NULL : keys, n, &kids);
-    if (rc == CORM_OK && kids.n && !(parent_of = util_malloc(kids.n * sizeof *parent_of)))
-        rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
-    for (size_t i = 0; rc == CORM_OK && i < kids.n; i++) {
-        corm_value k = column_value(kids.v[i], sr->fk);
-        parent_of[i] = orm_imap_get(s, parent_mp, &k);
-    }
+    rc = select_in(s, sr->target, sr->fk, whole ? NULL : keys, n, &kids, parent_mp, &parents);
     if (rc == CORM_OK)
-        rc = orm_rel_attach(s, sr, objs, n, parent_of, kids.v, kids.n);
+        rc = orm_rel_attach(s, sr, objs, n, parents.v, kids.v, kids.n);
     for (size_t i = 0; rc == CORM_OK && next && i < kids.n; i++)
         rc = objvec_push(s, next, kids.v[i]);
-    util_free(parent_of);
+    util_free(parents.v);
     util_free(kids.v);
     util_free(keys);
     return rc;
@@ -371,36 +559,50 @@ static int add_link(corm_session *s, const sch_rel *sr, orm_obj *a, orm_obj *b, 
     return CORM_OK;
 }
 
-int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *child)
+/* The checks corm_rel_add and corm_rel_remove share. */
+static const sch_rel *to_many_rel(corm_session *s, void *parent, const corm_relation *rel,
+                                  void *child, orm_obj **p, orm_obj **c)
 {
     util_err_clear(&s->err);
-    orm_obj *p = orm_check(s, parent), *c = p ? orm_check(s, child) : NULL;
-    const sch_rel *sr = c ? rel_for(s, p, rel) : NULL;
+    *p = orm_check(s, parent);
+    *c = *p ? orm_check(s, child) : NULL;
+    const sch_rel *sr = *c ? rel_for(s, *p, rel) : NULL;
+    if (!sr)
+        return NULL;
+    if (rel->kind != CORM_REL_ONE_TO_MANY && rel->kind != CORM_REL_MANY_TO_MANY) {
+        orm_set_error(s, CORM_EINVAL, "%s.%s is not a to-many relationship", rel->model->name,
+                      rel->name);
+        return NULL;
+    }
+    if ((*c)->mp != sr->target) {
+        orm_set_error(s, CORM_EINVAL, "%s.%s holds %s objects, not a %s", rel->model->name,
+                      rel->name, rel->target->name, (*c)->mp->model->name);
+        return NULL;
+    }
+    return sr;
+}
+
+int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *child)
+{
+    orm_obj *p, *c;
+    const sch_rel *sr = to_many_rel(s, parent, rel, child, &p, &c);
     if (!sr)
         return s->err.code;
-    if (rel->kind != CORM_REL_ONE_TO_MANY && rel->kind != CORM_REL_MANY_TO_MANY)
-        return orm_set_error(s, CORM_EINVAL, "%s.%s is not a to-many relationship",
-                             rel->model->name, rel->name);
-    if (c->mp != sr->target)
-        return orm_set_error(s, CORM_EINVAL, "%s.%s holds %s objects, not a %s", rel->model->name,
-                             rel->name, rel->target->name, c->mp->model->name);
     many *l = to_many(p, rel);
     for (size_t i = 0; i < l->n; i++)
         if (l->items[i] == child)
             return CORM_OK;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        void **items = util_arena_alloc(&s->arena, cap * sizeof *items);
-        if (!items)
-            return orm_set_error(s, CORM_ENOMEM, "out of memory adding to %s.%s", rel->model->name,
-                                 rel->name);
-        if (l->n)
-            memcpy(items, l->items, l->n * sizeof *items);
-        l->items = items;
-        l->cap = cap;
+    int rc;
+    if (rel->kind == CORM_REL_ONE_TO_MANY) {
+        /* a move: out of the collection of the parent it had */
+        bool unchanged;
+        orm_obj *was = intended_parent(s, sr, p->mp, c, &unchanged);
+        if (was && was != p && was->mp == p->mp && (rc = drop_item(s, was, rel, child)) < 0)
+            return rc;
     }
+    if ((rc = own_array(s, p, rel, 1)) < 0)
+        return rc;
     l->items[l->n++] = child;
-    int rc = CORM_OK;
     if (rel->kind == CORM_REL_MANY_TO_MANY)
         rc = add_link(s, sr, p, c, LINK_ADD); /* the association row is written at flush */
     else
@@ -412,29 +614,29 @@ int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *
 
 int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, void *child)
 {
-    util_err_clear(&s->err);
-    orm_obj *p = orm_check(s, parent), *c = p ? orm_check(s, child) : NULL;
-    const sch_rel *sr = c ? rel_for(s, p, rel) : NULL;
+    orm_obj *p, *c;
+    const sch_rel *sr = to_many_rel(s, parent, rel, child, &p, &c);
     if (!sr)
         return s->err.code;
-    if (rel->kind != CORM_REL_ONE_TO_MANY && rel->kind != CORM_REL_MANY_TO_MANY)
-        return orm_set_error(s, CORM_EINVAL, "%s.%s is not a to-many relationship",
-                             rel->model->name, rel->name);
-    many *l = to_many(p, rel);
-    size_t i = 0;
-    while (i < l->n && l->items[i] != child)
-        i++;
-    if (i == l->n)
-        return CORM_OK;
-    memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof *l->items);
-    l->n--;
+    bool orphan = rel->kind == CORM_REL_ONE_TO_MANY && (rel->cascade & CORM_DELETE_ORPHAN);
+    if (rel->kind == CORM_REL_ONE_TO_MANY && !orphan && (sr->fk->flags & CORM_NOT_NULL))
+        return orm_set_error(s, CORM_ENOTNULL, "%s.%s: a %s cannot be removed without a parent: "
+                             "%s.%s cannot be NULL (delete it, move it with corm_rel_add, or "
+                             "declare CORM_DELETE_ORPHAN)", rel->model->name, rel->name,
+                             rel->target->name, rel->target->name, sr->fk->name);
+    int rc = drop_item(s, p, rel, child);
+    if (rc < 0)
+        return rc;
     if (rel->kind == CORM_REL_MANY_TO_MANY)
-        return add_link(s, sr, p, c, LINK_REMOVE);
-    if (rel->cascade & CORM_DELETE_ORPHAN)
+        return rc ? add_link(s, sr, p, c, LINK_REMOVE) : CORM_OK;
+    bool unchanged;
+    if (!rc && intended_parent(s, sr, p->mp, c, &unchanged) != p)
+        return CORM_OK; /* not its child, in memory or in the database */
+    if (orphan)
         return corm_delete(s, child);
-    void **back = to_one(c, sr->inverse);
-    if (*back == parent)
-        *back = NULL;
+    *to_one(c, sr->inverse) = NULL; /* its key becomes NULL at flush */
+    if (!pointer_changed(c, sr->inverse))
+        corm_set_null(child, sr->fk, true); /* the pointer was NULL already: say it with the key */
     return CORM_OK;
 }
 
@@ -462,7 +664,9 @@ int orm_rel_presync(corm_session *s, orm_obj *o)
         }
         const corm_column *fk = sr->fk;
         if (!t) {
-            corm_set_null(orm_data(o), fk, true);
+            if (corm_set_null(orm_data(o), fk, true) < 0)
+                return orm_set_error(s, CORM_ENOTNULL, "%s.%s: set to NULL, but %s.%s cannot be "
+                                     "NULL", r->model->name, r->name, r->model->name, fk->name);
             continue;
         }
         orm_obj *to = orm_hdr(t);
@@ -498,22 +702,32 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
     for (size_t i = 0; i < mp->nrels; i++) {
         const sch_rel *sr = &mp->rels[i];
         const corm_relation *r = sr->rel;
+        int rc = CORM_OK;
         if (r->kind == CORM_REL_MANY_TO_MANY) { /* its association rows go with it */
-            int rc = add_link(s, sr, o, NULL, LINK_REMOVE_ALL);
-            if (rc < 0)
+            if (o->state != OBJ_PENDING && (rc = add_link(s, sr, o, NULL, LINK_REMOVE_ALL)) < 0)
                 return rc;
             continue;
         }
         if (r->kind == CORM_REL_MANY_TO_ONE || !(r->cascade & CORM_CASCADE_DELETE))
             continue;
-        orm_obj **kids = NULL;
-        size_t n = 0;
-        int rc = orm_rel_load(s, sr, &o, 1, false, &kids, &n);
-        for (size_t k = 0; rc == CORM_OK && k < n; k++)
-            rc = corm_delete(s, orm_data(kids[k]));
-        util_free(kids);
-        if (rc < 0)
+        /* the collection as the session knows it: loaded (with what was
+         * added to it) or, for a pending object, what was added */
+        if (o->state != OBJ_PENDING && !is_loaded(o, r) &&
+            (rc = orm_rel_load(s, sr, &o, 1, false, NULL, NULL)) < 0)
             return rc;
+        if (r->kind == CORM_REL_ONE_TO_ONE) {
+            void *kid = *to_one(o, r);
+            if (kid && (rc = corm_delete(s, kid)) < 0)
+                return rc;
+            continue;
+        }
+        many *l = to_many(o, r);
+        for (size_t k = 0; k < l->n; k++) {
+            orm_obj *kid = orm_hdr(l->items[k]);
+            if ((kid->state == OBJ_PENDING || o->state != OBJ_PENDING) &&
+                (rc = corm_delete(s, l->items[k])) < 0)
+                return rc;
+        }
     }
     return CORM_OK;
 }

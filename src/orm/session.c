@@ -117,16 +117,23 @@ void corm_session_free(corm_session *s)
 
 void corm_session_set_autoflush(corm_session *s, corm_autoflush mode) { s->autoflush = mode; }
 
+/* A session reads outside any transaction until it first writes, and then
+ * begins one with the driver's begin_write (as Python's sqlite3 module,
+ * under SQLAlchemy, begins at the first INSERT/UPDATE/DELETE). A session
+ * that only reads so holds no lock between its calls, and never makes
+ * another session's commit wait; one that writes takes the write lock at
+ * BEGIN, and never fails later because what it read went stale. */
 int orm_conn(corm_session *s)
 {
-    int rc;
-    if (!s->conn && (rc = orm_engine_acquire(s->e, &s->conn, &s->err)) < 0)
-        return rc;
-    if (s->conn->depth == 0 && (rc = sql_begin(s->conn, &s->err)) < 0) {
+    return s->conn ? CORM_OK : orm_engine_acquire(s->e, &s->conn, &s->err);
+}
+
+int orm_begin(corm_session *s)
+{
+    int rc = orm_conn(s);
+    if (rc == CORM_OK && s->conn->depth == 0 && (rc = sql_begin(s->conn, &s->err)) < 0)
         orm_release_conn(s);
-        return rc;
-    }
-    return CORM_OK;
+    return rc;
 }
 
 int orm_scratch_push(corm_session *s, void *p)
@@ -294,7 +301,8 @@ int corm_delete(corm_session *s, void *obj)
     case OBJ_PENDING:
         o->state = OBJ_TRANSIENT;
         s->npending--;
-        return CORM_OK;
+        /* its pending children would add it back at flush */
+        return o->mp->nrels ? orm_rel_cascade_delete(s, o) : CORM_OK;
     case OBJ_PERSISTENT: {
         int rc = o->mp->nrels ? orm_rel_cascade_delete(s, o) : CORM_OK;
         if (rc < 0)
@@ -425,7 +433,7 @@ orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *
     size_t mask = s->imap_cap - 1, i = (size_t)h & mask;
     for (; s->imap[i].hash; i = (i + 1) & mask) {
         orm_obj *o = s->imap[i].o;
-        if (s->imap[i].hash == h && o->mp == mp) {
+        if (s->imap[i].hash == h && o->mp == mp && o->state != OBJ_GONE) {
             corm_value ok = obj_key(o);
             if (key_eq(&k, &ok))
                 return o;
@@ -553,11 +561,10 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
             break;
         case J_DELETED:
         case J_BULK_DELETED: {
+            /* still listed and mapped (see settle): nothing to allocate */
             bool again = keep && j->kind == J_DELETED; /* delete it at the next flush */
             o->state = again ? OBJ_DELETED : OBJ_PERSISTENT;
             s->ndeleted += again;
-            /* a failed re-insert leaves it out of the map; rare, harmless */
-            (void)orm_imap_put(s, o);
             break;
         }
         }
@@ -586,9 +593,17 @@ static void discard_unflushed(corm_session *s)
 static void settle(corm_session *s)
 {
     s->nlinks = 0;
-    for (size_t i = 0; i < s->njournal; i++)
-        if (s->journal[i].o->state == OBJ_GONE)
-            s->journal[i].o->state = OBJ_DETACHED;
+    bool compact = false;
+    for (size_t i = 0; i < s->njournal; i++) {
+        orm_obj *o = s->journal[i].o;
+        if (o->state == OBJ_GONE) {
+            orm_imap_del(s, o);
+            o->state = OBJ_DETACHED;
+            compact = true;
+        }
+    }
+    for (size_t r = 0; compact && r < s->e->meta.n; r++)
+        orm_list_compact(&s->lists[r]);
     s->njournal = 0;
 }
 
@@ -606,9 +621,7 @@ int corm_commit(corm_session *s)
     int rc = orm_flush(s, ORM_SCAN_ALL, NULL);
     if (rc < 0)
         return rc;
-    if (!s->conn)
-        return CORM_OK;
-    if ((rc = sql_commit(s->conn, &s->err)) < 0) {
+    if (s->conn && s->conn->depth && (rc = sql_commit(s->conn, &s->err)) < 0) {
         orm_undo(s, 0, true);
         orm_release_conn(s);
         util_err_prefix(&s->err, "commit failed, nothing was written: ");
@@ -635,7 +648,7 @@ int corm_begin_nested(corm_session *s)
         return orm_set_error(s, CORM_EINVAL, "savepoints nested too deeply");
     int rc = orm_flush(s, ORM_SCAN_ALL, NULL);
     if (rc == CORM_OK)
-        rc = orm_conn(s);
+        rc = orm_begin(s);
     if (rc == CORM_OK)
         rc = sql_savepoint(s->conn, &s->err);
     if (rc < 0)

@@ -521,9 +521,19 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
             mp->nwords = i / 64 + 1;
     }
     size_t fields = (m->size + 7) & ~(size_t)7;
-    mp->stride = fields + mp->nwords * 8;
+    bool rels = m->relations && m->nrelations;
+    mp->loaded_off = fields + mp->nwords * 8;
+    mp->stride = mp->loaded_off + (rels ? 8 : 0);
     if (!(mp->proto = util_calloc(1, mp->stride)))
         return util_err_set(err, CORM_ENOMEM, "out of memory preparing model %s", m->name);
+    /* a new object's collections are loaded (empty: no row can point at it
+     * yet); its many-to-ones follow its keys once flushed */
+    uint64_t loaded = 0;
+    for (size_t i = 0; rels && i < m->nrelations && i < 64; i++)
+        if (m->relations[i] && m->relations[i]->kind != CORM_REL_MANY_TO_ONE)
+            loaded |= (uint64_t)1 << i;
+    if (rels)
+        memcpy(mp->proto + mp->loaded_off, &loaded, sizeof loaded);
     uint64_t *nulls = (uint64_t *)(void *)(mp->proto + fields);
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];

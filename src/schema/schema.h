@@ -37,7 +37,9 @@ typedef struct sch_mapper {
     char *sql_cols;             /* "t"."a", "t"."b", ... */
     sql_text sql_get;           /* SELECT <cols> FROM "t" WHERE "t"."pk" = ? */
     size_t sql_cols_len;
-    size_t stride;              /* bytes of fields and NULL flags of an object */
+    size_t stride;              /* bytes of fields, NULL flags and loaded word of an object */
+    size_t loaded_off;          /* where in them the word of loaded relationships is
+                                   (bit i: relationship i was loaded), when nrels */
     sch_rel *rels;              /* model->nrelations of them */
     size_t nrels;
     bool has_to_one;            /* a many-to-one among them: keys to sync at flush */

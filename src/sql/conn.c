@@ -220,7 +220,7 @@ int sql_exec(sql_conn *c, const char *sql, util_err *err)
 
 int sql_begin(sql_conn *c, util_err *err)
 {
-    int rc = sql_exec(c, "BEGIN", err);
+    int rc = sql_exec(c, c->drv->begin_write ? c->drv->begin_write : "BEGIN", err);
     if (rc == CORM_OK)
         c->depth = 1;
     return rc;

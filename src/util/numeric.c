@@ -161,3 +161,34 @@ int util_numeric_from_double(double d, corm_numeric *out)
         snprintf(buf, sizeof buf, "%.6f", d);
     return corm_numeric_parse(buf, out);
 }
+
+int util_numeric_add(const corm_numeric *a, const corm_numeric *b, corm_numeric *out)
+{
+    corm_numeric x = *a, y = *b;
+    int s = x.scale > y.scale ? x.scale : y.scale;
+    if (util_numeric_fit(&x, MAX_DIGITS, s) < 0 || util_numeric_fit(&y, MAX_DIGITS, s) < 0)
+        return CORM_ERANGE;
+    i128 v = get(&x) + get(&y); /* two 38-digit values cannot overflow 127 bits */
+    if (v && ndigits(uabs(v)) > MAX_DIGITS)
+        return CORM_ERANGE;
+    put(out, v, s);
+    return CORM_OK;
+}
+
+int util_numeric_div_int(const corm_numeric *a, int64_t k, int scale, corm_numeric *out)
+{
+    if (k == 0)
+        return CORM_ERANGE;
+    corm_numeric x = *a;
+    /* two more digits than asked, so that the last rounding is the only one */
+    int work = scale + 2 > x.scale ? scale + 2 : x.scale;
+    if (util_numeric_fit(&x, MAX_DIGITS, work) < 0)
+        return CORM_ERANGE;
+    i128 q = get(&x) / k, r = get(&x) % k;
+    u128 aq = uabs(q);
+    if (uabs(r) * 2 >= (u128)(k < 0 ? -(i128)k : (i128)k))
+        aq += 1; /* half away from zero, as util_numeric_fit rounds */
+    bool neg = (get(&x) < 0) != (k < 0);
+    put(out, neg ? -(i128)aq : (i128)aq, work);
+    return util_numeric_fit(out, MAX_DIGITS, scale);
+}

@@ -13,5 +13,10 @@
 int util_numeric_fit(corm_numeric *n, int precision, int scale);
 corm_numeric util_numeric_from_int(int64_t v);
 int util_numeric_from_double(double d, corm_numeric *out);
+/* *out = a + b, exactly, at the larger of their scales; CORM_ERANGE past 38 digits. */
+int util_numeric_add(const corm_numeric *a, const corm_numeric *b, corm_numeric *out);
+/* *out = a / k at `scale`, rounded half away from zero; CORM_ERANGE when k is
+ * 0 or the result does not fit. */
+int util_numeric_div_int(const corm_numeric *a, int64_t k, int scale, corm_numeric *out);
 
 #endif
