@@ -229,6 +229,61 @@ static void aggregates(void **state)
     assert_int_equal(corm_result_value(r, 0, 0)->kind, CORM_V_DATETIME);
 }
 
+/* SUM and AVG of decimals are exact (issue 7: SQLite's own SUM gave the
+ * double 16.550000000000001). */
+static void decimal_aggregates_are_exact(void **state)
+{
+    (void)state;
+    const char *amounts[] = { "0.10", "0.20", "9.50", "10.00", "-3.25", NULL };
+    for (size_t i = 0; i < 6; i++) {
+        Kitchen *k = corm_new(s, Kitchen);
+        if (amounts[i])
+            OK(corm_numeric_parse(amounts[i], &k->num));
+        else
+            OK(corm_set_null(k, Kitchen_num, true)); /* NULL is skipped */
+        OK(corm_add(s, k));
+    }
+    OK(corm_commit(s));
+    corm_query *q = corm_query_new(s, Kitchen);
+    OK(corm_select(q, corm_sum(Kitchen_num)));
+    OK(corm_select(q, corm_avg(Kitchen_num)));
+    corm_result *r;
+    OK(corm_rows(q, &r));
+    const corm_value *sum = corm_result_value(r, 0, 0), *avg = corm_result_value(r, 0, 1);
+    char buf[CORM_NUMERIC_BUFSIZE];
+    assert_int_equal(sum->kind, CORM_V_NUMERIC);
+    assert_string_equal(corm_numeric_format(&sum->u.num, buf), "16.5500000000");
+    assert_int_equal(avg->kind, CORM_V_NUMERIC);
+    assert_string_equal(corm_numeric_format(&avg->u.num, buf), "3.3100000000000000");
+    /* grouped, and over no rows: NULL */
+    q = corm_query_new(s, Kitchen);
+    OK(corm_filter(q, corm_lt(Kitchen_num, 0)));
+    OK(corm_select(q, corm_sum(Kitchen_num)));
+    OK(corm_rows(q, &r));
+    assert_string_equal(corm_numeric_format(&corm_result_value(r, 0, 0)->u.num, buf), "-3.2500000000");
+    q = corm_query_new(s, Kitchen);
+    OK(corm_filter(q, corm_gt(Kitchen_num, 1000)));
+    OK(corm_select(q, corm_sum(Kitchen_num)));
+    OK(corm_select(q, corm_avg(Kitchen_num)));
+    OK(corm_rows(q, &r));
+    assert_int_equal(corm_result_value(r, 0, 0)->kind, CORM_V_NULL);
+    assert_int_equal(corm_result_value(r, 0, 1)->kind, CORM_V_NULL);
+    /* a sum past 38 digits is an error, not a rounded number */
+    for (int i = 0; i < 2; i++) {
+        Kitchen *k = corm_new(s, Kitchen);
+        OK(corm_numeric_parse("9999999999999999999999999999.9999999999", &k->num));
+        OK(corm_add(s, k));
+    }
+    OK(corm_commit(s));
+    q = corm_query_new(s, Kitchen);
+    OK(corm_select(q, corm_sum(Kitchen_num)));
+    assert_int_equal(corm_rows(q, &r), CORM_ERANGE);
+    assert_non_null(strstr(corm_errmsg(s), "38 digits"));
+    int64_t n;
+    OK(corm_count(corm_query_new(s, Kitchen), &n)); /* the session goes on */
+    assert_int_equal(n, 8);
+}
+
 static void pagination(void **state)
 {
     (void)state;
@@ -332,6 +387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(first_one_one_or_none, setup, teardown),
         cmocka_unit_test_setup_teardown(bulk_update_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(aggregates, setup, teardown),
+        cmocka_unit_test_setup_teardown(decimal_aggregates_are_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_sql, setup, teardown),
         cmocka_unit_test_setup_teardown(columns_of_other_models_are_refused, setup, teardown),

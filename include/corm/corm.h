@@ -537,7 +537,10 @@ int corm_delete_where(corm_query *q, int64_t *rowcount);
 /* ---- result rows -------------------------------------------------------------
  * Rows of values, from corm_rows (a query with corm_select) or corm_execute.
  * Owned by the session. Values are typed by their columns: aggregates COUNT
- * give CORM_V_INT, AVG CORM_V_FLOAT, SUM/MIN/MAX the column's kind. */
+ * give CORM_V_INT, AVG CORM_V_FLOAT, SUM/MIN/MAX the column's kind. Over a
+ * NUMERIC column SUM and AVG are exact CORM_V_NUMERIC on every backend (AVG
+ * with six digits more than the column's scale, rounded half away from
+ * zero); a sum past 38 digits is CORM_ERANGE. */
 typedef struct corm_result corm_result;
 int corm_rows(corm_query *q, corm_result **out);
 size_t corm_result_nrows(const corm_result *r);

@@ -9,6 +9,7 @@
  */
 #include "orm/orm.h"
 #include "util/alloc.h"
+#include "util/numeric.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -898,6 +899,8 @@ static int orm_read_result(corm_session *s, drv_stmt *st, const corm_column *con
             }
             if (types && types[i])
                 rc = sql_value_typed(types[i], &v, &s->err);
+            if (fns && fns[i] == CORM_FN_AVG && v.kind == CORM_V_NUMERIC)
+                (void)util_numeric_fit(&v.u.num, 38, types[i]->scale + 6); /* as on every backend */
             if (fns && fns[i] == CORM_FN_AVG && v.kind == CORM_V_INT) {
                 v.kind = CORM_V_FLOAT;
                 v.u.f = (double)v.u.i;
@@ -936,8 +939,12 @@ int corm_rows(corm_query *q, corm_result **out)
     size_t n = q->select.n ? q->select.n : q->mp->model->ncolumns;
     for (size_t i = 0; i < n && i < 64; i++) {
         if (q->select.n) {
-            types[i] = sql_expr_column(q->select.v[i]);
-            fns[i] = q->select.v[i]->kind == EX_FN ? q->select.v[i]->op : 0;
+            const corm_expr *e = q->select.v[i];
+            types[i] = sql_expr_column(e);
+            fns[i] = e->kind == EX_FN ? e->op : 0;
+            if (fns[i] == CORM_FN_AVG && e->nkids && sql_expr_column(e->kids[0]) &&
+                sql_expr_column(e->kids[0])->type == CORM_TYPE_NUMERIC)
+                types[i] = sql_expr_column(e->kids[0]); /* an exact decimal, not a double */
         } else {
             types[i] = q->mp->model->columns[i];
         }

@@ -145,13 +145,19 @@ int sql_compile_expr(sql_ctx *x, const corm_expr *e)
     case EX_NOT:
         util_buf_puts(x->b, "NOT ");
         return list(x, e, "");
-    case EX_FN:
-        util_buf_puts(x->b, fn_names[e->op]);
+    case EX_FN: {
+        /* SUM and AVG of decimals stay exact where the database would use doubles */
+        const corm_column *c = e->nkids ? sql_expr_column(e->kids[0]) : NULL;
+        const char *exact = !c || c->type != CORM_TYPE_NUMERIC ? NULL
+                            : e->op == CORM_FN_SUM ? x->drv->numeric_sum
+                            : e->op == CORM_FN_AVG ? x->drv->numeric_avg : NULL;
+        util_buf_puts(x->b, exact ? exact : fn_names[e->op]);
         if (!e->nkids) {
             util_buf_puts(x->b, "(*)");
             return CORM_OK;
         }
         return list(x, e, "");
+    }
     case EX_SORT:
         if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
             return rc;
