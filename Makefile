@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev
 TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind
 
-.PHONY: all demo test test-fast test-asan test-valgrind bench bench-callgrind clean
+.PHONY: all demo test test-fast test-asan test-valgrind fuzz bench bench-callgrind clean
 
 all: build/Makefile
 	cmake --build build -j $(JOBS)
@@ -43,6 +43,18 @@ test-valgrind:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_TESTS=ON >/dev/null
 	cmake --build build -j $(JOBS)
 	cd build && ctest --output-on-failure -j $(JOBS) -L valgrind
+
+# The randomized differential test of the unit of work at length: FUZZ_SEEDS
+# seeds of FUZZ_OPS operations each, from FUZZ_FIRST (make test runs 2,000 of 80).
+FUZZ_SEEDS ?= 200000
+FUZZ_FIRST ?= 1
+FUZZ_OPS   ?= 120
+fuzz:
+	@scripts/deps.sh $(TEST_DEPS)
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCORM_SANITIZE=ON -DCORM_TESTS=ON >/dev/null
+	cmake --build build-asan -j $(JOBS) --target test_uow_random
+	CORM_FUZZ_SEEDS=$(FUZZ_SEEDS) CORM_FUZZ_FIRST=$(FUZZ_FIRST) CORM_FUZZ_OPS=$(FUZZ_OPS) \
+		build-asan/tests/test_uow_random
 
 # The BENCH.md workloads, corm against hand-written sqlite3 code.
 bench:

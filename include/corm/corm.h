@@ -291,7 +291,8 @@ int corm_errcode(const corm_session *s);
  * per query, so it is a choice:
  *   CORM_AUTOFLUSH_NEW (the default): pending inserts and deletes are
  *     flushed before a query; changes to loaded objects are written by
- *     corm_flush and corm_commit (call corm_flush to make a query see them).
+ *     corm_flush and corm_commit (call corm_flush to make a query see them),
+ *     or with the deletes (which they may be what makes valid).
  *   CORM_AUTOFLUSH_ALL: also changed objects of the query's model, as
  *     SQLAlchemy's autoflush does.
  *   CORM_AUTOFLUSH_OFF: queries flush nothing. */

@@ -16,12 +16,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* NULL as the flush sees it: a flagged scalar field nobody changed. */
-static bool eff_null(orm_obj *o, const corm_column *c, const void *base)
+/* NULL as the flush sees it: a NULL pointer, or a flagged scalar field that
+ * still holds zero (see orm_zero). */
+static bool eff_null(orm_obj *o, const corm_column *c)
 {
     if (orm_is_pointer(c))
         return sql_field_value(c, orm_data(o), false).kind == CORM_V_NULL;
-    return orm_bit(orm_nulls(o), c) && !sql_field_differs(c, orm_data(o), base);
+    return orm_bit(orm_nulls(o), c) && orm_zero(orm_data(o), c);
 }
 
 bool orm_column_changed(orm_obj *o, const corm_column *c)
@@ -70,7 +71,7 @@ int orm_db_error(corm_session *s, orm_obj *o, int code)
             if (m->columns[i]->fk)
                 c = m->columns[i];
     if (c) {
-        corm_value v = sql_field_value(c, orm_data(o), eff_null(o, c, o->has_snap ? orm_snap(o) : o->mp->proto));
+        corm_value v = sql_field_value(c, orm_data(o), eff_null(o, c));
         util_value_repr(&v, vb, sizeof vb);
         if (code == CORM_EFOREIGNKEY && c->fk)
             return orm_set_error(s, code, "%s.%s: value %s %s (references %s.%s) [%s]", m->name,
@@ -280,7 +281,7 @@ static int insert(corm_session *s, orm_obj *o)
             returning = true;
             continue;
         }
-        corm_value v = sql_field_value(c, obj, eff_null(o, c, mp->proto));
+        corm_value v = sql_field_value(c, obj, eff_null(o, c));
         if ((rc = push(s, c, &v)) < 0)
             return rc;
         mask |= (uint64_t)1 << i;
@@ -347,13 +348,16 @@ static int update(corm_session *s, orm_obj *o)
         const corm_column *c = m->columns[i];
         if (c == mp->pk || !orm_column_changed(o, c))
             continue;
-        corm_value v = sql_field_value(c, obj, eff_null(o, c, orm_snap(o)));
+        corm_value v = sql_field_value(c, obj, eff_null(o, c));
         if ((rc = push(s, c, &v)) < 0)
             return rc;
         mask |= (uint64_t)1 << i;
     }
-    if (!mask)
-        return CORM_OK; /* only a NULL flag was touched and nothing differs */
+    if (!mask) { /* nothing to write; a to-one moved where its key already was */
+        if (mp->has_to_one)
+            orm_rel_sync_pointers(o);
+        return CORM_OK;
+    }
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
     unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride);
@@ -495,6 +499,10 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp)
         return rc;
     if (scan == ORM_SCAN_NONE && !s->npending && !s->ndeleted && !s->nlinks)
         return CORM_OK;
+    /* a DELETE may be valid only after an UPDATE moved the rows that point
+     * at it: with deletes pending, changed objects are written too */
+    if (s->ndeleted)
+        scan = ORM_SCAN_ALL;
     if ((rc = write_all(s, scan, mp)) == CORM_OK)
         return CORM_OK;
     /* roll back everything this transaction wrote; objects keep their values */

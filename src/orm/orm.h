@@ -97,6 +97,18 @@ static inline bool orm_bit(const uint64_t *w, const corm_column *c)
 {
     return orm_flagged(c) && ((w[c->index >> 6] >> (c->index & 63)) & 1);
 }
+/* Whether field c of obj holds only zero bytes. A flagged field is NULL while
+ * it does: setting NULL and loading NULL zero it, and any other value the
+ * user stores clears the flag (so storing the zero value into a NULL field
+ * takes corm_set_null(obj, col, false)). */
+static inline bool orm_zero(const void *obj, const corm_column *c)
+{
+    const unsigned char *p = (const unsigned char *)obj + c->offset;
+    for (size_t i = 0; i < c->size; i++)
+        if (p[i])
+            return false;
+    return true;
+}
 
 typedef struct orm_list {
     orm_obj **v;
@@ -108,14 +120,21 @@ enum orm_jkind {
     J_INSERTED, J_UPDATED, J_DELETED,
     /* by a bulk update or delete: undone to the committed state always,
      * since the statement that did it is not replayed */
-    J_BULK_UPDATED, J_BULK_DELETED
+    J_BULK_UPDATED, J_BULK_DELETED,
+    /* a relationship loaded inside the transaction, perhaps with rows the
+     * transaction wrote: put back as it was by a rollback */
+    J_LOADED,
+    /* a collection changed (corm_rel_add/remove, a move, a delete) for the
+     * first time since the last restore point: its array before */
+    J_COLL
 };
 typedef struct orm_jentry {
     orm_obj *o;
     uint8_t kind;
     bool pk_assigned;        /* J_INSERTED: the database chose the key */
     unsigned char *before;   /* J_INSERTED: fields before server defaults were read
-                                back (or NULL); J_UPDATED: the old snapshot */
+                                back (or NULL); J_UPDATED: the old snapshot;
+                                J_LOADED: the field as it was (relation.c) */
 } orm_jentry;
 
 /* A statement text the flush built for a mapper, kept for the session so
@@ -157,6 +176,9 @@ struct corm_session {
     size_t marks[32];        /* journal length at each savepoint */
     size_t link_marks[32];   /* and the number of many-to-many changes */
     int nest;
+    uint32_t coll_epoch;     /* bumped at each restore point (commit, rollback,
+                                savepoint, flush): a collection array stamped with
+                                an older one is copied, and journaled, before a change */
     corm_query *queries;
     sql_params params;
     util_buf sql;
@@ -231,8 +253,8 @@ int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n, b
  * foreign keys. */
 int orm_rel_presync(corm_session *s, orm_obj *o);
 /* Delete the children of o that cascade (its loaded collections, and
- * whatever pending children were added to them); drop o's many-to-many
- * links. A pending o's pending children are dropped with it. */
+ * whatever children were added to them); drop o's many-to-many links.
+ * A pending o's children go with it too (else they would add it back). */
 int orm_rel_cascade_delete(corm_session *s, orm_obj *o);
 /* Fill relationship field sr of the n parents from rows just read: kids[i]
  * came in a row that names parent_of[i] (NULL: none). What the user changed
@@ -240,6 +262,27 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o);
  * there, one added to a parent's collection stays in it. */
 int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t n,
                    orm_obj **parent_of, orm_obj **kids, size_t nkids);
+/* A failed commit: o's snapshot goes back to the image `before` (as the
+ * database has it again), and each to-one pointer the user had not moved
+ * (loaded, or followed by the flush) goes back with it; the rest of o's
+ * fields stay as the user left them. */
+void orm_rel_rebase(orm_obj *o, const unsigned char *before);
+/* The snapshot takes o's to-one pointers: a flush found them pointing
+ * where the keys, unchanged, already point. */
+void orm_rel_sync_pointers(orm_obj *o);
+/* Undo a J_LOADED or J_COLL entry: the relationship field (and, for a
+ * load, its snapshot) as it was before. */
+void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load);
+/* After COMMIT, for a J_COLL entry: children that went elsewhere (a key
+ * set by hand across a failed commit can leave one behind) leave the
+ * collection, and the snapshot takes it as committed. */
+void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before);
+/* The bits of o's loaded word that belong to collections (and one-to-one
+ * parent fields), whose undo has journal entries of its own. */
+uint64_t orm_rel_collection_bits(const sch_mapper *mp);
+/* Copy an image of o's fields from src to dst (the object or its snapshot),
+ * leaving dst's collection fields and their loaded bits alone. */
+void orm_rel_restore_image(orm_obj *o, void *dst, const void *src);
 /* Write the many-to-many changes not written yet. */
 int orm_rel_write_links(corm_session *s);
 /* The key in column i of the current row: an integer or (uncopied) text. */

@@ -68,10 +68,11 @@ static corm_value column_value(orm_obj *o, const corm_column *c)
  * loaded or flushed (a new object: whether it points anywhere). */
 static bool pointer_changed(orm_obj *o, const corm_relation *r)
 {
-    void *was = NULL;
+    void *was = NULL, *now = *to_one(o, r);
     if (o->has_snap)
         memcpy(&was, (char *)orm_snap(o) + r->offset, sizeof was);
-    return *to_one(o, r) != was;
+    /* NULL in a field not loaded (after follow_key lost track) is no move */
+    return now != was && (now || !o->has_snap || is_loaded(o, r));
 }
 
 /* The parent the user means child k to have under sr (a one-to-many or
@@ -94,21 +95,37 @@ static orm_obj *intended_parent(corm_session *s, const sch_rel *sr, const sch_ma
     return key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, pm, &key);
 }
 
-/* Give p's to-many array r room for `extra` more items, copying it first
- * when it is shared with the snapshot: a rollback puts the snapshot's
- * array back, so that array must stay as it was. */
+/* Collection arrays carry, in a slot before their first item, the epoch of
+ * the restore point they were made in (0: made by a load). */
+static void **alloc_items(corm_session *s, size_t cap, uint32_t epoch)
+{
+    void **p = util_arena_alloc(&s->arena, (cap + 1) * sizeof *p);
+    if (!p)
+        return NULL;
+    p[0] = (void *)(uintptr_t)epoch;
+    return p + 1;
+}
+
+static uint32_t epoch_of(void **items) { return items ? (uint32_t)(uintptr_t)items[-1] : 0; }
+
+static int journal_field(corm_session *s, orm_obj *p, const corm_relation *r, enum orm_jkind kind);
+
+/* Give p's to-many array r room for `extra` more items. The first change
+ * since the last restore point copies the array and journals the old one,
+ * which stays as it was for a rollback to put back. */
 static int own_array(corm_session *s, orm_obj *p, const corm_relation *r, size_t extra)
 {
     many *l = to_many(p, r);
-    const many *snap = p->has_snap ? (const many *)(const void *)((char *)orm_snap(p) + r->offset)
-                                   : NULL;
-    bool shared = snap && l->items && snap->items == l->items;
-    if (!shared && l->n + extra <= l->cap)
+    bool mine = l->items && epoch_of(l->items) == s->coll_epoch;
+    if (mine && l->n + extra <= l->cap)
         return CORM_OK;
+    int rc = mine ? CORM_OK : journal_field(s, p, r, J_COLL);
+    if (rc < 0)
+        return rc;
     size_t cap = l->cap > 4 ? l->cap : 4;
     while (cap < l->n + extra)
         cap *= 2;
-    void **items = util_arena_alloc(&s->arena, cap * sizeof *items);
+    void **items = alloc_items(s, cap, s->coll_epoch);
     if (!items)
         return orm_set_error(s, CORM_ENOMEM, "out of memory changing %s.%s", r->model->name,
                              r->name);
@@ -258,23 +275,197 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
     return rc;
 }
 
+/* What a load inside a transaction replaced, for orm_rel_unload. */
+typedef struct loaded_before {
+    const corm_relation *r;
+    many field, snap;        /* a to-one keeps its pointer in field.items */
+    uint64_t loaded, snap_loaded;
+} loaded_before;
+
+static void *field_at(void *base, const corm_relation *r) { return (char *)base + r->offset; }
+
+static size_t field_size(const corm_relation *r)
+{
+    return r->kind == CORM_REL_ONE_TO_MANY || r->kind == CORM_REL_MANY_TO_MANY ? sizeof(many)
+                                                                               : sizeof(void *);
+}
+
+/* Remember p's field r before a load replaces it (J_LOADED, inside a
+ * transaction only: outside one only committed rows are read) or before a
+ * collection changes (J_COLL). */
+static int journal_field(corm_session *s, orm_obj *p, const corm_relation *r, enum orm_jkind kind)
+{
+    if (kind == J_LOADED && (!s->conn || !s->conn->depth))
+        return CORM_OK;
+    loaded_before *b = util_arena_zalloc(&s->arena, sizeof *b);
+    if (!b)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory changing %s.%s", r->model->name,
+                             r->name);
+    b->r = r;
+    memcpy(&b->field, field_at(orm_data(p), r), field_size(r));
+    b->loaded = *orm_loaded(p, false);
+    if (p->has_snap) {
+        memcpy(&b->snap, field_at(orm_snap(p), r), field_size(r));
+        b->snap_loaded = *orm_loaded(p, true);
+    }
+    return orm_journal(s, p, kind, false, (unsigned char *)b);
+}
+
+void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load)
+{
+    const loaded_before *b = (const loaded_before *)(const void *)before;
+    uint64_t bit = (uint64_t)1 << b->r->index;
+    memcpy(field_at(orm_data(o), b->r), &b->field, field_size(b->r));
+    *orm_loaded(o, false) = (*orm_loaded(o, false) & ~bit) | (b->loaded & bit);
+    if (load && o->has_snap) {
+        memcpy(field_at(orm_snap(o), b->r), &b->snap, field_size(b->r));
+        *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bit) | (b->snap_loaded & bit);
+    }
+}
+
+void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before)
+{
+    const loaded_before *b = (const loaded_before *)(const void *)before;
+    uint64_t bit = (uint64_t)1 << b->r->index;
+    if (!o->has_snap)
+        return;
+    if (b->r->kind == CORM_REL_ONE_TO_MANY) { /* in place: nothing older needs it now */
+        const sch_rel *sr = &o->mp->rels[b->r->index];
+        many *l = to_many(o, b->r);
+        size_t k = 0;
+        bool unchanged;
+        for (size_t i = 0; i < l->n; i++)
+            if (intended_parent(s, sr, o->mp, orm_hdr(l->items[i]), &unchanged) == o)
+                l->items[k++] = l->items[i];
+        l->n = k;
+    }
+    memcpy(field_at(orm_snap(o), b->r), field_at(orm_data(o), b->r), field_size(b->r));
+    /* loaded stays only what was loaded whole: a load that had to leave a
+     * child out (its key moved by hand, then perhaps back) is not */
+    if (!(*orm_loaded(o, true) & bit))
+        *orm_loaded(o, false) &= ~bit;
+    *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bit) | (*orm_loaded(o, false) & bit);
+}
+
+/* Whether o's to-one sr points at the object its foreign key names. */
+static bool agrees(orm_obj *o, const sch_rel *sr)
+{
+    void *t = *to_one(o, sr->rel);
+    corm_value key = column_value(o, sr->fk);
+    if (!t || key.kind == CORM_V_NULL)
+        return !t && key.kind == CORM_V_NULL;
+    corm_value pk = sql_field_value(sr->target->pk, t, false);
+    if (pk.kind == CORM_V_INT && key.kind == CORM_V_INT)
+        return pk.u.i == key.u.i;
+    return pk.kind == CORM_V_TEXT && key.kind == CORM_V_TEXT && pk.u.text.n == key.u.text.n &&
+           memcmp(pk.u.text.p, key.u.text.p, pk.u.text.n) == 0;
+}
+
+void orm_rel_rebase(orm_obj *o, const unsigned char *before)
+{
+    const sch_mapper *mp = o->mp;
+    orm_rel_restore_image(o, orm_snap(o), before);
+    /* a pointer loaded for a key the user has since changed would now look
+     * like a move of the user's: it becomes "not loaded" */
+    for (size_t i = 0; i < mp->nrels; i++) {
+        const sch_rel *sr = &mp->rels[i];
+        void *t = sr->rel->kind == CORM_REL_MANY_TO_ONE ? *to_one(o, sr->rel) : NULL;
+        /* (a pending target has no key yet: the pointer is the user's) */
+        if (t && orm_hdr(t)->state != OBJ_PENDING && !agrees(o, sr)) {
+            *to_one(o, sr->rel) = NULL;
+            *orm_loaded(o, false) &= ~((uint64_t)1 << i);
+        }
+    }
+}
+
+void orm_rel_sync_pointers(orm_obj *o)
+{
+    const sch_mapper *mp = o->mp;
+    uint64_t bits = ~orm_rel_collection_bits(mp);
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE)
+            memcpy(field_at(orm_snap(o), mp->rels[i].rel), field_at(orm_data(o), mp->rels[i].rel),
+                   sizeof(void *));
+    *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bits) | (*orm_loaded(o, false) & bits);
+}
+
+uint64_t orm_rel_collection_bits(const sch_mapper *mp)
+{
+    uint64_t bits;
+    if (!mp->nrels)
+        return 0;
+    memcpy(&bits, mp->proto + mp->loaded_off, sizeof bits); /* a new object's: the collections */
+    return bits;
+}
+
+void orm_rel_restore_image(orm_obj *o, void *dst, const void *src)
+{
+    const sch_mapper *mp = o->mp;
+    uint64_t bits = orm_rel_collection_bits(mp);
+    if (!bits) {
+        memcpy(dst, src, mp->stride);
+        return;
+    }
+    unsigned char keep[64 * sizeof(many)];
+    size_t at = 0;
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (bits >> i & 1) {
+            memcpy(keep + at, field_at(dst, mp->rels[i].rel), field_size(mp->rels[i].rel));
+            at += sizeof(many);
+        }
+    uint64_t loaded;
+    memcpy(&loaded, (char *)dst + mp->loaded_off, sizeof loaded);
+    memcpy(dst, src, mp->stride);
+    at = 0;
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (bits >> i & 1) {
+            memcpy(field_at(dst, mp->rels[i].rel), keep + at, field_size(mp->rels[i].rel));
+            at += sizeof(many);
+        }
+    uint64_t *w = (uint64_t *)(void *)((char *)dst + mp->loaded_off);
+    *w = (*w & ~bits) | (loaded & bits);
+}
+
 /* Marks in orm_obj.seen while attaching (collect_joined's 1 is clear by then). */
 #define SEEN_PARENT 2
 #define SEEN_KID 4
 
-/* Where kid i goes: the parent its row names, unless the user moved it. */
-static orm_obj *attach_to(corm_session *s, const sch_rel *sr, const sch_mapper *pm, orm_obj *kid,
-                          orm_obj *by_row, bool *follow)
+#define SEEN_CHANGED 8  /* a parent whose field, as filled, is not the committed one */
+
+/* How a kid's many-to-one follows the parent it is attached to. */
+enum follow { FOLLOW_NONE, FOLLOW_COMMITTED };
+
+/* The parent a kid was added to by its pointer (corm_rel_add, or an
+ * assignment) and not flushed, or NULL. */
+static orm_obj *added_to(corm_session *s, const sch_rel *sr, const sch_mapper *pm, orm_obj *kid)
 {
-    *follow = false;
+    bool unchanged;
+    if (!pointer_changed(kid, sr->inverse))
+        return NULL;
+    return intended_parent(s, sr, pm, kid, &unchanged);
+}
+
+/* Where a kid goes: the parent its row names, unless the user moved it. */
+static orm_obj *attach_to(corm_session *s, const sch_rel *sr, const sch_mapper *pm, orm_obj *kid,
+                          orm_obj *by_row, uint8_t *follow)
+{
+    *follow = FOLLOW_NONE;
     if (sr->rel->kind == CORM_REL_MANY_TO_MANY)
         return kid->state == OBJ_PERSISTENT || kid->state == OBJ_PENDING ? by_row : NULL;
     bool unchanged;
     orm_obj *p = intended_parent(s, sr, pm, kid, &unchanged);
     if (unchanged)
         p = by_row;
-    /* its to-one is pointed at the parent, unless the user pointed it there */
-    *follow = !pointer_changed(kid, sr->inverse);
+    else if (!pointer_changed(kid, sr->inverse))
+        p = NULL; /* its key was changed by hand: collections follow at flush */
+    /* its to-one is pointed at the parent, unless the user pointed it there;
+     * only a kid the user left alone has that as its committed state */
+    if (unchanged)
+        *follow = FOLLOW_COMMITTED;
+    if (by_row && (by_row->seen & SEEN_PARENT) && (p != by_row || !unchanged))
+        by_row->seen |= SEEN_CHANGED;
+    if (p && p != by_row)
+        p->seen |= SEEN_CHANGED;
     return p;
 }
 
@@ -292,12 +483,16 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     many *old = n ? util_malloc(n * sizeof *old) : NULL; /* to-many: the old arrays */
     void **old_one = n ? util_malloc(n * sizeof *old_one) : NULL; /* one-to-one: old pointers */
     orm_obj **dest = nkids ? util_malloc(nkids * sizeof *dest) : NULL;
-    bool *follow = nkids ? util_malloc(nkids * sizeof *follow) : NULL;
+    uint8_t *follow = nkids ? util_malloc(nkids * sizeof *follow) : NULL;
     int rc = CORM_OK;
     if ((n && (!old || !old_one)) || (nkids && (!dest || !follow))) {
         rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
         goto free_scratch;
     }
+    for (size_t i = 0; i < n && rc == CORM_OK; i++)
+        rc = journal_field(s, parents[i], r, J_LOADED);
+    if (rc < 0)
+        goto free_scratch;
     for (size_t i = 0; i < n; i++) {
         orm_obj *p = parents[i];
         p->seen |= SEEN_PARENT;
@@ -319,7 +514,7 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
             l->items = NULL;
             l->n = l->cap = 0;
         } else {
-            set_one(parents[i], r, NULL);
+            *to_one(parents[i], r) = NULL;
         }
     }
     /* count, then allocate each array once */
@@ -329,15 +524,13 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     for (size_t i = 0; merge && to_many_field && i < n; i++) {
         for (size_t k = 0; k < old[i].n; k++) {
             orm_obj *c = orm_hdr(old[i].items[k]);
-            bool unchanged;
-            if (!(c->seen & SEEN_KID) && intended_parent(s, sr, pm, c, &unchanged) == parents[i] &&
-                !unchanged)
+            if (!(c->seen & SEEN_KID) && added_to(s, sr, pm, c) == parents[i])
                 to_many(parents[i], r)->cap++;
         }
     }
     for (size_t i = 0; to_many_field && i < n; i++) {
         many *l = to_many(parents[i], r);
-        if (l->cap && !(l->items = util_arena_alloc(&s->arena, l->cap * sizeof(void *)))) {
+        if (l->cap && !(l->items = alloc_items(s, l->cap, 0))) {
             rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name,
                                r->name);
             l->cap = 0;
@@ -351,37 +544,52 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
             many *l = to_many(p, r);
             l->items[l->n++] = orm_data(c);
         } else {
-            set_one(p, r, orm_data(c));
+            *to_one(p, r) = orm_data(c);
         }
-        if (inv && inv->kind == CORM_REL_MANY_TO_ONE && follow[i])
+        /* a kid whose key the user changed keeps its pointer until the flush
+         * (see follow_key): set now, it would look like a move of its own */
+        if (inv && inv->kind == CORM_REL_MANY_TO_ONE && follow[i] == FOLLOW_COMMITTED)
             set_one(c, inv, orm_data(p));
     }
     /* what the user added and has not flushed */
     for (size_t i = 0; rc == CORM_OK && merge && i < n; i++) {
         orm_obj *p = parents[i];
-        bool unchanged;
         if (!to_many_field) {
             void *was = old_one[i];
             orm_obj *c = was ? orm_hdr(was) : NULL;
-            if (c && !*to_one(p, r) && !(c->seen & SEEN_KID) &&
-                intended_parent(s, sr, pm, c, &unchanged) == p && !unchanged)
-                set_one(p, r, was);
+            if (c && !*to_one(p, r) && !(c->seen & SEEN_KID) && added_to(s, sr, pm, c) == p) {
+                *to_one(p, r) = was;
+                p->seen |= SEEN_CHANGED;
+            }
             continue;
         }
         many *l = to_many(p, r);
         for (size_t k = 0; k < old[i].n; k++) {
             orm_obj *c = orm_hdr(old[i].items[k]);
-            if (!(c->seen & SEEN_KID) && intended_parent(s, sr, pm, c, &unchanged) == p &&
-                !unchanged)
+            if (!(c->seen & SEEN_KID) && added_to(s, sr, pm, c) == p) {
                 l->items[l->n++] = old[i].items[k];
+                p->seen |= SEEN_CHANGED;
+            }
         }
     }
+    /* loading is not a change: the snapshot takes what was read, unless the
+     * user's changes made the field differ from the rows (then the snapshot
+     * says "not loaded", and a rollback leaves it so) */
     for (size_t i = 0; i < n; i++) {
-        parents[i]->seen &= (uint8_t)~SEEN_PARENT;
-        if (rc == CORM_OK)
-            mark_loaded(parents[i], r);
-        if (to_many_field && parents[i]->has_snap) /* loading is not a change */
-            memcpy((char *)orm_snap(parents[i]) + r->offset, to_many(parents[i], r), sizeof(many));
+        orm_obj *p = parents[i];
+        bool changed = p->seen & SEEN_CHANGED;
+        p->seen &= (uint8_t)~(SEEN_PARENT | SEEN_CHANGED);
+        if (rc < 0)
+            continue;
+        uint64_t bit = (uint64_t)1 << r->index;
+        *orm_loaded(p, false) |= bit;
+        if (!p->has_snap)
+            continue;
+        if (changed)
+            memset(field_at(orm_snap(p), r), 0, field_size(r));
+        else
+            memcpy(field_at(orm_snap(p), r), field_at(orm_data(p), r), field_size(r));
+        *orm_loaded(p, true) = changed ? *orm_loaded(p, true) & ~bit : *orm_loaded(p, true) | bit;
     }
     for (size_t i = 0; i < nkids; i++)
         kids[i]->seen &= (uint8_t)~SEEN_KID;
@@ -559,6 +767,24 @@ static int add_link(corm_session *s, const sch_rel *sr, orm_obj *a, orm_obj *b, 
     return CORM_OK;
 }
 
+/* Copy the key of t into o's foreign key under many-to-one sr. */
+static void set_key(orm_obj *o, const sch_rel *sr, orm_obj *t)
+{
+    const corm_column *fk = sr->fk;
+    corm_value key = sql_field_value(sr->target->pk, orm_data(t), false);
+    char *f = (char *)orm_data(o) + fk->offset;
+    if (key.kind == CORM_V_INT) {
+        switch (fk->size) {
+        case 2: *(int16_t *)(void *)f = (int16_t)key.u.i; break;
+        case 4: *(int32_t *)(void *)f = (int32_t)key.u.i; break;
+        default: *(int64_t *)(void *)f = key.u.i; break;
+        }
+    } else {
+        memcpy(f, (char *)orm_data(t) + sr->target->pk->offset, fk->size); /* a string key */
+    }
+    corm_set_null(orm_data(o), fk, false);
+}
+
 /* The checks corm_rel_add and corm_rel_remove share. */
 static const sch_rel *to_many_rel(corm_session *s, void *parent, const corm_relation *rel,
                                   void *child, orm_obj **p, orm_obj **c)
@@ -589,24 +815,35 @@ int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *
     if (!sr)
         return s->err.code;
     many *l = to_many(p, rel);
-    for (size_t i = 0; i < l->n; i++)
-        if (l->items[i] == child)
+    bool present = false, unchanged;
+    for (size_t i = 0; i < l->n && !present; i++)
+        present = l->items[i] == child;
+    int rc = CORM_OK;
+    if (rel->kind == CORM_REL_MANY_TO_MANY) {
+        if (present)
             return CORM_OK;
-    int rc;
-    if (rel->kind == CORM_REL_ONE_TO_MANY) {
+        if ((rc = own_array(s, p, rel, 1)) < 0)
+            return rc;
+        l->items[l->n++] = child;
+        rc = add_link(s, sr, p, c, LINK_ADD); /* the association row is written at flush */
+    } else {
         /* a move: out of the collection of the parent it had */
-        bool unchanged;
         orm_obj *was = intended_parent(s, sr, p->mp, c, &unchanged);
+        if (present && was == p)
+            return CORM_OK;
         if (was && was != p && was->mp == p->mp && (rc = drop_item(s, was, rel, child)) < 0)
             return rc;
+        rc = CORM_OK;
+        if (!present) {
+            if ((rc = own_array(s, p, rel, 1)) < 0)
+                return rc;
+            l->items[l->n++] = child;
+        }
+        /* the pointer, and the key when the parent has one (else at flush) */
+        *to_one(c, sr->inverse) = parent;
+        if (p->has_snap)
+            set_key(c, &sr->target->rels[sr->inverse->index], p);
     }
-    if ((rc = own_array(s, p, rel, 1)) < 0)
-        return rc;
-    l->items[l->n++] = child;
-    if (rel->kind == CORM_REL_MANY_TO_MANY)
-        rc = add_link(s, sr, p, c, LINK_ADD); /* the association row is written at flush */
-    else
-        *to_one(c, sr->inverse) = parent; /* the key follows at flush */
     if (rc == CORM_OK && c->state == OBJ_TRANSIENT)
         rc = corm_add(s, child);
     return rc;
@@ -642,6 +879,59 @@ int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, voi
 
 /* ---- flushing --------------------------------------------------------------------- */
 
+/* The parent o's snapshot names under many-to-one sr: its pointer, or the
+ * object of its key. */
+static orm_obj *snapshot_parent(corm_session *s, orm_obj *o, const sch_rel *sr)
+{
+    void *was;
+    memcpy(&was, (char *)orm_snap(o) + sr->rel->offset, sizeof was);
+    if (was)
+        return orm_hdr(was);
+    const corm_column *fk = sr->fk;
+    if (orm_bit(orm_snap_nulls(o), fk))
+        return NULL;
+    corm_value key = sql_field_value(fk, orm_snap(o), false);
+    return orm_imap_get(s, sr->target, &key);
+}
+
+/* A child moved from parent `from` to `to` (either NULL) is being flushed:
+ * the two parents' loaded collections follow, so that they show the move
+ * without being loaded again. */
+static int follow_move(corm_session *s, orm_obj *o, const sch_rel *sr, orm_obj *from, orm_obj *to)
+{
+    const corm_relation *coll = sr->inverse;
+    int rc = CORM_OK;
+    if (!coll || coll->kind != CORM_REL_ONE_TO_MANY || from == to)
+        return CORM_OK;
+    if (from && (rc = drop_item(s, from, coll, orm_data(o))) < 0)
+        return rc;
+    if (!to || !is_loaded(to, coll))
+        return CORM_OK;
+    many *l = to_many(to, coll);
+    for (size_t i = 0; i < l->n; i++)
+        if (l->items[i] == orm_data(o))
+            return CORM_OK;
+    if ((rc = own_array(s, to, coll, 1)) < 0)
+        return rc;
+    l->items[l->n++] = orm_data(o);
+    return CORM_OK;
+}
+
+/* The user changed o's foreign key by hand: the collections follow, and
+ * its to-one becomes "not loaded" (NULL, its loaded bit clear; corm_load
+ * reads it again). Pointing it at the new parent instead would look, after
+ * a failed commit, like a move of the user's that outranks the next key
+ * set by hand. */
+static int follow_key(corm_session *s, orm_obj *o, const sch_rel *sr)
+{
+    corm_value key = column_value(o, sr->fk);
+    orm_obj *t = key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &key);
+    int rc = follow_move(s, o, sr, snapshot_parent(s, o, sr), t);
+    *to_one(o, sr->rel) = NULL;
+    *orm_loaded(o, false) &= ~((uint64_t)1 << sr->rel->index);
+    return rc;
+}
+
 /* Copy the keys of o's to-one pointers into its foreign keys: for a new
  * object when the pointer is set, for a loaded one when the pointer was
  * changed. 1 when a target has no key yet (flush it first). */
@@ -654,44 +944,34 @@ int orm_rel_presync(corm_session *s, orm_obj *o)
         if (r->kind != CORM_REL_MANY_TO_ONE)
             continue;
         void *t = *to_one(o, r);
-        if (o->has_snap) {
-            void *was;
-            memcpy(&was, (char *)orm_snap(o) + r->offset, sizeof was);
-            if (t == was)
-                continue;
-        } else if (!t) {
+        if (o->has_snap && !pointer_changed(o, r)) {
+            int rc = orm_column_changed(o, sr->fk) ? follow_key(s, o, sr) : CORM_OK;
+            if (rc < 0)
+                return rc;
             continue;
         }
+        if (!o->has_snap && !t)
+            continue;
         const corm_column *fk = sr->fk;
+        orm_obj *to = t ? orm_hdr(t) : NULL;
+        if (to && (to->magic != ORM_MAGIC || to->s != s || to->mp != sr->target))
+            return orm_set_error(s, CORM_EINVAL, "%s.%s: the object assigned is not a %s of "
+                                 "this session", r->model->name, r->name, r->target->name);
+        /* the pointer was moved: collections follow (corm_rel_add did already) */
+        int rc = o->has_snap ? follow_move(s, o, sr, snapshot_parent(s, o, sr), to) : CORM_OK;
+        if (rc < 0)
+            return rc;
         if (!t) {
             if (corm_set_null(orm_data(o), fk, true) < 0)
                 return orm_set_error(s, CORM_ENOTNULL, "%s.%s: set to NULL, but %s.%s cannot be "
                                      "NULL", r->model->name, r->name, r->model->name, fk->name);
             continue;
         }
-        orm_obj *to = orm_hdr(t);
-        if (to->magic != ORM_MAGIC || to->s != s || to->mp != sr->target)
-            return orm_set_error(s, CORM_EINVAL, "%s.%s: the object assigned is not a %s of "
-                                 "this session", r->model->name, r->name, r->target->name);
-        if (to->state == OBJ_TRANSIENT) {
-            int rc = corm_add(s, t); /* save-update cascade */
-            if (rc < 0)
-                return rc;
-        }
+        if (to->state == OBJ_TRANSIENT && (rc = corm_add(s, t)) < 0) /* save-update cascade */
+            return rc;
         if (to->state == OBJ_PENDING)
             return 1;
-        corm_value key = sql_field_value(sr->target->pk, t, false);
-        char *f = (char *)orm_data(o) + fk->offset;
-        if (key.kind == CORM_V_INT) {
-            switch (fk->size) {
-            case 2: *(int16_t *)(void *)f = (int16_t)key.u.i; break;
-            case 4: *(int32_t *)(void *)f = (int32_t)key.u.i; break;
-            default: *(int64_t *)(void *)f = key.u.i; break;
-            }
-        } else {
-            memcpy(f, (char *)t + sr->target->pk->offset, fk->size); /* a string key */
-        }
-        corm_set_null(orm_data(o), fk, false);
+        set_key(o, sr, to);
     }
     return CORM_OK;
 }
@@ -703,6 +983,23 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
         const sch_rel *sr = &mp->rels[i];
         const corm_relation *r = sr->rel;
         int rc = CORM_OK;
+        if (r->kind == CORM_REL_MANY_TO_ONE) { /* out of its parents' collections */
+            const corm_relation *coll = sr->inverse;
+            if (!coll || coll->kind != CORM_REL_ONE_TO_MANY)
+                continue;
+            bool unchanged;
+            void *ptr = *to_one(o, r);
+            orm_obj *held[3] = {
+                intended_parent(s, &sr->target->rels[coll->index], sr->target, o, &unchanged),
+                ptr ? orm_hdr(ptr) : NULL,        /* where it points */
+                o->has_snap ? snapshot_parent(s, o, sr) : NULL, /* where it was flushed */
+            };
+            for (int k = 0; k < 3; k++)
+                if (held[k] && held[k]->mp == sr->target &&
+                    (rc = drop_item(s, held[k], coll, orm_data(o))) < 0)
+                    return rc;
+            continue;
+        }
         if (r->kind == CORM_REL_MANY_TO_MANY) { /* its association rows go with it */
             if (o->state != OBJ_PENDING && (rc = add_link(s, sr, o, NULL, LINK_REMOVE_ALL)) < 0)
                 return rc;
@@ -711,8 +1008,11 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
         if (r->kind == CORM_REL_MANY_TO_ONE || !(r->cascade & CORM_CASCADE_DELETE))
             continue;
         /* the collection as the session knows it: loaded (with what was
-         * added to it) or, for a pending object, what was added */
-        if (o->state != OBJ_PENDING && !is_loaded(o, r) &&
+         * added to it) or, for a pending object, what was added. A load that
+         * had to leave out a child moved by its key is not trusted (the key
+         * may have come back): read again. */
+        bool trusted = is_loaded(o, r) && (!o->has_snap || (*orm_loaded(o, true) >> r->index & 1));
+        if (o->state != OBJ_PENDING && !trusted &&
             (rc = orm_rel_load(s, sr, &o, 1, false, NULL, NULL)) < 0)
             return rc;
         if (r->kind == CORM_REL_ONE_TO_ONE) {
@@ -722,10 +1022,12 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
             continue;
         }
         many *l = to_many(o, r);
-        for (size_t k = 0; k < l->n; k++) {
+        for (size_t k = l->n; k-- > 0;) { /* each kid deleted leaves the array */
             orm_obj *kid = orm_hdr(l->items[k]);
-            if ((kid->state == OBJ_PENDING || o->state != OBJ_PENDING) &&
-                (rc = corm_delete(s, l->items[k])) < 0)
+            bool unchanged;
+            if (intended_parent(s, sr, mp, kid, &unchanged) != o)
+                continue; /* moved away and not flushed */
+            if ((rc = corm_delete(s, l->items[k])) < 0)
                 return rc;
         }
     }

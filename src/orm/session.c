@@ -44,6 +44,7 @@ corm_session *corm_session_new(corm_engine *e)
     if (!s)
         return NULL;
     s->e = e;
+    s->coll_epoch = 1; /* 0 marks arrays made by loading */
     util_arena_init(&s->arena, 64 * 1024, &e->arenas);
     size_t n = e->meta.n ? e->meta.n : 1;
     if (!(s->lists = util_calloc(n, sizeof *s->lists)) ||
@@ -298,11 +299,15 @@ int corm_delete(corm_session *s, void *obj)
     if (!o)
         return s->err.code;
     switch (o->state) {
-    case OBJ_PENDING:
+    case OBJ_PENDING: {
+        /* its pending children would add it back at flush: they go too */
+        int rc = o->mp->nrels ? orm_rel_cascade_delete(s, o) : CORM_OK;
+        if (rc < 0)
+            return rc;
         o->state = OBJ_TRANSIENT;
         s->npending--;
-        /* its pending children would add it back at flush */
-        return o->mp->nrels ? orm_rel_cascade_delete(s, o) : CORM_OK;
+        return CORM_OK;
+    }
     case OBJ_PERSISTENT: {
         int rc = o->mp->nrels ? orm_rel_cascade_delete(s, o) : CORM_OK;
         if (rc < 0)
@@ -351,10 +356,7 @@ int corm_set_null(void *obj, const corm_column *col, bool is_null)
     uint64_t *w = &orm_nulls(o)[col->index >> 6], bit = (uint64_t)1 << (col->index & 63);
     *w = is_null ? *w | bit : *w & ~bit;
     if (is_null)
-        memset((char *)obj + col->offset, 0, col->size);
-    /* the flag wins over "the value changed": make the field look unchanged */
-    if (is_null && o->has_snap)
-        memcpy((char *)orm_snap(o) + col->offset, (char *)obj + col->offset, col->size);
+        memset((char *)obj + col->offset, 0, col->size); /* NULL while it stays zero */
     return CORM_OK;
 }
 
@@ -370,10 +372,7 @@ bool corm_field_is_null(const void *obj, const corm_column *col)
         memcpy(&p, (const char *)obj + col->offset, sizeof p);
         return p == NULL;
     }
-    if (!orm_bit(orm_nulls(o), col))
-        return false;
-    const void *base = o->has_snap ? orm_snap(o) : o->mp->proto;
-    return !sql_field_differs(col, obj, base);
+    return orm_bit(orm_nulls(o), col) && orm_zero(obj, col);
 }
 
 /* ---- identity map ---------------------------------------------------------------- */
@@ -509,11 +508,14 @@ void orm_take_snapshot(orm_obj *o)
     /* normalize NULL flags: a flagged field given a value is no longer NULL */
     const corm_model *m = o->mp->model;
     uint64_t *nulls = orm_nulls(o);
-    const void *base = o->has_snap ? orm_snap(o) : o->mp->proto;
     for (size_t i = 0; o->mp->nwords && i < m->ncolumns; i++)
-        if (orm_bit(nulls, m->columns[i]) && sql_field_differs(m->columns[i], orm_data(o), base))
+        if (orm_bit(nulls, m->columns[i]) && !orm_zero(orm_data(o), m->columns[i]))
             nulls[i >> 6] &= ~((uint64_t)1 << (i & 63));
-    memcpy(orm_snap(o), orm_data(o), o->mp->stride);
+    /* collections in the snapshot stay as committed (see orm_rel_settle) */
+    if (o->has_snap)
+        orm_rel_restore_image(o, orm_snap(o), orm_data(o));
+    else
+        memcpy(orm_snap(o), orm_data(o), o->mp->stride);
     o->has_snap = true;
 }
 
@@ -535,6 +537,7 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
         s->links[i].done = false;
     if (!keep && mark == 0)
         s->nlinks = 0;
+    size_t end = s->njournal;
     while (s->njournal > mark) {
         orm_jentry *j = &s->journal[--s->njournal];
         orm_obj *o = j->o;
@@ -546,7 +549,10 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
             if (j->pk_assigned)
                 memset((char *)orm_data(o) + o->mp->pk->offset, 0, o->mp->pk->size);
             o->has_snap = false;
-            if (keep) {
+            if (o->state == OBJ_DELETED) { /* inserted, then deleted: never was */
+                s->ndeleted--;
+                o->state = OBJ_TRANSIENT;
+            } else if (keep) {
                 o->state = OBJ_PENDING;
                 s->npending++;
             } else {
@@ -554,10 +560,18 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
             }
             break;
         case J_UPDATED:
-        case J_BULK_UPDATED:
-            memcpy(orm_snap(o), j->before, o->mp->stride);
-            if (!keep || j->kind == J_BULK_UPDATED)
-                memcpy(orm_data(o), j->before, o->mp->stride);
+        case J_BULK_UPDATED: /* collections have entries of their own */
+            if (!keep || j->kind == J_BULK_UPDATED) {
+                orm_rel_restore_image(o, orm_snap(o), j->before);
+                orm_rel_restore_image(o, orm_data(o), j->before);
+            } else {
+                orm_rel_rebase(o, j->before); /* the user's values stay */
+            }
+            break;
+        case J_LOADED:
+        case J_COLL:
+            if (!keep) /* a failed commit keeps what the user sees */
+                orm_rel_unload(o, j->before, j->kind == J_LOADED);
             break;
         case J_DELETED:
         case J_BULK_DELETED: {
@@ -565,10 +579,17 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
             bool again = keep && j->kind == J_DELETED; /* delete it at the next flush */
             o->state = again ? OBJ_DELETED : OBJ_PERSISTENT;
             s->ndeleted += again;
+            if (!keep) /* what was changed before the delete, never written */
+                orm_rel_restore_image(o, orm_data(o), orm_snap(o));
             break;
         }
         }
     }
+    /* a failed commit keeps the user's collections: their entries stay, for
+     * the commit that settles them or the rollback that undoes them */
+    for (size_t k = mark; keep && k < end; k++)
+        if (s->journal[k].kind == J_LOADED || s->journal[k].kind == J_COLL)
+            s->journal[s->njournal++] = s->journal[k];
 }
 
 /* Objects not yet flushed go back to their committed selves (rollback). */
@@ -596,6 +617,8 @@ static void settle(corm_session *s)
     bool compact = false;
     for (size_t i = 0; i < s->njournal; i++) {
         orm_obj *o = s->journal[i].o;
+        if (s->journal[i].kind == J_COLL)
+            orm_rel_settle(s, o, s->journal[i].before);
         if (o->state == OBJ_GONE) {
             orm_imap_del(s, o);
             o->state = OBJ_DETACHED;
@@ -605,6 +628,7 @@ static void settle(corm_session *s)
     for (size_t r = 0; compact && r < s->e->meta.n; r++)
         orm_list_compact(&s->lists[r]);
     s->njournal = 0;
+    s->coll_epoch++;
 }
 
 /* ---- transactions -------------------------------------------------------------------- */
@@ -637,6 +661,7 @@ int corm_rollback(corm_session *s)
     util_err_clear(&s->err);
     orm_undo(s, 0, false);
     discard_unflushed(s);
+    s->coll_epoch++;
     orm_release_conn(s);
     return CORM_OK;
 }
@@ -655,6 +680,7 @@ int corm_begin_nested(corm_session *s)
         return rc;
     s->link_marks[s->nest] = s->nlinks;
     s->marks[s->nest++] = s->njournal;
+    s->coll_epoch++; /* collections changed from here on are journaled again */
     return CORM_OK;
 }
 
