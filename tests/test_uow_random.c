@@ -517,7 +517,9 @@ static void commit(run *r)
         r->depth = 0; /* the transaction, and its savepoints, are gone */
         r->failed_since_commit = true;
         for (int i = 0; i < r->n; i++) {
-            r->e[i].fk_moved |= r->e[i].fk_txn;
+            /* (a flushed pointer move is a key move again: the pointer was
+             * left "not loaded") */
+            r->e[i].fk_moved |= r->e[i].fk_txn || r->e[i].ptr_txn;
             r->e[i].ptr_moved |= r->e[i].ptr_txn;
         }
     }

@@ -132,6 +132,8 @@ typedef struct orm_jentry {
     orm_obj *o;
     uint8_t kind;
     bool pk_assigned;        /* J_INSERTED: the database chose the key */
+    uint64_t follow;         /* J_UPDATED undone by a failed commit: to-one pointers
+                                the user had not moved (see orm_rel_rebase) */
     unsigned char *before;   /* J_INSERTED: fields before server defaults were read
                                 back (or NULL); J_UPDATED: the old snapshot;
                                 J_LOADED: the field as it was (relation.c) */
@@ -263,10 +265,11 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o);
 int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t n,
                    orm_obj **parent_of, orm_obj **kids, size_t nkids);
 /* A failed commit: o's snapshot goes back to the image `before` (as the
- * database has it again), and each to-one pointer the user had not moved
- * (loaded, or followed by the flush) goes back with it; the rest of o's
- * fields stay as the user left them. */
-void orm_rel_rebase(orm_obj *o, const unsigned char *before);
+ * database has it again); the user's values stay. Returns the to-one
+ * pointers the user had not moved (loaded, or set by the flush), which
+ * orm_rel_repoint then makes "not loaded", once every object is undone. */
+uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before);
+void orm_rel_repoint(orm_obj *o, uint64_t follow);
 /* The snapshot takes o's to-one pointers: a flush found them pointing
  * where the keys, unchanged, already point. */
 void orm_rel_sync_pointers(orm_obj *o);

@@ -275,6 +275,11 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
     return rc;
 }
 
+/* Marks in orm_obj.seen while attaching (collect_joined's 1 is clear by then). */
+#define SEEN_PARENT 2
+#define SEEN_KID 4
+#define SEEN_CHANGED 8  /* a parent whose field, as filled, is not the committed one */
+
 /* What a load inside a transaction replaced, for orm_rel_unload. */
 typedef struct loaded_before {
     const corm_relation *r;
@@ -323,22 +328,63 @@ void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load)
     }
 }
 
+/* At COMMIT, make o's collection hold exactly the children that name it:
+ * drop those that went elsewhere, and take back, from the array as it was
+ * before (intact: changes copy it), those that came back (a key set by hand
+ * to another parent and back, across a failed commit). In place: nothing
+ * older needs the array now. */
+static int settle_children(corm_session *s, orm_obj *o, const loaded_before *b)
+{
+    const sch_rel *sr = &o->mp->rels[b->r->index];
+    many *l = to_many(o, b->r);
+    size_t k = 0, back = 0;
+    bool unchanged;
+    for (size_t i = 0; i < l->n; i++) {
+        orm_obj *c = orm_hdr(l->items[i]);
+        if (intended_parent(s, sr, o->mp, c, &unchanged) == o) {
+            c->seen |= SEEN_KID;
+            l->items[k++] = l->items[i];
+        }
+    }
+    l->n = k;
+    for (size_t i = 0; i < b->field.n; i++) {
+        orm_obj *c = orm_hdr(b->field.items[i]);
+        back += !(c->seen & SEEN_KID) && intended_parent(s, sr, o->mp, c, &unchanged) == o;
+    }
+    int rc = CORM_OK;
+    if (back && l->n + back > l->cap) {
+        void **items = alloc_items(s, l->n + back, s->coll_epoch);
+        if (items) {
+            if (l->n)
+                memcpy(items, l->items, l->n * sizeof *items);
+            l->items = items;
+            l->cap = l->n + back;
+        } else {
+            rc = orm_set_error(s, CORM_ENOMEM, "out of memory settling %s.%s", b->r->model->name,
+                               b->r->name);
+            *orm_loaded(o, false) &= ~((uint64_t)1 << b->r->index);
+        }
+    }
+    for (size_t i = 0; rc == CORM_OK && back && i < b->field.n; i++) {
+        orm_obj *c = orm_hdr(b->field.items[i]);
+        if (!(c->seen & SEEN_KID) && intended_parent(s, sr, o->mp, c, &unchanged) == o) {
+            c->seen |= SEEN_KID;
+            l->items[l->n++] = b->field.items[i];
+        }
+    }
+    for (size_t i = 0; i < l->n; i++)
+        orm_hdr(l->items[i])->seen &= (uint8_t)~SEEN_KID;
+    return rc;
+}
+
 void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before)
 {
     const loaded_before *b = (const loaded_before *)(const void *)before;
     uint64_t bit = (uint64_t)1 << b->r->index;
     if (!o->has_snap)
         return;
-    if (b->r->kind == CORM_REL_ONE_TO_MANY) { /* in place: nothing older needs it now */
-        const sch_rel *sr = &o->mp->rels[b->r->index];
-        many *l = to_many(o, b->r);
-        size_t k = 0;
-        bool unchanged;
-        for (size_t i = 0; i < l->n; i++)
-            if (intended_parent(s, sr, o->mp, orm_hdr(l->items[i]), &unchanged) == o)
-                l->items[k++] = l->items[i];
-        l->n = k;
-    }
+    if (b->r->kind == CORM_REL_ONE_TO_MANY && settle_children(s, o, b) < 0)
+        return; /* out of memory: the collection stays as it was, and says not loaded */
     memcpy(field_at(orm_snap(o), b->r), field_at(orm_data(o), b->r), field_size(b->r));
     /* loaded stays only what was loaded whole: a load that had to leave a
      * child out (its key moved by hand, then perhaps back) is not */
@@ -347,34 +393,30 @@ void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before)
     *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bit) | (*orm_loaded(o, false) & bit);
 }
 
-/* Whether o's to-one sr points at the object its foreign key names. */
-static bool agrees(orm_obj *o, const sch_rel *sr)
-{
-    void *t = *to_one(o, sr->rel);
-    corm_value key = column_value(o, sr->fk);
-    if (!t || key.kind == CORM_V_NULL)
-        return !t && key.kind == CORM_V_NULL;
-    corm_value pk = sql_field_value(sr->target->pk, t, false);
-    if (pk.kind == CORM_V_INT && key.kind == CORM_V_INT)
-        return pk.u.i == key.u.i;
-    return pk.kind == CORM_V_TEXT && key.kind == CORM_V_TEXT && pk.u.text.n == key.u.text.n &&
-           memcmp(pk.u.text.p, key.u.text.p, pk.u.text.n) == 0;
-}
-
-void orm_rel_rebase(orm_obj *o, const unsigned char *before)
+uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before)
 {
     const sch_mapper *mp = o->mp;
+    uint64_t follow = 0;
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE && *to_one(o, mp->rels[i].rel) &&
+            !pointer_changed(o, mp->rels[i].rel))
+            follow |= (uint64_t)1 << i;
     orm_rel_restore_image(o, orm_snap(o), before);
-    /* a pointer loaded for a key the user has since changed would now look
-     * like a move of the user's: it becomes "not loaded" */
-    for (size_t i = 0; i < mp->nrels; i++) {
-        const sch_rel *sr = &mp->rels[i];
-        void *t = sr->rel->kind == CORM_REL_MANY_TO_ONE ? *to_one(o, sr->rel) : NULL;
-        /* (a pending target has no key yet: the pointer is the user's) */
-        if (t && orm_hdr(t)->state != OBJ_PENDING && !agrees(o, sr)) {
-            *to_one(o, sr->rel) = NULL;
-            *orm_loaded(o, false) &= ~((uint64_t)1 << i);
-        }
+    return follow;
+}
+
+void orm_rel_repoint(orm_obj *o, uint64_t follow)
+{
+    /* a pointer not moved by the user would now look moved (the snapshot
+     * went back): it becomes "not loaded", and the key decides; one at an
+     * object pending again has no key to decide with, and stays */
+    for (size_t i = 0; follow && i < o->mp->nrels; i++) {
+        const corm_relation *r = o->mp->rels[i].rel;
+        void *t = *to_one(o, r);
+        if (!(follow >> i & 1) || !t || orm_hdr(t)->state == OBJ_PENDING)
+            continue;
+        *to_one(o, r) = NULL;
+        *orm_loaded(o, false) &= ~((uint64_t)1 << i);
     }
 }
 
@@ -426,11 +468,7 @@ void orm_rel_restore_image(orm_obj *o, void *dst, const void *src)
     *w = (*w & ~bits) | (loaded & bits);
 }
 
-/* Marks in orm_obj.seen while attaching (collect_joined's 1 is clear by then). */
-#define SEEN_PARENT 2
-#define SEEN_KID 4
 
-#define SEEN_CHANGED 8  /* a parent whose field, as filled, is not the committed one */
 
 /* How a kid's many-to-one follows the parent it is attached to. */
 enum follow { FOLLOW_NONE, FOLLOW_COMMITTED };

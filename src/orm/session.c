@@ -525,7 +525,7 @@ int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assign
     if (util_pool_grow(s->arena.pool, &s->journal, &s->capjournal, s->njournal,
                        sizeof *s->journal, 256) < 0)
         return orm_set_error(s, CORM_ENOMEM, "out of memory recording the transaction");
-    s->journal[s->njournal++] = (orm_jentry){ o, (uint8_t)kind, pk_assigned, before };
+    s->journal[s->njournal++] = (orm_jentry){ o, (uint8_t)kind, pk_assigned, 0, before };
     return CORM_OK;
 }
 
@@ -565,7 +565,7 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
                 orm_rel_restore_image(o, orm_snap(o), j->before);
                 orm_rel_restore_image(o, orm_data(o), j->before);
             } else {
-                orm_rel_rebase(o, j->before); /* the user's values stay */
+                j->follow = orm_rel_rebase(o, j->before); /* the user's values stay */
             }
             break;
         case J_LOADED:
@@ -585,6 +585,10 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
         }
         }
     }
+    /* after every object is back (a target may be pending again) */
+    for (size_t k = mark; keep && k < end; k++)
+        if (s->journal[k].kind == J_UPDATED)
+            orm_rel_repoint(s->journal[k].o, s->journal[k].follow);
     /* a failed commit keeps the user's collections: their entries stay, for
      * the commit that settles them or the rollback that undoes them */
     for (size_t k = mark; keep && k < end; k++)
