@@ -58,9 +58,14 @@ static const corm_model *const models[] = { Owner_model, Pet_model, NULL };
  *   2922  corm_rel_add returned 1 after taking a child from another parent
  *   9495  a pointer move to where the key already was never settled
  *   21214, 25236  a failed commit made a loaded pointer look like the user's
- *   25854, 30789  a load that left out a child moved by key was trusted */
-static const unsigned regressions[] = { 2185, 2922, 3018, 5025, 9495, 21214, 24741, 25236,
-                                         25854, 30789 };
+ *   25854, 30789  a load that left out a child moved by key was trusted
+ *   65980, 1000767  a loaded pointer outranked a key set by hand after a failed commit
+ *   1002975, 1005032  a failed commit left children in collections their keys had left */
+static const struct { unsigned seed; int ops; } regressions[] = {
+    { 2185, 80 }, { 2922, 80 }, { 3018, 80 }, { 5025, 80 }, { 9495, 80 }, { 21214, 80 },
+    { 24741, 80 }, { 25236, 80 }, { 25854, 80 }, { 30789, 80 }, { 65980, 80 }, { 69818, 80 },
+    { 1000767, 300 }, { 1002975, 300 }, { 1005032, 300 },
+};
 
 enum kind { OWNER, PET };
 
@@ -713,10 +718,10 @@ static void random_units_of_work(void **st_)
         OK(corm_engine_open(&db[k], url[k], models));
         OK(corm_create_all(db[k]));
     }
-    for (size_t i = 0; i < sizeof regressions / sizeof *regressions; i++)
-        if (regressions[i])
-            one_seed(db[regressions[i] & 1], files[regressions[i] & 1], regressions[i] & 1,
-                     regressions[i], nops);
+    for (size_t i = 0; i < sizeof regressions / sizeof *regressions; i++) {
+        unsigned seed = regressions[i].seed;
+        one_seed(db[seed & 1], files[seed & 1], seed & 1, seed, regressions[i].ops);
+    }
     for (long i = 0; i < seeds; i++) {
         unsigned seed = (unsigned)(first + i);
         one_seed(db[seed & 1], files[seed & 1], seed & 1, seed, nops);

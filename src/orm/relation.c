@@ -328,20 +328,26 @@ void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load)
     }
 }
 
-/* At COMMIT, make o's collection hold exactly the children that name it:
- * drop those that went elsewhere, and take back, from the array as it was
- * before (intact: changes copy it), those that came back (a key set by hand
- * to another parent and back, across a failed commit). In place: nothing
- * older needs the array now. */
-static int settle_children(corm_session *s, orm_obj *o, const loaded_before *b)
+/* Make o's collection hold exactly the children that name it: drop those
+ * that went elsewhere, and take back, from the array as it was before
+ * (intact: changes copy it), those that came back (a key set by hand to
+ * another parent and back, across a failed commit). At COMMIT in place
+ * (nothing older needs the array now); after a failed commit through the
+ * journal, for a rollback to undo. */
+static int settle_children(corm_session *s, orm_obj *o, const loaded_before *b, bool journaled)
 {
     const sch_rel *sr = &o->mp->rels[b->r->index];
     many *l = to_many(o, b->r);
     size_t k = 0, back = 0;
     bool unchanged;
+    int rc = CORM_OK;
+    for (size_t i = l->n; journaled && i-- > 0;)
+        if (intended_parent(s, sr, o->mp, orm_hdr(l->items[i]), &unchanged) != o &&
+            (rc = drop_item(s, o, b->r, l->items[i])) < 0)
+            return rc;
     for (size_t i = 0; i < l->n; i++) {
         orm_obj *c = orm_hdr(l->items[i]);
-        if (intended_parent(s, sr, o->mp, c, &unchanged) == o) {
+        if (journaled || intended_parent(s, sr, o->mp, c, &unchanged) == o) {
             c->seen |= SEEN_KID;
             l->items[k++] = l->items[i];
         }
@@ -351,8 +357,9 @@ static int settle_children(corm_session *s, orm_obj *o, const loaded_before *b)
         orm_obj *c = orm_hdr(b->field.items[i]);
         back += !(c->seen & SEEN_KID) && intended_parent(s, sr, o->mp, c, &unchanged) == o;
     }
-    int rc = CORM_OK;
-    if (back && l->n + back > l->cap) {
+    if (back && journaled) {
+        rc = own_array(s, o, b->r, back);
+    } else if (back && l->n + back > l->cap) {
         void **items = alloc_items(s, l->n + back, s->coll_epoch);
         if (items) {
             if (l->n)
@@ -377,13 +384,22 @@ static int settle_children(corm_session *s, orm_obj *o, const loaded_before *b)
     return rc;
 }
 
+int orm_rel_reconcile(corm_session *s, orm_obj *o, const unsigned char *before)
+{
+    const loaded_before *b = (const loaded_before *)(const void *)before;
+    if (b->r->kind != CORM_REL_ONE_TO_MANY || (o->state != OBJ_PERSISTENT && o->state != OBJ_PENDING &&
+                                               o->state != OBJ_DELETED))
+        return CORM_OK;
+    return settle_children(s, o, b, true);
+}
+
 void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before)
 {
     const loaded_before *b = (const loaded_before *)(const void *)before;
     uint64_t bit = (uint64_t)1 << b->r->index;
     if (!o->has_snap)
         return;
-    if (b->r->kind == CORM_REL_ONE_TO_MANY && settle_children(s, o, b) < 0)
+    if (b->r->kind == CORM_REL_ONE_TO_MANY && settle_children(s, o, b, false) < 0)
         return; /* out of memory: the collection stays as it was, and says not loaded */
     memcpy(field_at(orm_snap(o), b->r), field_at(orm_data(o), b->r), field_size(b->r));
     /* loaded stays only what was loaded whole: a load that had to leave a
@@ -408,12 +424,19 @@ uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before)
 void orm_rel_repoint(orm_obj *o, uint64_t follow)
 {
     /* a pointer not moved by the user would now look moved (the snapshot
-     * went back): it becomes "not loaded", and the key decides; one at an
-     * object pending again has no key to decide with, and stays */
+     * went back): it becomes "not loaded", and the key decides. One at an
+     * object pending again stays, unless the key names a row the session
+     * holds: then the user set the key by hand after the flush that wrote
+     * the pointer's (which names no row now: that INSERT was undone) */
     for (size_t i = 0; follow && i < o->mp->nrels; i++) {
-        const corm_relation *r = o->mp->rels[i].rel;
+        const sch_rel *sr = &o->mp->rels[i];
+        const corm_relation *r = sr->rel;
         void *t = *to_one(o, r);
-        if (!(follow >> i & 1) || !t || orm_hdr(t)->state == OBJ_PENDING)
+        if (!(follow >> i & 1) || !t)
+            continue;
+        corm_value key = column_value(o, sr->fk);
+        if (orm_hdr(t)->state == OBJ_PENDING &&
+            (key.kind == CORM_V_NULL || !orm_imap_get(o->s, sr->target, &key)))
             continue;
         *to_one(o, r) = NULL;
         *orm_loaded(o, false) &= ~((uint64_t)1 << i);

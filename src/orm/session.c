@@ -594,6 +594,12 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
     for (size_t k = mark; keep && k < end; k++)
         if (s->journal[k].kind == J_LOADED || s->journal[k].kind == J_COLL)
             s->journal[s->njournal++] = s->journal[k];
+    /* the flushes of the failed transaction moved children between
+     * collections by keys that are unflushed again: collections follow what
+     * the keys say now (out of memory here leaves a ghost, not a loss) */
+    for (size_t k = mark, n = s->njournal; keep && k < n; k++)
+        if (s->journal[k].kind == J_COLL)
+            (void)orm_rel_reconcile(s, s->journal[k].o, s->journal[k].before);
 }
 
 /* Objects not yet flushed go back to their committed selves (rollback). */
@@ -650,7 +656,9 @@ int corm_commit(corm_session *s)
     if (rc < 0)
         return rc;
     if (s->conn && s->conn->depth && (rc = sql_commit(s->conn, &s->err)) < 0) {
+        util_err keep = s->err;
         orm_undo(s, 0, true);
+        s->err = keep;
         orm_release_conn(s);
         util_err_prefix(&s->err, "commit failed, nothing was written: ");
         return rc;
