@@ -7,6 +7,7 @@
  * defect it was written against (issue 7).
  */
 #include "common.h"
+#include "util/alloc.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -695,6 +696,87 @@ static void loading_a_to_one_keeps_the_users_pointer(void **state)
     corm_session_free(s);
 }
 
+/* ---- out of memory at every allocation of a unit of work with collections ---- */
+
+#define TRY(x) do { int rc_ = (x); if (rc_ != CORM_OK) return rc_; } while (0)
+
+/* Inside a transaction: loads (journaled), moves, adds, an orphan removed, a
+ * savepoint rolled back, a flush and a commit. */
+static int collection_work(corm_session *s)
+{
+    Writer *a = NULL, *b = NULL;
+    TRY(corm_get(s, Writer, 1, &a));
+    TRY(corm_get(s, Writer, 2, &b));
+    if (!a || !b)
+        return CORM_ENOTFOUND;
+    TRY(corm_load(s, a, Writer_books));
+    TRY(corm_begin_nested(s));
+    TRY(corm_load(s, b, Writer_books)); /* inside the transaction: journaled */
+    if (a->books.n != 2 || b->books.n != 1)
+        return CORM_ESTATE;
+    Book *k = corm_new(s, Book);
+    if (!k)
+        return CORM_ENOMEM;
+    k->title = "oom";
+    TRY(corm_rel_add(s, b, Writer_books, k));
+    TRY(corm_rel_add(s, b, Writer_books, a->books.items[0])); /* a move */
+    TRY(corm_flush(s));
+    TRY(corm_rollback_nested(s));
+    if (a->books.n != 2) /* as at the savepoint */
+        return CORM_ESTATE;
+    TRY(corm_rel_remove(s, a, Writer_books, a->books.items[1])); /* an orphan */
+    Book *moved = a->books.items[0];
+    moved->writer_id = 2; /* a move by key */
+    TRY(corm_flush(s));
+    corm_query *q = corm_query_new(s, Writer);
+    if (!q)
+        return CORM_ENOMEM;
+    TRY(corm_selectin(q, Writer_books));
+    Writer **ws;
+    size_t n;
+    TRY(corm_all(q, &ws, &n));
+    return corm_commit(s);
+}
+
+static void out_of_memory_in_collection_changes(void **state)
+{
+    (void)state;
+    seed();
+    for (long n = 0; n < 20000; n++) {
+        corm_session *s = corm_session_new(db);
+        util_alloc_fail_after(n);
+        int rc = s ? collection_work(s) : CORM_ENOMEM;
+        bool injected = util_alloc_failed();
+        util_alloc_fail_after(-1);
+        if (rc != CORM_OK && rc != CORM_ENOMEM)
+            fail_msg("allocation %ld: %s: %s", n, corm_err_name(rc), s ? corm_errmsg(s) : "");
+        if (s) { /* the session goes on: roll back, and read again */
+            OK(corm_rollback(s));
+            Writer *a = NULL;
+            OK(corm_get(s, Writer, 1, &a));
+            assert_non_null(a);
+            corm_session_free(s);
+        }
+        if (rc == CORM_OK && !injected) {
+            printf("collection changes: %ld allocations failed in turn\n", n);
+            assert_true(n > 20); /* (the engine reuses freed session memory: few calls) */
+            assert_int_equal(sql_int("SELECT COUNT(*) FROM book"), 2); /* a2 deleted, "oom" rolled back */
+            assert_int_equal(sql_int("SELECT COUNT(*) FROM book WHERE writer_id = 2"), 2);
+            return;
+        }
+        if (rc == CORM_OK) { /* committed, then an allocation after it failed: start over */
+            teardown(NULL);
+            setup(NULL);
+            seed();
+            continue;
+        }
+        /* nothing was committed */
+        assert_int_equal(sql_int("SELECT COUNT(*) FROM book"), 3);
+        assert_int_equal(sql_int("SELECT COUNT(*) FROM book WHERE writer_id = 1"), 2);
+    }
+    fail_msg("never succeeded");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -717,6 +799,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(load_after_key_set_by_hand_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(load_after_key_set_by_hand_nonempty, setup, teardown),
         cmocka_unit_test_setup_teardown(loading_a_to_one_keeps_the_users_pointer, setup, teardown),
+        cmocka_unit_test_setup_teardown(out_of_memory_in_collection_changes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
