@@ -217,11 +217,12 @@ static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *b
         rc = sql_run_text(s->conn, t, &s->params, &st, &s->err);
         while (rc == CORM_OK && (rc = s->conn->drv->step(st, &s->err)) == 1) {
             orm_obj *o, *named = NULL;
-            corm_value key;
-            if (owners && orm_row_key(s->conn->drv, st, by->index, &key) == CORM_OK)
-                named = orm_imap_get(s, owner, &key);
-            if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns, LOAD_KEEP, &o)) < 0 ||
-                (rc = objvec_push(s, out, o)) < 0 ||
+            if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns, LOAD_KEEP, &o)) == CORM_OK &&
+                owners) { /* the parent as loaded (the snapshot), not as changed since */
+                corm_value key = sql_field_value(by, orm_snap(o), orm_bit(orm_snap_nulls(o), by));
+                named = key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, owner, &key);
+            }
+            if (rc < 0 || (rc = objvec_push(s, out, o)) < 0 ||
                 (owners && (rc = objvec_push(s, owners, named)) < 0)) {
                 s->conn->drv->reset(st);
                 return rc;
@@ -513,6 +514,12 @@ static orm_obj *attach_to(corm_session *s, const sch_rel *sr, const sch_mapper *
     *follow = FOLLOW_NONE;
     if (sr->rel->kind == CORM_REL_MANY_TO_MANY)
         return kid->state == OBJ_PERSISTENT || kid->state == OBJ_PENDING ? by_row : NULL;
+    /* the common case, a kid as loaded: its row decides, no lookup needed */
+    if (kid->state == OBJ_PERSISTENT && kid->has_snap && !pointer_changed(kid, sr->inverse) &&
+        !orm_column_changed(kid, sr->fk)) {
+        *follow = FOLLOW_COMMITTED;
+        return by_row;
+    }
     bool unchanged;
     orm_obj *p = intended_parent(s, sr, pm, kid, &unchanged);
     if (unchanged)
