@@ -436,8 +436,10 @@ void orm_rel_repoint(orm_obj *o, uint64_t follow)
         if (!(follow >> i & 1) || !t)
             continue;
         corm_value key = column_value(o, sr->fk);
-        if (orm_hdr(t)->state == OBJ_PENDING &&
-            (key.kind == CORM_V_NULL || !orm_imap_get(o->s, sr->target, &key)))
+        orm_obj *named = key.kind == CORM_V_NULL ? NULL : orm_imap_get(o->s, sr->target, &key);
+        /* (a row being deleted does not count: its key may be the one the
+         * undone INSERT had reused) */
+        if (orm_hdr(t)->state == OBJ_PENDING && (!named || named->state != OBJ_PERSISTENT))
             continue;
         *to_one(o, r) = NULL;
         *orm_loaded(o, false) &= ~((uint64_t)1 << i);
