@@ -315,15 +315,23 @@ static void check_pets(run *r, int i)
 
 /* ---- operations ---------------------------------------------------------------- */
 
+/* The model's record of a new entity, with a fresh unique name. */
+static ent *born(run *r, enum kind k)
+{
+    ent *x = &r->e[r->n];
+    memset(x, 0, sizeof *x);
+    x->kind = k;
+    x->now.live = true;
+    snprintf(x->now.name, sizeof x->now.name, "%c%d", k == OWNER ? 'o' : 'p', r->names++);
+    return x;
+}
+
 static void new_owner(run *r)
 {
     if (r->n >= MAXE)
         return;
-    ent *x = &r->e[r->n];
-    memset(x, 0, sizeof *x);
-    x->kind = OWNER;
+    ent *x = born(r, OWNER);
     Owner *o = corm_new(r->s, Owner);
-    snprintf(x->now.name, sizeof x->now.name, "o%d", r->names++);
     o->name = corm_strdup(r->s, x->now.name);
     x->now.score_null = rnd(r, 3) == 0;
     x->now.score = x->now.score_null ? 0 : (int64_t)rnd(r, 100);
@@ -333,7 +341,6 @@ static void new_owner(run *r)
         o->score = x->now.score;
     MUST(r, corm_add(r->s, o));
     x->obj = o;
-    x->now.live = true;
     T("new owner %d", r->n);
     r->n++;
 }
@@ -344,15 +351,11 @@ static void new_pet(run *r)
     if (o < 0 || r->n >= MAXE)
         return;
     Owner *owner = obj(r, o);
-    ent *x = &r->e[r->n];
-    memset(x, 0, sizeof *x);
-    x->kind = PET;
+    ent *x = born(r, PET);
     Pet *p = corm_new(r->s, Pet);
-    snprintf(x->now.name, sizeof x->now.name, "p%d", r->names++);
     p->title = corm_strdup(r->s, x->now.name);
     MUST(r, corm_rel_add(r->s, owner, Owner_pets, p));
     x->obj = p;
-    x->now.live = true;
     x->now.owner = o;
     x->ptr_moved = x->ptr_txn = true;
     T("new pet %d of owner %d", r->n, o);
