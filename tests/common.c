@@ -36,10 +36,16 @@ void fx_open(fixture *fx, const char *params)
     snprintf(fx->dir, sizeof fx->dir, "/tmp/corm-test-XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     snprintf(fx->path, sizeof fx->path, "%s/test.db", fx->dir);
-    snprintf(fx->url, sizeof fx->url, "sqlite:///%s%s", fx->path, params ? params : "");
+    const char *server = getenv("CORM_TEST_URL");
+    if (server && *server) /* a server backend: the same database, emptied */
+        snprintf(fx->url, sizeof fx->url, "%s", server);
+    else
+        snprintf(fx->url, sizeof fx->url, "sqlite:///%s%s", fx->path, params ? params : "");
     int rc = corm_engine_open(&fx->db, fx->url, test_models);
     if (rc != CORM_OK)
         fail_msg("open %s: %s", fx->url, corm_engine_errmsg(fx->db));
+    if (server && *server)
+        OK(corm_drop_all(fx->db));
     corm_engine_set_echo(fx->db, capture, fx);
     corm_engine_set_warnings(fx->db, no_warnings, NULL);
     OK(corm_create_all(fx->db));

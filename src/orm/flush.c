@@ -275,6 +275,7 @@ static int insert(corm_session *s, orm_obj *o)
         const corm_column *c = m->columns[i];
         if (c == mp->pk && mp->pk_autoinc && unset(o, c)) {
             pk_assigned = true;
+            returning |= !d->last_insert_id; /* the key comes back in the row */
             continue;
         }
         if (c->server_default && unset(o, c)) {

@@ -276,10 +276,10 @@ void orm_rel_sync_pointers(orm_obj *o);
 /* Undo a J_LOADED or J_COLL entry: the relationship field (and, for a
  * load, its snapshot) as it was before. */
 void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load);
-/* After a failed commit, for a J_COLL entry: children that went elsewhere,
+/* After a failed commit, for a J_COLL or J_LOADED entry: children that went elsewhere,
  * or came back, as the keys now say (through the journal). */
 int orm_rel_reconcile(corm_session *s, orm_obj *o, const unsigned char *before);
-/* After COMMIT, for a J_COLL entry: children that went elsewhere (a key
+/* After COMMIT, for a J_COLL or J_LOADED entry: children that went elsewhere (a key
  * set by hand across a failed commit can leave one behind) leave the
  * collection, and the snapshot takes it as committed. */
 void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before);

@@ -598,7 +598,7 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
      * collections by keys that are unflushed again: collections follow what
      * the keys say now (out of memory here leaves a ghost, not a loss) */
     for (size_t k = mark, n = s->njournal; keep && k < n; k++)
-        if (s->journal[k].kind == J_COLL)
+        if (s->journal[k].kind == J_COLL || s->journal[k].kind == J_LOADED)
             (void)orm_rel_reconcile(s, s->journal[k].o, s->journal[k].before);
 }
 
@@ -627,7 +627,7 @@ static void settle(corm_session *s)
     bool compact = false;
     for (size_t i = 0; i < s->njournal; i++) {
         orm_obj *o = s->journal[i].o;
-        if (s->journal[i].kind == J_COLL)
+        if (s->journal[i].kind == J_COLL || s->journal[i].kind == J_LOADED)
             orm_rel_settle(s, o, s->journal[i].before);
         if (o->state == OBJ_GONE) {
             orm_imap_del(s, o);
