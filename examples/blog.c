@@ -2,6 +2,7 @@
 #define CORM_DEFINE_MODELS
 #include <corm/corm.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define USER_FIELDS(COLUMN, RELATION)                                       \
@@ -46,8 +47,10 @@ static const corm_model *const models[] = {
 
 int main(void)
 {
+    const char *url = getenv("DATABASE_URL"); /* as a Flask app reads it */
     corm_engine *db;
-    corm_engine_open(&db, "sqlite://", models);
+    if (corm_engine_open(&db, url ? url : "sqlite://", models) != CORM_OK)
+        return 1;
     corm_create_all(db);
     corm_session *s = corm_session_new(db);
 

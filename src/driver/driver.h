@@ -1,7 +1,7 @@
 /*
  * driver.h — the interface between corm and one database's client library.
  *
- * Each backend file (sqlite.c; postgres.c and mysql.c later) exports one
+ * Each backend file (sqlite.c, postgres.c; mysql.c later) exports one
  * constant drv_driver and nothing else. Above this line nobody includes a
  * database's own header: the SQL layer speaks to every database through
  * these function pointers, the dialect facts below, and the five wire kinds
@@ -103,6 +103,8 @@ typedef struct drv_driver {
     const char *(*column_text)(drv_stmt *st, int i, size_t *len);
     const void *(*column_blob)(drv_stmt *st, int i, size_t *len);
 
+    /* The key the database gave the last row inserted; NULL when keys come
+     * back only through RETURNING (the flush then asks for them). */
     int64_t (*last_insert_id)(drv_conn *c);
     int64_t (*changes)(drv_conn *c);
     /* Read the user tables of the database (not the driver's own). */
@@ -160,5 +162,6 @@ const drv_rtable *drv_rschema_table(const drv_rschema *rs, const char *name);
 const drv_driver *drv_find(const char *scheme);
 
 extern const drv_driver drv_sqlite;
+extern const drv_driver drv_postgres;
 
 #endif

@@ -175,5 +175,7 @@ const drv_driver *drv_find(const char *scheme)
 {
     if (strcmp(scheme, "sqlite") == 0 || strcmp(scheme, "sqlite3") == 0)
         return &drv_sqlite;
+    if (strcmp(scheme, "postgresql") == 0 || strcmp(scheme, "postgres") == 0)
+        return &drv_postgres;
     return NULL;
 }

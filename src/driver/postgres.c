@@ -1,0 +1,696 @@
+/*
+ * postgres.c — the PostgreSQL backend, over libpq.
+ *
+ * A connection is a PGconn opened from the URL's parts (postgresql://user:
+ * pass@host:port/db?k=v, a unix socket by ?host=/dir, libpq's multi-host
+ * form host=a,b), with client_encoding UTF8, DateStyle ISO and the session
+ * time zone UTC, so that text comes back as corm parses it. A statement is
+ * a server-side prepared statement (PQprepare once, PQexecPrepared each
+ * run) whose parameters are kept as text until it runs; results come back
+ * as text, one PGresult per run, read row by row. Keys of new rows come
+ * back through RETURNING (the driver has no last_insert_id).
+ *
+ * SQLSTATEs map to corm's codes; the server's own message is kept, and the
+ * table and column it names become the error's detail ("table.column"), as
+ * the SQLite driver gives it, so that messages name the model's column.
+ */
+#include "driver/driver.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Type OIDs (pg_type.h) of the columns read as something other than text. */
+enum { OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23,
+       OID_FLOAT4 = 700, OID_FLOAT8 = 701 };
+
+struct drv_conn {
+    PGconn *pg;
+    unsigned nstmt;          /* names prepared statements */
+    int64_t changes;         /* rows the last statement changed */
+};
+
+typedef struct pg_param {
+    char *value;             /* NULL: SQL NULL */
+    int len, format;         /* format 1: binary (a BLOB) */
+    char num[24];            /* an integer's or double's text, in place */
+} pg_param;
+
+struct drv_stmt {
+    drv_conn *c;
+    char name[24];
+    bool readonly;
+    int nparams;
+    pg_param *params;
+    const char **values;
+    int *lengths, *formats;
+    PGresult *res;
+    int row, nrows;
+    unsigned char *blob;     /* the last bytea read, decoded */
+};
+
+/* ---- errors --------------------------------------------------------------------- */
+
+static int map_state(const char *st)
+{
+    if (!st)
+        return CORM_ESQL;
+    if (!strcmp(st, "23505")) return CORM_EUNIQUE;
+    if (!strcmp(st, "23503")) return CORM_EFOREIGNKEY;
+    if (!strcmp(st, "23502")) return CORM_ENOTNULL;
+    if (!strcmp(st, "23514")) return CORM_ECHECK;
+    if (!strcmp(st, "22001")) return CORM_ETOOLONG;
+    if (!strcmp(st, "22003")) return CORM_ERANGE;
+    if (!strcmp(st, "22007") || !strcmp(st, "22008")) return CORM_EDATE;
+    if (!strcmp(st, "22P02")) return CORM_ETYPE;
+    if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03")) return CORM_EBUSY;
+    if (!strcmp(st, "25006")) return CORM_EREADONLY;
+    if (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
+        !strcmp(st, "57P03"))
+        return CORM_ECONNLOST;
+    if (!strcmp(st, "53100")) return CORM_EIO;
+    if (!strcmp(st, "53200")) return CORM_ENOMEM;
+    return CORM_ESQL;
+}
+
+/* "Key (a, b)=(...)" in a detail: the column list, "a, b". */
+static void key_columns(const char *detail, char *out, size_t size)
+{
+    const char *k = detail ? strstr(detail, "Key (") : NULL, *e = k ? strstr(k, ")=") : NULL;
+    out[0] = '\0';
+    if (k && e && (size_t)(e - k - 5) < size)
+        snprintf(out, size, "%.*s", (int)(e - k - 5), k + 5);
+}
+
+/* Fill err from a failed result (or the connection, when res is NULL). */
+static int fail(PGconn *pg, const PGresult *res, util_err *err)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int code = st ? map_state(st) : PQstatus(pg) == CONNECTION_BAD ? CORM_ECONNLOST : CORM_ESQL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!msg)
+        msg = PQerrorMessage(pg);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        n--;
+    util_err_set(err, code, "postgresql: %.*s (SQLSTATE %s)", (int)n, msg, st ? st : "none");
+    const char *table = res ? PQresultErrorField(res, PG_DIAG_TABLE_NAME) : NULL;
+    const char *column = res ? PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
+    char cols[200];
+    key_columns(res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL, cols, sizeof cols);
+    if (table && (column || cols[0])) {
+        /* "t.a" or "t.a, t.b", as SQLite words a constraint's columns */
+        util_buf b = UTIL_BUF_INIT;
+        const char *p = column ? column : cols;
+        while (*p) {
+            size_t len = strcspn(p, ",");
+            util_buf_printf(&b, "%s%s.%.*s", b.len ? ", " : "", table, (int)len, p);
+            p += len;
+            while (*p == ',' || *p == ' ')
+                p++;
+        }
+        if (!b.err)
+            snprintf(err->detail, sizeof err->detail, "%s", util_buf_str(&b));
+        util_buf_free(&b);
+    }
+    return code;
+}
+
+/* ---- dialect ---------------------------------------------------------------------- */
+
+static const char *ddl_type(const corm_column *c, char *buf, size_t size)
+{
+    switch (c->type) {
+    case CORM_TYPE_INTEGER: return "INTEGER";
+    case CORM_TYPE_BIGINT: return "BIGINT";
+    case CORM_TYPE_SMALLINT: return "SMALLINT";
+    case CORM_TYPE_BOOLEAN: return "BOOLEAN";
+    case CORM_TYPE_FLOAT: return "DOUBLE PRECISION";
+    case CORM_TYPE_NUMERIC:
+        snprintf(buf, size, "NUMERIC(%d, %d)", c->precision, c->scale);
+        return buf;
+    case CORM_TYPE_STRING:
+        snprintf(buf, size, "VARCHAR(%d)", c->length);
+        return buf;
+    case CORM_TYPE_TEXT: return "TEXT";
+    case CORM_TYPE_DATE: return "DATE";
+    case CORM_TYPE_TIME: return "TIME";
+    case CORM_TYPE_DATETIME: return "TIMESTAMP";
+    case CORM_TYPE_BLOB: return "BYTEA";
+    case CORM_TYPE_JSON: return "JSON"; /* JSON keeps the text as written; JSONB would not */
+    case CORM_TYPE_ENUM: {
+        size_t max = 1;
+        for (const char *const *n = c->enum_names; *n; n++)
+            if (strlen(*n) > max)
+                max = strlen(*n);
+        snprintf(buf, size, "VARCHAR(%zu)", max);
+        return buf;
+    }
+    default: return "BYTEA";
+    }
+}
+
+static const char *const params[] = {
+    "host", "hostaddr", "port", "user", "sslmode", "connect_timeout", "application_name",
+    "target_session_attrs", "options", "pool_size", NULL
+};
+
+/* ---- connections ------------------------------------------------------------------ */
+
+static void quiet(void *ud, const char *msg)
+{
+    (void)ud;
+    (void)msg;
+}
+
+static int pg_connect(const drv_url *url, drv_conn **out, util_err *err)
+{
+    const char *keys[24], *vals[24];
+    int n = 0;
+#define KV(k, v) do { if ((v) && *(v)) { keys[n] = (k); vals[n] = (v); n++; } } while (0)
+    KV("host", url->host);
+    KV("port", url->port);
+    KV("dbname", url->database);
+    KV("user", url->user);
+    KV("password", url->password);
+    for (size_t i = 0; i < url->nparams && n < 20; i++)
+        if (strcmp(url->params[i].key, "pool_size") != 0)
+            KV(url->params[i].key, url->params[i].value);
+    KV("client_encoding", "UTF8");
+    KV("options", "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601");
+#undef KV
+    keys[n] = vals[n] = NULL;
+    drv_conn *c = util_calloc(1, sizeof *c);
+    if (!c)
+        return util_err_set(err, CORM_ENOMEM, "out of memory connecting to %s", url->redacted);
+    c->pg = PQconnectdbParams(keys, vals, 0);
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+        const char *m = c->pg ? PQerrorMessage(c->pg) : "out of memory";
+        size_t len = strlen(m);
+        while (len && (m[len - 1] == '\n' || m[len - 1] == ' '))
+            len--;
+        /* libpq's message names host and port, never the password */
+        util_err_set(err, c->pg ? CORM_ECONNECT : CORM_ENOMEM, "cannot connect to %s: %.*s",
+                     url->redacted, (int)len, m);
+        PQfinish(c->pg);
+        util_free(c);
+        return err->code;
+    }
+    PQsetNoticeProcessor(c->pg, quiet, NULL); /* "already exists, skipping" and the like */
+    *out = c;
+    return CORM_OK;
+}
+
+static void pg_close(drv_conn *c)
+{
+    if (!c)
+        return;
+    PQfinish(c->pg);
+    util_free(c);
+}
+
+static int pg_exec(drv_conn *c, const char *sql, util_err *err)
+{
+    PGresult *r = PQexec(c->pg, sql);
+    ExecStatusType s = PQresultStatus(r);
+    int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? CORM_OK : fail(c->pg, r, err);
+    if (rc == CORM_OK && s == PGRES_COMMAND_OK)
+        c->changes = atoll(PQcmdTuples(r));
+    PQclear(r);
+    return rc;
+}
+
+/* ---- statements ------------------------------------------------------------------- */
+
+static bool isalnum_ascii(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_';
+}
+
+static bool starts_with_word(const char *sql, size_t len, const char *word)
+{
+    while (len && (*sql == ' ' || *sql == '\n' || *sql == '\t' || *sql == '(')) {
+        sql++;
+        len--;
+    }
+    size_t n = strlen(word);
+    return len >= n && strncasecmp(sql, word, n) == 0 && (len == n || !isalnum_ascii(sql[n]));
+}
+
+static int pg_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err)
+{
+    drv_stmt *st = util_calloc(1, sizeof *st);
+    char *text = util_strndup(sql, len);
+    if (!st || !text) {
+        util_free(st);
+        util_free(text);
+        return util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
+    }
+    st->c = c;
+    snprintf(st->name, sizeof st->name, "corm_%u", ++c->nstmt);
+    st->readonly = starts_with_word(text, len, "SELECT") || starts_with_word(text, len, "VALUES") ||
+                   starts_with_word(text, len, "SHOW") || starts_with_word(text, len, "TABLE");
+    PGresult *r = PQprepare(c->pg, st->name, text, 0, NULL);
+    util_free(text);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? CORM_OK : fail(c->pg, r, err);
+    PQclear(r);
+    if (rc == CORM_OK) {
+        r = PQdescribePrepared(c->pg, st->name);
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? CORM_OK : fail(c->pg, r, err);
+        st->nparams = rc == CORM_OK ? PQnparams(r) : 0;
+        PQclear(r);
+    }
+    size_t np = st->nparams ? (size_t)st->nparams : 1;
+    if (rc == CORM_OK && (!(st->params = util_calloc(np, sizeof *st->params)) ||
+                          !(st->values = util_calloc(np, sizeof *st->values)) ||
+                          !(st->lengths = util_calloc(np, sizeof *st->lengths)) ||
+                          !(st->formats = util_calloc(np, sizeof *st->formats))))
+        rc = util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
+    if (rc < 0) {
+        util_free(st->params);
+        util_free(st->values);
+        util_free(st->lengths);
+        util_free(st->formats);
+        util_free(st);
+        return rc;
+    }
+    *out = st;
+    return CORM_OK;
+}
+
+static void clear_result(drv_stmt *st)
+{
+    PQclear(st->res);
+    st->res = NULL;
+    st->row = -1;
+    st->nrows = 0;
+}
+
+static void free_params(drv_stmt *st)
+{
+    for (int i = 0; i < st->nparams; i++) {
+        pg_param *p = &st->params[i];
+        if (p->value && p->value != p->num)
+            util_free(p->value);
+        p->value = NULL;
+    }
+}
+
+static void pg_reset(drv_stmt *st) { clear_result(st); }
+
+static void pg_finalize(drv_stmt *st)
+{
+    if (!st)
+        return;
+    clear_result(st);
+    free_params(st);
+    char sql[48];
+    snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
+    if (PQstatus(st->c->pg) == CONNECTION_OK)
+        PQclear(PQexec(st->c->pg, sql));
+    util_free(st->blob);
+    util_free(st->params);
+    util_free(st->values);
+    util_free(st->lengths);
+    util_free(st->formats);
+    util_free(st);
+}
+
+static pg_param *param(drv_stmt *st, int i)
+{
+    if (i < 1 || i > st->nparams)
+        return NULL;
+    pg_param *p = &st->params[i - 1];
+    if (p->value && p->value != p->num)
+        util_free(p->value);
+    p->value = NULL;
+    p->format = 0;
+    return p;
+}
+
+static int pg_bind_null(drv_stmt *st, int i) { return param(st, i) ? CORM_OK : CORM_EINVAL; }
+
+static int pg_bind_int(drv_stmt *st, int i, int64_t v)
+{
+    pg_param *p = param(st, i);
+    if (!p)
+        return CORM_EINVAL;
+    p->len = snprintf(p->num, sizeof p->num, "%lld", (long long)v);
+    p->value = p->num;
+    return CORM_OK;
+}
+
+static int pg_bind_double(drv_stmt *st, int i, double v)
+{
+    pg_param *p = param(st, i);
+    if (!p)
+        return CORM_EINVAL;
+    p->len = snprintf(p->num, sizeof p->num, "%.17g", v);
+    p->value = p->num;
+    return CORM_OK;
+}
+
+static int pg_bind_text(drv_stmt *st, int i, const char *s, size_t n)
+{
+    pg_param *p = param(st, i);
+    if (!p)
+        return CORM_EINVAL;
+    if (!(p->value = util_strndup(s, n))) /* text parameters end at a NUL */
+        return CORM_ENOMEM;
+    p->len = (int)n;
+    return CORM_OK;
+}
+
+static int pg_bind_blob(drv_stmt *st, int i, const void *data, size_t n)
+{
+    pg_param *p = param(st, i);
+    if (!p)
+        return CORM_EINVAL;
+    if (!(p->value = util_malloc(n ? n : 1)))
+        return CORM_ENOMEM;
+    if (n)
+        memcpy(p->value, data, n);
+    p->len = (int)n;
+    p->format = 1;
+    return CORM_OK;
+}
+
+static int pg_step(drv_stmt *st, util_err *err)
+{
+    if (!st->res) {
+        for (int i = 0; i < st->nparams; i++) {
+            st->values[i] = st->params[i].value;
+            st->lengths[i] = st->params[i].len;
+            st->formats[i] = st->params[i].format;
+        }
+        st->res = PQexecPrepared(st->c->pg, st->name, st->nparams, st->values, st->lengths,
+                                 st->formats, 0);
+        ExecStatusType s = PQresultStatus(st->res);
+        if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+            int rc = fail(st->c->pg, st->res, err);
+            clear_result(st);
+            return rc;
+        }
+        st->nrows = PQntuples(st->res);
+        st->row = -1;
+        const char *n = PQcmdTuples(st->res);
+        st->c->changes = n && *n ? atoll(n) : 0;
+    }
+    if (st->row + 1 < st->nrows) {
+        st->row++;
+        return 1;
+    }
+    return 0;
+}
+
+static bool pg_stmt_readonly(drv_stmt *st) { return st->readonly; }
+
+static int pg_column_count(drv_stmt *st) { return st->res ? PQnfields(st->res) : 0; }
+static const char *pg_column_name(drv_stmt *st, int i) { return PQfname(st->res, i); }
+
+static corm_vkind pg_column_kind(drv_stmt *st, int i)
+{
+    if (PQgetisnull(st->res, st->row, i))
+        return CORM_V_NULL;
+    switch (PQftype(st->res, i)) {
+    case OID_BOOL:
+    case OID_INT2:
+    case OID_INT4:
+    case OID_INT8: return CORM_V_INT;
+    case OID_FLOAT4:
+    case OID_FLOAT8: return CORM_V_FLOAT;
+    case OID_BYTEA: return CORM_V_BLOB;
+    default: return CORM_V_TEXT;
+    }
+}
+
+static int64_t pg_column_int(drv_stmt *st, int i)
+{
+    const char *v = PQgetvalue(st->res, st->row, i);
+    if (PQftype(st->res, i) == OID_BOOL)
+        return v[0] == 't';
+    return strtoll(v, NULL, 10);
+}
+
+static double pg_column_double(drv_stmt *st, int i)
+{
+    return strtod(PQgetvalue(st->res, st->row, i), NULL);
+}
+
+static const char *pg_column_text(drv_stmt *st, int i, size_t *len)
+{
+    *len = (size_t)PQgetlength(st->res, st->row, i);
+    return PQgetvalue(st->res, st->row, i);
+}
+
+static const void *pg_column_blob(drv_stmt *st, int i, size_t *len)
+{
+    size_t n = 0;
+    unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(st->res, st->row, i), &n);
+    util_free(st->blob);
+    st->blob = NULL;
+    if (!b) {
+        *len = 0;
+        return NULL;
+    }
+    /* libpq's buffer goes through PQfreemem; keep our own copy */
+    if ((st->blob = util_malloc(n ? n : 1)) && n)
+        memcpy(st->blob, b, n);
+    PQfreemem(b);
+    *len = st->blob ? n : 0;
+    return st->blob;
+}
+
+static int64_t pg_changes(drv_conn *c) { return c->changes; }
+
+/* ---- reflection --------------------------------------------------------------------- */
+
+/* Run a catalog query with up to one text parameter. */
+static PGresult *catalog(drv_conn *c, const char *sql, const char *arg, util_err *err)
+{
+    const char *v[1] = { arg };
+    PGresult *r = PQexecParams(c->pg, sql, arg ? 1 : 0, NULL, arg ? v : NULL, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail(c->pg, r, err);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static char *dup_cell(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : util_strdup(PQgetvalue(r, row, col));
+}
+
+/* Split a text[] in its text form ({a,b,"c d"}) into names. */
+static int split_array(const char *s, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!s || *s != '{')
+        return CORM_OK;
+    s++;
+    while (*s && *s != '}') {
+        char name[256];
+        size_t k = 0;
+        if (*s == '"') {
+            for (s++; *s && *s != '"'; s++) {
+                if (*s == '\\' && s[1])
+                    s++;
+                if (k + 1 < sizeof name)
+                    name[k++] = *s;
+            }
+            if (*s == '"')
+                s++;
+        } else {
+            for (; *s && *s != ',' && *s != '}'; s++)
+                if (k + 1 < sizeof name)
+                    name[k++] = *s;
+        }
+        name[k] = '\0';
+        char **v = util_realloc(*out, (*n + 1) * sizeof *v);
+        if (!v)
+            return CORM_ENOMEM;
+        *out = v;
+        if (!(v[*n] = util_strdup(name)))
+            return CORM_ENOMEM;
+        (*n)++;
+        if (*s == ',')
+            s++;
+    }
+    return CORM_OK;
+}
+
+static const char *action_name(const char *code)
+{
+    switch (code ? code[0] : 'a') {
+    case 'c': return "CASCADE";
+    case 'n': return "SET NULL";
+    case 'd': return "SET DEFAULT";
+    case 'r': return "RESTRICT";
+    default: return "NO ACTION";
+    }
+}
+
+static int reflect_table(drv_conn *c, drv_rtable *t, util_err *err)
+{
+    PGresult *r = catalog(c,
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+        "pg_get_expr(d.adbin, d.adrelid), "
+        "COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary "
+        "AND a.attnum = ANY(i.indkey)), false), a.attidentity "
+        "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = quote_ident($1)::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum", t->name, err);
+    if (!r)
+        return err->code;
+    int n = PQntuples(r);
+    if (n && !(t->columns = util_calloc((size_t)n, sizeof *t->columns))) {
+        PQclear(r);
+        return CORM_ENOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        drv_rcolumn *col = &t->columns[t->ncolumns++];
+        col->name = dup_cell(r, i, 0);
+        col->type = dup_cell(r, i, 1);
+        col->notnull = PQgetvalue(r, i, 2)[0] == 't';
+        col->dflt = dup_cell(r, i, 3);
+        col->pk = PQgetvalue(r, i, 4)[0] == 't';
+        if (!col->name || !col->type) {
+            PQclear(r);
+            return CORM_ENOMEM;
+        }
+    }
+    PQclear(r);
+    /* indexes and unique constraints, not the primary key */
+    r = catalog(c,
+        "SELECT ic.relname, i.indisunique, "
+        "(SELECT con.oid IS NOT NULL FROM pg_constraint con WHERE con.conindid = i.indexrelid "
+        "AND con.contype = 'u'), pg_get_indexdef(i.indexrelid), "
+        "ARRAY(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o) "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text[] "
+        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+        "WHERE i.indrelid = quote_ident($1)::regclass AND NOT i.indisprimary ORDER BY ic.relname",
+        t->name, err);
+    if (!r)
+        return err->code;
+    n = PQntuples(r);
+    if (n && !(t->indexes = util_calloc((size_t)n, sizeof *t->indexes))) {
+        PQclear(r);
+        return CORM_ENOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        drv_rindex *ix = &t->indexes[t->nindexes++];
+        ix->name = dup_cell(r, i, 0);
+        ix->unique = PQgetvalue(r, i, 1)[0] == 't';
+        ix->constraint = PQgetvalue(r, i, 2)[0] == 't';
+        ix->sql = ix->constraint ? NULL : dup_cell(r, i, 3);
+        if (!ix->name || split_array(PQgetvalue(r, i, 4), &ix->columns, &ix->ncolumns) < 0) {
+            PQclear(r);
+            return CORM_ENOMEM;
+        }
+    }
+    PQclear(r);
+    /* foreign keys */
+    r = catalog(c,
+        "SELECT rt.relname, con.confdeltype, con.confupdtype, "
+        "ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a "
+        "ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o)::text[], "
+        "ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a "
+        "ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o)::text[] "
+        "FROM pg_constraint con JOIN pg_class rt ON rt.oid = con.confrelid "
+        "WHERE con.conrelid = quote_ident($1)::regclass AND con.contype = 'f' ORDER BY con.conname",
+        t->name, err);
+    if (!r)
+        return err->code;
+    n = PQntuples(r);
+    if (n && !(t->fks = util_calloc((size_t)n, sizeof *t->fks))) {
+        PQclear(r);
+        return CORM_ENOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        drv_rfk *k = &t->fks[t->nfks++];
+        size_t nref = 0;
+        k->ref_table = dup_cell(r, i, 0);
+        k->on_delete = util_strdup(action_name(PQgetvalue(r, i, 1)));
+        k->on_update = util_strdup(action_name(PQgetvalue(r, i, 2)));
+        if (!k->ref_table || !k->on_delete || !k->on_update ||
+            split_array(PQgetvalue(r, i, 3), &k->columns, &k->ncolumns) < 0 ||
+            split_array(PQgetvalue(r, i, 4), &k->ref_columns, &nref) < 0) {
+            PQclear(r);
+            return CORM_ENOMEM;
+        }
+        if (nref != k->ncolumns) { /* keep the two lists the same length */
+            while (nref > k->ncolumns)
+                util_free(k->ref_columns[--nref]);
+            k->ncolumns = nref;
+        }
+    }
+    PQclear(r);
+    return CORM_OK;
+}
+
+static int pg_reflect(drv_conn *c, drv_rschema *out, util_err *err)
+{
+    memset(out, 0, sizeof *out);
+    PGresult *r = catalog(c, "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                             "c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname = "
+                             "current_schema() ORDER BY c.relname", NULL, err);
+    if (!r)
+        return err->code;
+    int n = PQntuples(r), rc = CORM_OK;
+    if (n && !(out->tables = util_calloc((size_t)n, sizeof *out->tables)))
+        rc = CORM_ENOMEM;
+    for (int i = 0; rc == CORM_OK && i < n; i++) {
+        drv_rtable *t = &out->tables[out->ntables++];
+        if (!(t->name = dup_cell(r, i, 0)))
+            rc = CORM_ENOMEM;
+        else
+            rc = reflect_table(c, t, err);
+    }
+    PQclear(r);
+    if (rc == CORM_ENOMEM)
+        util_err_set(err, rc, "out of memory reading the schema");
+    if (rc < 0)
+        drv_rschema_free(out);
+    return rc;
+}
+
+const drv_driver drv_postgres = {
+    .name = "postgresql",
+    .quote = '"',
+    .placeholder = DRV_PH_DOLLAR,
+    .has_returning = true,
+    .params = params,
+    .ddl_type = ddl_type,
+    .autoinc_pk = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    .begin_write = "BEGIN",
+    .connect = pg_connect,
+    .close = pg_close,
+    .exec = pg_exec,
+    .prepare = pg_prepare,
+    .finalize = pg_finalize,
+    .reset = pg_reset,
+    .bind_null = pg_bind_null,
+    .bind_int = pg_bind_int,
+    .bind_double = pg_bind_double,
+    .bind_text = pg_bind_text,
+    .bind_blob = pg_bind_blob,
+    .step = pg_step,
+    .stmt_readonly = pg_stmt_readonly,
+    .column_count = pg_column_count,
+    .column_name = pg_column_name,
+    .column_kind = pg_column_kind,
+    .column_int = pg_column_int,
+    .column_double = pg_column_double,
+    .column_text = pg_column_text,
+    .column_blob = pg_column_blob,
+    .changes = pg_changes,
+    .reflect = pg_reflect,
+};
