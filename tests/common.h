@@ -70,6 +70,12 @@ typedef struct fixture {
  * to the URL ("" for none). */
 void fx_open(fixture *fx, const char *params);
 void fx_close(fixture *fx);
+/* A copy of an echoed statement with PostgreSQL's $n placeholders written
+ * as ?, as every fixture log keeps them (malloc'd). */
+char *fx_normalize(const char *line);
+/* "sqlite" or "postgresql": for the few assertions on what differs between
+ * backends (each says why). */
+const char *fx_backend(const fixture *fx);
 /* Statements in the echo log that start with prefix. */
 size_t fx_count(const fixture *fx, const char *prefix);
 /* The last statement that starts with prefix, or NULL. */

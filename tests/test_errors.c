@@ -245,7 +245,7 @@ static void failed_commit_after_bulk_operations(void **state)
 static void hostile_strings_are_only_values(void **state)
 {
     (void)state;
-    const char *evil[] = { "x'; DROP TABLE user; --", "\" OR 1=1 --", "'); DELETE FROM user; --",
+    const char *evil[] = { "x'; DROP TABLE \"user\"; --", "\" OR 1=1 --", "'); DELETE FROM \"user\"; --",
                            "Robert'); DROP TABLE post;--", "%' OR '1'='1", "\\'; --" };
     for (size_t i = 0; i < sizeof evil / sizeof *evil; i++) {
         User *u = corm_new(s, User);
@@ -266,13 +266,13 @@ static void hostile_strings_are_only_values(void **state)
         OK(corm_one(q, &got));
         assert_ptr_equal(got, u);
         corm_result *r;
-        OK(corm_execute(s, "SELECT COUNT(*) FROM user WHERE username = ?", CORM_ARGS(evil[i]), &r));
+        OK(corm_execute(s, "SELECT COUNT(*) FROM \"user\" WHERE username = ?", CORM_ARGS(evil[i]), &r));
         assert_int_equal(corm_result_int(r, 0, 0), 1);
     }
     /* hostile column names are looked up, never pasted */
     corm_query *q = corm_query_new(s, User);
     assert_int_equal(corm_filter_by(q, "username = 'x' OR 1=1 --", "y"), CORM_ENOCOLUMN);
-    assert_int_equal(corm_filter_by(q, "id\"; DROP TABLE user; --", 1), CORM_ENOCOLUMN);
+    assert_int_equal(corm_filter_by(q, "id\"; DROP TABLE \"user\"; --", 1), CORM_ENOCOLUMN);
     assert_int_equal(fx_rows(&fx, "user"), 1 + (int64_t)(sizeof evil / sizeof *evil));
     assert_int_equal(fx_rows(&fx, "post"), 0);
     still_intact();

@@ -95,7 +95,7 @@ static int update_objects(corm_session *s, int round)
     if ((rc = corm_update(q, &changed)) != CORM_OK)
         return rc;
     corm_result *r;
-    if ((rc = corm_execute(s, "SELECT * FROM user WHERE id > ?", CORM_ARGS(0), &r)) != CORM_OK)
+    if ((rc = corm_execute(s, "SELECT * FROM \"user\" WHERE id > ?", CORM_ARGS(0), &r)) != CORM_OK)
         return rc;
     return corm_commit(s);
 }

@@ -311,30 +311,30 @@ static void raw_sql(void **state)
 {
     (void)state;
     corm_result *r;
-    OK(corm_execute(s, "SELECT username, age FROM user WHERE age > ? AND username <> '?' ORDER BY age",
+    OK(corm_execute(s, "SELECT username, age FROM \"user\" WHERE age > ? AND username <> '?' ORDER BY age",
                     CORM_ARGS(27), &r));
     assert_int_equal(corm_result_nrows(r), 2);
     assert_string_equal(corm_result_text(r, 0, 0), "u8");
     assert_int_equal(corm_result_int(r, 1, 1), 29);
-    OK(corm_execute(s, "UPDATE user SET age = age + 1 WHERE age < ?", CORM_ARGS(22), &r));
+    OK(corm_execute(s, "UPDATE \"user\" SET age = age + 1 WHERE age < ?", CORM_ARGS(22), &r));
     assert_int_equal(corm_result_changes(r), 2);
     User **v;
     size_t n;
     /* raw SQL does not refresh objects the session holds (as in SQLAlchemy) */
-    OK(corm_execute_objects(s, User, "SELECT * FROM user WHERE username IN (?, ?) ORDER BY id",
+    OK(corm_execute_objects(s, User, "SELECT * FROM \"user\" WHERE username IN (?, ?) ORDER BY id",
                             CORM_ARGS("u1", "u2"), &v, &n));
     assert_int_equal(n, 2);
     assert_int_equal(v[0]->age, 21);
     OK(corm_commit(s));
     corm_session *s2 = corm_session_new(fx.db);
-    OK(corm_execute_objects(s2, User, "SELECT * FROM user WHERE username IN (?, ?) ORDER BY id",
+    OK(corm_execute_objects(s2, User, "SELECT * FROM \"user\" WHERE username IN (?, ?) ORDER BY id",
                             CORM_ARGS("u1", "u2"), &v, &n));
     assert_int_equal(v[0]->age, 22);
     User *g;
     OK(corm_get(s2, User, v[1]->id, &g));
     assert_ptr_equal(g, v[1]);
     corm_session_free(s2);
-    assert_int_equal(corm_execute_objects(s, User, "SELECT id, username FROM user", NULL, 0, &v, &n),
+    assert_int_equal(corm_execute_objects(s, User, "SELECT id, username FROM \"user\"", NULL, 0, &v, &n),
                      CORM_ENOCOLUMN);
     assert_int_equal(corm_execute(s, "SELECT ?", NULL, 0, NULL), CORM_EINVAL);
     assert_int_equal(corm_execute(s, "SELEKT 1", NULL, 0, NULL), CORM_ESQL);

@@ -66,6 +66,11 @@ typedef struct drv_driver {
      * so that it never meets a snapshot that went stale while it read).
      * Sessions read outside transactions and begin one at their first write. */
     const char *begin_write;
+    /* What LIMIT says for "no limit", before an OFFSET ("-1", "ALL"). */
+    const char *no_limit;
+    /* NULL sorts after every value (PostgreSQL): ORDER BY then says where,
+     * so that NULL sorts first ascending on every backend. */
+    bool nulls_sort_high;
 
     /* Per-engine set-up and tear-down for a URL (NULL: none): a sqlite://
      * engine's private database lives from the first to the second. */

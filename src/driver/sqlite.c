@@ -623,6 +623,7 @@ const drv_driver drv_sqlite = {
     .numeric_sum = "corm_decimal_sum",
     .numeric_avg = "corm_decimal_avg",
     .begin_write = "BEGIN IMMEDIATE",
+    .no_limit = "-1",
     .engine_open = sq_engine_open,
     .engine_close = sq_engine_close,
     .connect = sq_connect,

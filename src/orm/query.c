@@ -12,6 +12,7 @@
 #include "util/numeric.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct expr_vec {
@@ -544,7 +545,9 @@ static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offs
     }
     if (limit >= 0 || offset >= 0) {
         util_buf_puts(x->b, " LIMIT ");
-        if ((rc = put_int(x, limit >= 0 ? limit : -1)) < 0)
+        if (limit < 0) /* an offset alone: the dialect's "no limit" */
+            util_buf_puts(x->b, x->drv->no_limit);
+        else if ((rc = put_int(x, limit)) < 0)
             return rc;
         if (offset >= 0) {
             util_buf_puts(x->b, " OFFSET ");
@@ -901,6 +904,12 @@ static int orm_read_result(corm_session *s, drv_stmt *st, const corm_column *con
                 rc = sql_value_typed(types[i], &v, &s->err);
             if (fns && fns[i] == CORM_FN_AVG && v.kind == CORM_V_NUMERIC)
                 (void)util_numeric_fit(&v.u.num, 38, types[i]->scale + 6); /* as on every backend */
+            if (fns && fns[i] == CORM_FN_AVG && v.kind == CORM_V_TEXT) { /* a server's NUMERIC */
+                char num[64];
+                snprintf(num, sizeof num, "%.*s", (int)v.u.text.n, v.u.text.p);
+                v.kind = CORM_V_FLOAT;
+                v.u.f = strtod(num, NULL);
+            }
             if (fns && fns[i] == CORM_FN_AVG && v.kind == CORM_V_INT) {
                 v.kind = CORM_V_FLOAT;
                 v.u.f = (double)v.u.i;

@@ -162,6 +162,9 @@ int sql_compile_expr(sql_ctx *x, const corm_expr *e)
         if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
             return rc;
         util_buf_puts(x->b, e->op ? " DESC" : " ASC");
+        /* NULL sorts first ascending everywhere (as SQLite and MariaDB do) */
+        if (x->drv->nulls_sort_high)
+            util_buf_puts(x->b, e->op ? " NULLS LAST" : " NULLS FIRST");
         return CORM_OK;
     case EX_REL:
     case EX_SUBQ:

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 sql_param *sql_params_push(sql_params *ps)
@@ -613,6 +614,14 @@ int sql_value_typed(const corm_column *col, corm_value *v, util_err *err)
     }
     int rc = CORM_OK;
     switch (col->type) {
+    case CORM_TYPE_INTEGER:
+    case CORM_TYPE_BIGINT:
+    case CORM_TYPE_SMALLINT:
+        if (text && strspn(tmp, "-0123456789") == strlen(tmp) && *tmp) { /* a NUMERIC SUM */
+            v->u.i = strtoll(tmp, NULL, 10);
+            v->kind = CORM_V_INT;
+        }
+        break;
     case CORM_TYPE_BOOLEAN:
         if (v->kind == CORM_V_INT) {
             v->u.b = v->u.i != 0;
@@ -620,8 +629,11 @@ int sql_value_typed(const corm_column *col, corm_value *v, util_err *err)
         }
         break;
     case CORM_TYPE_NUMERIC:
-        if (text && corm_numeric_parse(tmp, &v->u.num) == CORM_OK)
+        if (text && (rc = corm_numeric_parse(tmp, &v->u.num)) == CORM_OK)
             v->kind = CORM_V_NUMERIC;
+        else if (rc == CORM_ERANGE)
+            return util_err_set(err, CORM_ERANGE, "%s.%s: a decimal of more than 38 digits "
+                                "(%.40s...) from the database", col->model->name, col->name, tmp);
         else if (v->kind == CORM_V_INT) {
             v->u.num = util_numeric_from_int(v->u.i);
             v->kind = CORM_V_NUMERIC;
