@@ -62,11 +62,13 @@ static const corm_model *const models[] = { Owner_model, Pet_model, NULL };
  *   65980, 1000767  a loaded pointer outranked a key set by hand after a failed commit
  *   1002975, 1005032  a failed commit left children in collections their keys had left
  *   11049  a key reused by an undone INSERT named a row being deleted
- *   1017375  a collection loaded in a failed transaction kept a child moved since */
+ *   1017375  a collection loaded in a failed transaction kept a child moved since
+ *   1032942  a cascade trusted a collection loaded after a failed commit */
 static const struct { unsigned seed; int ops; } regressions[] = {
     { 2185, 80 }, { 2922, 80 }, { 3018, 80 }, { 5025, 80 }, { 9495, 80 }, { 21214, 80 },
     { 24741, 80 }, { 25236, 80 }, { 25854, 80 }, { 30789, 80 }, { 65980, 80 }, { 69818, 80 },
     { 1000767, 300 }, { 1002975, 300 }, { 1005032, 300 }, { 11049, 80 }, { 1017375, 300 },
+    { 1032942, 300 },
 };
 
 enum kind { OWNER, PET };

@@ -181,6 +181,8 @@ struct corm_session {
     uint32_t coll_epoch;     /* bumped at each restore point (commit, rollback,
                                 savepoint, flush): a collection array stamped with
                                 an older one is copied, and journaled, before a change */
+    bool failed_commit;      /* since the last commit or rollback: loaded collections
+                                may lag the keys, so cascades read them again */
     corm_query *queries;
     sql_params params;
     util_buf sql;

@@ -1080,8 +1080,9 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
         /* the collection as the session knows it: loaded (with what was
          * added to it) or, for a pending object, what was added. A load that
          * had to leave out a child moved by its key is not trusted (the key
-         * may have come back): read again. */
-        bool trusted = is_loaded(o, r) && (!o->has_snap || (*orm_loaded(o, true) >> r->index & 1));
+         * may have come back), nor is any after a failed commit: read again. */
+        bool trusted = is_loaded(o, r) && !s->failed_commit &&
+                       (!o->has_snap || (*orm_loaded(o, true) >> r->index & 1));
         if (o->state != OBJ_PENDING && !trusted &&
             (rc = orm_rel_load(s, sr, &o, 1, false, NULL, NULL)) < 0)
             return rc;

@@ -96,6 +96,7 @@ static void release_all(corm_session *s)
     s->npending = s->ndeleted = s->imap_n = s->imap_cap = s->njournal = s->capjournal = 0;
     s->nscratch = s->capscratch = s->nowned = s->capowned = s->nlinks = s->caplinks = 0;
     s->nest = 0;
+    s->failed_commit = false;
     util_err_clear(&s->err);
 }
 
@@ -585,6 +586,8 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
         }
         }
     }
+    if (keep && end > mark)
+        s->failed_commit = true;
     /* after every object is back (a target may be pending again) */
     for (size_t k = mark; keep && k < end; k++)
         if (s->journal[k].kind == J_UPDATED)
@@ -639,6 +642,7 @@ static void settle(corm_session *s)
         orm_list_compact(&s->lists[r]);
     s->njournal = 0;
     s->coll_epoch++;
+    s->failed_commit = false;
 }
 
 /* ---- transactions -------------------------------------------------------------------- */
@@ -674,6 +678,7 @@ int corm_rollback(corm_session *s)
     orm_undo(s, 0, false);
     discard_unflushed(s);
     s->coll_epoch++;
+    s->failed_commit = false;
     orm_release_conn(s);
     return CORM_OK;
 }
