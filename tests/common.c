@@ -4,6 +4,8 @@
 #define CORM_DEFINE_MODELS
 #include "common.h"
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,4 +151,65 @@ int64_t fx_rows(fixture *fx, const char *table)
     int64_t n = corm_result_int(r, 0, 0);
     corm_session_free(s);
     return n;
+}
+
+/* ---- reading a database directly, not through corm ------------------------ */
+
+const char *test_server_url(void)
+{
+    const char *u = getenv("CORM_TEST_URL");
+    return u && *u ? u : NULL;
+}
+
+/* The first cell of sql's first row as text into buf ("(none)" without a row,
+ * "(null)" for NULL), read with the database's own client library. */
+static const char *direct(const char *url, const char *sql, char *buf, size_t size)
+{
+    if (strncmp(url, "sqlite:///", 10) == 0) {
+        char path[512];
+        snprintf(path, sizeof path, "%s", url + 10);
+        path[strcspn(path, "?")] = '\0';
+        sqlite3 *h;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        sqlite3_busy_timeout(h, 5000);
+        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+            fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+        int rc = sqlite3_step(st);
+        snprintf(buf, size, "%s", rc != SQLITE_ROW ? "(none)"
+                                  : sqlite3_column_type(st, 0) == SQLITE_NULL ? "(null)"
+                                  : (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(h);
+        return buf;
+    }
+    PGconn *pg = PQconnectdb(url); /* corm's postgresql:// URLs are libpq URIs */
+    if (PQstatus(pg) != CONNECTION_OK)
+        fail_msg("connect %s: %s", url, PQerrorMessage(pg));
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(pg));
+    snprintf(buf, size, "%s", PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0 ? "(none)"
+                              : PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(pg);
+    return buf;
+}
+
+int64_t db_int(const char *url, const char *sql)
+{
+    char buf[64];
+    direct(url, sql, buf, sizeof buf);
+    return strcmp(buf, "(none)") == 0 ? -1 : strtoll(buf, NULL, 10);
+}
+
+const char *db_text(const char *url, const char *sql, char *buf, size_t size)
+{
+    return direct(url, sql, buf, size);
+}
+
+void db_exec(const char *url, const char *sql)
+{
+    char buf[8];
+    direct(url, sql, buf, sizeof buf);
 }

@@ -86,6 +86,15 @@ User *fx_user(corm_session *s, const char *name, int64_t age);
 /* SELECT COUNT(*) FROM table, through a separate session. */
 int64_t fx_rows(fixture *fx, const char *table);
 
+/* The server the suite runs on (CORM_TEST_URL), or NULL for SQLite files. */
+const char *test_server_url(void);
+/* Read (or change) a database with its own client library (sqlite3, libpq),
+ * not through corm: the first cell of the first row; -1 / "(none)" without
+ * a row. url is a corm URL (sqlite:///path or postgresql://...). */
+int64_t db_int(const char *url, const char *sql);
+const char *db_text(const char *url, const char *sql, char *buf, size_t size);
+void db_exec(const char *url, const char *sql);
+
 #define OK(x) assert_int_equal((x), CORM_OK)
 
 #endif

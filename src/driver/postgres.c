@@ -304,7 +304,11 @@ static void free_params(drv_stmt *st)
     }
 }
 
-static void pg_reset(drv_stmt *st) { clear_result(st); }
+static void pg_reset(drv_stmt *st)
+{
+    if (st) /* as sqlite3_reset(NULL): harmless */
+        clear_result(st);
+}
 
 static void pg_finalize(drv_stmt *st)
 {
