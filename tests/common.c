@@ -161,27 +161,39 @@ const char *test_server_url(void)
     return u && *u ? u : NULL;
 }
 
-/* The first cell of sql's first row as text into buf ("(none)" without a row,
- * "(null)" for NULL), read with the database's own client library. */
-static const char *direct(const char *url, const char *sql, char *buf, size_t size)
+/* Each row of sql to fn, its cells as text (NULL for SQL NULL), read with
+ * the database's own client library; sql may hold several statements when
+ * it returns no rows. */
+void db_each(const char *url, const char *sql, void (*fn)(void *ud, int n, const char *const *cells),
+             void *ud)
 {
     if (strncmp(url, "sqlite:///", 10) == 0) {
         char path[512];
         snprintf(path, sizeof path, "%s", url + 10);
         path[strcspn(path, "?")] = '\0';
         sqlite3 *h;
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_open_v2(path, &h, fn ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
+                                         NULL), SQLITE_OK);
         sqlite3_busy_timeout(h, 5000);
+        if (!fn) {
+            if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+                fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+            sqlite3_close(h);
+            return;
+        }
+        sqlite3_stmt *st;
         if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
             fail_msg("%s: %s", sql, sqlite3_errmsg(h));
-        int rc = sqlite3_step(st);
-        snprintf(buf, size, "%s", rc != SQLITE_ROW ? "(none)"
-                                  : sqlite3_column_type(st, 0) == SQLITE_NULL ? "(null)"
-                                  : (const char *)sqlite3_column_text(st, 0));
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *cells[16];
+            int n = sqlite3_column_count(st) < 16 ? sqlite3_column_count(st) : 16;
+            for (int i = 0; i < n; i++)
+                cells[i] = (const char *)sqlite3_column_text(st, i);
+            fn(ud, n, cells);
+        }
         sqlite3_finalize(st);
         sqlite3_close(h);
-        return buf;
+        return;
     }
     PGconn *pg = PQconnectdb(url); /* corm's postgresql:// URLs are libpq URIs */
     if (PQstatus(pg) != CONNECTION_OK)
@@ -189,27 +201,40 @@ static const char *direct(const char *url, const char *sql, char *buf, size_t si
     PGresult *r = PQexec(pg, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
         fail_msg("%s: %s", sql, PQerrorMessage(pg));
-    snprintf(buf, size, "%s", PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0 ? "(none)"
-                              : PQgetisnull(r, 0, 0) ? "(null)" : PQgetvalue(r, 0, 0));
+    for (int row = 0; fn && row < PQntuples(r); row++) {
+        const char *cells[16];
+        int n = PQnfields(r) < 16 ? PQnfields(r) : 16;
+        for (int i = 0; i < n; i++)
+            cells[i] = PQgetisnull(r, row, i) ? NULL : PQgetvalue(r, row, i);
+        fn(ud, n, cells);
+    }
     PQclear(r);
     PQfinish(pg);
+}
+
+typedef struct first { char *buf; size_t size; bool seen; } first;
+
+static void first_cell(void *ud, int n, const char *const *cells)
+{
+    first *f = ud;
+    if (!f->seen && n > 0)
+        snprintf(f->buf, f->size, "%s", cells[0] ? cells[0] : "(null)");
+    f->seen = true;
+}
+
+const char *db_text(const char *url, const char *sql, char *buf, size_t size)
+{
+    first f = { buf, size, false };
+    snprintf(buf, size, "(none)");
+    db_each(url, sql, first_cell, &f);
     return buf;
 }
 
 int64_t db_int(const char *url, const char *sql)
 {
     char buf[64];
-    direct(url, sql, buf, sizeof buf);
+    db_text(url, sql, buf, sizeof buf);
     return strcmp(buf, "(none)") == 0 ? -1 : strtoll(buf, NULL, 10);
 }
 
-const char *db_text(const char *url, const char *sql, char *buf, size_t size)
-{
-    return direct(url, sql, buf, size);
-}
-
-void db_exec(const char *url, const char *sql)
-{
-    char buf[8];
-    direct(url, sql, buf, sizeof buf);
-}
+void db_exec(const char *url, const char *sql) { db_each(url, sql, NULL, NULL); }

@@ -94,6 +94,9 @@ const char *test_server_url(void);
 int64_t db_int(const char *url, const char *sql);
 const char *db_text(const char *url, const char *sql, char *buf, size_t size);
 void db_exec(const char *url, const char *sql);
+/* Each row of sql to fn, its cells as text (NULL: SQL NULL; 16 at most). */
+void db_each(const char *url, const char *sql, void (*fn)(void *ud, int n, const char *const *cells),
+             void *ud);
 
 #define OK(x) assert_int_equal((x), CORM_OK)
 

@@ -6,7 +6,7 @@
  * owners by the collection and by the foreign key, loads of collections,
  * flush, commit, rollback, savepoints, commits made to fail, session
  * reset) against corm and against a model the test keeps itself. After
- * every commit the database, read with sqlite3 and not through corm, must
+ * every commit the database, read with its own client and not through corm, must
  * hold exactly what the model committed; after every rollback every object
  * must hold its committed values; every collection loaded must hold exactly
  * the pets the user means the owner to have.
@@ -102,7 +102,8 @@ typedef struct ent {
 typedef struct run {
     unsigned seed, rnd;
     corm_session *s;
-    const char *file;
+    const char *file;         /* SQLite: the file (for the lock a reader takes) */
+    const char *url;          /* for reading the database directly */
     bool lockable;            /* rollback journal: a reader can make COMMIT fail */
     ent e[MAXE];
     int n;
@@ -250,46 +251,46 @@ static void check_fields(run *r, int i, const mstate *want, const char *when)
     }
 }
 
-/* The database, read with sqlite3 itself, holds what the model committed. */
-static void check_db(run *r)
+/* The database, read with its own client (not corm), holds what the model
+ * committed. */
+typedef struct dbcheck { run *r; int kind, rows; } dbcheck;
+
+static void check_row(void *ud, int n, const char *const *cell)
 {
-    sqlite3 *h;
-    sqlite3_stmt *st;
-    CHECK(r, sqlite3_open_v2(r->file, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open");
-    int rows = 0, want = 0;
-    for (int i = 0; i < r->n; i++)
-        want += r->e[i].c.live;
-    const char *sql[2] = { "SELECT id, name, score, NULL FROM owner",
-                           "SELECT id, title, NULL, owner_id FROM pet" };
-    for (int k = 0; k < 2; k++) {
-        CHECK(r, sqlite3_prepare_v2(h, sql[k], -1, &st, NULL) == SQLITE_OK, "prepare");
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int64_t id = sqlite3_column_int64(st, 0);
-            int i = 0;
-            while (i < r->n && !(r->e[i].kind == (enum kind)k && r->e[i].c.live && r->e[i].id == id))
-                i++;
-            CHECK(r, i < r->n, "%s row id %lld is not in the model", k ? "pet" : "owner", (long long)id);
-            const mstate *c = &r->e[i].c;
-            CHECK(r, strcmp((const char *)sqlite3_column_text(st, 1), c->name) == 0,
-                  "row %lld holds '%s', want '%s'", (long long)id, sqlite3_column_text(st, 1), c->name);
-            if (k == OWNER) {
-                bool isnull = sqlite3_column_type(st, 2) == SQLITE_NULL;
-                CHECK(r, isnull == c->score_null && (isnull || sqlite3_column_int64(st, 2) == c->score),
-                      "owner %lld score", (long long)id);
-            } else {
-                CHECK(r, sqlite3_column_int64(st, 3) == r->e[c->owner].id,
-                      "pet %d (row %lld) owner_id %lld, want %lld", i, (long long)id,
-                      (long long)sqlite3_column_int64(st, 3), (long long)r->e[c->owner].id);
-            }
-            rows++;
-        }
-        sqlite3_finalize(st);
+    dbcheck *d = ud;
+    run *r = d->r;
+    (void)n;
+    int64_t id = strtoll(cell[0], NULL, 10);
+    int i = 0;
+    while (i < r->n && !(r->e[i].kind == (enum kind)d->kind && r->e[i].c.live && r->e[i].id == id))
+        i++;
+    CHECK(r, i < r->n, "%s row id %lld is not in the model", d->kind ? "pet" : "owner", (long long)id);
+    const mstate *c = &r->e[i].c;
+    CHECK(r, strcmp(cell[1], c->name) == 0, "row %lld holds '%s', want '%s'", (long long)id, cell[1],
+          c->name);
+    if (d->kind == OWNER) {
+        bool isnull = cell[2] == NULL;
+        CHECK(r, isnull == c->score_null && (isnull || strtoll(cell[2], NULL, 10) == c->score),
+              "owner %lld score", (long long)id);
+    } else {
+        CHECK(r, strtoll(cell[3], NULL, 10) == r->e[c->owner].id,
+              "pet %d (row %lld) owner_id %s, want %lld", i, (long long)id, cell[3],
+              (long long)r->e[c->owner].id);
     }
-    sqlite3_close(h);
-    CHECK(r, rows == want, "the database has %d rows, the model %d", rows, want);
+    d->rows++;
 }
 
-static void check_pets_held(run *r, int i, const char *when);
+static void check_db(run *r)
+{
+    int want = 0;
+    for (int i = 0; i < r->n; i++)
+        want += r->e[i].c.live;
+    dbcheck d = { r, OWNER, 0 };
+    db_each(r->url, "SELECT id, name, score, NULL FROM owner", check_row, &d);
+    d.kind = PET;
+    db_each(r->url, "SELECT id, title, NULL, owner_id FROM pet", check_row, &d);
+    CHECK(r, d.rows == want, "the database has %d rows, the model %d", d.rows, want);
+}
 
 /* Owner i's loaded collection holds exactly the pets the model gives it
  * (a pet moved in by its key and not flushed may be missing). */
@@ -657,12 +658,14 @@ static void reset(run *r)
     }
 }
 
-static void one_seed(corm_engine *db, const char *file, bool lockable, unsigned seed, int nops)
+static void one_seed(corm_engine *db, const char *url, const char *file, bool lockable,
+                     unsigned seed, int nops)
 {
     run *r = calloc(1, sizeof *r);
     assert_non_null(r);
     r->seed = r->rnd = seed;
     r->file = file;
+    r->url = url;
     r->lockable = lockable;
     r->s = corm_session_new(db);
     tracing = getenv("CORM_FUZZ_TRACE") != NULL;
@@ -693,11 +696,7 @@ static void one_seed(corm_engine *db, const char *file, bool lockable, unsigned 
     corm_session_free(r->s);
     free(r);
     /* the next seed starts from empty tables */
-    sqlite3 *h;
-    assert_int_equal(sqlite3_open(file, &h), SQLITE_OK);
-    sqlite3_busy_timeout(h, 1000);
-    assert_int_equal(sqlite3_exec(h, "DELETE FROM pet; DELETE FROM owner;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    db_exec(url, "DELETE FROM pet; DELETE FROM owner;");
 }
 
 static long env_long(const char *name, long dflt)
@@ -710,30 +709,42 @@ static void random_units_of_work(void **st_)
 {
     (void)st_;
     bool valgrind = getenv("CORM_UNDER_VALGRIND") != NULL;
-    long seeds = env_long("CORM_FUZZ_SEEDS", valgrind ? 150 : 2000);
+    const char *server = test_server_url();
+    /* a server answers each statement over a socket: fewer seeds there */
+    long seeds = env_long("CORM_FUZZ_SEEDS", valgrind ? 150 : server ? 300 : 2000);
     long first = env_long("CORM_FUZZ_FIRST", 1);
     int nops = (int)env_long("CORM_FUZZ_OPS", 80);
     struct stat st;
-    char dir[64], files[2][128], url[2][256];
+    char dir[64], files[2][128], url[2][512];
     snprintf(dir, sizeof dir, "%s/corm-random-XXXXXX", stat("/dev/shm", &st) == 0 ? "/dev/shm" : "/tmp");
     assert_non_null(mkdtemp(dir));
     corm_engine *db[2];
-    for (int k = 0; k < 2; k++) {
-        /* the default (WAL), and a rollback journal in which readers can block COMMIT */
+    int nengines = server ? 1 : 2;
+    for (int k = 0; k < nengines; k++) {
+        /* SQLite: the default (WAL), and a rollback journal in which readers
+         * can block COMMIT; a server: its database, emptied */
         snprintf(files[k], sizeof files[k], "%s/random%d.db", dir, k);
-        snprintf(url[k], sizeof url[k], "sqlite:///%s%s", files[k], k ? "?journal_mode=delete&busy_timeout=20" : "");
+        if (server)
+            snprintf(url[k], sizeof url[k], "%s", server);
+        else
+            snprintf(url[k], sizeof url[k], "sqlite:///%s%s", files[k],
+                     k ? "?journal_mode=delete&busy_timeout=20" : "");
         OK(corm_engine_open(&db[k], url[k], models));
+        if (server)
+            OK(corm_drop_all(db[k]));
         OK(corm_create_all(db[k]));
     }
     for (size_t i = 0; i < sizeof regressions / sizeof *regressions; i++) {
         unsigned seed = regressions[i].seed;
-        one_seed(db[seed & 1], files[seed & 1], seed & 1, seed, regressions[i].ops);
+        int k = server ? 0 : (int)(seed & 1);
+        one_seed(db[k], url[k], files[k], k == 1, seed, regressions[i].ops);
     }
     for (long i = 0; i < seeds; i++) {
         unsigned seed = (unsigned)(first + i);
-        one_seed(db[seed & 1], files[seed & 1], seed & 1, seed, nops);
+        int k = server ? 0 : (int)(seed & 1);
+        one_seed(db[k], url[k], files[k], k == 1, seed, nops);
     }
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < nengines; k++) {
         corm_engine_close(db[k]);
         const char *suffix[] = { "", "-wal", "-shm", "-journal" };
         for (size_t j = 0; j < 4; j++) {
@@ -743,8 +754,8 @@ static void random_units_of_work(void **st_)
         }
     }
     rmdir(dir);
-    printf("random units of work: %ld seeds, %ld operations, %ld commits (%ld made to fail), "
-           "%ld rollbacks, %ld collection loads checked\n",
+    printf("random units of work%s: %ld seeds, %ld operations, %ld commits (%ld made to fail), "
+           "%ld rollbacks, %ld collection loads checked\n", server ? " (server)" : "",
            seeds, total_ops, total_commits, total_failed, total_rollbacks, total_loads);
 }
 

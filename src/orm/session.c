@@ -530,6 +530,26 @@ int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assign
     return CORM_OK;
 }
 
+/* The columns an INSERT left to the database (server defaults) as they
+ * were before RETURNING read them back, so that the next INSERT leaves them
+ * to it again. */
+static void forget_server_values(orm_obj *o, const unsigned char *before)
+{
+    const corm_model *m = o->mp->model;
+    const uint64_t *was = (const uint64_t *)(const void *)(before + ((m->size + 7) & ~(size_t)7));
+    uint64_t *nulls = orm_nulls(o);
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        if (!c->server_default)
+            continue;
+        memcpy((char *)orm_data(o) + c->offset, before + c->offset, c->size);
+        if (orm_flagged(c)) {
+            uint64_t bit = (uint64_t)1 << (i & 63);
+            nulls[i >> 6] = (nulls[i >> 6] & ~bit) | (was[i >> 6] & bit);
+        }
+    }
+}
+
 void orm_undo(corm_session *s, size_t mark, bool keep)
 {
     /* the whole transaction: many-to-many changes are written again at the
@@ -545,8 +565,8 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
         switch (j->kind) {
         case J_INSERTED:
             orm_imap_del(s, o);
-            if (j->before)
-                memcpy(orm_data(o), j->before, o->mp->stride);
+            if (j->before) /* what RETURNING filled in goes; what the user set since stays */
+                forget_server_values(o, j->before);
             if (j->pk_assigned)
                 memset((char *)orm_data(o) + o->mp->pk->offset, 0, o->mp->pk->size);
             o->has_snap = false;
