@@ -400,6 +400,40 @@ static void memory_eight_sessions_and_threads(void **state)
 
 /* ---- defect 2: a commit that failed at COMMIT can be fixed and retried ---- */
 
+/* Make the next COMMIT fail, after the flush has written everything: on
+ * SQLite (rollback journal) another connection holds a read lock COMMIT
+ * cannot get past; on PostgreSQL a deferred constraint trigger, checked at
+ * COMMIT, raises a serialization failure. Both are CORM_EBUSY. */
+static sqlite3 *reader;
+
+static void commit_will_fail(void)
+{
+    if (!test_server_url()) {
+        assert_int_equal(sqlite3_open(file, &reader), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT COUNT(*) FROM book;", NULL, NULL, NULL),
+                         SQLITE_OK);
+        return;
+    }
+    db_exec(url, "CREATE TABLE IF NOT EXISTS fail_commit (x INTEGER);"
+                 "CREATE OR REPLACE FUNCTION fail_commit() RETURNS trigger AS $$ BEGIN "
+                 "IF EXISTS (SELECT 1 FROM fail_commit) THEN RAISE EXCEPTION 'COMMIT refused "
+                 "by the test' USING ERRCODE = '40001'; END IF; RETURN NULL; END $$ LANGUAGE plpgsql;"
+                 "DROP TRIGGER IF EXISTS fail_commit ON book;"
+                 "CREATE CONSTRAINT TRIGGER fail_commit AFTER INSERT OR UPDATE OR DELETE ON book "
+                 "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit();"
+                 "INSERT INTO fail_commit VALUES (1);");
+}
+
+static void commit_can_succeed(void)
+{
+    if (!test_server_url()) {
+        assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(reader);
+        return;
+    }
+    db_exec(url, "DELETE FROM fail_commit; DROP TRIGGER fail_commit ON book;");
+}
+
 static void retry_after_commit_busy_keeps_the_orphan(void **state)
 {
     (void)state;
@@ -410,14 +444,10 @@ static void retry_after_commit_busy_keeps_the_orphan(void **state)
     assert_int_equal(a->books.n, 2);
     Book *orphan = a->books.items[0];
     OK(corm_rel_remove(s, a, Writer_books, orphan)); /* delete-orphan */
-    /* another connection reads, so COMMIT cannot get its exclusive lock */
-    sqlite3 *h;
-    assert_int_equal(sqlite3_open(file, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "BEGIN; SELECT COUNT(*) FROM book;", NULL, NULL, NULL), SQLITE_OK);
+    commit_will_fail();
     assert_int_equal(corm_commit(s), CORM_EBUSY);
     assert_non_null(strstr(corm_errmsg(s), "commit failed, nothing was written"));
-    assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    commit_can_succeed();
     /* nothing was written, and the orphan is still to be deleted */
     assert_int_equal(sql_int("SELECT COUNT(*) FROM book WHERE writer_id = 1"), 2);
     assert_true(corm_is_modified(s, orphan));
@@ -443,12 +473,9 @@ static void retry_after_commit_busy_writes_everything(void **state)
     Book *k = corm_new(s, Book);
     k->title = "new";
     OK(corm_rel_add(s, a, Writer_books, k));
-    sqlite3 *h;
-    assert_int_equal(sqlite3_open(file, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "BEGIN; SELECT COUNT(*) FROM book;", NULL, NULL, NULL), SQLITE_OK);
+    commit_will_fail();
     assert_int_equal(corm_commit(s), CORM_EBUSY);
-    assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    commit_can_succeed();
     OK(corm_commit(s));
     char buf[64];
     assert_string_equal(sql_text("SELECT name FROM writer WHERE id = 1", buf, sizeof buf), "renamed");
@@ -773,6 +800,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_sessions_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(eight_sessions_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(eight_threads_read_and_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(retry_after_commit_busy_keeps_the_orphan, setup_rollback_journal, teardown),
+        cmocka_unit_test_setup_teardown(retry_after_commit_busy_writes_everything, setup_rollback_journal, teardown),
         cmocka_unit_test_setup_teardown(rollback_restores_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(rolled_back_delete_is_tracked_again, setup, teardown),
         cmocka_unit_test_setup_teardown(rolled_back_delete_restores_committed_values, setup, teardown),
@@ -784,16 +813,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(loading_a_to_one_keeps_the_users_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(out_of_memory_in_collection_changes, setup, teardown),
     };
-    /* SQLite's own: its locking (a reader holding a rollback journal's lock
-     * makes COMMIT fail; busy_timeout) and its sqlite:// database. The same
-     * failure points on a server are its driver's tests (issue 8). */
+    /* SQLite's own: a database-wide write lock (two writers conflict; a
+     * server locks rows) and its sqlite:// database. */
     const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test_setup_teardown(two_writers_conflict_after_busy_timeout, setup_rollback_journal, teardown),
         cmocka_unit_test_setup_teardown(memory_sessions_do_not_block, setup_memory, teardown_memory),
         cmocka_unit_test_setup_teardown(memory_two_sessions_interleaved, setup_memory, teardown_memory),
         cmocka_unit_test_setup_teardown(memory_eight_sessions_and_threads, setup_memory, teardown_memory),
-        cmocka_unit_test_setup_teardown(retry_after_commit_busy_keeps_the_orphan, setup_rollback_journal, teardown),
-        cmocka_unit_test_setup_teardown(retry_after_commit_busy_writes_everything, setup_rollback_journal, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (!test_server_url())
