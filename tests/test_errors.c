@@ -143,7 +143,7 @@ static void check_violation(void **state)
     User *a;
     OK(corm_get(s, User, alice_id, &a));
     a->age = -5;
-    EXPECT(corm_commit(s), CORM_ECHECK, "User", "age >= 0");
+    EXPECT(corm_commit(s), CORM_ECHECK, "User.age", "-5", "(CHECK age >= 0)");
     a->age = 31;
     OK(corm_commit(s));
     a->age = 30;
@@ -341,6 +341,55 @@ static void locked_database_times_out_clearly(void **state)
     corm_session_free(other);
 }
 
+/* The same three failures on PostgreSQL: a server that is not there, a
+ * read-only transaction, and a row another session has locked for longer
+ * than lock_timeout. */
+static void server_unreachable_read_only_and_locked(void **state)
+{
+    (void)state;
+    corm_engine *e;
+    assert_int_equal(corm_engine_open(&e, "postgresql://ann:s3cret@/nowhere?host=/nonexistent-dir",
+                                      test_models), CORM_ECONNECT);
+    assert_non_null(strstr(corm_engine_errmsg(e), "/nonexistent-dir"));
+    assert_null(strstr(corm_engine_errmsg(e), "s3cret"));
+    corm_engine_close(e);
+    /* read-only: the write fails with its own code, the read works */
+    char url[700];
+    snprintf(url, sizeof url, "%s&options=-c%%20default_transaction_read_only%%3Don", fx.url);
+    OK(corm_engine_open(&e, url, test_models));
+    corm_session *r = corm_session_new(e);
+    User *a;
+    OK(corm_get(r, User, alice_id, &a));
+    a->age = 99;
+    assert_int_equal(corm_commit(r), CORM_EREADONLY);
+    assert_non_null(strstr(corm_errmsg(r), "read-only"));
+    corm_session_free(r);
+    corm_engine_close(e);
+    still_intact();
+    /* another session holds the row: lock_timeout, then CORM_EBUSY */
+    snprintf(url, sizeof url, "%s&options=-c%%20lock_timeout%%3D200", fx.url);
+    OK(corm_engine_open(&e, url, test_models));
+    corm_session *other = corm_session_new(fx.db), *w = corm_session_new(e);
+    User *held, *mine;
+    OK(corm_get(other, User, alice_id, &held));
+    held->age = 40;
+    OK(corm_flush(other));
+    OK(corm_get(w, User, alice_id, &mine));
+    mine->age = 31;
+    assert_int_equal(corm_commit(w), CORM_EBUSY);
+    assert_non_null(strstr(corm_errmsg(w), "lock timeout"));
+    OK(corm_commit(other));
+    OK(corm_commit(w)); /* the change was kept: committing again now works */
+    User *b;
+    corm_session *s2 = corm_session_new(fx.db);
+    OK(corm_get(s2, User, alice_id, &b));
+    assert_int_equal(b->age, 31);
+    corm_session_free(s2);
+    corm_session_free(w);
+    corm_session_free(other);
+    corm_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,8 +404,19 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_commit_after_bulk_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_strings_are_only_values, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_urls, setup, teardown),
+    };
+    /* the database's own ways to be unreachable, read-only or locked */
+    const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test_setup_teardown(unwritable_and_missing_databases, setup, teardown),
         cmocka_unit_test_setup_teardown(locked_database_times_out_clearly, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest server_tests[] = {
+        cmocka_unit_test_setup_teardown(server_unreachable_read_only_and_locked, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (test_server_url())
+        failed += cmocka_run_group_tests(server_tests, NULL, NULL);
+    else
+        failed += cmocka_run_group_tests(sqlite_tests, NULL, NULL);
+    return failed;
 }

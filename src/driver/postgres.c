@@ -101,8 +101,15 @@ static int fail(PGconn *pg, const PGresult *res, util_err *err)
     util_err_set(err, code, "postgresql: %.*s (SQLSTATE %s)", (int)n, msg, st ? st : "none");
     const char *table = res ? PQresultErrorField(res, PG_DIAG_TABLE_NAME) : NULL;
     const char *column = res ? PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
+    const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
     char cols[200];
     key_columns(res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL, cols, sizeof cols);
+    /* a column's CHECK is named <table>_<column>_check by PostgreSQL */
+    size_t tl = table ? strlen(table) : 0, cl = constraint ? strlen(constraint) : 0;
+    if (!column && !cols[0] && code == CORM_ECHECK && table && constraint && cl > tl + 7 &&
+        strncmp(constraint, table, tl) == 0 && constraint[tl] == '_' &&
+        strcmp(constraint + cl - 6, "_check") == 0 && cl - tl - 7 < sizeof cols)
+        snprintf(cols, sizeof cols, "%.*s", (int)(cl - tl - 7), constraint + tl + 1);
     if (table && (column || cols[0])) {
         /* "t.a" or "t.a, t.b", as SQLite words a constraint's columns */
         util_buf b = UTIL_BUF_INIT;
@@ -179,11 +186,17 @@ static int pg_connect(const drv_url *url, drv_conn **out, util_err *err)
     KV("dbname", url->database);
     KV("user", url->user);
     KV("password", url->password);
+    /* the session settings corm reads text by, then the URL's own options */
+    char options[512];
+    const char *user_options = drv_url_param(url, "options");
+    snprintf(options, sizeof options, "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601%s%s",
+             user_options ? " " : "", user_options ? user_options : "");
     for (size_t i = 0; i < url->nparams && n < 20; i++)
-        if (strcmp(url->params[i].key, "pool_size") != 0)
+        if (strcmp(url->params[i].key, "pool_size") != 0 && strcmp(url->params[i].key, "options") != 0)
             KV(url->params[i].key, url->params[i].value);
+    const char *opts = options;
     KV("client_encoding", "UTF8");
-    KV("options", "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601");
+    KV("options", opts);
 #undef KV
     keys[n] = vals[n] = NULL;
     drv_conn *c = util_calloc(1, sizeof *c);

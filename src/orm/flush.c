@@ -66,6 +66,10 @@ int orm_db_error(corm_session *s, orm_obj *o, int code)
                 c = m->columns[i];
         }
     }
+    /* SQLite names a failed CHECK by its expression */
+    for (size_t i = 0; !c && code == CORM_ECHECK && s->err.detail[0] && i < m->ncolumns; i++)
+        if (m->columns[i]->check && strcmp(s->err.detail, m->columns[i]->check) == 0)
+            c = m->columns[i];
     if (!c && code == CORM_EFOREIGNKEY)
         for (size_t i = 0; i < m->ncolumns && !c; i++)
             if (m->columns[i]->fk)
@@ -77,6 +81,10 @@ int orm_db_error(corm_session *s, orm_obj *o, int code)
             return orm_set_error(s, code, "%s.%s: value %s %s (references %s.%s) [%s]", m->name,
                                  c->name, c->flags & CORM_SENSITIVE ? "***" : vb,
                                  corm_strerror(code), c->fk->model->name, c->fk->name, db);
+        if (code == CORM_ECHECK && c->check)
+            return orm_set_error(s, code, "%s.%s: value %s: %s (CHECK %s) [%s]", m->name, c->name,
+                                 c->flags & CORM_SENSITIVE ? "***" : vb, corm_strerror(code),
+                                 c->check, db);
         return orm_set_error(s, code, "%s.%s: value %s: %s [%s]", m->name, c->name,
                              c->flags & CORM_SENSITIVE ? "***" : vb, corm_strerror(code), db);
     }
