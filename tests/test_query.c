@@ -284,6 +284,37 @@ static void decimal_aggregates_are_exact(void **state)
     assert_int_equal(n, 8);
 }
 
+/* A backslash escapes %, _ and itself in LIKE patterns, the same on every
+ * backend (SQLite had no escape character, PostgreSQL had this one). */
+static void like_escapes_mean_the_same_everywhere(void **state)
+{
+    (void)state;
+    const char *texts[] = { "a_b", "axb", "a%b", "a\\b" };
+    for (size_t i = 0; i < 4; i++) {
+        Kitchen *k = corm_new(s, Kitchen);
+        k->s = (char *)texts[i];
+        OK(corm_add(s, k));
+    }
+    OK(corm_commit(s));
+    struct { const char *pattern; int64_t n; } cases[] = {
+        { "a_b", 4 }, { "a\\_b", 1 }, { "a\\%b", 1 }, { "a\\\\b", 1 }, { "a%", 4 }, { "A_B", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        corm_query *q = corm_query_new(s, Kitchen);
+        OK(corm_filter(q, corm_like(Kitchen_s, cases[i].pattern)));
+        int64_t n;
+        OK(corm_count(q, &n));
+        if (n != cases[i].n)
+            fail_msg("LIKE '%s' matched %lld, want %lld", cases[i].pattern, (long long)n,
+                     (long long)cases[i].n);
+    }
+    corm_query *q = corm_query_new(s, Kitchen);
+    OK(corm_filter(q, corm_ilike(Kitchen_s, "A\\_B")));
+    int64_t n;
+    OK(corm_count(q, &n));
+    assert_int_equal(n, 1);
+}
+
 static void pagination(void **state)
 {
     (void)state;
@@ -388,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bulk_update_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(aggregates, setup, teardown),
         cmocka_unit_test_setup_teardown(decimal_aggregates_are_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(like_escapes_mean_the_same_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_sql, setup, teardown),
         cmocka_unit_test_setup_teardown(columns_of_other_models_are_refused, setup, teardown),

@@ -402,7 +402,10 @@ corm_expr *corm_cmp_(corm_expr *a, corm_op op, corm_value v);
 corm_expr *corm_in_(corm_expr *a, const corm_value *values, size_t n, bool negate);
 #define corm_in(a, values, n)     corm_in_(CORM__E(a), (values), (n), false)
 #define corm_not_in(a, values, n) corm_in_(CORM__E(a), (values), (n), true)
-/* LIKE is case-sensitive on every backend; ILIKE is not (ASCII letters). */
+/* LIKE is case-sensitive on every backend; ILIKE is not (ASCII letters).
+ * In the pattern, % and _ are wildcards and a backslash makes the next
+ * character (%, _ or a backslash) literal, on every backend: "50\\%" is
+ * the text 50%. */
 corm_expr *corm_like_(corm_expr *a, const char *pattern, bool icase);
 #define corm_like(a, pattern)  corm_like_(CORM__E(a), (pattern), false)
 #define corm_ilike(a, pattern) corm_like_(CORM__E(a), (pattern), true)

@@ -115,13 +115,18 @@ int sql_compile_expr(sql_ctx *x, const corm_expr *e)
             util_buf_puts(x->b, ") LIKE lower(");
             if ((rc = sql_put_value(x, NULL, &e->vals[0], false)) < 0)
                 return rc;
-            util_buf_putc(x->b, ')');
+            util_buf_puts(x->b, ") ESCAPE '\\'");
             return CORM_OK;
         }
         if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
             return rc;
         util_buf_puts(x->b, " LIKE ");
-        return sql_put_value(x, NULL, &e->vals[0], false);
+        if ((rc = sql_put_value(x, NULL, &e->vals[0], false)) < 0)
+            return rc;
+        /* one meaning everywhere: a backslash escapes %, _ and itself (the
+         * default of PostgreSQL and MySQL; SQLite has no escape unless told) */
+        util_buf_puts(x->b, " ESCAPE '\\'");
+        return CORM_OK;
     case EX_NULL:
         if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
             return rc;
