@@ -10,14 +10,15 @@
 # CORM_PG_OPTS adds server options; the tests leave it unset and get
 # fsync=off (nothing they write must survive a crash), the benchmarks set
 # it empty to run the server with its default settings.
+#   restart  stop it abruptly and start it again (as a crash would), on the same socket.
 #   url    print the URL again.
 #
 # initdb refuses to run as root, so as root (CI) the server runs as the
 # `postgres` user, which owns DIR; otherwise as the caller. A server that
 # does not start is an error (exit 1, with its log), never a skip.
 set -eu
-cmd=${1:?usage: pg.sh start|stop|url DIR}
-dir=${2:?usage: pg.sh start|stop|url DIR}
+cmd=${1:?usage: pg.sh start|stop|restart|url DIR}
+dir=${2:?usage: pg.sh start|stop|restart|url DIR}
 bin=$(pg_config --bindir)
 [ -x "$bin/initdb" ] || bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 port_file=$dir/port
@@ -61,11 +62,18 @@ stop)
     [ -d "$dir/data" ] || exit 0
     as_owner "'$bin/pg_ctl' -D '$dir/data' -m immediate stop >/dev/null 2>&1" || true
     ;;
+restart)
+    as_owner "'$bin/pg_ctl' -D '$dir/data' -l '$dir/server.log' -m immediate -w -t 30 restart >/dev/null" || {
+        cat "$dir/server.log" >&2
+        echo "pg.sh: the server did not restart" >&2
+        exit 1
+    }
+    ;;
 url)
     url
     ;;
 *)
-    echo "usage: pg.sh start|stop|url DIR" >&2
+    echo "usage: pg.sh start|stop|restart|url DIR" >&2
     exit 2
     ;;
 esac

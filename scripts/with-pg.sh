@@ -15,7 +15,8 @@ trap 'exit 130' INT TERM
 CORM_TEST_URL=$("$here/pg.sh" start "$dir")
 # libpq's own variables, for psql, createdb and scripts/pg-db.sh
 PGHOST=$dir/sock PGPORT=$(cat "$dir/port") PGUSER=corm
-export CORM_TEST_URL PGHOST PGPORT PGUSER
+CORM_PG_DIR=$dir # for tests that restart the server (scripts/pg.sh restart)
+export CORM_TEST_URL PGHOST PGPORT PGUSER CORM_PG_DIR
 echo "with-pg: PostgreSQL at $CORM_TEST_URL"
 status=0
 "$@" || status=$?

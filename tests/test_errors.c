@@ -7,6 +7,7 @@
 #include "common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -390,6 +391,50 @@ static void server_unreachable_read_only_and_locked(void **state)
     corm_engine_close(e);
 }
 
+/* The server restarts under an open engine: a new session works without the
+ * program doing anything (the pool pings what it hands out); a session that
+ * was inside a transaction gets CORM_ECONNLOST with its objects as it left
+ * them, commits again, and nothing committed before is lost. */
+static void server_restart_is_survived(void **state)
+{
+    (void)state;
+    const char *dir = getenv("CORM_PG_DIR");
+    if (!dir)
+        fail_msg("CORM_PG_DIR is not set: run under scripts/with-pg.sh");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "'%s/scripts/pg.sh' restart '%s'", CORM_SOURCE_DIR, dir);
+    corm_session *idle = corm_session_new(fx.db); /* pools a connection, then ends */
+    User *a;
+    OK(corm_get(idle, User, alice_id, &a));
+    corm_session_free(idle);
+    corm_session *busy = corm_session_new(fx.db);
+    User *b;
+    OK(corm_get(busy, User, alice_id, &b));
+    b->age = 44;
+    OK(corm_flush(busy)); /* inside a transaction when the server goes */
+    assert_int_equal(system(cmd), 0);
+    int rc = corm_commit(busy);
+    if (rc != CORM_ECONNLOST)
+        fail_msg("commit after a restart: %s: %s", corm_err_name(rc), corm_errmsg(busy));
+    assert_int_equal(b->age, 44);
+    assert_true(corm_is_modified(busy, b));
+    /* a new session of the same engine: a fresh connection */
+    corm_session *fresh = corm_session_new(fx.db);
+    User *c;
+    OK(corm_get(fresh, User, alice_id, &c));
+    assert_int_equal(c->age, 30); /* committed data intact, the flushed change gone */
+    corm_session_free(fresh);
+    /* and the session that lost its transaction commits again */
+    OK(corm_commit(busy));
+    corm_session_free(busy);
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'alice'"), 44);
+    User *u = corm_new(s, User); /* the fixture's session goes on too */
+    u->username = "after-restart";
+    u->email = "after-restart@example.com";
+    OK(corm_add(s, u));
+    OK(corm_commit(s));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +457,7 @@ int main(void)
     };
     const struct CMUnitTest server_tests[] = {
         cmocka_unit_test_setup_teardown(server_unreachable_read_only_and_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_restart_is_survived, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     if (test_server_url())

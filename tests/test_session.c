@@ -383,6 +383,114 @@ static void threads_share_an_engine(void **state)
     assert_int_equal(fx_rows(&fx, "user"), 100);
 }
 
+/* The fixture's database with more URL parameters. */
+static corm_engine *engine_with(const char *params)
+{
+    char url[700];
+    snprintf(url, sizeof url, "%s%c%s", fx.url, strchr(fx.url, '?') ? '&' : '?', params);
+    corm_engine *e;
+    if (corm_engine_open(&e, url, test_models) != CORM_OK)
+        fail_msg("open %s: %s", url, corm_engine_errmsg(e));
+    return e;
+}
+
+/* A session that has read holds a connection until it ends. */
+static corm_session *reading_session(corm_engine *e)
+{
+    corm_session *r = corm_session_new(e);
+    int64_t n;
+    OK(corm_count(corm_query_new(r, User), &n));
+    return r;
+}
+
+static void pool_waits_then_times_out(void **state)
+{
+    (void)state;
+    corm_engine *e = engine_with("pool_size=2&max_overflow=1&pool_timeout=1");
+    corm_session *held[3];
+    for (int i = 0; i < 3; i++)
+        held[i] = reading_session(e);
+    /* a fourth waits pool_timeout for a place, then is told why */
+    corm_session *late = corm_session_new(e);
+    int64_t n;
+    assert_int_equal(corm_count(corm_query_new(late, User), &n), CORM_EBUSY);
+    assert_non_null(strstr(corm_errmsg(late), "all 3 are in use (pool_size 2 + max_overflow 1)"));
+    /* one ends: the late session goes on */
+    corm_session_free(held[0]);
+    OK(corm_count(corm_query_new(late, User), &n));
+    corm_session_free(late);
+    corm_session_free(held[1]);
+    corm_session_free(held[2]);
+    corm_engine_close(e);
+    /* bad numbers are refused */
+    assert_int_equal(corm_engine_open(&e, "sqlite://?max_overflow=-1", test_models), CORM_EURL);
+    assert_non_null(strstr(corm_engine_errmsg(e), "max_overflow '-1' is not a number"));
+    corm_engine_close(e);
+}
+
+typedef struct pool_worker { corm_engine *e; long id; int commits, errors; char msg[300]; } pool_worker;
+
+static void *pool_work(void *arg)
+{
+    pool_worker *w = arg;
+    for (int i = 0; i < 40; i++) {
+        corm_session *t = corm_session_new(w->e);
+        int rc;
+        if (i % 2) {
+            int64_t n;
+            rc = corm_count(corm_query_new(t, User), &n);
+        } else {
+            char name[64];
+            snprintf(name, sizeof name, "pool-%ld-%d", w->id, i);
+            User *u = corm_new(t, User);
+            u->username = name;
+            u->email = name;
+            rc = corm_add(t, u);
+            if (rc == CORM_OK)
+                rc = corm_commit(t);
+            w->commits += rc == CORM_OK;
+        }
+        if (rc != CORM_OK) {
+            w->errors++;
+            snprintf(w->msg, sizeof w->msg, "%s", corm_errmsg(t));
+        }
+        corm_session_free(t);
+    }
+    return NULL;
+}
+
+/* 8 threads, 4 connections: every commit lands, every connection comes back. */
+static void eight_threads_share_four_connections(void **state)
+{
+    (void)state;
+    corm_engine *e = engine_with("pool_size=4&max_overflow=0&pool_timeout=20");
+    pthread_t th[8];
+    pool_worker w[8];
+    for (long t = 0; t < 8; t++) {
+        w[t] = (pool_worker){ .e = e, .id = t };
+        assert_int_equal(pthread_create(&th[t], NULL, pool_work, &w[t]), 0);
+    }
+    int commits = 0;
+    for (int t = 0; t < 8; t++) {
+        pthread_join(th[t], NULL);
+        if (w[t].errors)
+            fail_msg("thread %d: %d errors, last: %s", t, w[t].errors, w[t].msg);
+        commits += w[t].commits;
+    }
+    assert_int_equal(commits, 8 * 20);
+    int64_t users = fx_rows(&fx, "user");
+    assert_int_equal(users, 8 * 20);
+    /* all four came back: four sessions get one each, at once */
+    corm_engine_close(e);
+    e = engine_with("pool_size=4&max_overflow=0&pool_timeout=1");
+    corm_session *held[4];
+    for (int i = 0; i < 4; i++)
+        held[i] = reading_session(e);
+    for (int i = 0; i < 4; i++)
+        corm_session_free(held[i]);
+    corm_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +506,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(autoflush_all_flushes_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(objects_from_elsewhere_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(threads_share_an_engine, setup, teardown),
+        cmocka_unit_test_setup_teardown(pool_waits_then_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(eight_threads_share_four_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_forgets_everything, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,6 +78,10 @@ typedef struct drv_driver {
     void (*engine_close)(drv_url *url);
 
     int (*connect)(const drv_url *url, drv_conn **out, util_err *err);
+    /* Whether a pooled connection can be used: ping, a round trip (at
+     * checkout: a server may have restarted since); else what the client
+     * library already knows. NULL: always (an embedded database). */
+    bool (*alive)(drv_conn *c, bool ping);
     void (*close)(drv_conn *c);
     /* Run SQL without parameters or rows (BEGIN, DDL). */
     int (*exec)(drv_conn *c, const char *sql, util_err *err);

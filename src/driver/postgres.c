@@ -91,7 +91,11 @@ static void key_columns(const char *detail, char *out, size_t size)
 static int fail(PGconn *pg, const PGresult *res, util_err *err)
 {
     const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    int code = st ? map_state(st) : PQstatus(pg) == CONNECTION_BAD ? CORM_ECONNLOST : CORM_ESQL;
+    /* an error libpq made itself (no SQLSTATE) is the connection's: the
+     * server went away, though PQstatus may not say so yet */
+    int code = st ? map_state(st)
+             : (res && PQresultStatus(res) == PGRES_FATAL_ERROR) || PQstatus(pg) == CONNECTION_BAD
+                   ? CORM_ECONNLOST : CORM_ESQL;
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (!msg)
         msg = PQerrorMessage(pg);
@@ -165,7 +169,7 @@ static const char *ddl_type(const corm_column *c, char *buf, size_t size)
 
 static const char *const params[] = {
     "host", "hostaddr", "port", "user", "sslmode", "connect_timeout", "application_name",
-    "target_session_attrs", "options", "pool_size", NULL
+    "target_session_attrs", "options", "pool_size", "max_overflow", "pool_timeout", NULL
 };
 
 /* ---- connections ------------------------------------------------------------------ */
@@ -192,7 +196,9 @@ static int pg_connect(const drv_url *url, drv_conn **out, util_err *err)
     snprintf(options, sizeof options, "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601%s%s",
              user_options ? " " : "", user_options ? user_options : "");
     for (size_t i = 0; i < url->nparams && n < 20; i++)
-        if (strcmp(url->params[i].key, "pool_size") != 0 && strcmp(url->params[i].key, "options") != 0)
+        if (strcmp(url->params[i].key, "pool_size") != 0 && strcmp(url->params[i].key, "options") != 0 &&
+            strcmp(url->params[i].key, "max_overflow") != 0 &&
+            strcmp(url->params[i].key, "pool_timeout") != 0)
             KV(url->params[i].key, url->params[i].value);
     const char *opts = options;
     KV("client_encoding", "UTF8");
@@ -218,6 +224,18 @@ static int pg_connect(const drv_url *url, drv_conn **out, util_err *err)
     PQsetNoticeProcessor(c->pg, quiet, NULL); /* "already exists, skipping" and the like */
     *out = c;
     return CORM_OK;
+}
+
+static bool pg_alive(drv_conn *c, bool ping)
+{
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return false;
+    if (!ping)
+        return true;
+    PGresult *r = PQexec(c->pg, ""); /* the cheapest round trip there is */
+    bool ok = PQresultStatus(r) == PGRES_EMPTY_QUERY;
+    PQclear(r);
+    return ok && PQstatus(c->pg) == CONNECTION_OK;
 }
 
 static void pg_close(drv_conn *c)
@@ -695,6 +713,7 @@ const drv_driver drv_postgres = {
     .no_limit = "ALL",
     .nulls_sort_high = true,
     .connect = pg_connect,
+    .alive = pg_alive,
     .close = pg_close,
     .exec = pg_exec,
     .prepare = pg_prepare,

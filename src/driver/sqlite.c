@@ -222,7 +222,8 @@ static int run(sqlite3 *db, const char *sql, util_err *err)
 }
 
 static const char *const params[] = {
-    "journal_mode", "busy_timeout", "synchronous", "pool_size", "mode", NULL
+    "journal_mode", "busy_timeout", "synchronous", "pool_size", "max_overflow", "pool_timeout",
+    "mode", NULL
 };
 
 static bool one_of(const char *v, const char *const *allowed)

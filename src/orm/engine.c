@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int check_params(corm_engine *e)
 {
@@ -19,14 +20,24 @@ static int check_params(corm_engine *e)
             return util_err_set(&e->err, CORM_EURL, "malformed database URL: unknown parameter "
                                 "'%s' for %s", k, e->drv->name);
     }
-    const char *ps = drv_url_param(&e->url, "pool_size");
-    if (ps) {
+    static const struct { const char *key; long lo, hi; } nums[] = {
+        { "pool_size", 1, 1000 }, { "max_overflow", 0, 10000 }, { "pool_timeout", 0, 3600 },
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+        const char *v = drv_url_param(&e->url, nums[i].key);
+        if (!v)
+            continue;
         char *end;
-        long n = strtol(ps, &end, 10);
-        if (*end || n < 1 || n > 1000)
-            return util_err_set(&e->err, CORM_EURL, "malformed database URL: pool_size '%s' is "
-                                "not a number from 1 to 1000", ps);
-        e->pool_size = (size_t)n;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < nums[i].lo || n > nums[i].hi)
+            return util_err_set(&e->err, CORM_EURL, "malformed database URL: %s '%s' is not a "
+                                "number from %ld to %ld", nums[i].key, v, nums[i].lo, nums[i].hi);
+        if (i == 0)
+            e->pool_size = (size_t)n;
+        else if (i == 1)
+            e->max_overflow = (size_t)n;
+        else
+            e->timeout_ms = n * 1000;
     }
     return CORM_OK;
 }
@@ -39,8 +50,11 @@ int corm_engine_open(corm_engine **out, const char *url, const corm_model *const
         return CORM_ENOMEM;
     *out = e;
     pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->freed, NULL);
     util_arena_pool_init(&e->arenas, ORM_ARENA_CACHE);
-    e->pool_size = 5;
+    e->pool_size = 5; /* SQLAlchemy's QueuePool: 5, 10 more, 30 s */
+    e->max_overflow = 10;
+    e->timeout_ms = 30000;
     int rc = drv_url_parse(url, &e->url, &e->err);
     if (rc < 0)
         return rc;
@@ -75,6 +89,7 @@ void corm_engine_close(corm_engine *e)
     sch_meta_free(&e->meta);
     drv_url_free(&e->url);
     util_arena_pool_free(&e->arenas);
+    pthread_cond_destroy(&e->freed);
     pthread_mutex_destroy(&e->lock);
     util_free(e);
 }
@@ -87,31 +102,74 @@ void corm_engine_set_echo(corm_engine *e, corm_echo_fn fn, void *ud)
     e->echo.ud = ud;
 }
 
+/* A checkout: an idle connection that still answers (pre-ping), else a new
+ * one while fewer than pool_size + max_overflow are open, else a wait for
+ * one to come back, up to pool_timeout. */
 int orm_engine_acquire(corm_engine *e, sql_conn **out, util_err *err)
 {
-    pthread_mutex_lock(&e->lock);
-    if (e->nidle) {
-        *out = e->idle[--e->nidle];
-        pthread_mutex_unlock(&e->lock);
-        return CORM_OK;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += e->timeout_ms / 1000;
+    until.tv_nsec += (e->timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
     }
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        while (e->nidle) {
+            sql_conn *c = e->idle[--e->nidle];
+            if (!e->drv->alive || e->drv->alive(c->dc, true)) {
+                pthread_mutex_unlock(&e->lock);
+                *out = c;
+                return CORM_OK;
+            }
+            /* the server went away (restarted): open a new one instead */
+            e->nopen--;
+            pthread_mutex_unlock(&e->lock);
+            sql_conn_close(c);
+            pthread_mutex_lock(&e->lock);
+        }
+        if (e->nopen < e->pool_size + e->max_overflow)
+            break;
+        if (pthread_cond_timedwait(&e->freed, &e->lock, &until) != 0 && !e->nidle &&
+            e->nopen >= e->pool_size + e->max_overflow) {
+            size_t n = e->nopen;
+            pthread_mutex_unlock(&e->lock);
+            return util_err_set(err, CORM_EBUSY, "no connection to %s within %ld ms: all %zu are "
+                                "in use (pool_size %zu + max_overflow %zu); free sessions "
+                                "sooner, or raise them in the URL", e->url.redacted,
+                                e->timeout_ms, n, e->pool_size, e->max_overflow);
+        }
+    }
+    e->nopen++;
     pthread_mutex_unlock(&e->lock);
-    return sql_conn_open(out, e->drv, &e->url, &e->echo, err);
+    int rc = sql_conn_open(out, e->drv, &e->url, &e->echo, err);
+    if (rc < 0) {
+        pthread_mutex_lock(&e->lock);
+        e->nopen--;
+        pthread_cond_signal(&e->freed);
+        pthread_mutex_unlock(&e->lock);
+    }
+    return rc;
 }
 
 void orm_engine_release(corm_engine *e, sql_conn *c)
 {
     if (!c)
         return;
-    if (c->depth) {
-        util_err ignored;
-        sql_rollback(c, &ignored);
-    }
+    util_err ignored;
+    if (c->depth && sql_rollback(c, &ignored) < 0)
+        c->broken = true;
+    bool keep = !c->broken && (!e->drv->alive || e->drv->alive(c->dc, false));
     pthread_mutex_lock(&e->lock);
-    if (e->nidle < e->pool_size) {
+    if (keep && e->nidle < e->pool_size) {
         e->idle[e->nidle++] = c;
         c = NULL;
+    } else {
+        e->nopen--;
     }
+    pthread_cond_signal(&e->freed);
     pthread_mutex_unlock(&e->lock);
     sql_conn_close(c);
 }

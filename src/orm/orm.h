@@ -28,8 +28,11 @@ struct corm_engine {
     sql_echo echo;
     util_err err;
     pthread_mutex_t lock;
+    pthread_cond_t freed;    /* a connection came back, or a place opened */
     sql_conn **idle;
-    size_t nidle, pool_size;
+    size_t nidle, pool_size; /* idle connections kept */
+    size_t nopen, max_overflow; /* open (idle or checked out); past pool_size */
+    long timeout_ms;         /* how long a checkout waits for a place */
     util_arena_pool arenas;  /* sessions' freed memory, kept for the next ones */
     corm_warn_fn warn;
     void *warn_ud;

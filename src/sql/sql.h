@@ -74,6 +74,7 @@ typedef struct sql_conn {
     size_t ncache, capcache;
     const sql_echo *echo;
     int depth;               /* 0: no transaction; 1: one; n: n-1 savepoints */
+    bool broken;             /* not to be used again (a ROLLBACK failed) */
 } sql_conn;
 
 int sql_conn_open(sql_conn **out, const drv_driver *d, const drv_url *url, const sql_echo *echo,
