@@ -167,8 +167,14 @@ typedef struct corm_engine corm_engine;
 
 /* Open an engine.
  *   url:    "sqlite:///relative.db", "sqlite:////abs/path.db", "sqlite://"
- *           (in memory), with optional parameters "?journal_mode=wal&
- *           busy_timeout=5000&synchronous=normal&pool_size=5".
+ *           (the engine's private database), with optional parameters
+ *           "?journal_mode=wal&busy_timeout=5000&synchronous=normal"; or
+ *           "postgresql://user:pass@host:port/db" ("?host=/socket/dir" for a
+ *           unix socket; libpq's sslmode, connect_timeout, options, ...).
+ *           On every backend the pool takes pool_size (idle connections
+ *           kept, 5), max_overflow (more open at once, 10) and pool_timeout
+ *           (seconds a session waits for a connection, 30; then CORM_EBUSY).
+ *           See docs/backends.md.
  *   models: the application's models, a NULL-terminated array. They are
  *           validated here: a duplicate name, a model with no or two primary
  *           keys, an unknown type, a bad default or a dangling foreign key is
