@@ -54,6 +54,8 @@ typedef struct drv_driver {
     /* The DDL of an autoincrementing integer primary key column's type and
      * constraint ("INTEGER PRIMARY KEY"). */
     const char *autoinc_pk;
+    /* The type such a key has when the schema is read back ("INTEGER"). */
+    const char *autoinc_type;
     /* A collation that orders NUMERIC columns stored as text by value, put
      * after such a column wherever it is compared or sorted; NULL when the
      * database stores decimals natively. */

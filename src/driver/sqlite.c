@@ -620,6 +620,7 @@ const drv_driver drv_sqlite = {
     .params = params,
     .ddl_type = ddl_type,
     .autoinc_pk = "INTEGER PRIMARY KEY",
+    .autoinc_type = "INTEGER",
     .numeric_collation = "corm_decimal",
     .numeric_sum = "corm_decimal_sum",
     .numeric_avg = "corm_decimal_avg",

@@ -69,11 +69,63 @@ static bool same_words(const char *a, const char *b, bool fold)
     }
 }
 
+/* The text of a quoted literal ('...'), unquoted into buf; false if s is not one. */
+static bool literal(const char *s, char *buf, size_t size)
+{
+    size_t n = strlen(s);
+    if (n < 2 || s[0] != '\'' || s[n - 1] != '\'' || n - 2 >= size || memchr(s + 1, '\'', n - 2))
+        return false;
+    snprintf(buf, size, "%.*s", (int)n - 2, s + 1);
+    return true;
+}
+
+/* Two date, time or decimal literals naming the same value, whatever their
+ * spelling ('2024-01-01 00:00:00.000000' and '2024-01-01 00:00:00', as a
+ * server may keep the first). */
+static bool same_value(const corm_column *c, const char *model, const char *db)
+{
+    char a[128], b[128];
+    if (!c || !literal(model, a, sizeof a) || !literal(db, b, sizeof b))
+        return false;
+    switch (c->type) {
+    case CORM_TYPE_DATETIME: {
+        corm_datetime x, y;
+        return corm_datetime_parse(a, &x) == CORM_OK && corm_datetime_parse(b, &y) == CORM_OK &&
+               memcmp(&x, &y, sizeof x) == 0;
+    }
+    case CORM_TYPE_DATE: {
+        corm_date x, y;
+        return corm_date_parse(a, &x) == CORM_OK && corm_date_parse(b, &y) == CORM_OK &&
+               memcmp(&x, &y, sizeof x) == 0;
+    }
+    case CORM_TYPE_TIME: {
+        corm_time x, y;
+        return corm_time_parse(a, &x) == CORM_OK && corm_time_parse(b, &y) == CORM_OK &&
+               memcmp(&x, &y, sizeof x) == 0;
+    }
+    case CORM_TYPE_NUMERIC: {
+        corm_numeric x, y;
+        return corm_numeric_parse(a, &x) == CORM_OK && corm_numeric_parse(b, &y) == CORM_OK &&
+               corm_numeric_cmp(&x, &y) == 0;
+    }
+    default:
+        return false;
+    }
+}
+
 /* A default as the database keeps it: without the outer parentheses. */
-static bool same_default(const char *model, const char *db)
+static bool same_default(const corm_column *c, const char *model, const char *db)
 {
     if (!model || !db)
         return !model && !db;
+    char inner[256];
+    size_t len = strlen(model);
+    if (len > 1 && model[0] == '(' && model[len - 1] == ')')
+        snprintf(inner, sizeof inner, "%.*s", (int)len - 2, model + 1);
+    else
+        snprintf(inner, sizeof inner, "%s", model);
+    if (same_value(c, inner, db))
+        return true;
     size_t n = strlen(model);
     char buf[256];
     snprintf(buf, sizeof buf, "%.*s", (int)n, model);
@@ -272,7 +324,7 @@ static int diff_columns(const sch_mapper *mp, const drv_driver *drv, const drv_r
             continue;
         }
         char tb[64];
-        const char *type = c == mp->pk && mp->pk_autoinc ? "INTEGER" : drv->ddl_type(c, tb, sizeof tb);
+        const char *type = c == mp->pk && mp->pk_autoinc ? drv->autoinc_type : drv->ddl_type(c, tb, sizeof tb);
         if (!same_words(type, dc->type, true))
             rc = say(d, "%s.%s: type %s in the model, %s in the database", m->table, c->name,
                      type, dc->type);
@@ -280,7 +332,7 @@ static int diff_columns(const sch_mapper *mp, const drv_driver *drv, const drv_r
         if (rc == CORM_OK && c != mp->pk && notnull != dc->notnull)
             rc = say(d, "%s.%s: %s in the model, %s in the database", m->table, c->name,
                      notnull ? "NOT NULL" : "nullable", dc->notnull ? "NOT NULL" : "nullable");
-        if (rc == CORM_OK && !same_default(c->server_default, dc->dflt))
+        if (rc == CORM_OK && !same_default(c, c->server_default, dc->dflt))
             rc = say(d, "%s.%s: default %s in the model, %s in the database", m->table, c->name,
                      c->server_default ? c->server_default : "none", dc->dflt ? dc->dflt : "none");
     }
