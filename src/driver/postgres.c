@@ -522,6 +522,22 @@ static PGresult *catalog(drv_conn *c, const char *sql, const char *arg, util_err
     return r;
 }
 
+/* A catalog query's rows, and an array of as many elem-sized zeroed
+ * entries for them in *out (NULL for none). NULL result: err is set. */
+static PGresult *catalog_rows(drv_conn *c, const char *sql, const char *arg, size_t elem,
+                              void **out, int *n, util_err *err)
+{
+    PGresult *r = catalog(c, sql, arg, err);
+    *out = NULL;
+    *n = r ? PQntuples(r) : 0;
+    if (r && *n && !(*out = util_calloc((size_t)*n, elem))) {
+        PQclear(r);
+        util_err_set(err, CORM_ENOMEM, "out of memory reading the schema");
+        return NULL;
+    }
+    return r;
+}
+
 static char *dup_cell(PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? NULL : util_strdup(PQgetvalue(r, row, col));
@@ -607,21 +623,17 @@ static void strip_cast(char *d)
 
 static int reflect_table(drv_conn *c, drv_rtable *t, util_err *err)
 {
-    PGresult *r = catalog(c,
+    int n;
+    PGresult *r = catalog_rows(c,
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
         "pg_get_expr(d.adbin, d.adrelid), "
         "COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary "
         "AND a.attnum = ANY(i.indkey)), false), a.attidentity "
         "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
         "WHERE a.attrelid = quote_ident($1)::regclass AND a.attnum > 0 AND NOT a.attisdropped "
-        "ORDER BY a.attnum", t->name, err);
+        "ORDER BY a.attnum", t->name, sizeof *t->columns, (void **)&t->columns, &n, err);
     if (!r)
         return err->code;
-    int n = PQntuples(r);
-    if (n && !(t->columns = util_calloc((size_t)n, sizeof *t->columns))) {
-        PQclear(r);
-        return CORM_ENOMEM;
-    }
     for (int i = 0; i < n; i++) {
         drv_rcolumn *col = &t->columns[t->ncolumns++];
         col->name = dup_cell(r, i, 0);
@@ -637,7 +649,7 @@ static int reflect_table(drv_conn *c, drv_rtable *t, util_err *err)
     }
     PQclear(r);
     /* indexes and unique constraints, not the primary key */
-    r = catalog(c,
+    r = catalog_rows(c,
         "SELECT ic.relname, i.indisunique, "
         "(SELECT con.oid IS NOT NULL FROM pg_constraint con WHERE con.conindid = i.indexrelid "
         "AND con.contype = 'u'), pg_get_indexdef(i.indexrelid), "
@@ -645,14 +657,9 @@ static int reflect_table(drv_conn *c, drv_rtable *t, util_err *err)
         "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)::text[] "
         "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
         "WHERE i.indrelid = quote_ident($1)::regclass AND NOT i.indisprimary ORDER BY ic.relname",
-        t->name, err);
+        t->name, sizeof *t->indexes, (void **)&t->indexes, &n, err);
     if (!r)
         return err->code;
-    n = PQntuples(r);
-    if (n && !(t->indexes = util_calloc((size_t)n, sizeof *t->indexes))) {
-        PQclear(r);
-        return CORM_ENOMEM;
-    }
     for (int i = 0; i < n; i++) {
         drv_rindex *ix = &t->indexes[t->nindexes++];
         ix->name = dup_cell(r, i, 0);
@@ -666,7 +673,7 @@ static int reflect_table(drv_conn *c, drv_rtable *t, util_err *err)
     }
     PQclear(r);
     /* foreign keys */
-    r = catalog(c,
+    r = catalog_rows(c,
         "SELECT rt.relname, con.confdeltype, con.confupdtype, "
         "ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o) JOIN pg_attribute a "
         "ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o)::text[], "
@@ -674,14 +681,9 @@ static int reflect_table(drv_conn *c, drv_rtable *t, util_err *err)
         "ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o)::text[] "
         "FROM pg_constraint con JOIN pg_class rt ON rt.oid = con.confrelid "
         "WHERE con.conrelid = quote_ident($1)::regclass AND con.contype = 'f' ORDER BY con.conname",
-        t->name, err);
+        t->name, sizeof *t->fks, (void **)&t->fks, &n, err);
     if (!r)
         return err->code;
-    n = PQntuples(r);
-    if (n && !(t->fks = util_calloc((size_t)n, sizeof *t->fks))) {
-        PQclear(r);
-        return CORM_ENOMEM;
-    }
     for (int i = 0; i < n; i++) {
         drv_rfk *k = &t->fks[t->nfks++];
         size_t nref = 0;
