@@ -9,6 +9,14 @@
  * from as few SELECTs as the key chunking allows; corm_load calls it with
  * one object, a query's selectin option with all of its rows, level by
  * level along the path.
+ *
+ * What the user changed and has not flushed outranks what is read: a child
+ * goes to the parent its row names unless its pointer was moved (it goes
+ * there) or its key set by hand (it waits for the flush, which moves it
+ * between loaded collections). A collection array is copied at its first
+ * change after each restore point and the old one journaled, so rollbacks
+ * and savepoints put arrays back whole; commit reconciles the arrays it
+ * touched with what the keys say.
  */
 #include "orm/orm.h"
 #include "util/alloc.h"

@@ -6,6 +6,9 @@
  * INSERT, UPDATE and DELETE a flush runs records the object's state before
  * it, so a rollback can put each object back — either as the user left it
  * (a failed flush: fix and commit again) or as last committed (rollback).
+ * Collections have entries of their own (relation.c): the array before a
+ * change (J_COLL) or before a load inside a transaction (J_LOADED). Undo
+ * never allocates: deleted objects stay listed and mapped until COMMIT.
  */
 #include "orm/orm.h"
 #include "util/alloc.h"
