@@ -391,6 +391,34 @@ static void server_unreachable_read_only_and_locked(void **state)
     corm_engine_close(e);
 }
 
+/* libpq's multi-host form: the hosts are tried in turn, and the one that
+ * answers (and, with target_session_attrs=read-write, takes writes) is used. */
+static void multi_host_url_reaches_the_host_that_answers(void **state)
+{
+    (void)state;
+    const char *sock = getenv("PGHOST"), *port = getenv("PGPORT");
+    if (!sock || !port)
+        fail_msg("PGHOST/PGPORT are not set: run under scripts/with-pg.sh");
+    const char *db = strstr(fx.url, ":///");
+    char name[128], url[700];
+    snprintf(name, sizeof name, "%s", db ? db + 4 : "");
+    name[strcspn(name, "?")] = '\0';
+    snprintf(url, sizeof url, "postgresql:///%s?host=/nonexistent-dir,%s&port=%s&user=corm&"
+             "target_session_attrs=read-write", name, sock, port);
+    corm_engine *e;
+    if (corm_engine_open(&e, url, test_models) != CORM_OK)
+        fail_msg("open %s: %s", url, corm_engine_errmsg(e));
+    corm_session *t = corm_session_new(e);
+    User *a;
+    OK(corm_get(t, User, alice_id, &a));
+    assert_non_null(a);
+    a->age = 33;
+    OK(corm_commit(t));
+    corm_session_free(t);
+    corm_engine_close(e);
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'alice'"), 33);
+}
+
 /* The server restarts under an open engine: a new session works without the
  * program doing anything (the pool pings what it hands out); a session that
  * was inside a transaction gets CORM_ECONNLOST with its objects as it left
@@ -457,6 +485,7 @@ int main(void)
     };
     const struct CMUnitTest server_tests[] = {
         cmocka_unit_test_setup_teardown(server_unreachable_read_only_and_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(multi_host_url_reaches_the_host_that_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(server_restart_is_survived, setup, teardown),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
