@@ -3,6 +3,11 @@
  * downgrade, current, history, show, stamp, merge, offline SQL; and the
  * failure paths: a revision failing mid-way, a malformed file, two heads,
  * a missing parent, an unknown stamped revision, a missing folder.
+ *
+ * On every backend: on a server (CORM_TEST_URL) each test gets the test
+ * database with its schema emptied, where SQLite gets files of its own.
+ * Where the database's catalogs or messages differ, helpers below ask each
+ * its own way.
  */
 #include "common.h"
 #include "util/alloc.h"
@@ -51,19 +56,49 @@ CORM_MODEL(UserV4, "user", U4)
     COLUMN(user_id, CORM_INTEGER, CORM_NOT_NULL | CORM_INDEX, CORM_FK(UserV4, id))
 CORM_MODEL(PostV4, "post", P4)
 
+/* Every other change a revision makes: nullability, defaults, a unique
+ * over two columns, a key's ON DELETE, indexes; A before, B after. */
+#define TA(COLUMN, RELATION)                                                   \
+    COLUMN(id,    CORM_INTEGER,    CORM_PRIMARY_KEY)                            \
+    COLUMN(name,  CORM_STRING(40), 0, CORM_SERVER_DEFAULT("'x'"))               \
+    COLUMN(rank,  CORM_INTEGER,    CORM_NOT_NULL | CORM_INDEX)                  \
+    COLUMN(score, CORM_INTEGER,    0)                                           \
+    COLUMN(owner, CORM_INTEGER,    0, CORM_FK(UserV1, id))
+CORM_MODEL(TeamA, "team", TA)
+#define TB(COLUMN, RELATION)                                                   \
+    COLUMN(id,    CORM_INTEGER,    CORM_PRIMARY_KEY)                            \
+    COLUMN(name,  CORM_STRING(40), CORM_NOT_NULL, CORM_SERVER_DEFAULT("'y'"))   \
+    COLUMN(rank,  CORM_INTEGER,    0)                                           \
+    COLUMN(score, CORM_INTEGER,    CORM_INDEX, CORM_SERVER_DEFAULT("0"))        \
+    COLUMN(owner, CORM_INTEGER,    0, CORM_FK(UserV1, id), CORM_ON_DELETE(CORM_FK_CASCADE))
+CORM_MODEL(TeamB, "team", TB, CORM_UNIQUE_TOGETHER("name", "rank"))
+
 static char dir[128], migs[160];
 static corm_engine *db;
+
+/* The database named name: a file of the test's own, or the server's test
+ * database (one per test binary; setup empties it). */
+static const char *db_url(const char *name)
+{
+    static char url[512];
+    if (test_server_url())
+        snprintf(url, sizeof url, "%s", test_server_url());
+    else
+        snprintf(url, sizeof url, "sqlite:///%s/%s", dir, name);
+    return url;
+}
 
 static int setup(void **state)
 {
     (void)state;
     static const corm_model *const none[] = { NULL };
-    char url[256];
     snprintf(dir, sizeof dir, "/tmp/corm-mig-XXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(migs, sizeof migs, "%s/migrations", dir);
-    snprintf(url, sizeof url, "sqlite:///%s/app.db", dir);
-    OK(corm_engine_open(&db, url, none));
+    if (test_server_url())
+        db_exec(test_server_url(), "SET client_min_messages = warning; "
+                                     "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    OK(corm_engine_open(&db, db_url("app.db"), none));
     return 0;
 }
 
@@ -87,12 +122,30 @@ static int64_t scalar(const char *sql)
     return v;
 }
 
-static bool has_table(const char *name)
+/* Whether the database at url has a table (kind "table"), an index
+ * ("index") or a column of table ("column"), asked of each database's own
+ * catalog. */
+static bool has(const char *url, const char *kind, const char *table, const char *name)
 {
-    char sql[200];
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM sqlite_master WHERE name = '%s'", name);
-    return scalar(sql) == 1;
+    char sql[300];
+    bool pg = test_server_url() != NULL;
+    if (strcmp(kind, "column") == 0)
+        snprintf(sql, sizeof sql, pg ? "SELECT COUNT(*) FROM information_schema.columns WHERE "
+                                       "table_schema = current_schema() AND table_name = '%s' AND "
+                                       "column_name = '%s'"
+                                     : "SELECT COUNT(*) FROM pragma_table_info('%s') WHERE name = '%s'",
+                 table, name);
+    else if (pg)
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                 "c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = '%c' AND "
+                 "c.relname = '%s'", kind[0] == 't' ? 'r' : 'i', name);
+    else
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM sqlite_master WHERE type = '%s' AND name = '%s'",
+                 kind, name);
+    return db_int(url, sql) == 1;
 }
+
+static bool has_table(const char *name) { return has(db_url("app.db"), "table", NULL, name); }
 
 /* What a call printed. */
 static char *printed(int (*fn)(corm_engine *, const char *, FILE *))
@@ -128,7 +181,7 @@ static void upgrade_downgrade_and_back(void **state)
     char r1[64], r2[64];
     OK(corm_migrate_revision(db, migs, "create users",
                              "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n"
-                             "INSERT INTO users (name) VALUES ('ann'), ('bob');",
+                             "INSERT INTO users (id, name) VALUES (1, 'ann'), (2, 'bob');",
                              "DROP TABLE users;", r1, sizeof r1));
     OK(corm_migrate_revision(db, migs, "add age",
                              "ALTER TABLE users ADD COLUMN age INTEGER;\n"
@@ -149,7 +202,7 @@ static void upgrade_downgrade_and_back(void **state)
     assert_non_null(strstr(out, "<base> -> "));
     free(out);
     OK(corm_migrate_downgrade(db, migs, "-1", NULL));
-    assert_int_equal(scalar("SELECT COUNT(*) FROM pragma_table_info('users') WHERE name = 'age'"), 0);
+    assert_false(has(db_url("app.db"), "column", "users", "age"));
     assert_int_equal(scalar("SELECT COUNT(*) FROM users"), 2); /* rows kept */
     OK(corm_migrate_downgrade(db, migs, "base", NULL));
     assert_false(has_table("users"));
@@ -203,7 +256,8 @@ static void a_failing_revision_leaves_the_one_before(void **state)
     assert_int_equal(rc, CORM_ESQL);
     const char *msg = corm_engine_errmsg(db);
     assert_non_null(strstr(msg, "_bad.sql:7: upgrade failed"));
-    assert_non_null(strstr(msg, "no such table: nowhere"));
+    assert_non_null(strstr(msg, test_server_url() ? "relation \"nowhere\" does not exist"
+                                                  : "no such table: nowhere"));
     assert_true(has_table("a"));      /* the revision before is applied */
     assert_false(has_table("b"));     /* this one is rolled back whole */
     char *out = printed(current);
@@ -275,13 +329,24 @@ static void a_missing_folder(void **state)
     assert_non_null(strstr(corm_engine_errmsg(db), "db init"));
 }
 
-/* Open the app at one version of its models, migrate to them, upgrade. */
-static corm_engine *app(const corm_model *const *models, const char *message, int want_revision)
+/* The revision written last, as `db show` prints it (malloc'd). */
+static char *shown(corm_engine *e, const char *id)
 {
-    char url[256];
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    OK(corm_migrate_show(e, migs, id, f));
+    fclose(f);
+    return buf;
+}
+
+/* Open the app at one version of its models, migrate to them, upgrade;
+ * the revision's text into *text when asked (malloc'd). */
+static corm_engine *app(const corm_model *const *models, const char *message, int want_revision,
+                        char **text)
+{
     corm_engine *e;
-    snprintf(url, sizeof url, "sqlite:///%s/story.db", dir);
-    OK(corm_engine_open(&e, url, models));
+    OK(corm_engine_open(&e, db_url("story.db"), models));
     char id[64];
     char *notes = NULL;
     size_t nn = 0;
@@ -291,6 +356,8 @@ static corm_engine *app(const corm_model *const *models, const char *message, in
     if (rc < 0)
         fail_msg("migrate: %s", corm_engine_errmsg(e));
     assert_int_equal(rc, want_revision);
+    if (text)
+        *text = shown(e, id);
     if (rc == 1 && corm_migrate_upgrade(e, migs, "head", NULL) != CORM_OK)
         fail_msg("upgrade: %s", corm_engine_errmsg(e));
     assert_int_equal(corm_check_schema(e, NULL), 0); /* the database matches the models */
@@ -319,7 +386,14 @@ static void exec_sql(corm_engine *e, const char *sql)
     corm_session_free(s);
 }
 
-/* The seed's story: models change, migrations follow, every row survives. */
+static bool story_has(const char *kind, const char *table, const char *name)
+{
+    return has(db_url("story.db"), kind, table, name);
+}
+
+/* The seed's story: models change, migrations follow, every row survives.
+ * Where the database alters a table in place (PostgreSQL) the revisions
+ * are ALTER TABLE statements; on SQLite, the table is rebuilt. */
 static void the_seed_story(void **state)
 {
     (void)state;
@@ -327,52 +401,188 @@ static void the_seed_story(void **state)
     static const corm_model *const v2[] = { UserV2_model, NULL };
     static const corm_model *const v3[] = { UserV3_model, PostV3_model, NULL };
     static const corm_model *const v4[] = { UserV4_model, PostV4_model, NULL };
+    bool alters = test_server_url() != NULL;
     corm_engine *e;
-    char url[256];
-    snprintf(url, sizeof url, "sqlite:///%s/story.db", dir);
-    OK(corm_engine_open(&e, url, v1));
+    char *text;
+    OK(corm_engine_open(&e, db_url("story.db"), v1));
     OK(corm_migrate_init(e, migs));
     corm_engine_close(e);
 
-    e = app(v1, "create users", 1);
-    exec_sql(e, "INSERT INTO user (username, email) VALUES ('marshal', 'm@example.com'), "
+    e = app(v1, "create users", 1, NULL);
+    exec_sql(e, "INSERT INTO \"user\" (username, email) VALUES ('marshal', 'm@example.com'), "
                 "('ann', 'a@example.com')");
-    e = (corm_engine_close(e), app(v1, "nothing", 0)); /* no change: no file */
+    e = (corm_engine_close(e), app(v1, "nothing", 0, NULL)); /* no change: no file */
     corm_engine_close(e);
 
-    e = app(v2, "add age field to User", 1);
-    assert_int_equal(value(e, "SELECT COUNT(*) FROM user WHERE age = 18"), 2);
-    exec_sql(e, "UPDATE user SET age = 40 WHERE username = 'ann'");
+    /* a NOT NULL column with a server default: the rows take it */
+    e = app(v2, "add age field to User", 1, &text);
+    if (alters)
+        assert_non_null(strstr(text, "ALTER TABLE \"user\" ADD COLUMN \"age\" BIGINT NOT NULL DEFAULT (18);"));
+    else
+        assert_non_null(strstr(text, "CREATE TABLE \"_corm_new_user\""));
+    free(text);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM \"user\" WHERE age = 18"), 2);
+    exec_sql(e, "UPDATE \"user\" SET age = 40 WHERE username = 'ann'");
     corm_engine_close(e);
 
-    e = app(v3, "rename email, text username, posts", 1);
-    assert_int_equal(value(e, "SELECT COUNT(*) FROM user WHERE mail = 'a@example.com' AND age = 40"), 1);
+    /* a rename (CORM_OLD_NAME), a type change, a new table with a key */
+    e = app(v3, "rename email, text username, posts", 1, &text);
+    if (alters) {
+        assert_non_null(strstr(text, "ALTER TABLE \"user\" RENAME COLUMN \"email\" TO \"mail\";"));
+        assert_non_null(strstr(text, "ALTER TABLE \"user\" ALTER COLUMN \"username\" TYPE TEXT "
+                                     "USING \"username\"::TEXT;"));
+        assert_null(strstr(text, "_corm_new_"));
+    }
+    free(text);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM \"user\" WHERE mail = 'a@example.com' AND age = 40"), 1);
     exec_sql(e, "INSERT INTO post (content, user_id) VALUES ('hello', 1)");
-    assert_int_equal(value(e, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'ix_post_user_id'"), 1);
+    assert_true(story_has("index", "post", "ix_post_user_id"));
     corm_engine_close(e);
 
-    e = app(v4, "drop age", 1);
-    assert_int_equal(value(e, "SELECT COUNT(*) FROM user"), 2);
+    /* a revision failing half-way leaves the schema and the version as they were */
+    OK(corm_engine_open(&e, db_url("story.db"), v3));
+    OK(corm_migrate_revision(e, migs, "half way",
+                             "ALTER TABLE \"user\" ADD COLUMN nickname TEXT;\n"
+                             "ALTER TABLE \"user\" RENAME COLUMN mail TO email;\n"
+                             "CREATE TABLE extra (x INTEGER);\n"
+                             "UPDATE \"user\" SET age = NULL;",
+                             "SELECT 1;", NULL, 0));
+    char *before = NULL;
+    {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n);
+        OK(corm_migrate_current(e, migs, f));
+        fclose(f);
+        before = buf;
+    }
+    assert_int_equal(corm_migrate_upgrade(e, migs, "head", NULL), CORM_ENOTNULL);
+    if (!strstr(corm_engine_errmsg(e), "_half_way.sql:9: upgrade failed"))
+        fail_msg("%s", corm_engine_errmsg(e));
+    assert_int_equal(corm_check_schema(e, NULL), 0); /* no nickname, mail is still mail */
+    assert_false(story_has("table", NULL, "extra"));
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM \"user\" WHERE mail = 'a@example.com' AND age = 40"), 1);
+    {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n);
+        OK(corm_migrate_current(e, migs, f));
+        fclose(f);
+        assert_string_equal(buf, before);
+        free(buf);
+    }
+    free(before);
+    /* take the bad revision away: the graph is as before it */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -f '%s'/*_half_way.sql", migs);
+    assert_int_equal(system(cmd), 0);
+    corm_engine_close(e);
+
+    /* a dropped column */
+    e = app(v4, "drop age", 1, &text);
+    if (alters)
+        assert_non_null(strstr(text, "ALTER TABLE \"user\" DROP COLUMN \"age\";"));
+    free(text);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM \"user\""), 2);
     assert_int_equal(value(e, "SELECT COUNT(*) FROM post"), 1);
 
-    /* all the way down and up again: the rows come back where they can */
+    /* all the way down and up again: the rows come back where they can,
+     * and each step down matches the models of its version */
     OK(corm_migrate_downgrade(e, migs, "-1", NULL));
-    assert_int_equal(value(e, "SELECT COUNT(*) FROM user WHERE age = 18"), 2); /* the default */
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM \"user\" WHERE age = 18"), 2); /* the default */
     OK(corm_migrate_downgrade(e, migs, "-1", NULL));
-    assert_int_equal(value(e, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'post'"), 0);
-    assert_int_equal(value(e, "SELECT COUNT(*) FROM user WHERE email = 'm@example.com'"), 1);
+    assert_false(story_has("table", NULL, "post"));
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM \"user\" WHERE email = 'm@example.com'"), 1);
+    corm_engine_close(e);
+    OK(corm_engine_open(&e, db_url("story.db"), v2));
+    assert_int_equal(corm_check_schema(e, NULL), 0);
+    OK(corm_migrate_downgrade(e, migs, "-1", NULL));
+    corm_engine_close(e);
+    OK(corm_engine_open(&e, db_url("story.db"), v1));
+    assert_int_equal(corm_check_schema(e, NULL), 0);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM \"user\""), 2);
     OK(corm_migrate_downgrade(e, migs, "base", NULL));
-    assert_int_equal(value(e, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'user'"), 0);
+    assert_false(story_has("table", NULL, "user"));
     if (corm_migrate_upgrade(e, migs, "head", NULL) != CORM_OK)
         fail_msg("upgrade: %s", corm_engine_errmsg(e));
+    corm_engine_close(e);
+    OK(corm_engine_open(&e, db_url("story.db"), v4));
+    assert_int_equal(corm_check_schema(e, NULL), 0);
+    corm_engine_close(e);
+}
+
+/* Each kind of change, up and down again, on a table with rows: the
+ * database matches the models of each version after each step. */
+static void every_change_and_back(void **state)
+{
+    (void)state;
+    static const corm_model *const va[] = { UserV1_model, TeamA_model, NULL };
+    static const corm_model *const vb[] = { UserV1_model, TeamB_model, NULL };
+    corm_engine *e;
+    char *text;
+    OK(corm_engine_open(&e, db_url("story.db"), va));
+    OK(corm_migrate_init(e, migs));
+    corm_engine_close(e);
+    e = app(va, "teams", 1, NULL);
+    exec_sql(e, "INSERT INTO \"user\" (id, username, email) VALUES (1, 'u', 'u@example.com')");
+    exec_sql(e, "INSERT INTO team (id, name, rank, score, owner) VALUES (1, 'a', 1, 5, 1), "
+                "(2, 'b', 2, NULL, 1)");
+    corm_engine_close(e);
+    e = app(vb, "change everything", 1, &text);
+    if (test_server_url()) { /* in place, one ALTER each */
+        static const char *const want[] = {
+            "ALTER TABLE \"team\" ALTER COLUMN \"name\" SET NOT NULL;",
+            "ALTER TABLE \"team\" ALTER COLUMN \"name\" SET DEFAULT ('y');",
+            "ALTER TABLE \"team\" ALTER COLUMN \"rank\" DROP NOT NULL;",
+            "ALTER TABLE \"team\" ALTER COLUMN \"score\" SET DEFAULT (0);",
+            "ALTER TABLE \"team\" ADD CONSTRAINT \"uq_team_name_rank\" UNIQUE (\"name\", \"rank\");",
+            "ON DELETE CASCADE",
+            "DROP INDEX \"ix_team_rank\";",
+            "CREATE INDEX \"ix_team_score\" ON \"team\" (\"score\");",
+            "ALTER TABLE \"team\" ALTER COLUMN \"name\" SET DEFAULT 'x';",
+            "ALTER TABLE \"team\" ALTER COLUMN \"score\" DROP DEFAULT;",
+        };
+        for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+            if (!strstr(text, want[i]))
+                fail_msg("no %s in:\n%s", want[i], text);
+        assert_null(strstr(text, "_corm_new_"));
+    }
+    free(text);
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM team"), 2);
+    assert_int_equal(value(e, "SELECT score FROM team WHERE id = 1"), 5);
+    assert_true(story_has("index", "team", "ix_team_score"));
+    assert_false(story_has("index", "team", "ix_team_rank"));
+    /* the new key's cascade works */
+    exec_sql(e, "DELETE FROM \"user\" WHERE id = 1");
+    assert_int_equal(value(e, "SELECT COUNT(*) FROM team"), 0);
+    exec_sql(e, "INSERT INTO \"user\" (id, username, email) VALUES (1, 'u', 'u@example.com')");
+    exec_sql(e, "INSERT INTO team (id, name, rank, score, owner) VALUES (1, 'a', 1, 5, 1)");
+    OK(corm_migrate_downgrade(e, migs, "-1", NULL));
+    corm_engine_close(e);
+    OK(corm_engine_open(&e, db_url("story.db"), va));
+    assert_int_equal(corm_check_schema(e, NULL), 0);
+    assert_int_equal(value(e, "SELECT score FROM team WHERE id = 1"), 5);
+    assert_true(story_has("index", "team", "ix_team_rank"));
+    OK(corm_migrate_upgrade(e, migs, "head", NULL));
+    corm_engine_close(e);
+    OK(corm_engine_open(&e, db_url("story.db"), vb));
+    assert_int_equal(corm_check_schema(e, NULL), 0);
+    corm_engine_close(e);
+    /* a table the models no longer name is dropped; its downgrade puts it
+     * back as the database had it (its keys, defaults and indexes) */
+    static const corm_model *const vc[] = { UserV1_model, NULL };
+    e = app(vc, "no teams", 1, NULL);
+    assert_false(story_has("table", NULL, "team"));
+    OK(corm_migrate_downgrade(e, migs, "-1", NULL));
+    corm_engine_close(e);
+    OK(corm_engine_open(&e, db_url("story.db"), vb));
     assert_int_equal(corm_check_schema(e, NULL), 0);
     corm_engine_close(e);
 }
 
 static int cli(const corm_model *const *models, const char *a, const char *b, const char *c)
 {
-    char url[256];
-    snprintf(url, sizeof url, "sqlite:///%s/cli.db", dir);
+    const char *url = db_url("cli.db");
     char *argv[12];
     int argc = 0;
     const char *words[] = { "app", "db", a, b, c, "--url", url, "--dir", migs };
@@ -419,9 +629,9 @@ static void out_of_memory_in_migrations(void **state)
     (void)state;
     static const corm_model *const v1[] = { UserV1_model, NULL };
     static const corm_model *const v3[] = { UserV3_model, PostV3_model, NULL };
-    char url[256];
     corm_engine *e;
-    snprintf(url, sizeof url, "sqlite:///%s/oom.db", dir);
+    char url[512];
+    snprintf(url, sizeof url, "%s", db_url("oom.db"));
     OK(corm_engine_open(&e, url, v1));
     OK(corm_migrate_init(e, migs));
     OK(corm_migrate_revision(e, migs, "users", "CREATE TABLE \"user\" (id INTEGER PRIMARY KEY, "
@@ -469,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(heads_parents_and_stamps, setup, teardown),
         cmocka_unit_test_setup_teardown(a_missing_folder, setup, teardown),
         cmocka_unit_test_setup_teardown(the_seed_story, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_change_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(the_command_line, setup, teardown),
         cmocka_unit_test_setup_teardown(out_of_memory_in_migrations, setup, teardown),
     };

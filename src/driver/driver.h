@@ -123,6 +123,14 @@ typedef struct drv_driver {
     /* Around each migration revision: run before BEGIN, a check whose rows
      * mean failure (run before COMMIT), and after the end; NULL: none. */
     const char *migrate_before, *migrate_check, *migrate_after;
+    /* ALTER TABLE changes columns and constraints in place (PostgreSQL,
+     * MariaDB); false: migrations rebuild a changed table (SQLite). */
+    bool alter_in_place;
+    /* The database keeps a CHECK as it was written (SQLite keeps the CREATE
+     * TABLE text), so the models' checks compare with the reflected ones;
+     * false: it keeps them rewritten, and checks are not compared (as
+     * Alembic's autogenerate does not). */
+    bool checks_verbatim;
 } drv_driver;
 
 /* ---- reflection ------------------------------------------------------------
@@ -144,6 +152,7 @@ typedef struct drv_rindex {
 } drv_rindex;
 
 typedef struct drv_rfk {
+    char *name;                  /* the constraint's, or NULL (SQLite keeps none) */
     char **columns, **ref_columns;
     size_t ncolumns;
     char *ref_table, *on_delete, *on_update;
@@ -151,7 +160,9 @@ typedef struct drv_rfk {
 
 typedef struct drv_rtable {
     char *name;
-    char *sql;                   /* its CREATE TABLE as the database keeps it */
+    char *sql;                   /* its CREATE TABLE as the database keeps it (or,
+                                    where it keeps none, as the driver writes it
+                                    from the catalogs) */
     drv_rcolumn *columns;
     size_t ncolumns;
     drv_rindex *indexes;

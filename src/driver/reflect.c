@@ -35,6 +35,7 @@ void drv_rschema_free(drv_rschema *rs)
             free_names(tb->fks[i].columns, tb->fks[i].ncolumns);
             free_names(tb->fks[i].ref_columns, tb->fks[i].ncolumns);
             util_free(tb->fks[i].ref_table);
+            util_free(tb->fks[i].name);
             util_free(tb->fks[i].on_delete);
             util_free(tb->fks[i].on_update);
         }

@@ -655,4 +655,5 @@ const drv_driver drv_sqlite = {
     .migrate_before = "PRAGMA foreign_keys = OFF",
     .migrate_check = "PRAGMA foreign_key_check",
     .migrate_after = "PRAGMA foreign_keys = ON",
+    .checks_verbatim = true,
 };

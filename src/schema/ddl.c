@@ -67,8 +67,16 @@ static void put_column_def(sql_ctx *x, const sch_mapper *mp, const corm_column *
     }
 }
 
+void sch_column_ddl(const sch_mapper *mp, const drv_driver *d, const corm_column *c, util_buf *b)
+{
+    sql_params none = { 0 };
+    util_err err;
+    sql_ctx x = { d, b, &none, &err };
+    put_column_def(&x, mp, c);
+}
+
 /* "uq_user_first_last" / "ix_user_age" */
-static void constraint_name(util_buf *b, const char *prefix, const corm_model *m,
+void sch_constraint_name(util_buf *b, const char *prefix, const corm_model *m,
                             const char *const *cols)
 {
     util_buf_printf(b, "%s_%s", prefix, m->table);
@@ -112,7 +120,7 @@ int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name
             continue;
         bool fk = k->kind == CORM_C_FOREIGN_KEY;
         util_buf_reset(&name);
-        constraint_name(&name, fk ? "fk" : "uq", m, k->columns);
+        sch_constraint_name(&name, fk ? "fk" : "uq", m, k->columns);
         util_buf_puts(&b, ",\n    CONSTRAINT ");
         sql_put_ident(&x, util_buf_str(&name));
         util_buf_puts(&b, fk ? " FOREIGN KEY " : " UNIQUE ");
@@ -142,7 +150,7 @@ int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name
         }
         util_buf_reset(&b);
         util_buf_reset(&name);
-        constraint_name(&name, "ix", m, cols);
+        sch_constraint_name(&name, "ix", m, cols);
         util_buf_puts(&b, if_not_exists ? "CREATE INDEX IF NOT EXISTS " : "CREATE INDEX ");
         sql_put_ident(&x, util_buf_str(&name));
         util_buf_puts(&b, " ON ");

@@ -114,7 +114,7 @@ static bool same_value(const corm_column *c, const char *model, const char *db)
 }
 
 /* A default as the database keeps it: without the outer parentheses. */
-static bool same_default(const corm_column *c, const char *model, const char *db)
+bool sch_same_default(const corm_column *c, const char *model, const char *db)
 {
     if (!model || !db)
         return !model && !db;
@@ -150,8 +150,10 @@ static bool model_has_column(const corm_model *m, const char *name)
     return false;
 }
 
+bool sch_same_type(const char *model, const char *db) { return same_words(model, db, true); }
+
 /* Whether the two column-name lists hold the same names, in any order. */
-static bool same_set(const char *const *a, size_t na, char *const *b, size_t nb)
+bool sch_same_names(const char *const *a, size_t na, char *const *b, size_t nb)
 {
     if (na != nb)
         return false;
@@ -173,14 +175,7 @@ static void join_names(char *buf, size_t size, const char *const *v, size_t n)
         at += (size_t)snprintf(buf + at, size - at, "%s%s", i ? ", " : "", v[i]);
 }
 
-/* The model's uniques and indexes as column sets, for both directions. */
-typedef struct colset {
-    const char *cols[8];
-    size_t n;
-    bool unique;
-} colset;
-
-static size_t model_sets(const corm_model *m, colset *out, size_t max)
+size_t sch_model_sets(const corm_model *m, sch_colset *out, size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; i < m->ncolumns && n < max; i++) {
@@ -188,13 +183,13 @@ static size_t model_sets(const corm_model *m, colset *out, size_t max)
         if (c->flags & CORM_PRIMARY_KEY)
             continue;
         if (c->flags & (CORM_UNIQUE | CORM_INDEX))
-            out[n++] = (colset){ { c->name }, 1, (c->flags & CORM_UNIQUE) != 0 };
+            out[n++] = (sch_colset){ { c->name }, 1, (c->flags & CORM_UNIQUE) != 0 };
     }
     for (size_t i = 0; i < m->nconstraints && n < max; i++) {
         const corm_constraint *k = &m->constraints[i];
         if (k->kind == CORM_C_FOREIGN_KEY)
             continue;
-        colset cs = { { 0 }, 0, k->kind == CORM_C_UNIQUE };
+        sch_colset cs = { { 0 }, 0, k->kind == CORM_C_UNIQUE };
         for (size_t j = 0; k->columns[j] && j < 8; j++)
             cs.cols[cs.n++] = k->columns[j];
         out[n++] = cs;
@@ -205,8 +200,8 @@ static size_t model_sets(const corm_model *m, colset *out, size_t max)
 /* kinds: 1 uniques, 2 plain indexes, 3 both */
 static int diff_indexes(const corm_model *m, const drv_rtable *t, sch_diff *d, int kinds)
 {
-    colset sets[80];
-    size_t n = model_sets(m, sets, 80);
+    sch_colset sets[80];
+    size_t n = sch_model_sets(m, sets, 80);
     char names[256];
     int rc = CORM_OK;
     for (size_t i = 0; rc == CORM_OK && i < n; i++) {
@@ -215,7 +210,7 @@ static int diff_indexes(const corm_model *m, const drv_rtable *t, sch_diff *d, i
         bool found = false;
         for (size_t j = 0; j < t->nindexes && !found; j++)
             found = t->indexes[j].unique == sets[i].unique &&
-                    same_set(sets[i].cols, sets[i].n, t->indexes[j].columns, t->indexes[j].ncolumns);
+                    sch_same_names(sets[i].cols, sets[i].n, t->indexes[j].columns, t->indexes[j].ncolumns);
         if (!found) {
             join_names(names, sizeof names, sets[i].cols, sets[i].n);
             rc = say(d, "%s (%s): %s in the model, not in the database", m->table, names,
@@ -229,7 +224,7 @@ static int diff_indexes(const corm_model *m, const drv_rtable *t, sch_diff *d, i
         bool found = false;
         for (size_t i = 0; i < n && !found; i++)
             found = ix->unique == sets[i].unique &&
-                    same_set(sets[i].cols, sets[i].n, ix->columns, ix->ncolumns);
+                    sch_same_names(sets[i].cols, sets[i].n, ix->columns, ix->ncolumns);
         if (!found) {
             join_names(names, sizeof names, (const char *const *)ix->columns, ix->ncolumns);
             rc = say(d, "%s (%s): %s in the database, not in the model", m->table, names,
@@ -239,30 +234,22 @@ static int diff_indexes(const corm_model *m, const drv_rtable *t, sch_diff *d, i
     return rc;
 }
 
-static const char *const actions[] = { "NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT" };
+const char *const sch_fk_actions[] = { "NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT" };
 
-/* The model's foreign keys, one column or several, as name lists. */
-typedef struct fkset {
-    const char *cols[8], *refs[8];
-    size_t n;
-    const char *table;
-    corm_fk_action on_delete, on_update;
-} fkset;
-
-static size_t model_fks(const corm_model *m, fkset *out, size_t max)
+size_t sch_model_fks(const corm_model *m, sch_fkset *out, size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; i < m->ncolumns && n < max; i++) {
         const corm_column *c = m->columns[i];
         if (c->fk)
-            out[n++] = (fkset){ { c->name }, { c->fk->name }, 1, c->fk->model->table,
+            out[n++] = (sch_fkset){ { c->name }, { c->fk->name }, 1, c->fk->model->table,
                                 c->on_delete, c->on_update };
     }
     for (size_t i = 0; i < m->nconstraints && n < max; i++) {
         const corm_constraint *k = &m->constraints[i];
         if (k->kind != CORM_C_FOREIGN_KEY)
             continue;
-        fkset f = { { 0 }, { 0 }, 0, k->ref->table, 0, 0 };
+        sch_fkset f = { { 0 }, { 0 }, 0, k->ref->table, 0, 0 };
         for (size_t j = 0; k->columns[j] && j < 8; j++) {
             f.cols[j] = k->columns[j];
             f.refs[j] = k->ref_columns[j];
@@ -275,33 +262,33 @@ static size_t model_fks(const corm_model *m, fkset *out, size_t max)
 
 static int diff_fks(const corm_model *m, const drv_rtable *t, sch_diff *d)
 {
-    fkset fks[80];
-    size_t n = model_fks(m, fks, 80);
+    sch_fkset fks[80];
+    size_t n = sch_model_fks(m, fks, 80);
     char a[256], b[256];
     int rc = CORM_OK;
     for (size_t i = 0; rc == CORM_OK && i < n; i++) {
         const drv_rfk *hit = NULL;
         for (size_t j = 0; j < t->nfks && !hit; j++)
             if (strcasecmp(t->fks[j].ref_table, fks[i].table) == 0 &&
-                same_set(fks[i].cols, fks[i].n, t->fks[j].columns, t->fks[j].ncolumns))
+                sch_same_names(fks[i].cols, fks[i].n, t->fks[j].columns, t->fks[j].ncolumns))
                 hit = &t->fks[j];
         join_names(a, sizeof a, fks[i].cols, fks[i].n);
         join_names(b, sizeof b, fks[i].refs, fks[i].n);
         if (!hit)
             rc = say(d, "%s (%s) -> %s (%s): foreign key in the model, not in the database",
                      m->table, a, fks[i].table, b);
-        else if (strcasecmp(hit->on_delete, actions[fks[i].on_delete]) != 0)
+        else if (strcasecmp(hit->on_delete, sch_fk_actions[fks[i].on_delete]) != 0)
             rc = say(d, "%s (%s) -> %s: ON DELETE %s in the model, %s in the database", m->table,
-                     a, fks[i].table, actions[fks[i].on_delete], hit->on_delete);
-        else if (strcasecmp(hit->on_update, actions[fks[i].on_update]) != 0)
+                     a, fks[i].table, sch_fk_actions[fks[i].on_delete], hit->on_delete);
+        else if (strcasecmp(hit->on_update, sch_fk_actions[fks[i].on_update]) != 0)
             rc = say(d, "%s (%s) -> %s: ON UPDATE %s in the model, %s in the database", m->table,
-                     a, fks[i].table, actions[fks[i].on_update], hit->on_update);
+                     a, fks[i].table, sch_fk_actions[fks[i].on_update], hit->on_update);
     }
     for (size_t j = 0; rc == CORM_OK && j < t->nfks; j++) {
         bool found = false;
         for (size_t i = 0; i < n && !found; i++)
             found = strcasecmp(t->fks[j].ref_table, fks[i].table) == 0 &&
-                    same_set(fks[i].cols, fks[i].n, t->fks[j].columns, t->fks[j].ncolumns);
+                    sch_same_names(fks[i].cols, fks[i].n, t->fks[j].columns, t->fks[j].ncolumns);
         if (!found) {
             join_names(a, sizeof a, (const char *const *)t->fks[j].columns, t->fks[j].ncolumns);
             rc = say(d, "%s (%s) -> %s: foreign key in the database, not in the model", m->table,
@@ -332,7 +319,7 @@ static int diff_columns(const sch_mapper *mp, const drv_driver *drv, const drv_r
         if (rc == CORM_OK && c != mp->pk && notnull != dc->notnull)
             rc = say(d, "%s.%s: %s in the model, %s in the database", m->table, c->name,
                      notnull ? "NOT NULL" : "nullable", dc->notnull ? "NOT NULL" : "nullable");
-        if (rc == CORM_OK && !same_default(c, c->server_default, dc->dflt))
+        if (rc == CORM_OK && !sch_same_default(c, c->server_default, dc->dflt))
             rc = say(d, "%s.%s: default %s in the model, %s in the database", m->table, c->name,
                      c->server_default ? c->server_default : "none", dc->dflt ? dc->dflt : "none");
     }
@@ -396,8 +383,10 @@ static int diff_checks(const sch_mapper *mp, const drv_driver *drv, const drv_rt
 {
     sch_diff ddl = { 0 };
     char mine[32][160], theirs[32][160];
+    if (!drv->checks_verbatim || !t->sql)
+        return CORM_OK;
     int rc = sch_table_ddl(mp, drv, NULL, false, &ddl);
-    if (rc < 0 || !t->sql) {
+    if (rc < 0) {
         sch_diff_free(&ddl);
         return rc;
     }

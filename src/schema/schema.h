@@ -97,4 +97,34 @@ void sch_diff_free(sch_diff *d);
 int sch_diff_table(const sch_mapper *mp, const drv_driver *drv, const drv_rtable *t, int parts,
                    sch_diff *d);
 
+/* The pieces of the comparison the migrations reuse to write ALTERs. */
+/* A model's uniques and indexes (not its key) as column sets. */
+typedef struct sch_colset {
+    const char *cols[8];
+    size_t n;
+    bool unique;
+} sch_colset;
+size_t sch_model_sets(const corm_model *m, sch_colset *out, size_t max);
+/* A model's foreign keys, one column or several, as name lists. */
+typedef struct sch_fkset {
+    const char *cols[8], *refs[8];
+    size_t n;
+    const char *table;
+    corm_fk_action on_delete, on_update;
+} sch_fkset;
+size_t sch_model_fks(const corm_model *m, sch_fkset *out, size_t max);
+/* The words of the actions, by corm_fk_action ("NO ACTION", "CASCADE", ...). */
+extern const char *const sch_fk_actions[];
+/* The same names in any order, ignoring case. */
+bool sch_same_names(const char *const *a, size_t na, char *const *b, size_t nb);
+/* A model's type (in the driver's words) and a reflected one name the same type. */
+bool sch_same_type(const char *model, const char *db);
+/* A model's server default and a reflected one name the same value (either may be NULL). */
+bool sch_same_default(const corm_column *c, const char *model, const char *db);
+/* A column's definition as CREATE TABLE writes it, appended to b. */
+void sch_column_ddl(const sch_mapper *mp, const drv_driver *d, const corm_column *c, util_buf *b);
+/* The name corm gives a model's constraint or index: prefix_table_col1_col2. */
+void sch_constraint_name(util_buf *b, const char *prefix, const corm_model *m,
+                         const char *const *cols);
+
 #endif
