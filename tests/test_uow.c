@@ -792,6 +792,104 @@ static void out_of_memory_in_collection_changes(void **state)
     fail_msg("never succeeded");
 }
 
+/* ---- flushes sent in batches (issue 8) ------------------------------------------
+ * On a server the flush sends its statements in batches and reads the
+ * results after; these hold on every backend: keys come back to the right
+ * objects, and a failure in the middle of a batch loses nothing. */
+
+#define MANY 700
+
+static void large_flush_keys_come_back_in_order(void **state)
+{
+    (void)state;
+    corm_engine_set_echo(db, NULL, NULL);
+    corm_session *s = corm_session_new(db);
+    static char names[MANY][16];
+    Writer *w[MANY];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(names[i], sizeof names[i], "w%04d", i);
+        w[i] = corm_new(s, Writer);
+        w[i]->name = names[i];
+        for (int k = 0; k < 3; k++) {
+            Book *b = corm_new(s, Book);
+            b->title = names[i];
+            OK(corm_rel_add(s, w[i], Writer_books, b));
+        }
+        OK(corm_add(s, w[i]));
+    }
+    OK(corm_commit(s));
+    /* each object's key names its own row, and its books point at it */
+    char sql[200], buf[64];
+    for (int i = 0; i < MANY; i += 7) {
+        snprintf(sql, sizeof sql, "SELECT name FROM writer WHERE id = %lld", (long long)w[i]->id);
+        assert_string_equal(sql_text(sql, buf, sizeof buf), names[i]);
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM book WHERE writer_id = %lld AND title = '%s'",
+                 (long long)w[i]->id, names[i]);
+        assert_int_equal(sql_int(sql), 3);
+    }
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM book"), 3 * MANY);
+    /* every name changed, then every other writer deleted with its books */
+    static char renamed[MANY][16];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(renamed[i], sizeof renamed[i], "v%04d", i);
+        w[i]->name = renamed[i];
+    }
+    OK(corm_commit(s));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer WHERE name LIKE 'v%'"), MANY);
+    for (int i = 0; i < MANY; i += 2)
+        OK(corm_delete(s, w[i]));
+    OK(corm_commit(s));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer"), MANY / 2);
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM book"), 3 * (MANY / 2));
+    corm_session_free(s);
+}
+
+/* Bad input at object 450 of 700 (the first 449 already sent), and a row
+ * the database refuses at 300 of 700: the error names the object, nothing
+ * of the flush is written, the session takes the fix and commits it all. */
+static void large_flush_failing_midway_loses_nothing(void **state)
+{
+    (void)state;
+    seed();
+    corm_engine_set_echo(db, NULL, NULL);
+    corm_session *s = corm_session_new(db);
+    static char names[MANY][48];
+    Writer *w[MANY];
+    for (int i = 0; i < MANY; i++) {
+        if (i == 450)
+            snprintf(names[i], sizeof names[i], "a name far too long for forty characters, surely");
+        else
+            snprintf(names[i], sizeof names[i], "x%04d", i);
+        w[i] = corm_new(s, Writer);
+        w[i]->name = names[i];
+        OK(corm_add(s, w[i]));
+    }
+    assert_int_equal(corm_commit(s), CORM_ETOOLONG);
+    assert_non_null(strstr(corm_errmsg(s), "Writer.name"));
+    assert_non_null(strstr(corm_errmsg(s), "a name far too long"));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer"), 2);
+    snprintf(names[450], sizeof names[450], "x0450");
+    OK(corm_commit(s));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer"), 2 + MANY);
+
+    Book *b[MANY];
+    for (int i = 0; i < MANY; i++) {
+        b[i] = corm_new(s, Book);
+        b[i]->title = "t";
+        b[i]->writer_id = i == 300 ? 999999 : w[i]->id;
+        OK(corm_add(s, b[i]));
+    }
+    assert_int_equal(corm_commit(s), CORM_EFOREIGNKEY);
+    assert_non_null(strstr(corm_errmsg(s), "Book.writer_id"));
+    assert_non_null(strstr(corm_errmsg(s), "999999"));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM book"), 3);
+    b[300]->writer_id = w[300]->id;
+    OK(corm_commit(s));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM book"), 3 + MANY);
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer"), 2 + MANY);
+    corm_session_free(s);
+}
+
 int main(void)
 {
     /* on every backend */
@@ -812,6 +910,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(load_after_key_set_by_hand_nonempty, setup, teardown),
         cmocka_unit_test_setup_teardown(loading_a_to_one_keeps_the_users_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(out_of_memory_in_collection_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(large_flush_keys_come_back_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(large_flush_failing_midway_loses_nothing, setup, teardown),
     };
     /* SQLite's own: a database-wide write lock (two writers conflict; a
      * server locks rows) and its sqlite:// database. */

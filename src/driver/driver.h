@@ -100,6 +100,18 @@ typedef struct drv_driver {
     int (*bind_blob)(drv_stmt *st, int i, const void *p, size_t n);
     /* 1: a row is ready; 0: done; < 0: a CORM_E* code with err set. */
     int (*step)(drv_stmt *st, util_err *err);
+    /* Batches: statements sent without waiting for each one's result, the
+     * results read after, in the order sent (libpq's pipeline mode: a flush
+     * of 10,000 rows costs a round trip per batch, not per row). `send` runs
+     * st with its parameters as bound now (they may be bound again at once);
+     * `recv` reads the oldest sent statement's result into st, which must be
+     * that statement, and returns as step would (1: a row ready, 0: none;
+     * then step and column_* read on). After an error, the results still
+     * outstanding are discarded: the caller sends no more and rolls back.
+     * Nothing else may run on the connection while results are outstanding.
+     * NULL (SQLite, with no round trip to save): statements run one by one. */
+    int (*send)(drv_stmt *st, util_err *err);
+    int (*recv)(drv_stmt *st, util_err *err);
     /* Whether a prepared statement only reads (raw SQL outside a transaction
      * then runs without beginning one). */
     bool (*stmt_readonly)(drv_stmt *st);

@@ -32,6 +32,8 @@ struct drv_conn {
     PGconn *pg;
     unsigned nstmt;          /* names prepared statements */
     int64_t changes;         /* rows the last statement changed */
+    size_t queued;           /* statements sent in pipeline mode, results not read */
+    bool synced;             /* the pipeline's sync is sent: results are on their way */
 };
 
 typedef struct pg_param {
@@ -419,32 +421,125 @@ static int pg_bind_blob(drv_stmt *st, int i, const void *data, size_t n)
     return CORM_OK;
 }
 
+static void gather_params(drv_stmt *st)
+{
+    for (int i = 0; i < st->nparams; i++) {
+        st->values[i] = st->params[i].value;
+        st->lengths[i] = st->params[i].len;
+        st->formats[i] = st->params[i].format;
+    }
+}
+
+/* Take r as st's result: its rows to read, or its error. */
+static int take_result(drv_stmt *st, PGresult *r, util_err *err)
+{
+    clear_result(st);
+    st->res = r;
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+        int rc = fail(st->c->pg, r, err);
+        clear_result(st);
+        return rc;
+    }
+    st->nrows = PQntuples(r);
+    st->row = -1;
+    const char *n = PQcmdTuples(r);
+    st->c->changes = n && *n ? atoll(n) : 0;
+    return CORM_OK;
+}
+
 static int pg_step(drv_stmt *st, util_err *err)
 {
     if (!st->res) {
-        for (int i = 0; i < st->nparams; i++) {
-            st->values[i] = st->params[i].value;
-            st->lengths[i] = st->params[i].len;
-            st->formats[i] = st->params[i].format;
-        }
-        st->res = PQexecPrepared(st->c->pg, st->name, st->nparams, st->values, st->lengths,
-                                 st->formats, 0);
-        ExecStatusType s = PQresultStatus(st->res);
-        if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-            int rc = fail(st->c->pg, st->res, err);
-            clear_result(st);
+        gather_params(st);
+        int rc = take_result(st, PQexecPrepared(st->c->pg, st->name, st->nparams, st->values,
+                                                st->lengths, st->formats, 0), err);
+        if (rc < 0)
             return rc;
-        }
-        st->nrows = PQntuples(st->res);
-        st->row = -1;
-        const char *n = PQcmdTuples(st->res);
-        st->c->changes = n && *n ? atoll(n) : 0;
     }
     if (st->row + 1 < st->nrows) {
         st->row++;
         return 1;
     }
     return 0;
+}
+
+/* ---- pipeline mode: batches ---------------------------------------------------------
+ * Statements are sent as they come (libpq buffers them, and reads while it
+ * writes, so a long batch cannot deadlock); the first recv sends the sync
+ * that makes the server answer; the last result read ends pipeline mode,
+ * so the connection is an ordinary one between batches. */
+
+/* Read and drop what is left of the pipeline, up to its sync, and leave
+ * pipeline mode. */
+static void pipeline_end(drv_conn *c)
+{
+    if (!c->synced && c->queued)
+        PQpipelineSync(c->pg);
+    for (int nulls = 0; PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && nulls < 2 * (int)c->queued + 4;) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r) {
+            nulls++;
+            continue;
+        }
+        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync && PQexitPipelineMode(c->pg))
+            break;
+    }
+    c->queued = 0;
+    c->synced = false;
+}
+
+static int pg_send(drv_stmt *st, util_err *err)
+{
+    drv_conn *c = st->c;
+    if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg))
+        return fail(c->pg, NULL, err);
+    gather_params(st);
+    if (!PQsendQueryPrepared(c->pg, st->name, st->nparams, st->values, st->lengths, st->formats, 0)) {
+        int rc = fail(c->pg, NULL, err);
+        pipeline_end(c);
+        return rc;
+    }
+    c->queued++;
+    return CORM_OK;
+}
+
+static int pg_recv(drv_stmt *st, util_err *err)
+{
+    drv_conn *c = st->c;
+    if (!c->synced) {
+        if (!PQpipelineSync(c->pg)) {
+            int rc = fail(c->pg, NULL, err);
+            pipeline_end(c);
+            return rc;
+        }
+        c->synced = true;
+    }
+    PGresult *r = PQgetResult(c->pg);
+    int rc = r ? take_result(st, r, err) : fail(c->pg, NULL, err);
+    if (rc == CORM_OK && (r = PQgetResult(c->pg)) != NULL) { /* each result ends with a NULL */
+        PQclear(r);
+        rc = util_err_set(err, CORM_ESQL, "postgresql: a pipeline's results out of order");
+    }
+    c->queued--;
+    if (rc < 0) {
+        pipeline_end(c);
+        return rc;
+    }
+    if (!c->queued) { /* the sync's own result, then an ordinary connection again */
+        r = PQgetResult(c->pg);
+        bool sync = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (!sync || !PQexitPipelineMode(c->pg)) {
+            rc = fail(c->pg, NULL, err);
+            pipeline_end(c);
+            return rc;
+        }
+        c->synced = false;
+    }
+    return pg_step(st, err);
 }
 
 static bool pg_stmt_readonly(drv_stmt *st) { return st->readonly; }
@@ -807,6 +902,8 @@ const drv_driver drv_postgres = {
     .bind_text = pg_bind_text,
     .bind_blob = pg_bind_blob,
     .step = pg_step,
+    .send = pg_send,
+    .recv = pg_recv,
     .stmt_readonly = pg_stmt_readonly,
     .column_count = pg_column_count,
     .column_name = pg_column_name,

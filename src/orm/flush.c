@@ -241,19 +241,107 @@ const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sq
     return &free_slot->text;
 }
 
-/* Run a statement of the flush; a database error is told in terms of o. */
-static int run(corm_session *s, orm_obj *o, const sql_text *t, drv_stmt **st)
+/* ---- batches ----------------------------------------------------------------------
+ *
+ * Each INSERT, UPDATE and DELETE of a flush is started (its values bound,
+ * its statement sent) and later finished (its result read: keys and server
+ * defaults, rows changed; the journal written). Where the driver sends
+ * statements without waiting (libpq's pipeline mode), up to ORM_BATCH of
+ * one statement text are sent before the first result is read: a flush of
+ * 10,000 objects is a few dozen round trips, not 10,000. Elsewhere each
+ * statement finishes as soon as it is started. A statement of another
+ * text, or anything else on the connection, waits until the batch is read. */
+
+#define ORM_BATCH 256
+
+typedef struct sent {
+    orm_obj *o;
+    drv_stmt *st;
+    unsigned char *before;   /* INSERT: the object before RETURNING; UPDATE: the old snapshot */
+    enum orm_sqlk kind;
+    bool pk_assigned, returning;
+    int rc;                  /* without batches: what the statement's step gave */
+} sent;
+
+typedef struct batch {
+    sent v[ORM_BATCH];
+    size_t n, cap;           /* cap: ORM_BATCH, or 1 without batches */
+    const sql_text *text;    /* what the sent statements run */
+} batch;
+
+static void batch_init(corm_session *s, batch *b)
+{
+    b->n = 0;
+    b->cap = s->conn->drv->send ? ORM_BATCH : 1;
+    b->text = NULL;
+}
+
+static int finish_insert(corm_session *s, sent *e, int rc);
+static int finish_update(corm_session *s, sent *e);
+static int finish_delete(corm_session *s, sent *e);
+
+/* Read and drop the results of the statements sent from `from` on (after
+ * a failure: a rollback follows). */
+static void batch_abandon(corm_session *s, batch *b, size_t from)
+{
+    util_err ignored;
+    for (size_t i = from; i < b->n && s->conn->drv->recv; i++)
+        if (s->conn->drv->recv(b->v[i].st, &ignored) < 0)
+            break; /* the driver dropped the rest itself */
+    b->n = 0;
+    b->text = NULL;
+}
+
+/* Read the results of everything sent, in order, and finish each. */
+static int batch_finish(corm_session *s, batch *b)
+{
+    const drv_driver *d = s->conn->drv;
+    for (size_t i = 0; i < b->n; i++) {
+        sent *e = &b->v[i];
+        int rc = d->recv ? d->recv(e->st, &s->err) : e->rc;
+        if (rc < 0) { /* the driver dropped what was left */
+            b->n = 0;
+            return orm_db_error(s, e->o, rc);
+        }
+        if (e->kind == SQLK_UPDATE)
+            rc = finish_update(s, e);
+        else if (e->kind == SQLK_DELETE)
+            rc = finish_delete(s, e);
+        else
+            rc = finish_insert(s, e, rc);
+        if (rc < 0) {
+            batch_abandon(s, b, i + 1);
+            return rc;
+        }
+    }
+    b->n = 0;
+    b->text = NULL;
+    return CORM_OK;
+}
+
+/* Send the statement t with the session's parameters for e->o, finishing
+ * what was sent before when t differs or the batch is full. */
+static int batch_send(corm_session *s, batch *b, const sql_text *t, sent *e)
 {
     int rc;
     if (!t)
         return s->err.code;
+    if (b->n && (b->n == b->cap || b->text != t)) {
+        /* the parameters of e are in s->params: keep them across the reads */
+        if ((rc = batch_finish(s, b)) < 0)
+            return rc;
+    }
     if ((rc = orm_begin(s)) < 0)  /* the transaction begins at the first write */
         return rc;
-    if ((rc = sql_run_text(s->conn, t, &s->params, st, &s->err)) < 0)
+    if ((rc = sql_run_text(s->conn, t, &s->params, &e->st, &s->err)) < 0)
         return rc;
-    if ((rc = s->conn->drv->step(*st, &s->err)) < 0)
-        return orm_db_error(s, o, rc);
-    return rc;
+    const drv_driver *d = s->conn->drv;
+    e->rc = d->send ? d->send(e->st, &s->err) : d->step(e->st, &s->err);
+    if (e->rc < 0)
+        return orm_db_error(s, e->o, e->rc);
+    b->v[b->n++] = *e;
+    b->text = t;
+    return b->n == b->cap && !d->send ? batch_finish(s, b) : CORM_OK;
 }
 
 /* ---- INSERT, UPDATE, DELETE ------------------------------------------------------ */
@@ -266,14 +354,14 @@ static bool unset(orm_obj *o, const corm_column *c)
             orm_bit(orm_nulls(o), c) == orm_bit(sch_proto_nulls(mp), c));
 }
 
-/* INSERT o; 1 (nothing done) when a to-one target has no key yet. */
-static int insert(corm_session *s, orm_obj *o)
+/* Start the INSERT of o; 1 (nothing done) when a to-one target has no key yet. */
+static int insert(corm_session *s, batch *b, orm_obj *o)
 {
     const sch_mapper *mp = o->mp;
     const corm_model *m = mp->model;
     const drv_driver *d = s->conn->drv;
     void *obj = orm_data(o);
-    bool pk_assigned = false, returning = false;
+    sent e = { .o = o, .kind = SQLK_INSERT };
     uint64_t mask = 0;
     int rc;
     if (mp->has_to_one && (rc = orm_rel_presync(s, o)) != CORM_OK)
@@ -282,12 +370,12 @@ static int insert(corm_session *s, orm_obj *o)
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
         if (c == mp->pk && mp->pk_autoinc && unset(o, c)) {
-            pk_assigned = true;
-            returning |= !d->last_insert_id; /* the key comes back in the row */
+            e.pk_assigned = true;
+            e.returning |= !d->last_insert_id; /* the key comes back in the row */
             continue;
         }
         if (c->server_default && unset(o, c)) {
-            returning = true;
+            e.returning = true;
             continue;
         }
         corm_value v = sql_field_value(c, obj, eff_null(o, c));
@@ -295,28 +383,35 @@ static int insert(corm_session *s, orm_obj *o)
             return rc;
         mask |= (uint64_t)1 << i;
     }
-    unsigned char *before = NULL;
-    if (returning && !(before = util_arena_memdup(&s->arena, obj, o->mp->stride)))
+    if (e.returning && !(e.before = util_arena_memdup(&s->arena, obj, o->mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
-    drv_stmt *st = NULL;
-    rc = run(s, o, orm_statement(s, mp, returning ? SQLK_INSERT_RETURNING : SQLK_INSERT, mask), &st);
-    if (rc < 0)
-        return rc;
-    if (returning && rc == 1) {
+    return batch_send(s, b, orm_statement(s, mp, e.returning ? SQLK_INSERT_RETURNING : SQLK_INSERT,
+                                          mask), &e);
+}
+
+/* The INSERT ran (rc: as its step gave): keys and server defaults back. */
+static int finish_insert(corm_session *s, sent *e, int rc)
+{
+    orm_obj *o = e->o;
+    const sch_mapper *mp = o->mp;
+    const corm_model *m = mp->model;
+    const drv_driver *d = s->conn->drv;
+    void *obj = orm_data(o);
+    if (e->returning && rc == 1) {
         for (size_t i = 0; i < m->ncolumns; i++)
-            if ((rc = sql_field_load(d, st, (int)i, m->columns[i], obj,
+            if ((rc = sql_field_load(d, e->st, (int)i, m->columns[i], obj,
                                      orm_flagged(m->columns[i]) ? orm_nulls(o) : NULL, &s->arena,
                                      &s->err)) < 0)
                 return rc;
-        while ((rc = d->step(st, &s->err)) == 1)
+        while ((rc = d->step(e->st, &s->err)) == 1)
             ;
         if (rc < 0)
             return rc;
-    } else if (pk_assigned) {
+    } else if (e->pk_assigned) {
         int64_t id = d->last_insert_id(s->conn->dc);
         memcpy((char *)obj + mp->pk->offset, &id, sizeof id);
     }
-    if ((rc = orm_journal(s, o, J_INSERTED, pk_assigned, before)) < 0)
+    if ((rc = orm_journal(s, o, J_INSERTED, e->pk_assigned, e->before)) < 0)
         return rc;
     orm_take_snapshot(o);
     o->state = OBJ_PERSISTENT;
@@ -334,7 +429,7 @@ static int bind_pk(corm_session *s, orm_obj *o)
     return sql_param_set(p, pk, &v, false, &s->err);
 }
 
-static int update(corm_session *s, orm_obj *o)
+static int update(corm_session *s, batch *b, orm_obj *o)
 {
     const sch_mapper *mp = o->mp;
     const corm_model *m = mp->model;
@@ -369,35 +464,44 @@ static int update(corm_session *s, orm_obj *o)
     }
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
-    unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride);
-    if (!old)
+    sent e = { .o = o, .kind = SQLK_UPDATE };
+    if (!(e.before = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
-    drv_stmt *st = NULL;
-    if ((rc = run(s, o, orm_statement(s, mp, SQLK_UPDATE, mask), &st)) < 0)
-        return rc;
+    return batch_send(s, b, orm_statement(s, mp, SQLK_UPDATE, mask), &e);
+}
+
+static int finish_update(corm_session *s, sent *e)
+{
+    orm_obj *o = e->o;
+    int rc;
     if (s->conn->drv->changes(s->conn->dc) != 1) {
         char repr[256];
         return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
-                             "transaction?)", m->name, corm_repr(obj, repr, sizeof repr));
+                             "transaction?)", o->mp->model->name,
+                             corm_repr(orm_data(o), repr, sizeof repr));
     }
-    if ((rc = orm_journal(s, o, J_UPDATED, false, old)) < 0)
+    if ((rc = orm_journal(s, o, J_UPDATED, false, e->before)) < 0)
         return rc;
     orm_take_snapshot(o);
     return CORM_OK;
 }
 
-static int delete(corm_session *s, orm_obj *o)
+static int delete(corm_session *s, batch *b, orm_obj *o)
 {
     int rc;
     s->params.n = 0;
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
-    drv_stmt *st = NULL;
-    if ((rc = run(s, o, orm_statement(s, o->mp, SQLK_DELETE, 0), &st)) < 0)
+    sent e = { .o = o, .kind = SQLK_DELETE };
+    return batch_send(s, b, orm_statement(s, o->mp, SQLK_DELETE, 0), &e);
+}
+
+static int finish_delete(corm_session *s, sent *e)
+{
+    int rc;
+    if ((rc = orm_journal(s, e->o, J_DELETED, false, NULL)) < 0)
         return rc;
-    if ((rc = orm_journal(s, o, J_DELETED, false, NULL)) < 0)
-        return rc;
-    o->state = OBJ_GONE; /* stays listed and mapped until COMMIT, so that undo cannot fail */
+    e->o->state = OBJ_GONE; /* stays listed and mapped until COMMIT, so that undo cannot fail */
     s->ndeleted--;
     return CORM_OK;
 }
@@ -450,7 +554,7 @@ static int cascade_adds(corm_session *s)
 
 /* The pending objects of one mapper, parents before the children that point
  * at them within the same table (a tree), then its changed objects. */
-static int write_mapper(corm_session *s, orm_list *l, bool scan)
+static int write_mapper(corm_session *s, batch *b, orm_list *l, bool scan)
 {
     int rc;
     size_t waiting;
@@ -460,25 +564,28 @@ static int write_mapper(corm_session *s, orm_list *l, bool scan)
         for (size_t i = 0; i < l->n; i++) {
             if (l->v[i]->state != OBJ_PENDING)
                 continue;
-            if ((rc = insert(s, l->v[i])) < 0)
+            if ((rc = insert(s, b, l->v[i])) < 0)
                 return rc;
             if (rc == 1)
                 waiting++;
             else
                 done++;
         }
+        /* the keys of this pass back before a child looks for its parent's */
+        if ((rc = batch_finish(s, b)) < 0)
+            return rc;
         if (waiting && !done)
             return orm_set_error(s, CORM_ESTATE, "%s: the new objects point at each other in a "
                                  "cycle; set one pointer after the first flush",
                                  l->v[0]->mp->model->name);
     } while (waiting);
     for (size_t i = 0; scan && i < l->n; i++)
-        if (l->v[i]->state == OBJ_PERSISTENT && (rc = update(s, l->v[i])) < 0)
+        if (l->v[i]->state == OBJ_PERSISTENT && (rc = update(s, b, l->v[i])) < 0)
             return rc; /* update writes nothing when nothing changed */
-    return CORM_OK;
+    return batch_finish(s, b);
 }
 
-static int write_all(corm_session *s, enum orm_scan how, const sch_mapper *mp)
+static int write_all(corm_session *s, batch *b, enum orm_scan how, const sch_mapper *mp)
 {
     const sch_meta *meta = &s->e->meta;
     int rc;
@@ -486,7 +593,7 @@ static int write_all(corm_session *s, enum orm_scan how, const sch_mapper *mp)
         return rc;
     for (size_t r = 0; r < meta->n; r++) {
         bool scan = how == ORM_SCAN_ALL || (how == ORM_SCAN_ONE && mp == &meta->mappers[r]);
-        if ((scan || s->npending) && (rc = write_mapper(s, &s->lists[r], scan)) < 0)
+        if ((scan || s->npending) && (rc = write_mapper(s, b, &s->lists[r], scan)) < 0)
             return rc;
     }
     if (s->nlinks && (rc = orm_rel_write_links(s)) < 0)
@@ -494,8 +601,10 @@ static int write_all(corm_session *s, enum orm_scan how, const sch_mapper *mp)
     for (size_t r = meta->n; r-- > 0;) {
         orm_list *l = &s->lists[r];
         for (size_t i = 0; i < l->n && s->ndeleted; i++)
-            if (l->v[i]->state == OBJ_DELETED && (rc = delete(s, l->v[i])) < 0)
+            if (l->v[i]->state == OBJ_DELETED && (rc = delete(s, b, l->v[i])) < 0)
                 return rc;
+        if ((rc = batch_finish(s, b)) < 0)
+            return rc;
         orm_list_compact(l);
     }
     return CORM_OK;
@@ -512,8 +621,11 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp)
      * at it: with deletes pending, changed objects are written too */
     if (s->ndeleted)
         scan = ORM_SCAN_ALL;
-    if ((rc = write_all(s, scan, mp)) == CORM_OK)
+    batch b;
+    batch_init(s, &b);
+    if ((rc = write_all(s, &b, scan, mp)) == CORM_OK)
         return CORM_OK;
+    batch_abandon(s, &b, 0); /* what was sent before the failure */
     /* roll back everything this transaction wrote; objects keep their values */
     util_err keep = s->err;
     orm_undo(s, 0, true);
