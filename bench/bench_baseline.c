@@ -15,15 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct datetime { int32_t year; uint8_t month, day, hour, minute, second; uint32_t usec; } datetime;
-
-typedef struct user {
-    int64_t id;
-    char *username, *email;
-    int64_t age;
-    datetime created;
-} user;
-
 static sqlite3 *db;
 
 static void die(const char *what)
@@ -46,23 +37,6 @@ static sqlite3_stmt *prepare(const char *sql)
     return st;
 }
 
-static int num(const char *p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++)
-        v = v * 10 + (p[i] - '0');
-    return v;
-}
-
-static datetime parse_datetime(const char *s)
-{
-    datetime dt = { num(s, 4), (uint8_t)num(s + 5, 2), (uint8_t)num(s + 8, 2),
-                    (uint8_t)num(s + 11, 2), (uint8_t)num(s + 14, 2), (uint8_t)num(s + 17, 2), 0 };
-    if (s[19] == '.')
-        dt.usec = (uint32_t)num(s + 20, 6);
-    return dt;
-}
-
 static char *dup_column(sqlite3_stmt *st, int i)
 {
     const char *s = (const char *)sqlite3_column_text(st, i);
@@ -79,30 +53,9 @@ static user *read_user(sqlite3_stmt *st)
     u->username = dup_column(st, 1);
     u->email = dup_column(st, 2);
     u->age = sqlite3_column_int64(st, 3);
-    u->created = parse_datetime((const char *)sqlite3_column_text(st, 4));
+    u->created = bench_parse_datetime((const char *)sqlite3_column_text(st, 4));
     return u;
 }
-
-static void free_user(user *u)
-{
-    free(u->username);
-    free(u->email);
-    free(u);
-}
-
-typedef struct post {
-    int64_t id;
-    char *content;
-    int64_t user_id;
-    datetime created;
-} post;
-
-/* a user with its posts, for the relationship workloads */
-typedef struct user_posts {
-    user *u;
-    post **posts;
-    size_t n, cap;
-} user_posts;
 
 #define SELECT_USER "SELECT id, username, email, age, created FROM user"
 
@@ -112,8 +65,7 @@ static void insert_user(sqlite3_stmt *st, int64_t i, char *created, size_t size)
     char name[32], email[48];
     bench_username(name, i);
     bench_email(email, i);
-    snprintf(created, size, "2024-01-%02d %02d:%02d:%02d", (int)(1 + i / 86400),
-             (int)(i % 86400 / 3600), (int)(i / 60 % 60), (int)(i % 60));
+    bench_created(created, size, i);
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, bench_age(i));
@@ -160,7 +112,7 @@ __attribute__((noinline)) static void w_get(int64_t n)
     sqlite3_finalize(st);
     for (int64_t k = 0; k < 10000; k++)
         if (got[k])
-            free_user(got[k]);
+            bench_free_user(got[k]);
     free(got);
     bench_report("get", bench_now() - t0);
     bench_check("get", found, 10000);
@@ -182,7 +134,7 @@ __attribute__((noinline)) static void w_filter(int64_t n)
         sqlite3_reset(st);
         rows += cnt;
         for (int i = 0; i < cnt; i++)
-            free_user(page[i]);
+            bench_free_user(page[i]);
     }
     exec("COMMIT");
     sqlite3_finalize(st);
@@ -220,7 +172,7 @@ __attribute__((noinline)) static void w_scan(int64_t n)
         sum += v[i]->age;
     long peak = bench_peak_kb();
     for (size_t i = 0; i < cnt; i++)
-        free_user(v[i]);
+        bench_free_user(v[i]);
     free(v);
     bench_report("scan", bench_now() - t0);
     printf("workload scan peak_rss_kb %ld\n", peak - before);
@@ -246,7 +198,7 @@ __attribute__((noinline)) static void w_update(int64_t n)
     sqlite3_finalize(st);
     exec("COMMIT");
     for (size_t i = 0; i < cnt; i++)
-        free_user(v[i]);
+        bench_free_user(v[i]);
     free(v);
     bench_report("update", bench_now() - t0);
     bench_check("update", (int64_t)cnt, n);
@@ -258,30 +210,8 @@ static post *read_post(sqlite3_stmt *st)
     p->id = sqlite3_column_int64(st, 0);
     p->content = dup_column(st, 1);
     p->user_id = sqlite3_column_int64(st, 2);
-    p->created = parse_datetime((const char *)sqlite3_column_text(st, 3));
+    p->created = bench_parse_datetime((const char *)sqlite3_column_text(st, 3));
     return p;
-}
-
-static void add_post(user_posts *up, post *p)
-{
-    if (up->n == up->cap) {
-        up->cap = up->cap ? up->cap * 2 : 4;
-        up->posts = realloc(up->posts, up->cap * sizeof *up->posts);
-    }
-    up->posts[up->n++] = p;
-}
-
-static void free_user_posts(user_posts *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < v[i].n; k++) {
-            free(v[i].posts[k]->content);
-            free(v[i].posts[k]);
-        }
-        free(v[i].posts);
-        free_user(v[i].u);
-    }
-    free(v);
 }
 
 static void setup_relations(int64_t users)
@@ -334,7 +264,7 @@ __attribute__((noinline)) static void w_relations(int64_t users)
     sqlite3_stmt *st = prepare("SELECT id, content, user_id, created FROM post ORDER BY id");
     while (sqlite3_step(st) == SQLITE_ROW) {
         post *p = read_post(st);
-        add_post(&v[at[p->user_id]], p);
+        bench_add_post(&v[at[p->user_id]], p);
     }
     sqlite3_finalize(st);
     exec("COMMIT");
@@ -344,7 +274,7 @@ __attribute__((noinline)) static void w_relations(int64_t users)
         right += v[i].n == 10;
     }
     free(at);
-    free_user_posts(v, cnt);
+    bench_free_user_posts(v, cnt);
     bench_report("relations", bench_now() - t0);
     bench_check("relations", posts, users * 10);
     bench_check("relations users with 10 posts", right, users);
@@ -366,15 +296,52 @@ __attribute__((noinline)) static void w_lazy(void)
     for (size_t i = 0; i < cnt; i++) {
         sqlite3_bind_int64(st, 1, v[i].u->id);
         while (sqlite3_step(st) == SQLITE_ROW)
-            add_post(&v[i], read_post(st));
+            bench_add_post(&v[i], read_post(st));
         sqlite3_reset(st);
         posts += (int64_t)v[i].n;
     }
     sqlite3_finalize(st);
     exec("COMMIT");
-    free_user_posts(v, cnt);
+    bench_free_user_posts(v, cnt);
     bench_report("lazy", bench_now() - t0);
     bench_check("lazy", posts, 10000);
+}
+
+/* The users with even id, read into structs, deleted with their posts. */
+__attribute__((noinline)) static void w_delete(int64_t users)
+{
+    double t0 = bench_now();
+    exec("BEGIN");
+    sqlite3_stmt *st = prepare(SELECT_USER " WHERE id % 2 = 0 ORDER BY id");
+    user **v = malloc((size_t)users * sizeof *v);
+    size_t cnt = 0;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        v[cnt++] = read_user(st);
+    sqlite3_finalize(st);
+    sqlite3_stmt *dp = prepare("DELETE FROM post WHERE user_id = ?");
+    sqlite3_stmt *du = prepare("DELETE FROM user WHERE id = ?");
+    int64_t posts = 0, gone = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        sqlite3_bind_int64(dp, 1, v[i]->id);
+        if (sqlite3_step(dp) != SQLITE_DONE)
+            die("delete posts");
+        posts += sqlite3_changes(db);
+        sqlite3_reset(dp);
+        sqlite3_bind_int64(du, 1, v[i]->id);
+        if (sqlite3_step(du) != SQLITE_DONE)
+            die("delete user");
+        gone += sqlite3_changes(db);
+        sqlite3_reset(du);
+    }
+    sqlite3_finalize(dp);
+    sqlite3_finalize(du);
+    exec("COMMIT");
+    for (size_t i = 0; i < cnt; i++)
+        bench_free_user(v[i]);
+    free(v);
+    bench_report("delete", bench_now() - t0);
+    bench_check("delete", gone, users / 2);
+    bench_check("delete posts", posts, users / 2 * 10);
 }
 
 int main(int argc, char **argv)
@@ -409,6 +376,7 @@ int main(int argc, char **argv)
     w_relations(users);
     if (users >= 1000)
         w_lazy();
+    w_delete(users);
     sqlite3_close(db);
     return 0;
 }

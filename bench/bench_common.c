@@ -74,3 +74,55 @@ int64_t bench_filter_rows(int64_t n)
         total += per_age[k % 80] < 50 ? per_age[k % 80] : 50;
     return total;
 }
+
+static int num(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (p[i] - '0');
+    return v;
+}
+
+datetime bench_parse_datetime(const char *s)
+{
+    datetime dt = { num(s, 4), (uint8_t)num(s + 5, 2), (uint8_t)num(s + 8, 2),
+                    (uint8_t)num(s + 11, 2), (uint8_t)num(s + 14, 2), (uint8_t)num(s + 17, 2), 0 };
+    if (s[19] == '.')
+        dt.usec = (uint32_t)num(s + 20, 6);
+    return dt;
+}
+
+void bench_created(char *buf, size_t size, int64_t i)
+{
+    snprintf(buf, size, "2024-01-%02d %02d:%02d:%02d", (int)(1 + i / 86400),
+             (int)(i % 86400 / 3600), (int)(i / 60 % 60), (int)(i % 60));
+}
+
+void bench_free_user(user *u)
+{
+    free(u->username);
+    free(u->email);
+    free(u);
+}
+
+void bench_add_post(user_posts *up, post *p)
+{
+    if (up->n == up->cap) {
+        up->cap = up->cap ? up->cap * 2 : 4;
+        up->posts = realloc(up->posts, up->cap * sizeof *up->posts);
+    }
+    up->posts[up->n++] = p;
+}
+
+void bench_free_user_posts(user_posts *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < v[i].n; k++) {
+            free(v[i].posts[k]->content);
+            free(v[i].posts[k]);
+        }
+        free(v[i].posts);
+        bench_free_user(v[i].u);
+    }
+    free(v);
+}

@@ -5,6 +5,7 @@
 #ifndef CORM_BENCH_COMMON_H
 #define CORM_BENCH_COMMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 double bench_now(void);
@@ -23,5 +24,37 @@ int64_t bench_age(int64_t i);
 int64_t bench_sum_ages(int64_t n);
 /* rows with age == 18 + k % 80, capped at 50: the filter workload's answer */
 int64_t bench_filter_rows(int64_t n);
+
+/* ---- the baselines' rows: plain structs, strings malloc'd ---------------- */
+typedef struct datetime { int32_t year; uint8_t month, day, hour, minute, second; uint32_t usec; } datetime;
+
+typedef struct user {
+    int64_t id;
+    char *username, *email;
+    int64_t age;
+    datetime created;
+} user;
+
+typedef struct post {
+    int64_t id;
+    char *content;
+    int64_t user_id;
+    datetime created;
+} post;
+
+/* a user with its posts, for the relationship workloads */
+typedef struct user_posts {
+    user *u;
+    post **posts;
+    size_t n, cap;
+} user_posts;
+
+/* "YYYY-MM-DD HH:MM:SS[.ffffff]" */
+datetime bench_parse_datetime(const char *s);
+/* The created text of row i: "2024-01-DD HH:MM:SS". */
+void bench_created(char *buf, size_t size, int64_t i);
+void bench_free_user(user *u);
+void bench_add_post(user_posts *up, post *p);
+void bench_free_user_posts(user_posts *v, size_t n);
 
 #endif

@@ -2,6 +2,7 @@
  * bench_corm.c — the BENCH.md workloads written as a corm user would.
  *
  *     bench_corm DIR [N]      (a fresh DIR/corm.db is made)
+ *     bench_corm URL [N]      (a server's database: its tables dropped and made again)
  */
 #define CORM_DEFINE_MODELS
 #include <corm/corm.h>
@@ -19,7 +20,7 @@
     COLUMN(email,    CORM_STRING(120), CORM_UNIQUE | CORM_NOT_NULL)    \
     COLUMN(age,      CORM_INTEGER,     CORM_NOT_NULL)                  \
     COLUMN(created,  CORM_DATETIME,    CORM_NOT_NULL)                  \
-    RELATION(posts,  CORM_ONE_TO_MANY(Post, user))
+    RELATION(posts,  CORM_ONE_TO_MANY(Post, user), CORM_CASCADE(CORM_CASCADE_DELETE))
 CORM_MODEL(User, "user", USER_FIELDS)
 
 #define POST_FIELDS(COLUMN, RELATION)                                          \
@@ -221,22 +222,67 @@ __attribute__((noinline)) static void w_lazy(corm_engine *db)
     bench_check("lazy", posts, 10000);
 }
 
+/* The users with even id, loaded with their posts, deleted as objects (the
+ * posts by the relationship's cascade). */
+__attribute__((noinline)) static void w_delete(corm_engine *db, int64_t users)
+{
+    double t0 = bench_now();
+    corm_session *s = corm_session_new(db);
+    size_t m = (size_t)(users / 2);
+    corm_value *ids = malloc(m * sizeof *ids);
+    for (size_t k = 0; k < m; k++)
+        ids[k] = corm_val((int64_t)(2 * (k + 1)));
+    corm_query *q = corm_query_new(s, User);
+    corm_filter(q, corm_in(User_id, ids, m));
+    corm_selectin(q, User_posts);
+    free(ids);
+    User **v;
+    size_t cnt;
+    if (corm_all(q, &v, &cnt) != CORM_OK)
+        die(s, "delete");
+    int64_t posts = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        posts += (int64_t)v[i]->posts.n;
+        if (corm_delete(s, v[i]) != CORM_OK)
+            die(s, "delete");
+    }
+    if (corm_commit(s) != CORM_OK)
+        die(s, "delete");
+    corm_session_free(s);
+    bench_report("delete", bench_now() - t0);
+    bench_check("delete", (int64_t)cnt, users / 2);
+    bench_check("delete posts", posts, users / 2 * 10);
+}
+
+/* An engine on DIR/name (SQLite, as BENCH.md sets it) or on the server at
+ * a URL, its tables dropped. */
+static corm_engine *open_db(const char *where, const char *name)
+{
+    char path[4096], url[4200];
+    bool server = strstr(where, "://") != NULL;
+    if (server) {
+        snprintf(url, sizeof url, "%s", where);
+    } else {
+        snprintf(path, sizeof path, "%s/%s", where, name);
+        unlink(path);
+        snprintf(url, sizeof url, "sqlite:///%s?journal_mode=wal&synchronous=normal", path);
+    }
+    corm_engine *db;
+    if (corm_engine_open(&db, url, models) != CORM_OK || (server && corm_drop_all(db) != CORM_OK)) {
+        fprintf(stderr, "%s\n", corm_engine_errmsg(db));
+        exit(1);
+    }
+    return db;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_corm DIR [N] [workload...]\n");
+        fprintf(stderr, "usage: bench_corm DIR|URL [N]\n");
         return 2;
     }
     int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
-    char path[4096], url[4200];
-    snprintf(path, sizeof path, "%s/corm.db", argv[1]);
-    unlink(path);
-    snprintf(url, sizeof url, "sqlite:///%s?journal_mode=wal&synchronous=normal", path);
-    corm_engine *db;
-    if (corm_engine_open(&db, url, models) != CORM_OK) {
-        fprintf(stderr, "%s\n", corm_engine_errmsg(db));
-        return 1;
-    }
+    corm_engine *db = open_db(argv[1], "corm.db");
     w_insert(db, n);
     w_get(db, n);
     w_filter(db, n);
@@ -245,17 +291,12 @@ int main(int argc, char **argv)
     corm_engine_close(db);
 
     int64_t users = n < 10000 ? n : 10000;
-    snprintf(path, sizeof path, "%s/corm-rel.db", argv[1]);
-    unlink(path);
-    snprintf(url, sizeof url, "sqlite:///%s?journal_mode=wal&synchronous=normal", path);
-    if (corm_engine_open(&db, url, models) != CORM_OK) {
-        fprintf(stderr, "%s\n", corm_engine_errmsg(db));
-        return 1;
-    }
+    db = open_db(argv[1], "corm-rel.db");
     setup_relations(db, users);
     w_relations(db, users);
     if (users >= 1000)
         w_lazy(db);
+    w_delete(db, users);
     corm_engine_close(db);
     return 0;
 }

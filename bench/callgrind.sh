@@ -2,21 +2,26 @@
 # callgrind.sh BUILD_DIR [N] — instruction counts of each workload, corm and
 # the baseline, under valgrind's callgrind: the same for the same binary and
 # input whatever else the machine is doing, so small differences can be
-# judged where timings are noise. Prints the ratio corm / baseline.
+# judged where timings are noise. Prints the ratio corm / baseline. With
+# BENCH_URL (PostgreSQL) it counts the client's instructions only: the
+# server's work, and the waits, are not in them.
 set -euo pipefail
 build=$1
 n=${2:-${BENCH_N:-20000}}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+where=${BENCH_URL:-$tmp}
+baseline=bench_baseline
+[ -n "${BENCH_URL:-}" ] && baseline=bench_baseline_pg
 printf '%-10s %16s %16s %7s\n' workload baseline corm ratio
-for w in insert get filter scan update relations lazy; do
+for w in insert get filter scan update relations lazy delete; do
     declare -A ir=()
-    for p in baseline corm; do
+    for p in $baseline bench_corm; do
         rm -f "$tmp"/*.db*
         valgrind --tool=callgrind --collect-atstart=no --toggle-collect="w_$w" \
-            --callgrind-out-file="$tmp/$p.out" "$build/bench/bench_$p" "$tmp" "$n" >/dev/null 2>&1
+            --callgrind-out-file="$tmp/$p.out" "$build/bench/$p" "$where" "$n" >/dev/null 2>&1
         ir[$p]=$(callgrind_annotate "$tmp/$p.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     done
-    awk -v w="$w" -v b="${ir[baseline]}" -v c="${ir[corm]}" \
+    awk -v w="$w" -v b="${ir[$baseline]}" -v c="${ir[bench_corm]}" \
         'BEGIN { printf "%-10s %16d %16d %7.3f\n", w, b, c, c / b }'
 done

@@ -637,10 +637,15 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
                mp->nrels ? mp->stride : mp->nwords * 8);
     void *obj = orm_data(o);
     uint64_t *nulls = orm_nulls(o);
+    /* an integer key read above is not read again */
+    bool int_key = key.kind == CORM_V_INT && mp->pk->size == sizeof(int64_t) &&
+                   (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
+    if (int_key)
+        memcpy((char *)obj + mp->pk->offset, &key.u.i, sizeof key.u.i);
     for (size_t i = 0; i < ncols; i++)
-        if (cols[i] && (rc = sql_field_load(d, st, (int)i, cols[i], obj,
-                                            orm_flagged(cols[i]) ? nulls : NULL, &s->arena,
-                                            &s->err)) < 0)
+        if (cols[i] && !(int_key && (int)i == pki) &&
+            (rc = sql_field_load(d, st, (int)i, cols[i], obj, orm_flagged(cols[i]) ? nulls : NULL,
+                                 &s->arena, &s->err)) < 0)
             return rc;
     memcpy(orm_snap(o), obj, o->mp->stride);
     o->has_snap = true;

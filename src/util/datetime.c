@@ -104,17 +104,20 @@ int corm_time_parse(const char *text, corm_time *out)
 /* d[i] as a digit value, or -1 (as a large unsigned) when not a digit. */
 #define DIG(d, i) ((unsigned)((d)[i] - '0'))
 
-/* The form corm writes, "YYYY-MM-DD HH:MM:SS.ffffff", read without the
- * general parser's loops: this is on the path of every row loaded. */
-static bool parse_canonical(const char *t, corm_datetime *dt)
+/* The forms corm writes, "YYYY-MM-DD HH:MM:SS.ffffff", and a server
+ * sends, the same without a fraction when it is zero (len: 26 or 19),
+ * read without the general parser's loops: this is on the path of every
+ * row loaded. */
+static bool parse_canonical(const char *t, size_t len, corm_datetime *dt)
 {
     static const signed char at[] = { 0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18,
                                       20, 21, 22, 23, 24, 25 };
-    unsigned v[sizeof at];
+    unsigned v[sizeof at] = { 0 };
+    size_t n = len == 26 ? sizeof at : 14;
     if (t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' || t[16] != ':' ||
-        t[19] != '.' || t[26] != '\0')
+        (len == 26 && t[19] != '.'))
         return false;
-    for (size_t i = 0; i < sizeof at; i++)
+    for (size_t i = 0; i < n; i++)
         if ((v[i] = DIG(t, at[i])) > 9)
             return false;
     dt->date.year = (int32_t)(v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3]);
@@ -130,10 +133,11 @@ static bool parse_canonical(const char *t, corm_datetime *dt)
 int corm_datetime_parse(const char *text, corm_datetime *out)
 {
     const char *p = text;
-    if (text && strlen(text) == 26) {
+    size_t len = text ? strlen(text) : 0;
+    if (len == 26 || len == 19) {
         corm_datetime dt;
         memset(&dt, 0, sizeof dt);
-        if (parse_canonical(text, &dt)) {
+        if (parse_canonical(text, len, &dt)) {
             *out = dt;
             return CORM_OK;
         }
