@@ -346,14 +346,18 @@ int main(int argc, char **argv)
     if (PQstatus(db) != CONNECTION_OK)
         die("connect");
     PQclear(PQexec(db, "SET client_min_messages = warning"));
+    bench_on_server = true;
     w_insert(n);
+    bench_settle();
     w_get(n);
     w_filter(n);
     w_scan(n);
     w_update(n);
+    bench_settle();
 
     int64_t users = n < 10000 ? n : 10000;
     setup_relations(users);
+    bench_settle();
     w_relations(users);
     if (users >= 1000)
         w_lazy();

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 double bench_now(void)
 {
@@ -36,6 +37,14 @@ long bench_peak_kb(void)
     if (f)
         fclose(f);
     return kb;
+}
+
+bool bench_on_server;
+
+void bench_settle(void)
+{
+    if (bench_on_server)
+        sleep(1);
 }
 
 void bench_report(const char *workload, double seconds)

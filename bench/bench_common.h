@@ -5,6 +5,7 @@
 #ifndef CORM_BENCH_COMMON_H
 #define CORM_BENCH_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,12 @@ void bench_reset_peak(void);
 /* VmHWM in kB. */
 long bench_peak_kb(void);
 void bench_report(const char *workload, double seconds);
+/* On a server, untimed, after the workloads that write many rows: a
+ * second for the server to write them out (its background writer and WAL),
+ * which would otherwise land in the next workload of whichever program
+ * wrote fastest. Nothing on SQLite. */
+extern bool bench_on_server;
+void bench_settle(void);
 /* Exit non-zero with a message when a workload's answer is wrong. */
 void bench_check(const char *workload, int64_t got, int64_t want);
 

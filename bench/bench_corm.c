@@ -260,6 +260,7 @@ static corm_engine *open_db(const char *where, const char *name)
 {
     char path[4096], url[4200];
     bool server = strstr(where, "://") != NULL;
+    bench_on_server = server;
     if (server) {
         snprintf(url, sizeof url, "%s", where);
     } else {
@@ -284,15 +285,18 @@ int main(int argc, char **argv)
     int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
     corm_engine *db = open_db(argv[1], "corm.db");
     w_insert(db, n);
+    bench_settle();
     w_get(db, n);
     w_filter(db, n);
     w_scan(db, n);
     w_update(db, n);
     corm_engine_close(db);
+    bench_settle();
 
     int64_t users = n < 10000 ? n : 10000;
     db = open_db(argv[1], "corm-rel.db");
     setup_relations(db, users);
+    bench_settle();
     w_relations(db, users);
     if (users >= 1000)
         w_lazy(db);

@@ -439,7 +439,23 @@ static void server_restart_is_survived(void **state)
     OK(corm_get(busy, User, alice_id, &b));
     b->age = 44;
     OK(corm_flush(busy)); /* inside a transaction when the server goes */
+    corm_session *reader = corm_session_new(fx.db);
+    User *r;
+    OK(corm_get(reader, User, alice_id, &r));
     assert_int_equal(system(cmd), 0);
+    /* a session that had only read: its next read meets the lost connection
+     * (CORM_ECONNLOST), and the one after goes on a fresh one, as nothing
+     * was lost */
+    corm_query *q = corm_query_new(reader, User);
+    int64_t n = -1;
+    int lost = corm_count(q, &n);
+    if (lost != CORM_ECONNLOST)
+        fail_msg("a read after a restart: %s: %s", corm_err_name(lost), corm_errmsg(reader));
+    if (corm_count(q, &n) != CORM_OK)
+        fail_msg("the read after: %s", corm_errmsg(reader));
+    assert_int_equal(n, 1);
+    corm_query_free(q);
+    corm_session_free(reader);
     int rc = corm_commit(busy);
     if (rc != CORM_ECONNLOST)
         fail_msg("commit after a restart: %s: %s", corm_err_name(rc), corm_errmsg(busy));
@@ -462,6 +478,26 @@ static void server_restart_is_survived(void **state)
     OK(corm_commit(s));
 }
 
+/* A read the database refuses (on PostgreSQL, inside the transaction the
+ * session's first read began): the session reads and writes on. */
+static void failed_read_leaves_the_session_usable(void **state)
+{
+    (void)state;
+    User *a;
+    OK(corm_get(s, User, alice_id, &a));
+    corm_result *r = NULL;
+    assert_int_equal(corm_execute(s, "SELECT nope FROM \"user\"", NULL, 0, &r), CORM_ESQL);
+    assert_non_null(strstr(corm_errmsg(s), "nope"));
+    corm_query *q = corm_query_new(s, User);
+    int64_t n = -1;
+    OK(corm_count(q, &n));
+    assert_int_equal(n, 1);
+    corm_query_free(q);
+    a->age = 31;
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'alice'"), 31);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_commit_after_bulk_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(hostile_strings_are_only_values, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_urls, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_read_leaves_the_session_usable, setup, teardown),
     };
     /* the database's own ways to be unreachable, read-only or locked */
     const struct CMUnitTest sqlite_tests[] = {

@@ -68,6 +68,18 @@ typedef struct drv_driver {
      * so that it never meets a snapshot that went stale while it read).
      * Sessions read outside transactions and begin one at their first write. */
     const char *begin_write;
+    /* A session's first read begins its transaction too, held until its
+     * commit or rollback, as SQLAlchemy's Session does (PostgreSQL: the
+     * server then does one transaction's work for a session's reads, not
+     * one per statement; READ COMMITTED still shows each statement all
+     * that was committed before it, and readers never block writers).
+     * false (SQLite): a session reads outside transactions until it writes,
+     * since a read transaction there would go stale or block writers. */
+    bool reads_begin;
+    /* Whether the connection's transaction takes no more statements until a
+     * rollback (a statement failed in it on PostgreSQL, or the connection
+     * is gone). NULL: a failed statement leaves the transaction usable. */
+    bool (*txn_failed)(drv_conn *c);
     /* What LIMIT says for "no limit", before an OFFSET ("-1", "ALL"). */
     const char *no_limit;
     /* NULL sorts after every value (PostgreSQL): ORDER BY then says where,

@@ -34,6 +34,7 @@ struct drv_conn {
     int64_t changes;         /* rows the last statement changed */
     size_t queued;           /* statements sent in pipeline mode, results not read */
     bool synced;             /* the pipeline's sync is sent: results are on their way */
+    bool lost;               /* a statement failed because the server went away */
 };
 
 typedef struct pg_param {
@@ -90,8 +91,9 @@ static void key_columns(const char *detail, char *out, size_t size)
 }
 
 /* Fill err from a failed result (or the connection, when res is NULL). */
-static int fail(PGconn *pg, const PGresult *res, util_err *err)
+static int fail(drv_conn *c, const PGresult *res, util_err *err)
 {
+    PGconn *pg = c->pg;
     const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     /* an error libpq made itself (no SQLSTATE) is the connection's: the
      * server went away, though PQstatus may not say so yet */
@@ -131,6 +133,8 @@ static int fail(PGconn *pg, const PGresult *res, util_err *err)
             snprintf(err->detail, sizeof err->detail, "%s", util_buf_str(&b));
         util_buf_free(&b);
     }
+    if (code == CORM_ECONNLOST)
+        c->lost = true; /* libpq may not have noticed yet */
     return code;
 }
 
@@ -230,7 +234,7 @@ static int pg_connect(const drv_url *url, drv_conn **out, util_err *err)
 
 static bool pg_alive(drv_conn *c, bool ping)
 {
-    if (PQstatus(c->pg) != CONNECTION_OK)
+    if (c->lost || PQstatus(c->pg) != CONNECTION_OK)
         return false;
     if (!ping)
         return true;
@@ -238,6 +242,12 @@ static bool pg_alive(drv_conn *c, bool ping)
     bool ok = PQresultStatus(r) == PGRES_EMPTY_QUERY;
     PQclear(r);
     return ok && PQstatus(c->pg) == CONNECTION_OK;
+}
+
+static bool pg_txn_failed(drv_conn *c)
+{
+    return c->lost || PQstatus(c->pg) != CONNECTION_OK ||
+           PQtransactionStatus(c->pg) == PQTRANS_INERROR;
 }
 
 static void pg_close(drv_conn *c)
@@ -252,7 +262,7 @@ static int pg_exec(drv_conn *c, const char *sql, util_err *err)
 {
     PGresult *r = PQexec(c->pg, sql);
     ExecStatusType s = PQresultStatus(r);
-    int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? CORM_OK : fail(c->pg, r, err);
+    int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? CORM_OK : fail(c, r, err);
     if (rc == CORM_OK && s == PGRES_COMMAND_OK)
         c->changes = atoll(PQcmdTuples(r));
     PQclear(r);
@@ -292,11 +302,11 @@ static int pg_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, 
                    starts_with_word(text, len, "SHOW") || starts_with_word(text, len, "TABLE");
     PGresult *r = PQprepare(c->pg, st->name, text, 0, NULL);
     util_free(text);
-    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? CORM_OK : fail(c->pg, r, err);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? CORM_OK : fail(c, r, err);
     PQclear(r);
     if (rc == CORM_OK) {
         st->desc = PQdescribePrepared(c->pg, st->name);
-        rc = PQresultStatus(st->desc) == PGRES_COMMAND_OK ? CORM_OK : fail(c->pg, st->desc, err);
+        rc = PQresultStatus(st->desc) == PGRES_COMMAND_OK ? CORM_OK : fail(c, st->desc, err);
         st->nparams = rc == CORM_OK ? PQnparams(st->desc) : 0;
         st->nfields = rc == CORM_OK ? PQnfields(st->desc) : 0;
     }
@@ -455,7 +465,7 @@ static int take_result(drv_stmt *st, PGresult *r, util_err *err)
     st->res = r;
     ExecStatusType s = PQresultStatus(r);
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
-        int rc = fail(st->c->pg, r, err);
+        int rc = fail(st->c, r, err);
         clear_result(st);
         return rc;
     }
@@ -513,10 +523,10 @@ static int pg_send(drv_stmt *st, util_err *err)
 {
     drv_conn *c = st->c;
     if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg))
-        return fail(c->pg, NULL, err);
+        return fail(c, NULL, err);
     gather_params(st);
     if (!PQsendQueryPrepared(c->pg, st->name, st->nparams, st->values, st->lengths, st->formats, 0)) {
-        int rc = fail(c->pg, NULL, err);
+        int rc = fail(c, NULL, err);
         pipeline_end(c);
         return rc;
     }
@@ -529,14 +539,14 @@ static int pg_recv(drv_stmt *st, util_err *err)
     drv_conn *c = st->c;
     if (!c->synced) {
         if (!PQpipelineSync(c->pg)) {
-            int rc = fail(c->pg, NULL, err);
+            int rc = fail(c, NULL, err);
             pipeline_end(c);
             return rc;
         }
         c->synced = true;
     }
     PGresult *r = PQgetResult(c->pg);
-    int rc = r ? take_result(st, r, err) : fail(c->pg, NULL, err);
+    int rc = r ? take_result(st, r, err) : fail(c, NULL, err);
     if (rc == CORM_OK && (r = PQgetResult(c->pg)) != NULL) { /* each result ends with a NULL */
         PQclear(r);
         rc = util_err_set(err, CORM_ESQL, "postgresql: a pipeline's results out of order");
@@ -551,7 +561,7 @@ static int pg_recv(drv_stmt *st, util_err *err)
         bool sync = r && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
         PQclear(r);
         if (!sync || !PQexitPipelineMode(c->pg)) {
-            rc = fail(c->pg, NULL, err);
+            rc = fail(c, NULL, err);
             pipeline_end(c);
             return rc;
         }
@@ -639,7 +649,7 @@ static PGresult *catalog(drv_conn *c, const char *sql, const char *arg, util_err
     const char *v[1] = { arg };
     PGresult *r = PQexecParams(c->pg, sql, arg ? 1 : 0, NULL, arg ? v : NULL, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fail(c->pg, r, err);
+        fail(c, r, err);
         PQclear(r);
         return NULL;
     }
@@ -916,6 +926,8 @@ const drv_driver drv_postgres = {
     .autoinc_pk = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
     .autoinc_type = "BIGINT",
     .begin_write = "BEGIN",
+    .reads_begin = true,
+    .txn_failed = pg_txn_failed,
     .no_limit = "ALL",
     .nulls_sort_high = true,
     .connect = pg_connect,

@@ -637,8 +637,14 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp)
 int orm_autoflush(corm_session *s, const sch_mapper *mp)
 {
     switch (s->autoflush) {
-    case CORM_AUTOFLUSH_ALL: return orm_flush(s, mp ? ORM_SCAN_ONE : ORM_SCAN_ALL, mp);
-    case CORM_AUTOFLUSH_OFF: return orm_conn(s);
-    default: return orm_flush(s, ORM_SCAN_NONE, mp);
+    case CORM_AUTOFLUSH_ALL: {
+        int rc = orm_flush(s, mp ? ORM_SCAN_ONE : ORM_SCAN_ALL, mp);
+        return rc < 0 ? rc : orm_read(s);
+    }
+    case CORM_AUTOFLUSH_OFF: return orm_read(s);
+    default: {
+        int rc = orm_flush(s, ORM_SCAN_NONE, mp);
+        return rc < 0 ? rc : orm_read(s);
+    }
     }
 }

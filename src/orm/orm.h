@@ -181,6 +181,8 @@ struct corm_session {
     size_t marks[32];        /* journal length at each savepoint */
     size_t link_marks[32];   /* and the number of many-to-many changes */
     int nest;
+    bool wrote;              /* the transaction has written (or set a savepoint):
+                                a rollback now has something to undo */
     uint32_t coll_epoch;     /* bumped at each restore point (commit, rollback,
                                 savepoint, flush): a collection array stamped with
                                 an older one is copied, and journaled, before a change */
@@ -203,8 +205,9 @@ struct corm_session {
 /* session.c */
 int orm_fail(corm_session *s, int code);  /* code already in s->err */
 int orm_set_error(corm_session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int orm_conn(corm_session *s);            /* a connection (reads run outside transactions) */
-int orm_begin(corm_session *s);           /* a connection in a transaction, to write */
+int orm_conn(corm_session *s);            /* the session's connection, as it is */
+int orm_read(corm_session *s);            /* ready to read (driver's reads_begin) */
+int orm_begin(corm_session *s);           /* in a transaction, to write */
 orm_obj *orm_check(corm_session *s, const void *obj);
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
 int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);

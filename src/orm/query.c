@@ -1110,7 +1110,7 @@ static int load_by_key(corm_session *s, const sch_mapper *mp, const corm_value *
 {
     int rc;
     *out = NULL;
-    if ((rc = orm_conn(s)) < 0)
+    if ((rc = orm_read(s)) < 0)
         return rc;
     s->params.n = 0;
     sql_param *p = sql_params_push(&s->params);
@@ -1225,7 +1225,7 @@ static int raw_begin(corm_session *s, const char *sql, const corm_value *params,
     if ((rc = run(s, st)) < 0)
         return rc;
     /* a statement that writes runs in the session's transaction, begun now */
-    if (s->conn->depth == 0 && !s->conn->drv->stmt_readonly(*st))
+    if (!s->wrote && !s->conn->drv->stmt_readonly(*st))
         rc = orm_begin(s);
     return rc;
 }

@@ -304,12 +304,12 @@ static size_t field_size(const corm_relation *r)
                                                                                : sizeof(void *);
 }
 
-/* Remember p's field r before a load replaces it (J_LOADED, inside a
- * transaction only: outside one only committed rows are read) or before a
- * collection changes (J_COLL). */
+/* Remember p's field r before a load replaces it (J_LOADED, in a
+ * transaction that has written only: before it only committed rows are
+ * read) or before a collection changes (J_COLL). */
 static int journal_field(corm_session *s, orm_obj *p, const corm_relation *r, enum orm_jkind kind)
 {
-    if (kind == J_LOADED && (!s->conn || !s->conn->depth))
+    if (kind == J_LOADED && !s->wrote)
         return CORM_OK;
     loaded_before *b = util_arena_zalloc(&s->arena, sizeof *b);
     if (!b)
@@ -758,7 +758,7 @@ int orm_rel_load(corm_session *s, const sch_rel *sr, orm_obj **objs, size_t n, b
                  orm_obj ***next, size_t *nnext)
 {
     objvec out = { 0 };
-    int rc = orm_conn(s);
+    int rc = orm_read(s);
     if (rc == CORM_OK && n) {
         switch (sr->rel->kind) {
         case CORM_REL_MANY_TO_ONE: rc = load_many_to_one(s, sr, objs, n, next ? &out : NULL); break;

@@ -64,6 +64,7 @@ void orm_release_conn(corm_session *s)
     orm_engine_release(s->e, s->conn);
     s->conn = NULL;
     s->nest = 0;
+    s->wrote = false;
 }
 
 /* Give back everything the session holds but itself and its two arrays
@@ -122,22 +123,43 @@ void corm_session_free(corm_session *s)
 
 void corm_session_set_autoflush(corm_session *s, corm_autoflush mode) { s->autoflush = mode; }
 
-/* A session reads outside any transaction until it first writes, and then
- * begins one with the driver's begin_write (as Python's sqlite3 module,
- * under SQLAlchemy, begins at the first INSERT/UPDATE/DELETE). A session
- * that only reads so holds no lock between its calls, and never makes
- * another session's commit wait; one that writes takes the write lock at
- * BEGIN, and never fails later because what it read went stale. */
+/* The session's connection, from the engine's pool at its first use and
+ * kept until commit or rollback. */
 int orm_conn(corm_session *s)
 {
     return s->conn ? CORM_OK : orm_engine_acquire(s->e, &s->conn, &s->err);
 }
 
+/* The connection, ready for a read. Where the driver's reads_begin says so
+ * (PostgreSQL) the first read begins the session's transaction, as
+ * SQLAlchemy's Session does; a transaction that has only read and can go
+ * no further (a statement failed in it, or the server went away) had
+ * nothing to lose: it is rolled back, and the session goes on with a
+ * fresh one. Elsewhere (SQLite) a session reads outside any transaction
+ * until it first writes, so that a session that only reads holds no lock
+ * between its calls and never makes another's commit wait. */
+int orm_read(corm_session *s)
+{
+    const drv_driver *d = s->e->drv;
+    if (s->conn && s->conn->depth && !s->wrote && d->txn_failed && d->txn_failed(s->conn->dc))
+        orm_release_conn(s); /* its ROLLBACK, or the broken connection closed */
+    int rc = orm_conn(s);
+    if (rc == CORM_OK && d->reads_begin && s->conn->depth == 0 &&
+        (rc = sql_begin(s->conn, &s->err)) < 0)
+        orm_release_conn(s);
+    return rc;
+}
+
+/* A write begins the session's transaction (with the driver's begin_write),
+ * unless a read began it already; either way the transaction has now
+ * written. */
 int orm_begin(corm_session *s)
 {
     int rc = orm_conn(s);
     if (rc == CORM_OK && s->conn->depth == 0 && (rc = sql_begin(s->conn, &s->err)) < 0)
         orm_release_conn(s);
+    if (rc == CORM_OK)
+        s->wrote = true;
     return rc;
 }
 
