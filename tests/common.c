@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,9 @@ const corm_model *const test_models[] = { User_model, Post_model, Kitchen_model,
 
 char *fx_normalize(const char *line)
 {
-    /* PostgreSQL's $1, $2 ... read as SQLite's ?, so that tests assert one
-     * text on every backend (quoted text and parameters are left alone) */
+    /* PostgreSQL's $1, $2 ... read as SQLite's ?, and MariaDB's `name` as
+     * "name", so that tests assert one text on every backend (quoted text
+     * and parameters are left alone) */
     char *out = strdup(line), *o = out;
     assert_non_null(out);
     char quote = 0;
@@ -31,6 +33,9 @@ char *fx_normalize(const char *line)
             quote = *p == quote ? 0 : quote;
         } else if (*p == '\'' || *p == '"') {
             quote = *p;
+        } else if (*p == '`') {
+            *o++ = '"';
+            continue;
         } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
             *o++ = '?';
             while (p[1] >= '0' && p[1] <= '9')
@@ -45,7 +50,9 @@ char *fx_normalize(const char *line)
 
 const char *fx_backend(const fixture *fx)
 {
-    return strncmp(fx->url, "postgres", 8) == 0 ? "postgresql" : "sqlite";
+    return strncmp(fx->url, "postgres", 8) == 0 ? "postgresql"
+         : strncmp(fx->url, "mysql", 5) == 0 || strncmp(fx->url, "mariadb", 7) == 0 ? "mariadb"
+                                                                                      : "sqlite";
 }
 
 static void capture(void *ud, const char *line)
@@ -161,6 +168,64 @@ const char *test_server_url(void)
     return u && *u ? u : NULL;
 }
 
+static void drop_each_table(void *ud, int n, const char *const *cells)
+{
+    (void)n;
+    char sql[300];
+    snprintf(sql, sizeof sql, "SET FOREIGN_KEY_CHECKS = 0; DROP TABLE IF EXISTS \"%s\"", cells[0]);
+    db_exec(ud, sql);
+}
+
+void test_empty_server_db(void)
+{
+    const char *url = test_server_url();
+    if (strncmp(url, "postgres", 8) == 0)
+        db_exec(url, "SET client_min_messages = warning; "
+                     "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    else
+        db_each(url, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+                     "TABLE_SCHEMA = DATABASE()", drop_each_table, (void *)url);
+}
+
+/* db_each on MariaDB: mysql://user@host/db?unix_socket=PATH, as
+ * scripts/my-db.sh writes it; names quoted with double quotes, as corm's
+ * connections allow (ANSI_QUOTES). */
+static void db_each_mariadb(const char *url, const char *sql,
+                            void (*fn)(void *ud, int n, const char *const *cells), void *ud)
+{
+    char user[64] = "", db[128] = "", sock[512] = "";
+    const char *p = strstr(url, "://") + 3, *at = strchr(p, '@'), *slash = strchr(p, '/');
+    if (at && slash && at < slash)
+        snprintf(user, sizeof user, "%.*s", (int)(at - p), p);
+    if (slash)
+        snprintf(db, sizeof db, "%.*s", (int)strcspn(slash + 1, "?"), slash + 1);
+    const char *us = strstr(url, "unix_socket=");
+    if (us)
+        snprintf(sock, sizeof sock, "%.*s", (int)strcspn(us + 12, "&"), us + 12);
+    MYSQL *my = mysql_init(NULL);
+    mysql_optionsv(my, MYSQL_INIT_COMMAND, "SET sql_mode = 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES'");
+    if (!mysql_real_connect(my, "localhost", user, NULL, db, 0, sock, CLIENT_MULTI_STATEMENTS))
+        fail_msg("connect %s: %s", url, mysql_error(my));
+    if (mysql_query(my, sql) != 0)
+        fail_msg("%s: %s", sql, mysql_error(my));
+    do {
+        MYSQL_RES *r = mysql_store_result(my);
+        MYSQL_ROW row;
+        while (r && fn && (row = mysql_fetch_row(r))) {
+            const char *cells[16];
+            int n = mysql_num_fields(r) < 16 ? (int)mysql_num_fields(r) : 16;
+            for (int i = 0; i < n; i++)
+                cells[i] = row[i];
+            fn(ud, n, cells);
+        }
+        if (r)
+            mysql_free_result(r);
+    } while (mysql_next_result(my) == 0);
+    if (mysql_errno(my))
+        fail_msg("%s: %s", sql, mysql_error(my));
+    mysql_close(my);
+}
+
 /* Each row of sql to fn, its cells as text (NULL for SQL NULL), read with
  * the database's own client library; sql may hold several statements when
  * it returns no rows. */
@@ -193,6 +258,10 @@ void db_each(const char *url, const char *sql, void (*fn)(void *ud, int n, const
         }
         sqlite3_finalize(st);
         sqlite3_close(h);
+        return;
+    }
+    if (strncmp(url, "mysql://", 8) == 0 || strncmp(url, "mariadb://", 10) == 0) {
+        db_each_mariadb(url, sql, fn, ud);
         return;
     }
     PGconn *pg = PQconnectdb(url); /* corm's postgresql:// URLs are libpq URIs */

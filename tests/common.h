@@ -88,6 +88,8 @@ int64_t fx_rows(fixture *fx, const char *table);
 
 /* The server the suite runs on (CORM_TEST_URL), or NULL for SQLite files. */
 const char *test_server_url(void);
+/* Drop every table of the server's test database (CORM_TEST_URL). */
+void test_empty_server_db(void);
 /* Read (or change) a database with its own client library (sqlite3, libpq),
  * not through corm: the first cell of the first row; -1 / "(none)" without
  * a row. url is a corm URL (sqlite:///path or postgresql://...). */

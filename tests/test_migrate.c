@@ -96,8 +96,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(migs, sizeof migs, "%s/migrations", dir);
     if (test_server_url())
-        db_exec(test_server_url(), "SET client_min_messages = warning; "
-                                     "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        test_empty_server_db();
     OK(corm_engine_open(&db, db_url("app.db"), none));
     return 0;
 }

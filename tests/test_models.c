@@ -164,6 +164,9 @@ static void create_all_and_drop_all(void **state)
     s = corm_session_new(fx.db);
     OK(corm_execute(s, strcmp(fx_backend(&fx), "sqlite") == 0
                            ? "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+                           : strcmp(fx_backend(&fx), "mariadb") == 0
+                           ? "SELECT COUNT(*) FROM information_schema.tables WHERE "
+                             "table_schema = DATABASE()"
                            : "SELECT COUNT(*) FROM information_schema.tables WHERE "
                              "table_schema = current_schema()", NULL, 0, &r));
     assert_int_equal(corm_result_int(r, 0, 0), 0);

@@ -98,7 +98,7 @@ static void nulls_round_trip(void **state)
         assert_true(corm_field_is_null(b, Kitchen_model->columns[i]));
     corm_result *r;
     OK(corm_execute(s2, "SELECT COUNT(*) FROM kitchen WHERE i IS NULL AND d IS NULL AND s IS NULL "
-                    "AND blob IS NULL AND prio IS NULL AND id = ?", CORM_ARGS(k->id), &r));
+                    "AND \"blob\" IS NULL AND prio IS NULL AND id = ?", CORM_ARGS(k->id), &r));
     assert_int_equal(corm_result_int(r, 0, 0), 1);
     /* giving a NULL field a value clears the flag at flush */
     b->i = 42;

@@ -898,8 +898,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_sessions_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(eight_sessions_interleaved, setup, teardown),
         cmocka_unit_test_setup_teardown(eight_threads_read_and_write, setup, teardown),
-        cmocka_unit_test_setup_teardown(retry_after_commit_busy_keeps_the_orphan, setup_rollback_journal, teardown),
-        cmocka_unit_test_setup_teardown(retry_after_commit_busy_writes_everything, setup_rollback_journal, teardown),
         cmocka_unit_test_setup_teardown(rollback_restores_collections, setup, teardown),
         cmocka_unit_test_setup_teardown(rolled_back_delete_is_tracked_again, setup, teardown),
         cmocka_unit_test_setup_teardown(rolled_back_delete_restores_committed_values, setup, teardown),
@@ -921,8 +919,19 @@ int main(void)
         cmocka_unit_test_setup_teardown(memory_two_sessions_interleaved, setup_memory, teardown_memory),
         cmocka_unit_test_setup_teardown(memory_eight_sessions_and_threads, setup_memory, teardown_memory),
     };
+    /* A COMMIT the database refuses after the flush went through: SQLite
+     * (a reader's lock) and PostgreSQL (a deferred trigger) can be made to;
+     * MariaDB checks every constraint before COMMIT and has no lock COMMIT
+     * waits on, so there the failure these tests need cannot be provoked. */
+    const struct CMUnitTest commit_fails_tests[] = {
+        cmocka_unit_test_setup_teardown(retry_after_commit_busy_keeps_the_orphan, setup_rollback_journal, teardown),
+        cmocka_unit_test_setup_teardown(retry_after_commit_busy_writes_everything, setup_rollback_journal, teardown),
+    };
+    const char *server = test_server_url();
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    if (!test_server_url())
+    if (!server || strncmp(server, "postgresql", 10) == 0)
+        failed += cmocka_run_group_tests(commit_fails_tests, NULL, NULL);
+    if (!server)
         failed += cmocka_run_group_tests(sqlite_tests, NULL, NULL);
     return failed;
 }

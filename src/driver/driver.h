@@ -56,6 +56,9 @@ typedef struct drv_driver {
     const char *autoinc_pk;
     /* The type such a key has when the schema is read back ("INTEGER"). */
     const char *autoinc_type;
+    /* What CREATE TABLE ends with after its ")" (MariaDB: the character set
+     * and a binary collation); NULL: nothing. */
+    const char *table_options;
     /* A collation that orders NUMERIC columns stored as text by value, put
      * after such a column wherever it is compared or sorted; NULL when the
      * database stores decimals natively. */
@@ -209,5 +212,6 @@ const drv_driver *drv_find(const char *scheme);
 
 extern const drv_driver drv_sqlite;
 extern const drv_driver drv_postgres;
+extern const drv_driver drv_mysql;
 
 #endif

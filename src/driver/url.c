@@ -177,5 +177,7 @@ const drv_driver *drv_find(const char *scheme)
         return &drv_sqlite;
     if (strcmp(scheme, "postgresql") == 0 || strcmp(scheme, "postgres") == 0)
         return &drv_postgres;
+    if (strcmp(scheme, "mysql") == 0 || strcmp(scheme, "mariadb") == 0)
+        return &drv_mysql;
     return NULL;
 }

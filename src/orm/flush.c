@@ -66,6 +66,10 @@ int orm_db_error(corm_session *s, orm_obj *o, int code)
                 c = m->columns[i];
         }
     }
+    /* MariaDB names only the key, which for a column's UNIQUE is the column */
+    for (size_t i = 0; !c && s->err.detail[0] && !strchr(s->err.detail, '.') && i < m->ncolumns; i++)
+        if (strcmp(s->err.detail, m->columns[i]->name) == 0)
+            c = m->columns[i];
     /* SQLite names a failed CHECK by its expression */
     for (size_t i = 0; !c && code == CORM_ECHECK && s->err.detail[0] && i < m->ncolumns; i++)
         if (m->columns[i]->check && strcmp(s->err.detail, m->columns[i]->check) == 0)

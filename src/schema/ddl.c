@@ -133,6 +133,8 @@ int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name
         }
     }
     util_buf_puts(&b, "\n)");
+    if (d->table_options)
+        util_buf_puts(&b, d->table_options);
     rc = b.err ? CORM_ENOMEM : sch_lines_add(out, util_buf_str(&b));
     /* indexes: single-column ones, then the model's composite ones */
     for (size_t i = 0; rc == CORM_OK && i < m->ncolumns + m->nconstraints; i++) {

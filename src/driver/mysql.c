@@ -1,0 +1,944 @@
+/*
+ * mysql.c — the MariaDB / MySQL backend, over MariaDB Connector/C.
+ *
+ * A connection is a MYSQL handle opened from the URL's parts
+ * (mysql://user:pass@host:port/db, a unix socket by ?unix_socket=/path),
+ * with utf8mb4, the session time zone UTC, READ COMMITTED (as PostgreSQL's
+ * default, so that a session's reads see what others committed, on every
+ * backend), and a strict SQL mode: STRICT_ALL_TABLES, so that the server
+ * refuses a value it would otherwise truncate or coerce (a string too
+ * long, an invalid date stored as zeros); NO_BACKSLASH_ESCAPES, so that a
+ * backslash in a literal is a backslash (corm's LIKE says ESCAPE '\', as
+ * on the other backends); ANSI_QUOTES, so that raw SQL that quotes names
+ * with double quotes runs here as it runs on SQLite and PostgreSQL.
+ * CLIENT_FOUND_ROWS makes an UPDATE report the rows it matched, not only
+ * those whose values changed (the flush counts them).
+ *
+ * Tables are made with utf8mb4_bin: MariaDB's default collations compare
+ * case-insensitively and ignore trailing spaces, which would make
+ * corm_eq('Marshal') find 'marshal' here and not on the other backends.
+ *
+ * A statement is a server-side prepared statement (the binary protocol),
+ * its parameters bound from copies, its result stored on the client
+ * (mysql_stmt_store_result) so that other statements can run while its rows
+ * are read. Integers and doubles come back as such; everything else as its
+ * text (dates, times and decimals converted by the connector), blobs as
+ * bytes. Keys of new rows come back as the insert id, or through RETURNING
+ * (MariaDB 10.5+) when server defaults must be read.
+ *
+ * Error numbers map to corm's codes; the server's own message is kept, and
+ * the column it names becomes the error's detail ("table.column").
+ */
+#include "driver/driver.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <errmsg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct drv_conn {
+    MYSQL *my;
+    int64_t changes;         /* rows the last statement changed (matched) */
+    int64_t insert_id;
+    bool lost;               /* a statement failed because the server went away */
+};
+
+typedef struct my_param {
+    enum enum_field_types type;
+    int64_t i;
+    double d;
+    char *s;                 /* a copy of a text or blob */
+    unsigned long len;
+    my_bool is_null;
+} my_param;
+
+typedef struct my_col {
+    corm_vkind kind;         /* what the column's type reads as (but NULL) */
+    int64_t i;
+    double d;
+    char *buf;               /* text or bytes, NUL-terminated */
+    unsigned long len, cap;
+    my_bool is_null, error;
+} my_col;
+
+struct drv_stmt {
+    drv_conn *c;
+    MYSQL_STMT *st;
+    char *sql;               /* its text, to prepare it again after a failed run */
+    unsigned long sql_len;
+    bool readonly, executed, has_result;
+    int nparams, nfields;
+    my_param *params;
+    MYSQL_BIND *pb, *rb;
+    my_col *cols;
+    MYSQL_RES *meta;
+    MYSQL_FIELD *fields;
+};
+
+/* ---- errors --------------------------------------------------------------------- */
+
+static int map_errno(unsigned e)
+{
+    switch (e) {
+    case ER_DUP_ENTRY:
+    case ER_DUP_ENTRY_WITH_KEY_NAME: return CORM_EUNIQUE;
+    case ER_NO_REFERENCED_ROW:
+    case ER_NO_REFERENCED_ROW_2:
+    case ER_ROW_IS_REFERENCED:
+    case ER_ROW_IS_REFERENCED_2: return CORM_EFOREIGNKEY;
+    case ER_BAD_NULL_ERROR: return CORM_ENOTNULL;
+    case 4025: /* ER_CONSTRAINT_FAILED (MariaDB) */
+    case 3819: /* ER_CHECK_CONSTRAINT_VIOLATED (MySQL) */ return CORM_ECHECK;
+    case ER_DATA_TOO_LONG: return CORM_ETOOLONG;
+    case ER_WARN_DATA_OUT_OF_RANGE: return CORM_ERANGE;
+    case ER_TRUNCATED_WRONG_VALUE:
+    case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: return CORM_ETYPE;
+    case ER_LOCK_DEADLOCK:
+    case ER_LOCK_WAIT_TIMEOUT: return CORM_EBUSY;
+    case ER_OPTION_PREVENTS_STATEMENT: return CORM_EREADONLY;
+    case CR_SERVER_GONE_ERROR:
+    case CR_SERVER_LOST:
+    case ER_CONNECTION_KILLED:
+    case ER_SERVER_SHUTDOWN:
+    case CR_CONNECTION_ERROR:
+    case CR_CONN_HOST_ERROR: return CORM_ECONNLOST;
+    case ER_OUTOFMEMORY:
+    case CR_OUT_OF_MEMORY: return CORM_ENOMEM;
+    default: return CORM_ESQL;
+    }
+}
+
+/* The text between the first pair of quotes q after `after` in msg. */
+static bool quoted_after(const char *msg, const char *after, char q, char *out, size_t size)
+{
+    const char *p = after ? strstr(msg, after) : msg;
+    const char *a = p ? strchr(p + (after ? strlen(after) : 0), q) : NULL;
+    const char *b = a ? strchr(a + 1, q) : NULL;
+    if (!a || !b || (size_t)(b - a - 1) >= size)
+        return false;
+    snprintf(out, size, "%.*s", (int)(b - a - 1), a + 1);
+    return true;
+}
+
+/* Fill err from the server's error (errno, message): the column named, as
+ * "table.column" in the detail. */
+static int fail_with(drv_conn *c, unsigned e, const char *msg, const char *state, util_err *err)
+{
+    int code = map_errno(e);
+    util_err_set(err, code, "mariadb: %s (error %u, SQLSTATE %s)", msg, e, state);
+    char col[128] = "", table[128] = "";
+    if (code == CORM_EUNIQUE) /* "for key 'username'": a column's UNIQUE is named by it */
+        quoted_after(msg, "for key ", '\'', col, sizeof col);
+    if (e == ER_BAD_NULL_ERROR || e == ER_DATA_TOO_LONG || e == ER_WARN_DATA_OUT_OF_RANGE ||
+        e == ER_TRUNCATED_WRONG_VALUE_FOR_FIELD) {
+        if (!quoted_after(msg, "olumn ", '\'', col, sizeof col))
+            quoted_after(msg, "olumn ", '`', col, sizeof col);
+    }
+    /* "... fails (`db`.`post`, CONSTRAINT `x` FOREIGN KEY (`user_id`) REFERENCES ..." */
+    if (code == CORM_EFOREIGNKEY && quoted_after(msg, "FOREIGN KEY (", '`', col, sizeof col)) {
+        const char *t = strstr(msg, "`.`");
+        if (t)
+            quoted_after(t + 2, NULL, '`', table, sizeof table);
+    }
+    /* "CONSTRAINT `user.age` failed for `db`.`user`": a column's check is named by it */
+    if (code == CORM_ECHECK && quoted_after(msg, "CONSTRAINT ", '`', col, sizeof col)) {
+        const char *t = strstr(msg, "`.`");
+        if (t)
+            quoted_after(t + 2, NULL, '`', table, sizeof table);
+    }
+    if (col[0] && table[0])
+        snprintf(err->detail, sizeof err->detail, "%s.%s", table, col);
+    else if (col[0])
+        snprintf(err->detail, sizeof err->detail, "%s", col);
+    if (code == CORM_ECONNLOST)
+        c->lost = true;
+    return code;
+}
+
+static int fail(drv_conn *c, util_err *err)
+{
+    return fail_with(c, mysql_errno(c->my), mysql_error(c->my), mysql_sqlstate(c->my), err);
+}
+
+static int fail_stmt(drv_stmt *st, util_err *err)
+{
+    return fail_with(st->c, mysql_stmt_errno(st->st), mysql_stmt_error(st->st),
+                     mysql_stmt_sqlstate(st->st), err);
+}
+
+/* ---- dialect ---------------------------------------------------------------------- */
+
+static const char *ddl_type(const corm_column *c, char *buf, size_t size)
+{
+    switch (c->type) {
+    case CORM_TYPE_INTEGER:
+    case CORM_TYPE_BIGINT: return "BIGINT";
+    case CORM_TYPE_SMALLINT: return "SMALLINT";
+    case CORM_TYPE_BOOLEAN: return "BOOLEAN";
+    case CORM_TYPE_FLOAT: return "DOUBLE";
+    case CORM_TYPE_NUMERIC:
+        snprintf(buf, size, "DECIMAL(%d, %d)", c->precision, c->scale);
+        return buf;
+    case CORM_TYPE_STRING:
+        snprintf(buf, size, "VARCHAR(%d)", c->length);
+        return buf;
+    case CORM_TYPE_TEXT: return "LONGTEXT";
+    case CORM_TYPE_DATE: return "DATE";
+    case CORM_TYPE_TIME: return "TIME(6)";
+    case CORM_TYPE_DATETIME: return "DATETIME(6)";
+    case CORM_TYPE_BLOB: return "LONGBLOB";
+    case CORM_TYPE_JSON: return "JSON";
+    case CORM_TYPE_ENUM: {
+        size_t max = 1;
+        for (const char *const *n = c->enum_names; *n; n++)
+            if (strlen(*n) > max)
+                max = strlen(*n);
+        snprintf(buf, size, "VARCHAR(%zu)", max);
+        return buf;
+    }
+    default: return "LONGBLOB";
+    }
+}
+
+static const char *const params[] = { "unix_socket", "charset", "connect_timeout", "pool_size",
+                                      "max_overflow", "pool_timeout", NULL };
+
+/* ---- connections ------------------------------------------------------------------ */
+
+#define SQL_MODE "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO," \
+                 "NO_ENGINE_SUBSTITUTION,NO_BACKSLASH_ESCAPES,ANSI_QUOTES"
+
+static int my_connect(const drv_url *url, drv_conn **out, util_err *err)
+{
+    drv_conn *c = util_calloc(1, sizeof *c);
+    MYSQL *my = c ? mysql_init(NULL) : NULL;
+    if (!my) {
+        util_free(c);
+        return util_err_set(err, CORM_ENOMEM, "out of memory connecting to %s", url->redacted);
+    }
+    const char *charset = drv_url_param(url, "charset");
+    const char *timeout = drv_url_param(url, "connect_timeout");
+    unsigned t = timeout ? (unsigned)atoi(timeout) : 10;
+    mysql_optionsv(my, MYSQL_SET_CHARSET_NAME, charset ? charset : "utf8mb4");
+    mysql_optionsv(my, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+    mysql_optionsv(my, MYSQL_INIT_COMMAND, "SET SESSION sql_mode = '" SQL_MODE "', "
+                   "time_zone = '+00:00'");
+    mysql_optionsv(my, MYSQL_INIT_COMMAND, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+    unsigned port = url->port ? (unsigned)atoi(url->port) : 0;
+    const char *host = url->host && *url->host ? url->host : "localhost";
+    if (!mysql_real_connect(my, host, url->user, url->password, url->database, port,
+                            drv_url_param(url, "unix_socket"), CLIENT_FOUND_ROWS)) {
+        /* the connector's message names host or socket, never the password */
+        util_err_set(err, CORM_ECONNECT, "cannot connect to %s: %s", url->redacted, mysql_error(my));
+        mysql_close(my);
+        util_free(c);
+        return err->code;
+    }
+    c->my = my;
+    *out = c;
+    return CORM_OK;
+}
+
+static bool my_alive(drv_conn *c, bool ping)
+{
+    if (c->lost)
+        return false;
+    return !ping || mysql_ping(c->my) == 0;
+}
+
+static bool my_txn_failed(drv_conn *c) { return c->lost; }
+
+static void my_close(drv_conn *c)
+{
+    if (!c)
+        return;
+    mysql_close(c->my);
+    util_free(c);
+}
+
+static int my_exec(drv_conn *c, const char *sql, util_err *err)
+{
+    if (mysql_real_query(c->my, sql, strlen(sql)) != 0) {
+        return fail(c, err);
+    }
+    /* read and drop any result, and the results of more statements */
+    int more;
+    do {
+        MYSQL_RES *r = mysql_store_result(c->my);
+        if (r)
+            mysql_free_result(r);
+        else if (mysql_field_count(c->my) == 0)
+            c->changes = (int64_t)mysql_affected_rows(c->my);
+        if ((more = mysql_next_result(c->my)) > 0)
+            return fail(c, err);
+    } while (more == 0);
+    return CORM_OK;
+}
+
+/* ---- statements ------------------------------------------------------------------- */
+
+static bool starts_with_word(const char *sql, size_t len, const char *word)
+{
+    while (len && (*sql == ' ' || *sql == '\n' || *sql == '\t' || *sql == '(')) {
+        sql++;
+        len--;
+    }
+    size_t n = strlen(word);
+    return len >= n && strncasecmp(sql, word, n) == 0 &&
+           (len == n || !(sql[n] == '_' || (sql[n] >= 'a' && sql[n] <= 'z') ||
+                          (sql[n] >= 'A' && sql[n] <= 'Z') || (sql[n] >= '0' && sql[n] <= '9')));
+}
+
+static void free_stmt(drv_stmt *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < st->nparams && st->params; i++)
+        util_free(st->params[i].s);
+    for (int i = 0; i < st->nfields && st->cols; i++)
+        util_free(st->cols[i].buf);
+    if (st->meta)
+        mysql_free_result(st->meta);
+    if (st->st)
+        mysql_stmt_close(st->st);
+    util_free(st->params);
+    util_free(st->pb);
+    util_free(st->rb);
+    util_free(st->cols);
+    util_free(st->sql);
+    util_free(st);
+}
+
+static bool is_int_type(enum enum_field_types t)
+{
+    return t == MYSQL_TYPE_TINY || t == MYSQL_TYPE_SHORT || t == MYSQL_TYPE_LONG ||
+           t == MYSQL_TYPE_INT24 || t == MYSQL_TYPE_LONGLONG || t == MYSQL_TYPE_YEAR ||
+           t == MYSQL_TYPE_BIT;
+}
+
+/* Result buffers for each column: integers and doubles as such, the rest
+ * as text or bytes in a buffer that grows to the longest value. */
+static int bind_results(drv_stmt *st)
+{
+    for (int i = 0; i < st->nfields; i++) {
+        MYSQL_FIELD *f = &st->fields[i];
+        my_col *col = &st->cols[i];
+        MYSQL_BIND *b = &st->rb[i];
+        memset(b, 0, sizeof *b);
+        b->is_null = &col->is_null;
+        b->error = &col->error;
+        if (is_int_type(f->type) && f->type != MYSQL_TYPE_BIT) {
+            col->kind = CORM_V_INT;
+            b->buffer_type = MYSQL_TYPE_LONGLONG;
+            b->buffer = &col->i;
+            b->is_unsigned = (f->flags & UNSIGNED_FLAG) != 0;
+        } else if (f->type == MYSQL_TYPE_DOUBLE || f->type == MYSQL_TYPE_FLOAT) {
+            col->kind = CORM_V_FLOAT;
+            b->buffer_type = MYSQL_TYPE_DOUBLE;
+            b->buffer = &col->d;
+        } else {
+            bool bytes = f->charsetnr == 63 && (f->type == MYSQL_TYPE_BLOB ||
+                                                f->type == MYSQL_TYPE_TINY_BLOB ||
+                                                f->type == MYSQL_TYPE_MEDIUM_BLOB ||
+                                                f->type == MYSQL_TYPE_LONG_BLOB ||
+                                                f->type == MYSQL_TYPE_VAR_STRING ||
+                                                f->type == MYSQL_TYPE_STRING);
+            col->kind = bytes ? CORM_V_BLOB : CORM_V_TEXT;
+            if (!col->buf) {
+                col->cap = 256;
+                if (!(col->buf = util_malloc(col->cap + 1)))
+                    return CORM_ENOMEM;
+            }
+            b->buffer_type = bytes ? MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING;
+            b->buffer = col->buf;
+            b->buffer_length = col->cap;
+            b->length = &col->len;
+        }
+    }
+    return mysql_stmt_bind_result(st->st, st->rb) ? CORM_ESQL : CORM_OK;
+}
+
+static int my_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err)
+{
+    drv_stmt *st = util_calloc(1, sizeof *st);
+    if (!st)
+        return util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
+    st->c = c;
+    st->readonly = starts_with_word(sql, len, "SELECT") || starts_with_word(sql, len, "SHOW") ||
+                   starts_with_word(sql, len, "VALUES");
+    if (!(st->sql = util_strndup(sql, len)) || !(st->st = mysql_stmt_init(c->my))) {
+        free_stmt(st);
+        return util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
+    }
+    st->sql_len = (unsigned long)len;
+    if (mysql_stmt_prepare(st->st, sql, (unsigned long)len) != 0) {
+        int rc = fail_stmt(st, err);
+        free_stmt(st);
+        return rc;
+    }
+    st->nparams = (int)mysql_stmt_param_count(st->st);
+    st->nfields = (int)mysql_stmt_field_count(st->st);
+    size_t np = st->nparams ? (size_t)st->nparams : 1, nf = st->nfields ? (size_t)st->nfields : 1;
+    if (!(st->params = util_calloc(np, sizeof *st->params)) ||
+        !(st->pb = util_calloc(np, sizeof *st->pb)) || !(st->rb = util_calloc(nf, sizeof *st->rb)) ||
+        !(st->cols = util_calloc(nf, sizeof *st->cols))) {
+        free_stmt(st);
+        return util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
+    }
+    for (int i = 0; i < st->nparams; i++)
+        st->params[i].is_null = 1;
+    if (st->nfields) {
+        st->meta = mysql_stmt_result_metadata(st->st);
+        st->fields = st->meta ? mysql_fetch_fields(st->meta) : NULL;
+        if (!st->fields || bind_results(st) < 0) {
+            free_stmt(st);
+            return util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
+        }
+    }
+    *out = st;
+    return CORM_OK;
+}
+
+static void my_reset(drv_stmt *st)
+{
+    if (st && st->executed) {
+        mysql_stmt_free_result(st->st);
+        st->executed = false;
+    }
+}
+
+static void my_finalize(drv_stmt *st)
+{
+    if (st)
+        my_reset(st);
+    free_stmt(st);
+}
+
+static my_param *param(drv_stmt *st, int i)
+{
+    if (i < 1 || i > st->nparams)
+        return NULL;
+    my_param *p = &st->params[i - 1];
+    util_free(p->s);
+    p->s = NULL;
+    p->is_null = 0;
+    return p;
+}
+
+static int my_bind_null(drv_stmt *st, int i)
+{
+    my_param *p = param(st, i);
+    if (!p)
+        return CORM_EINVAL;
+    p->is_null = 1;
+    p->type = MYSQL_TYPE_NULL;
+    return CORM_OK;
+}
+
+static int my_bind_int(drv_stmt *st, int i, int64_t v)
+{
+    my_param *p = param(st, i);
+    if (!p)
+        return CORM_EINVAL;
+    p->type = MYSQL_TYPE_LONGLONG;
+    p->i = v;
+    return CORM_OK;
+}
+
+static int my_bind_double(drv_stmt *st, int i, double v)
+{
+    my_param *p = param(st, i);
+    if (!p)
+        return CORM_EINVAL;
+    p->type = MYSQL_TYPE_DOUBLE;
+    p->d = v;
+    return CORM_OK;
+}
+
+static int bind_bytes(drv_stmt *st, int i, const void *s, size_t n, enum enum_field_types t)
+{
+    my_param *p = param(st, i);
+    if (!p)
+        return CORM_EINVAL;
+    if (!(p->s = util_malloc(n + 1)))
+        return CORM_ENOMEM;
+    if (n)
+        memcpy(p->s, s, n);
+    p->s[n] = '\0';
+    p->len = (unsigned long)n;
+    p->type = t;
+    return CORM_OK;
+}
+
+static int my_bind_text(drv_stmt *st, int i, const char *s, size_t n)
+{
+    return bind_bytes(st, i, s, n, MYSQL_TYPE_STRING);
+}
+
+static int my_bind_blob(drv_stmt *st, int i, const void *s, size_t n)
+{
+    return bind_bytes(st, i, s, n, MYSQL_TYPE_BLOB);
+}
+
+/* Forget the result columns (their buffers, binding and description). */
+static void drop_results(drv_stmt *st)
+{
+    for (int i = 0; i < st->nfields && st->cols; i++)
+        util_free(st->cols[i].buf);
+    if (st->meta)
+        mysql_free_result(st->meta);
+    memset(st->cols, 0, (st->nfields ? (size_t)st->nfields : 1) * sizeof *st->cols);
+    st->meta = NULL;
+    st->fields = NULL;
+    st->nfields = 0;
+}
+
+/* A run failed: the error told, and the statement prepared anew, for
+ * Connector/C may otherwise wait, at the next run, for an answer the server
+ * never sends. */
+static int failed_run(drv_stmt *st, util_err *err)
+{
+    int rc = fail_stmt(st, err);
+    st->executed = false;
+    MYSQL_STMT *fresh = st->c->lost ? NULL : mysql_stmt_init(st->c->my);
+    if (fresh && mysql_stmt_prepare(fresh, st->sql, st->sql_len) == 0) {
+        mysql_stmt_close(st->st);
+        st->st = fresh;
+        drop_results(st); /* bound again at the next run */
+    } else if (fresh) {
+        mysql_stmt_close(fresh);
+    }
+    return rc;
+}
+
+static int execute(drv_stmt *st, util_err *err)
+{
+    for (int i = 0; i < st->nparams; i++) {
+        my_param *p = &st->params[i];
+        MYSQL_BIND *b = &st->pb[i];
+        memset(b, 0, sizeof *b);
+        b->buffer_type = p->is_null ? MYSQL_TYPE_NULL : p->type;
+        b->is_null = &p->is_null;
+        switch (p->type) {
+        case MYSQL_TYPE_LONGLONG: b->buffer = &p->i; break;
+        case MYSQL_TYPE_DOUBLE: b->buffer = &p->d; break;
+        default:
+            b->buffer = p->s;
+            b->buffer_length = p->len;
+            b->length = &p->len;
+            break;
+        }
+    }
+    if ((st->nparams && mysql_stmt_bind_param(st->st, st->pb)) || mysql_stmt_execute(st->st))
+        return failed_run(st, err);
+    st->executed = true;
+    /* INSERT ... RETURNING tells its columns only once it ran */
+    int nf = (int)mysql_stmt_field_count(st->st);
+    if (nf && !st->meta) {
+        my_col *cols = util_calloc((size_t)nf, sizeof *cols);
+        MYSQL_BIND *rb = util_calloc((size_t)nf, sizeof *rb);
+        if (!cols || !rb) {
+            util_free(cols);
+            util_free(rb);
+            return util_err_set(err, CORM_ENOMEM, "out of memory reading a result");
+        }
+        drop_results(st);
+        util_free(st->cols);
+        util_free(st->rb);
+        st->cols = cols;
+        st->rb = rb;
+        st->nfields = nf;
+        st->meta = mysql_stmt_result_metadata(st->st);
+        st->fields = st->meta ? mysql_fetch_fields(st->meta) : NULL;
+        if (!st->fields || bind_results(st) < 0)
+            return util_err_set(err, CORM_ENOMEM, "out of memory reading a result");
+    }
+    if (st->nfields) {
+        if (mysql_stmt_store_result(st->st)) /* INSERT ... RETURNING fails here */
+            return failed_run(st, err);
+        st->c->changes = 0;
+    } else {
+        st->c->changes = (int64_t)mysql_stmt_affected_rows(st->st);
+        st->c->insert_id = (int64_t)mysql_stmt_insert_id(st->st);
+    }
+    return CORM_OK;
+}
+
+/* The columns whose value did not fit: their buffers grown, read again. */
+static int refetch_truncated(drv_stmt *st)
+{
+    for (int i = 0; i < st->nfields; i++) {
+        my_col *col = &st->cols[i];
+        if (!col->error || (col->kind != CORM_V_TEXT && col->kind != CORM_V_BLOB))
+            continue;
+        if (col->len > col->cap) {
+            char *nb = util_realloc(col->buf, col->len + 1);
+            if (!nb)
+                return CORM_ENOMEM;
+            col->buf = nb;
+            col->cap = col->len;
+            st->rb[i].buffer = nb;
+            st->rb[i].buffer_length = col->cap;
+        }
+        if (mysql_stmt_fetch_column(st->st, &st->rb[i], (unsigned)i, 0))
+            return CORM_ESQL;
+        col->error = 0;
+    }
+    /* the grown buffers, for the next rows */
+    return mysql_stmt_bind_result(st->st, st->rb) ? CORM_ESQL : CORM_OK;
+}
+
+static int my_step(drv_stmt *st, util_err *err)
+{
+    int rc;
+    if (!st->executed && (rc = execute(st, err)) < 0)
+        return rc;
+    if (!st->nfields)
+        return 0;
+    int f = mysql_stmt_fetch(st->st);
+    if (f == MYSQL_NO_DATA)
+        return 0;
+    if (f == MYSQL_DATA_TRUNCATED) {
+        if ((rc = refetch_truncated(st)) < 0)
+            return util_err_set(err, rc, "mariadb: cannot read a long value");
+    } else if (f != 0) {
+        return fail_stmt(st, err);
+    }
+    for (int i = 0; i < st->nfields; i++) {
+        my_col *col = &st->cols[i];
+        if ((col->kind == CORM_V_TEXT || col->kind == CORM_V_BLOB) && !col->is_null)
+            col->buf[col->len < col->cap ? col->len : col->cap] = '\0';
+    }
+    return 1;
+}
+
+static bool my_stmt_readonly(drv_stmt *st) { return st->readonly; }
+static int my_column_count(drv_stmt *st) { return st->nfields; }
+static const char *my_column_name(drv_stmt *st, int i) { return st->fields[i].name; }
+
+static corm_vkind my_column_kind(drv_stmt *st, int i)
+{
+    return st->cols[i].is_null ? CORM_V_NULL : st->cols[i].kind;
+}
+
+static int64_t my_column_int(drv_stmt *st, int i)
+{
+    my_col *c = &st->cols[i];
+    return c->kind == CORM_V_FLOAT ? (int64_t)c->d
+         : c->kind == CORM_V_INT   ? c->i
+                                   : strtoll(c->buf, NULL, 10);
+}
+
+static double my_column_double(drv_stmt *st, int i)
+{
+    my_col *c = &st->cols[i];
+    return c->kind == CORM_V_FLOAT ? c->d
+         : c->kind == CORM_V_INT   ? (double)c->i
+                                   : strtod(c->buf, NULL);
+}
+
+static const char *my_column_text(drv_stmt *st, int i, size_t *len)
+{
+    my_col *c = &st->cols[i];
+    if (c->kind == CORM_V_INT || c->kind == CORM_V_FLOAT) {
+        /* a number read as text: written into the buffer */
+        if (!c->buf && !(c->buf = util_malloc((c->cap = 32) + 1))) {
+            *len = 0;
+            return "";
+        }
+        c->len = (unsigned long)(c->kind == CORM_V_INT
+                                     ? snprintf(c->buf, 32, "%lld", (long long)c->i)
+                                     : snprintf(c->buf, 32, "%.17g", c->d));
+    }
+    *len = c->len;
+    return c->buf;
+}
+
+static const void *my_column_blob(drv_stmt *st, int i, size_t *len)
+{
+    return my_column_text(st, i, len);
+}
+
+static int64_t my_last_insert_id(drv_conn *c) { return c->insert_id; }
+static int64_t my_changes(drv_conn *c) { return c->changes; }
+
+/* ---- reflection --------------------------------------------------------------------- */
+
+/* Run a catalog query with up to one text parameter, its rows stored. */
+static MYSQL_RES *catalog(drv_conn *c, const char *sql, const char *arg, util_err *err)
+{
+    util_buf b = UTIL_BUF_INIT;
+    const char *q = strchr(sql, '?');
+    if (arg && q) {
+        char esc[512];
+        size_t n = strlen(arg);
+        if (n * 2 + 1 > sizeof esc) {
+            util_err_set(err, CORM_ESQL, "a table name too long");
+            return NULL;
+        }
+        mysql_real_escape_string(c->my, esc, arg, (unsigned long)n);
+        util_buf_put(&b, sql, (size_t)(q - sql));
+        util_buf_printf(&b, "'%s'", esc);
+        util_buf_puts(&b, q + 1);
+    } else {
+        util_buf_puts(&b, sql);
+    }
+    if (b.err) {
+        util_buf_free(&b);
+        util_err_set(err, CORM_ENOMEM, "out of memory reading the schema");
+        return NULL;
+    }
+    MYSQL_RES *r = NULL;
+    if (mysql_real_query(c->my, b.p, b.len) != 0 || !(r = mysql_store_result(c->my)))
+        fail(c, err);
+    util_buf_free(&b);
+    return r;
+}
+
+static char *dup_cell(MYSQL_ROW row, int i) { return row[i] ? util_strdup(row[i]) : NULL; }
+
+/* COLUMN_TYPE in the words corm's DDL uses: "bigint(20)" is BIGINT,
+ * "tinyint(1)" BOOLEAN, "decimal(38,10)" DECIMAL(38,10). */
+static char *type_name(const char *t, bool json)
+{
+    static const char *const ints[] = { "bigint", "int", "smallint", "mediumint", NULL };
+    char buf[96];
+    if (json)
+        return util_strdup("JSON");
+    if (strncmp(t, "tinyint(1)", 10) == 0)
+        return util_strdup("BOOLEAN");
+    size_t k = 0;
+    for (; t[k] && k + 1 < sizeof buf; k++)
+        buf[k] = (char)(t[k] >= 'a' && t[k] <= 'z' ? t[k] - 32 : t[k]);
+    buf[k] = '\0';
+    for (size_t i = 0; ints[i]; i++) {
+        size_t n = strlen(ints[i]);
+        if (strncmp(t, ints[i], n) == 0 && (t[n] == '(' || t[n] == '\0' || t[n] == ' ')) {
+            buf[n] = '\0'; /* the display width means nothing */
+            break;
+        }
+    }
+    return util_strdup(buf);
+}
+
+static int push_name(char ***v, size_t *n, const char *name)
+{
+    char **nv = util_realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return CORM_ENOMEM;
+    *v = nv;
+    if (!(nv[*n] = util_strdup(name)))
+        return CORM_ENOMEM;
+    (*n)++;
+    return CORM_OK;
+}
+
+static int reflect_table(drv_conn *c, drv_rtable *t, util_err *err)
+{
+    /* checks first: json_valid(col) marks a JSON column */
+    MYSQL_RES *r = catalog(c, "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                              "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+                           t->name, err);
+    if (!r)
+        return err->code;
+    char json_cols[1024] = " ";
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r)))
+        if (row[0] && strncmp(row[0], "json_valid(", 11) == 0) {
+            size_t at = strlen(json_cols);
+            snprintf(json_cols + at, sizeof json_cols - at, "%s ", row[0] + 11);
+        }
+    mysql_free_result(r);
+    r = catalog(c, "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_DEFAULT, COLUMN_KEY "
+                   "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND "
+                   "TABLE_NAME = ? ORDER BY ORDINAL_POSITION", t->name, err);
+    if (!r)
+        return err->code;
+    size_t n = (size_t)mysql_num_rows(r);
+    if (n && !(t->columns = util_calloc(n, sizeof *t->columns))) {
+        mysql_free_result(r);
+        return CORM_ENOMEM;
+    }
+    while ((row = mysql_fetch_row(r))) {
+        drv_rcolumn *col = &t->columns[t->ncolumns++];
+        char want[160];
+        /* names in the check are quoted as the session's sql_mode says: "" */
+        snprintf(want, sizeof want, "\"%s\") ", row[0]);
+        col->name = dup_cell(row, 0);
+        col->type = type_name(row[1], strstr(json_cols, want) != NULL);
+        col->notnull = strcmp(row[2], "NO") == 0;
+        col->dflt = row[3] && strcmp(row[3], "NULL") != 0 ? util_strdup(row[3]) : NULL;
+        col->pk = row[4] && strcmp(row[4], "PRI") == 0;
+        if (!col->name || !col->type || (row[3] && strcmp(row[3], "NULL") != 0 && !col->dflt)) {
+            mysql_free_result(r);
+            return CORM_ENOMEM;
+        }
+    }
+    mysql_free_result(r);
+    /* foreign keys, and the indexes InnoDB made for them (named as they are) */
+    r = catalog(c, "SELECT k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, "
+                   "k.REFERENCED_COLUMN_NAME, rc.DELETE_RULE, rc.UPDATE_RULE "
+                   "FROM information_schema.KEY_COLUMN_USAGE k JOIN "
+                   "information_schema.REFERENTIAL_CONSTRAINTS rc ON rc.CONSTRAINT_SCHEMA = "
+                   "k.CONSTRAINT_SCHEMA AND rc.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND "
+                   "rc.TABLE_NAME = k.TABLE_NAME WHERE k.TABLE_SCHEMA = DATABASE() AND "
+                   "k.TABLE_NAME = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL "
+                   "ORDER BY k.CONSTRAINT_NAME, k.ORDINAL_POSITION", t->name, err);
+    if (!r)
+        return err->code;
+    n = (size_t)mysql_num_rows(r);
+    if (n && !(t->fks = util_calloc(n, sizeof *t->fks))) {
+        mysql_free_result(r);
+        return CORM_ENOMEM;
+    }
+    int rc = CORM_OK;
+    while (rc == CORM_OK && (row = mysql_fetch_row(r))) {
+        drv_rfk *k = t->nfks ? &t->fks[t->nfks - 1] : NULL;
+        if (!k || strcmp(k->name, row[0]) != 0) {
+            k = &t->fks[t->nfks++];
+            k->name = dup_cell(row, 0);
+            k->ref_table = dup_cell(row, 2);
+            /* InnoDB's RESTRICT is what the standard calls NO ACTION */
+            k->on_delete = util_strdup(strcmp(row[4], "RESTRICT") == 0 ? "NO ACTION" : row[4]);
+            k->on_update = util_strdup(strcmp(row[5], "RESTRICT") == 0 ? "NO ACTION" : row[5]);
+            if (!k->name || !k->ref_table || !k->on_delete || !k->on_update)
+                rc = CORM_ENOMEM;
+        }
+        size_t nref = k->ncolumns;
+        if (rc == CORM_OK && (push_name(&k->columns, &k->ncolumns, row[1]) < 0 ||
+                              push_name(&k->ref_columns, &nref, row[3]) < 0))
+            rc = CORM_ENOMEM;
+    }
+    mysql_free_result(r);
+    if (rc < 0)
+        return rc;
+    r = catalog(c, "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS "
+                   "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY' "
+                   "ORDER BY INDEX_NAME, SEQ_IN_INDEX", t->name, err);
+    if (!r)
+        return err->code;
+    n = (size_t)mysql_num_rows(r);
+    if (n && !(t->indexes = util_calloc(n, sizeof *t->indexes))) {
+        mysql_free_result(r);
+        return CORM_ENOMEM;
+    }
+    while (rc == CORM_OK && (row = mysql_fetch_row(r))) {
+        bool fk_index = false;
+        for (size_t i = 0; i < t->nfks && !fk_index; i++)
+            fk_index = strcmp(t->fks[i].name, row[0]) == 0;
+        if (fk_index)
+            continue;
+        drv_rindex *ix = t->nindexes ? &t->indexes[t->nindexes - 1] : NULL;
+        if (!ix || strcmp(ix->name, row[0]) != 0) {
+            ix = &t->indexes[t->nindexes++];
+            ix->name = dup_cell(row, 0);
+            ix->unique = strcmp(row[1], "0") == 0;
+            ix->constraint = ix->unique;
+            if (!ix->name)
+                rc = CORM_ENOMEM;
+        }
+        if (rc == CORM_OK && push_name(&ix->columns, &ix->ncolumns, row[2]) < 0)
+            rc = CORM_ENOMEM;
+    }
+    mysql_free_result(r);
+    /* a plain index's CREATE INDEX, for a downgrade to put back */
+    for (size_t i = 0; rc == CORM_OK && i < t->nindexes; i++) {
+        drv_rindex *ix = &t->indexes[i];
+        if (ix->unique)
+            continue;
+        util_buf b = UTIL_BUF_INIT;
+        util_buf_printf(&b, "CREATE INDEX \"%s\" ON \"%s\" (", ix->name, t->name);
+        for (size_t k = 0; k < ix->ncolumns; k++)
+            util_buf_printf(&b, "%s\"%s\"", k ? ", " : "", ix->columns[k]);
+        util_buf_putc(&b, ')');
+        if (b.err || !(ix->sql = util_strdup(util_buf_str(&b))))
+            rc = CORM_ENOMEM;
+        util_buf_free(&b);
+    }
+    if (rc < 0)
+        return rc;
+    util_buf q = UTIL_BUF_INIT;
+    util_buf_printf(&q, "SHOW CREATE TABLE \"%s\"", t->name);
+    r = q.err ? NULL : catalog(c, util_buf_str(&q), NULL, err);
+    util_buf_free(&q);
+    if (!r)
+        return err->code ? err->code : CORM_ENOMEM;
+    row = mysql_fetch_row(r);
+    t->sql = row && row[1] ? util_strdup(row[1]) : NULL;
+    mysql_free_result(r);
+    return t->sql ? CORM_OK : CORM_ENOMEM;
+}
+
+static int my_reflect(drv_conn *c, drv_rschema *out, util_err *err)
+{
+    memset(out, 0, sizeof *out);
+    MYSQL_RES *r = catalog(c, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+                              "TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
+                              "ORDER BY TABLE_NAME", NULL, err);
+    if (!r)
+        return err->code;
+    size_t n = (size_t)mysql_num_rows(r);
+    int rc = CORM_OK;
+    if (n && !(out->tables = util_calloc(n, sizeof *out->tables)))
+        rc = CORM_ENOMEM;
+    MYSQL_ROW row;
+    while (rc == CORM_OK && (row = mysql_fetch_row(r))) {
+        drv_rtable *t = &out->tables[out->ntables++];
+        if (!(t->name = dup_cell(row, 0)))
+            rc = CORM_ENOMEM;
+        else
+            rc = reflect_table(c, t, err);
+    }
+    mysql_free_result(r);
+    if (rc == CORM_ENOMEM)
+        util_err_set(err, rc, "out of memory reading the schema");
+    if (rc < 0)
+        drv_rschema_free(out);
+    return rc;
+}
+
+const drv_driver drv_mysql = {
+    .name = "mysql",
+    .quote = '`',
+    .placeholder = DRV_PH_QMARK,
+    .has_returning = true,
+    .params = params,
+    .ddl_type = ddl_type,
+    .autoinc_pk = "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+    .autoinc_type = "BIGINT",
+    .table_options = " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    .begin_write = "BEGIN",
+    .reads_begin = true,
+    .txn_failed = my_txn_failed,
+    .no_limit = "18446744073709551615",
+    .connect = my_connect,
+    .alive = my_alive,
+    .close = my_close,
+    .exec = my_exec,
+    .prepare = my_prepare,
+    .finalize = my_finalize,
+    .reset = my_reset,
+    .bind_null = my_bind_null,
+    .bind_int = my_bind_int,
+    .bind_double = my_bind_double,
+    .bind_text = my_bind_text,
+    .bind_blob = my_bind_blob,
+    .step = my_step,
+    .stmt_readonly = my_stmt_readonly,
+    .column_count = my_column_count,
+    .column_name = my_column_name,
+    .column_kind = my_column_kind,
+    .column_int = my_column_int,
+    .column_double = my_column_double,
+    .column_text = my_column_text,
+    .column_blob = my_column_blob,
+    .last_insert_id = my_last_insert_id,
+    .changes = my_changes,
+    .reflect = my_reflect,
+    .alter_in_place = true,
+};
