@@ -501,6 +501,61 @@ static void failed_read_leaves_the_session_usable(void **state)
     assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'alice'"), 31);
 }
 
+/* What MariaDB's defaults would get wrong, the same on every backend:
+ * strings compare by case and trailing spaces; a value the column cannot
+ * hold is refused, not truncated or stored as zeros — through the ORM
+ * (checked before any SQL) and through raw SQL (the database's own check,
+ * strict mode on MariaDB). */
+static void values_compare_exactly_and_are_never_coerced(void **state)
+{
+    (void)state;
+    User *v;
+    corm_query *q = corm_query_new(s, User);
+    corm_filter(q, corm_eq(User_username, "Alice"));
+    OK(corm_first(q, &v));
+    assert_null(v); /* 'Alice' = 'alice' is false */
+    corm_query_free(q);
+    q = corm_query_new(s, User);
+    corm_filter(q, corm_eq(User_username, "alice "));
+    OK(corm_first(q, &v));
+    assert_null(v); /* 'alice ' = 'alice' is false */
+    corm_query_free(q);
+    q = corm_query_new(s, User);
+    corm_filter(q, corm_like(User_username, "ALI%"));
+    OK(corm_first(q, &v));
+    assert_null(v); /* LIKE is case-sensitive */
+    corm_query_free(q);
+    /* 121 characters into STRING(120): refused, nothing written */
+    char mail[200];
+    memset(mail, 'm', 121);
+    mail[121] = '\0';
+    User *u = corm_new(s, User);
+    u->username = "bob";
+    u->email = mail;
+    OK(corm_add(s, u));
+    EXPECT(corm_commit(s), CORM_ETOOLONG, "User.email", "mmmm", "STRING(120)");
+    OK(corm_expunge(s, u));
+    /* by raw SQL the server refuses it too (SQLite does not enforce a
+     * VARCHAR's length: there only corm's own check above stands) */
+    char sql[400];
+    snprintf(sql, sizeof sql, "INSERT INTO \"user\" (username, email, age) VALUES ('bob', '%s', 1)", mail);
+    int rc = corm_execute(s, sql, NULL, 0, NULL);
+    if (test_server_url() && rc != CORM_ETOOLONG)
+        fail_msg("121 characters by raw SQL: %s: %s", corm_err_name(rc), corm_errmsg(s));
+    OK(corm_rollback(s));
+    /* an invalid date by raw SQL: refused by a server, not stored as zeros
+     * (SQLite keeps dates as text: there corm's own writes check them) */
+    rc = corm_execute(s, "UPDATE \"user\" SET created = '2024-02-30 00:00:00' WHERE username = 'alice'",
+                      NULL, 0, NULL);
+    if (test_server_url() && rc >= 0)
+        fail_msg("an invalid date was taken");
+    OK(corm_rollback(s));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\""), 1);
+    char buf[64];
+    assert_non_null(strstr(db_text(fx.url, "SELECT created FROM \"user\"", buf, sizeof buf), "2024-01-01"));
+    still_intact();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +571,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_strings_are_only_values, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_urls, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_read_leaves_the_session_usable, setup, teardown),
+        cmocka_unit_test_setup_teardown(values_compare_exactly_and_are_never_coerced, setup, teardown),
     };
     /* the database's own ways to be unreachable, read-only or locked */
     const struct CMUnitTest sqlite_tests[] = {

@@ -14,9 +14,10 @@
  * CLIENT_FOUND_ROWS makes an UPDATE report the rows it matched, not only
  * those whose values changed (the flush counts them).
  *
- * Tables are made with utf8mb4_bin: MariaDB's default collations compare
- * case-insensitively and ignore trailing spaces, which would make
- * corm_eq('Marshal') find 'marshal' here and not on the other backends.
+ * Tables are made with utf8mb4_nopad_bin: MariaDB's default collations compare
+ * case-insensitively and ignore trailing spaces (utf8mb4_bin too: it pads),
+ * which would make corm_eq('Marshal') find 'marshal', and 'a ' find 'a',
+ * here and not on the other backends. (MySQL 8 spells it utf8mb4_0900_bin.)
  *
  * A statement is a server-side prepared statement (the binary protocol),
  * its parameters bound from copies, its result stored on the client
@@ -911,7 +912,7 @@ const drv_driver drv_mysql = {
     .ddl_type = ddl_type,
     .autoinc_pk = "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
     .autoinc_type = "BIGINT",
-    .table_options = " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    .table_options = " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
     .begin_write = "BEGIN",
     .reads_begin = true,
     .txn_failed = my_txn_failed,
