@@ -153,6 +153,20 @@ typedef struct drv_driver {
     /* ALTER TABLE changes columns and constraints in place (PostgreSQL,
      * MariaDB); false: migrations rebuild a changed table (SQLite). */
     bool alter_in_place;
+    /* ALTER TABLE's words where databases differ: how a unique constraint
+     * and a foreign key are dropped (NULL: "DROP CONSTRAINT"; MariaDB: "DROP
+     * INDEX", "DROP FOREIGN KEY"); whether DROP INDEX names its table
+     * (MariaDB: DROP INDEX i ON t); whether a column's type or nullability
+     * changes by MODIFY COLUMN and the column's whole definition (MariaDB)
+     * rather than ALTER COLUMN ... TYPE ... USING and SET/DROP NOT NULL. */
+    const char *drop_unique, *drop_fk;
+    bool drop_index_on_table, modify_column;
+    /* A reflected table's CREATE TABLE text holds its indexes too (MariaDB's
+     * SHOW CREATE TABLE): putting a dropped table back needs nothing more. */
+    bool table_sql_has_indexes;
+    /* DDL commits by itself (MariaDB): a revision that fails half-way
+     * cannot be rolled back, so the version table marks it in progress. */
+    bool ddl_autocommits;
     /* The database keeps a CHECK as it was written (SQLite keeps the CREATE
      * TABLE text), so the models' checks compare with the reflected ones;
      * false: it keeps them rewritten, and checks are not compared (as

@@ -233,7 +233,8 @@ static int my_connect(const drv_url *url, drv_conn **out, util_err *err)
     unsigned port = url->port ? (unsigned)atoi(url->port) : 0;
     const char *host = url->host && *url->host ? url->host : "localhost";
     if (!mysql_real_connect(my, host, url->user, url->password, url->database, port,
-                            drv_url_param(url, "unix_socket"), CLIENT_FOUND_ROWS)) {
+                            drv_url_param(url, "unix_socket"),
+                            CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
         /* the connector's message names host or socket, never the password */
         util_err_set(err, CORM_ECONNECT, "cannot connect to %s: %s", url->redacted, mysql_error(my));
         mysql_close(my);
@@ -829,9 +830,12 @@ static int reflect_table(drv_conn *c, drv_rtable *t, util_err *err)
         return CORM_ENOMEM;
     }
     while (rc == CORM_OK && (row = mysql_fetch_row(r))) {
+        /* the index InnoDB made for a foreign key that had none: named after
+         * the constraint or its first column */
         bool fk_index = false;
         for (size_t i = 0; i < t->nfks && !fk_index; i++)
-            fk_index = strcmp(t->fks[i].name, row[0]) == 0;
+            fk_index = strcmp(row[1], "1") == 0 &&
+                       (strcmp(t->fks[i].name, row[0]) == 0 || strcmp(t->fks[i].columns[0], row[0]) == 0);
         if (fk_index)
             continue;
         drv_rindex *ix = t->nindexes ? &t->indexes[t->nindexes - 1] : NULL;
@@ -942,4 +946,10 @@ const drv_driver drv_mysql = {
     .changes = my_changes,
     .reflect = my_reflect,
     .alter_in_place = true,
+    .drop_unique = "DROP INDEX",
+    .drop_fk = "DROP FOREIGN KEY",
+    .drop_index_on_table = true,
+    .modify_column = true,
+    .ddl_autocommits = true,
+    .table_sql_has_indexes = true,
 };

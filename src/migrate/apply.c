@@ -14,11 +14,99 @@
 #include <string.h>
 
 #define VERSION_TABLE "corm_version"
+/* Where DDL commits by itself (MariaDB), the revision being applied: a row
+ * while it runs, left behind when it fails half-way. */
+#define HALFWAY_TABLE "corm_version_halfway"
 
 int mig_ensure_table(sql_conn *c, util_err *err)
 {
-    return sql_exec(c, "CREATE TABLE IF NOT EXISTS " VERSION_TABLE
-                       " (version_num VARCHAR(64) NOT NULL PRIMARY KEY)", err);
+    int rc = sql_exec(c, "CREATE TABLE IF NOT EXISTS " VERSION_TABLE
+                         " (version_num VARCHAR(64) NOT NULL PRIMARY KEY)", err);
+    if (rc == CORM_OK && c->drv->ddl_autocommits)
+        rc = sql_exec(c, "CREATE TABLE IF NOT EXISTS " HALFWAY_TABLE " (revision VARCHAR(64) NOT "
+                         "NULL, direction VARCHAR(16) NOT NULL, file TEXT NOT NULL, line INTEGER "
+                         "NOT NULL, message TEXT NOT NULL)", err);
+    return rc;
+}
+
+/* CORM_ESTATE when a revision was left half-way: nothing moves until the
+ * user has repaired the schema and stamped the revision it matches. */
+static int refuse_halfway(sql_conn *c, util_err *err)
+{
+    const drv_driver *d = c->drv;
+    if (!d->ddl_autocommits)
+        return CORM_OK;
+    static const char q[] = "SELECT revision, direction, file, line, message FROM " HALFWAY_TABLE;
+    drv_stmt *st = NULL;
+    int rc = sql_run(c, q, strlen(q), NULL, &st, err);
+    if (rc == CORM_OK && (rc = d->step(st, err)) == 1) {
+        size_t n[5];
+        const char *v[5];
+        for (int i = 0; i < 5; i++)
+            v[i] = d->column_text(st, i, &n[i]);
+        rc = util_err_set(err, CORM_ESTATE, "the database was left half-way by the %.*s of "
+                          "revision %.*s (%.*s:%.*s: %.*s): the statements before that one were "
+                          "applied and stay, since this database's DDL is not transactional. "
+                          "Repair the schema by hand, then record the revision it matches with "
+                          "`db stamp REV`", (int)n[1], v[1], (int)n[0], v[0], (int)n[2], v[2],
+                          (int)n[3], v[3], (int)n[4], v[4]);
+    }
+    if (st)
+        d->reset(st);
+    return rc < 0 ? rc : CORM_OK;
+}
+
+/* sql with the text t as a quoted literal in place of its %s. */
+static void put_quoted(util_buf *b, const char *t)
+{
+    util_buf_putc(b, '\'');
+    for (; *t; t++) {
+        if (*t == '\'')
+            util_buf_putc(b, '\'');
+        util_buf_putc(b, *t);
+    }
+    util_buf_putc(b, '\'');
+}
+
+/* One revision where DDL commits by itself: marked in progress, run
+ * statement by statement; a failure leaves the mark, naming the statement. */
+static int step_halfway(sql_conn *c, const mig_rev *r, bool up, const mig_stmt *v, size_t n,
+                        const char *version_sql, util_err *err)
+{
+    const drv_driver *d = c->drv;
+    util_buf b = UTIL_BUF_INIT;
+    util_buf_printf(&b, "INSERT INTO " HALFWAY_TABLE " (revision, direction, file, line, message) "
+                    "VALUES ('%s', '%s', ", r->id, up ? "upgrade" : "downgrade");
+    put_quoted(&b, r->path);
+    util_buf_puts(&b, ", 0, 'running')");
+    int rc = b.err ? util_err_set(err, CORM_ENOMEM, "out of memory") : sql_exec(c, util_buf_str(&b), err);
+    size_t i = 0;
+    for (; rc == CORM_OK && i < n; i++)
+        rc = d->exec(c->dc, v[i].sql, err);
+    if (rc < 0 && i > 0 && i <= n) {
+        util_err keep = *err, ignored;
+        util_buf_reset(&b);
+        util_buf_printf(&b, "UPDATE " HALFWAY_TABLE " SET line = %d, message = ", v[i - 1].line);
+        put_quoted(&b, keep.msg);
+        if (!b.err)
+            sql_exec(c, util_buf_str(&b), &ignored);
+        *err = keep;
+        util_err_prefix(err, "%s:%d: %s failed half-way (%zu of its %zu statements applied, "
+                        "and they stay: this database's DDL is not transactional; it is marked "
+                        "half-way until `db stamp`): ", r->path, v[i - 1].line,
+                        up ? "upgrade" : "downgrade", i - 1, n);
+    }
+    if (rc == CORM_OK && (rc = sql_begin(c, err)) == CORM_OK) {
+        rc = sql_exec(c, version_sql, err);
+        if (rc == CORM_OK)
+            rc = sql_exec(c, "DELETE FROM " HALFWAY_TABLE, err);
+        if (rc == CORM_OK)
+            rc = sql_commit(c, err);
+        else
+            sql_rollback(c, &(util_err){ 0 });
+    }
+    util_buf_free(&b);
+    return rc;
 }
 
 /* The revisions the database is at (none: base), as graph entries. */
@@ -145,6 +233,13 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
         *set = next;
         return CORM_OK;
     }
+    if (d->ddl_autocommits) {
+        int rc = step_halfway(c, r, up, v, n, util_buf_str(&vs), err);
+        util_buf_free(&vs);
+        if (rc == CORM_OK)
+            *set = next;
+        return rc;
+    }
     util_err ignored;
     if (d->migrate_before)
         d->exec(c->dc, d->migrate_before, &ignored);
@@ -192,6 +287,8 @@ static int move(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev 
 {
     revset set;
     int rc = mig_current(c, g, set.v, 16, &set.n, dir, err);
+    if (rc == CORM_OK && !sql)
+        rc = refuse_halfway(c, err);
     if (rc < 0)
         return rc;
     if (set.n > 16)
@@ -248,6 +345,8 @@ int mig_stamp(sql_conn *c, const mig_rev *rev, util_err *err)
 {
     util_buf b = UTIL_BUF_INIT;
     util_buf_puts(&b, "DELETE FROM " VERSION_TABLE ";");
+    if (c->drv->ddl_autocommits) /* the user repaired what a revision left half-way */
+        util_buf_puts(&b, "DELETE FROM " HALFWAY_TABLE ";");
     if (rev)
         util_buf_printf(&b, "INSERT INTO " VERSION_TABLE " (version_num) VALUES ('%s');", rev->id);
     int rc = b.err ? util_err_set(err, CORM_ENOMEM, "out of memory") : mig_ensure_table(c, err);

@@ -199,6 +199,17 @@ static int rebuild(const sch_mapper *mp, const drv_driver *d, const drv_rtable *
     return rc;
 }
 
+/* DROP INDEX name [ON table] */
+static void put_drop_index(util_buf *b, const drv_driver *d, const char *name, const char *table)
+{
+    util_buf_puts(b, "DROP INDEX ");
+    ident(b, d, name);
+    if (d->drop_index_on_table) {
+        util_buf_puts(b, " ON ");
+        ident(b, d, table);
+    }
+}
+
 /* Plain indexes: create the model's missing ones (which & 1), drop the
  * database's extra ones (which & 2). */
 static int reindex(const sch_mapper *mp, const drv_driver *d, const drv_rtable *t, int which,
@@ -220,8 +231,7 @@ static int reindex(const sch_mapper *mp, const drv_driver *d, const drv_rtable *
             continue;
         util_buf_puts(&b, ddl.lines[i]);
         if ((rc = add(up, &b)) == CORM_OK) {
-            util_buf_puts(&b, "DROP INDEX ");
-            ident(&b, d, name);
+            put_drop_index(&b, d, name, mp->model->table);
             rc = add(down, &b);
         }
     }
@@ -237,8 +247,7 @@ static int reindex(const sch_mapper *mp, const drv_driver *d, const drv_rtable *
         }
         if (wanted)
             continue;
-        util_buf_puts(&b, "DROP INDEX ");
-        ident(&b, d, ix->name);
+        put_drop_index(&b, d, ix->name, mp->model->table);
         if ((rc = add(up, &b)) == CORM_OK) {
             util_buf_puts(&b, ix->sql);
             rc = add(down, &b);
@@ -311,9 +320,11 @@ static void put_add_fk(util_buf *b, const drv_driver *d, const char *name, const
     util_buf_printf(b, " ON DELETE %s ON UPDATE %s", on_delete, on_update);
 }
 
-static void put_drop_constraint(util_buf *b, const drv_driver *d, const char *name)
+/* DROP CONSTRAINT name, or the database's own words (verb: NULL or one of
+ * the driver's drop_unique / drop_fk). */
+static void put_drop_constraint(util_buf *b, const drv_driver *d, const char *verb, const char *name)
 {
-    util_buf_puts(b, "DROP CONSTRAINT ");
+    util_buf_printf(b, "%s ", verb ? verb : "DROP CONSTRAINT");
     ident(b, d, name);
 }
 
@@ -424,7 +435,7 @@ static int alter(const sch_mapper *mp, const drv_driver *d, const drv_rtable *t,
                 goto next_index;
         op_begin(&o, d, m->table);
         if (ix->constraint) {
-            put_drop_constraint(&o.u, d, ix->name);
+            put_drop_constraint(&o.u, d, d->drop_unique, ix->name);
             util_buf_puts(&o.w, "ADD CONSTRAINT ");
             ident(&o.w, d, ix->name);
             util_buf_puts(&o.w, " UNIQUE ");
@@ -432,8 +443,7 @@ static int alter(const sch_mapper *mp, const drv_driver *d, const drv_rtable *t,
         } else {
             util_buf_reset(&o.u);
             util_buf_reset(&o.w);
-            util_buf_puts(&o.u, "DROP INDEX ");
-            ident(&o.u, d, ix->name);
+            put_drop_index(&o.u, d, ix->name, m->table);
             util_buf_puts(&o.w, ix->sql ? ix->sql : "");
         }
         op_end(&o);
@@ -449,7 +459,7 @@ static int alter(const sch_mapper *mp, const drv_driver *d, const drv_rtable *t,
                 strcasecmp(sch_fk_actions[fks[i].on_update], f->on_update) == 0)
                 goto next_fk;
         op_begin(&o, d, m->table);
-        put_drop_constraint(&o.u, d, f->name ? f->name : "");
+        put_drop_constraint(&o.u, d, d->drop_fk, f->name ? f->name : "");
         put_add_fk(&o.w, d, f->name ? f->name : "", kept ? names : (const char *const *)f->columns,
                    (const char *const *)f->ref_columns, f->ncolumns, f->ref_table, f->on_delete,
                    f->on_update);
@@ -499,14 +509,27 @@ static int alter(const sch_mapper *mp, const drv_driver *d, const drv_rtable *t,
         if (!dc)
             continue;
         const char *type = c == mp->pk && mp->pk_autoinc ? d->autoinc_type : d->ddl_type(c, tb, sizeof tb);
-        if (!sch_same_type(type, dc->type)) {
+        bool notnull = (c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) != 0;
+        bool retype = !sch_same_type(type, dc->type), renull = c != mp->pk && notnull != dc->notnull;
+        if (d->modify_column && (retype || renull)) { /* the whole definition, both ways */
+            op_begin(&o, d, m->table);
+            util_buf_puts(&o.u, "MODIFY COLUMN ");
+            ident(&o.u, d, c->name);
+            util_buf_printf(&o.u, " %s%s", type, notnull ? " NOT NULL" : " NULL");
+            if (c->server_default)
+                util_buf_printf(&o.u, " DEFAULT (%s)", c->server_default);
+            util_buf_puts(&o.w, "MODIFY COLUMN ");
+            put_db_column(&o.w, d, dc);
+            op_end(&o);
+            retype = renull = false;
+        }
+        if (retype) {
             op_begin(&o, d, m->table);
             put_alter_type(&o.u, d, c->name, type);
             put_alter_type(&o.w, d, c->name, dc->type);
             op_end(&o);
         }
-        bool notnull = (c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) != 0;
-        if (c != mp->pk && notnull != dc->notnull) {
+        if (renull) {
             op_begin(&o, d, m->table);
             put_not_null(&o.u, d, c->name, notnull);
             put_not_null(&o.w, d, c->name, dc->notnull);
@@ -540,7 +563,7 @@ static int alter(const sch_mapper *mp, const drv_driver *d, const drv_rtable *t,
         ident(&o.u, d, util_buf_str(&name));
         util_buf_puts(&o.u, " UNIQUE ");
         put_names(&o.u, d, cols, sets[i].n);
-        put_drop_constraint(&o.w, d, util_buf_str(&name));
+        put_drop_constraint(&o.w, d, d->drop_unique, util_buf_str(&name));
         op_end(&o);
     }
     for (size_t i = 0; i < nfks; i++) {
@@ -564,7 +587,7 @@ static int alter(const sch_mapper *mp, const drv_driver *d, const drv_rtable *t,
         op_begin(&o, d, m->table);
         put_add_fk(&o.u, d, util_buf_str(&name), cols, fks[i].refs, fks[i].n, fks[i].table,
                    sch_fk_actions[fks[i].on_delete], sch_fk_actions[fks[i].on_update]);
-        put_drop_constraint(&o.w, d, util_buf_str(&name));
+        put_drop_constraint(&o.w, d, d->drop_fk, util_buf_str(&name));
         op_end(&o);
     }
     if (o.rc == CORM_OK)
@@ -631,7 +654,8 @@ int mig_autogenerate(const sch_meta *meta, const drv_driver *d, const drv_rschem
     }
     for (size_t i = 0; rc == CORM_OK && i < rs->ntables; i++) {
         const drv_rtable *t = &rs->tables[i];
-        bool known = strcasecmp(t->name, "corm_version") == 0;
+        bool known = strcasecmp(t->name, "corm_version") == 0 ||
+                     strcasecmp(t->name, "corm_version_halfway") == 0;
         for (size_t k = 0; k < meta->n && !known; k++)
             known = strcasecmp(meta->mappers[k].model->table, t->name) == 0;
         if (known)
@@ -641,7 +665,7 @@ int mig_autogenerate(const sch_meta *meta, const drv_driver *d, const drv_rschem
         util_buf_puts(&b, "DROP TABLE ");
         ident(&b, d, t->name);
         rc = add(up, &b);
-        for (size_t k = t->nindexes; rc == CORM_OK && k-- > 0;)
+        for (size_t k = t->nindexes; rc == CORM_OK && !d->table_sql_has_indexes && k-- > 0;)
             if (t->indexes[k].sql) {
                 util_buf_puts(&b, t->indexes[k].sql);
                 rc = add(&down_rev, &b);

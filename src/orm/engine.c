@@ -206,7 +206,7 @@ int corm_check_schema(corm_engine *e, corm_schema_diff **out)
     orm_engine_release(e, c);
     if (rc < 0)
         return rc;
-    static const char *const own[] = { "corm_version", NULL };
+    static const char *const own[] = { "corm_version", "corm_version_halfway", NULL };
     corm_schema_diff *d = util_calloc(1, sizeof *d);
     if (!d)
         rc = util_err_set(&e->err, CORM_ENOMEM, "out of memory comparing the schema");
