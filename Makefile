@@ -69,24 +69,28 @@ fuzz:
 		build-asan/tests/test_uow_random
 
 # The BENCH.md workloads, corm against hand-written sqlite3 code, then on a
-# throwaway PostgreSQL against hand-written libpq code (BENCH_PG_N rows:
-# the baseline's one round trip per row makes 100,000 slow; BENCH_PG_RUNS).
+# throwaway PostgreSQL against hand-written libpq code, and on a throwaway
+# MariaDB against hand-written Connector/C code (BENCH_PG_N rows on the
+# servers: the baselines' one round trip per row makes 100,000 slow;
+# BENCH_PG_RUNS).
 BENCH_PG_N ?= 20000
 BENCH_PG_RUNS ?= 5
 bench:
 	@scripts/deps.sh $(BUILD_DEPS) $(TEST_DEPS) python3
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCORM_TESTS=OFF >/dev/null
-	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline bench_baseline_pg
+	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline bench_baseline_pg bench_baseline_my
 	bench/run.sh build-bench
 	scripts/with-pg.sh sh -c 'BENCH_URL=$$CORM_TEST_URL bench/run.sh build-bench $(BENCH_PG_RUNS) $(BENCH_PG_N)'
+	scripts/with-mariadb.sh sh -c 'BENCH_URL=$$CORM_TEST_URL bench/run.sh build-bench $(BENCH_PG_RUNS) $(BENCH_PG_N)'
 
 # The same workloads as instruction counts under callgrind (N=20000).
 bench-callgrind:
 	@scripts/deps.sh $(BUILD_DEPS) valgrind
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCORM_TESTS=OFF >/dev/null
-	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline bench_baseline_pg
+	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline bench_baseline_pg bench_baseline_my
 	bench/callgrind.sh build-bench
 	scripts/with-pg.sh sh -c 'BENCH_URL=$$CORM_TEST_URL bench/callgrind.sh build-bench 5000'
+	scripts/with-mariadb.sh sh -c 'BENCH_URL=$$CORM_TEST_URL bench/callgrind.sh build-bench 5000'
 
 clean:
 	rm -rf build build-asan build-bench

@@ -12,7 +12,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 where=${BENCH_URL:-$tmp}
 baseline=bench_baseline
-[ -n "${BENCH_URL:-}" ] && baseline=bench_baseline_pg
+case ${BENCH_URL:-} in
+mysql*) baseline=bench_baseline_my ;;
+?*) baseline=bench_baseline_pg ;;
+esac
 printf '%-10s %16s %16s %7s\n' workload baseline corm ratio
 for w in insert get filter scan update relations lazy delete; do
     declare -A ir=()

@@ -2,16 +2,19 @@
 # run.sh BUILD_DIR [RUNS] [N] — run corm and the hand-written baseline
 # alternately RUNS times on fresh databases, print each workload's median
 # seconds and the ratio corm / baseline (timings here are noisy; ratios of
-# medians in one run are steadier). With BENCH_URL (a PostgreSQL URL, as
-# scripts/with-pg.sh gives) the server is measured, against the libpq
-# baseline; else SQLite files, against the sqlite3 one.
+# medians in one run are steadier). With BENCH_URL (a PostgreSQL or MariaDB
+# URL, as scripts/with-pg.sh and with-mariadb.sh give) the server is
+# measured, against the libpq or Connector/C baseline; else SQLite files,
+# against the sqlite3 one.
 set -euo pipefail
 build=$1
 runs=${2:-${BENCH_RUNS:-5}}
 n=${3:-${BENCH_N:-100000}}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if [ -n "${BENCH_URL:-}" ]; then
+if [ -n "${BENCH_URL:-}" ] && [ "${BENCH_URL#mysql}" != "$BENCH_URL" ]; then
+    where=$BENCH_URL baseline=bench_baseline_my label="hand-written Connector/C (MariaDB)"
+elif [ -n "${BENCH_URL:-}" ]; then
     where=$BENCH_URL baseline=bench_baseline_pg label="hand-written libpq (PostgreSQL)"
 else
     where=$tmp baseline=bench_baseline label="hand-written sqlite3"
