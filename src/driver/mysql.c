@@ -60,6 +60,8 @@ typedef struct my_param {
 
 typedef struct my_col {
     corm_vkind kind;         /* what the column's type reads as (but NULL) */
+    enum enum_field_types temporal; /* a DATE, TIME or DATETIME read as MYSQL_TIME; else 0 */
+    MYSQL_TIME tm;
     int64_t i;
     double d;
     char *buf;               /* text or bytes, NUL-terminated */
@@ -343,6 +345,16 @@ static int bind_results(drv_stmt *st)
             col->kind = CORM_V_FLOAT;
             b->buffer_type = MYSQL_TYPE_DOUBLE;
             b->buffer = &col->d;
+        } else if (f->type == MYSQL_TYPE_DATETIME || f->type == MYSQL_TYPE_TIMESTAMP ||
+                   f->type == MYSQL_TYPE_DATE || f->type == MYSQL_TYPE_TIME) {
+            /* read as MYSQL_TIME and written as text here: the connector's own
+             * conversion to text goes through sprintf, half a scan's time */
+            col->kind = CORM_V_TEXT;
+            col->temporal = f->type == MYSQL_TYPE_TIMESTAMP ? MYSQL_TYPE_DATETIME : f->type;
+            if (!col->buf && !(col->buf = util_malloc((col->cap = 40) + 1)))
+                return CORM_ENOMEM;
+            b->buffer_type = col->temporal;
+            b->buffer = &col->tm;
         } else {
             bool bytes = f->charsetnr == 63 && (f->type == MYSQL_TYPE_BLOB ||
                                                 f->type == MYSQL_TYPE_TINY_BLOB ||
@@ -595,6 +607,43 @@ static int refetch_truncated(drv_stmt *st)
     return mysql_stmt_bind_result(st->st, st->rb) ? CORM_ESQL : CORM_OK;
 }
 
+static char *put_digits(char *p, unsigned v, int n)
+{
+    for (int k = n - 1; k >= 0; k--, v /= 10)
+        p[k] = (char)('0' + v % 10);
+    return p + n;
+}
+
+/* A MYSQL_TIME as corm's text: "YYYY-MM-DD HH:MM:SS.ffffff", "YYYY-MM-DD",
+ * "HH:MM:SS.ffffff" (buf: 40 bytes at least); its length. */
+static unsigned long format_time(char *buf, const MYSQL_TIME *t, enum enum_field_types type)
+{
+    char *p = buf;
+    if (type != MYSQL_TYPE_TIME) {
+        p = put_digits(p, t->year, 4);
+        *p++ = '-';
+        p = put_digits(p, t->month, 2);
+        *p++ = '-';
+        p = put_digits(p, t->day, 2);
+        if (type == MYSQL_TYPE_DATE) {
+            *p = '\0';
+            return (unsigned long)(p - buf);
+        }
+        *p++ = ' ';
+    } else if (t->neg) {
+        *p++ = '-';
+    }
+    p = put_digits(p, t->hour, t->hour > 99 ? 3 : 2);
+    *p++ = ':';
+    p = put_digits(p, t->minute, 2);
+    *p++ = ':';
+    p = put_digits(p, t->second, 2);
+    *p++ = '.';
+    p = put_digits(p, (unsigned)t->second_part, 6);
+    *p = '\0';
+    return (unsigned long)(p - buf);
+}
+
 static int my_step(drv_stmt *st, util_err *err)
 {
     int rc;
@@ -613,7 +662,9 @@ static int my_step(drv_stmt *st, util_err *err)
     }
     for (int i = 0; i < st->nfields; i++) {
         my_col *col = &st->cols[i];
-        if ((col->kind == CORM_V_TEXT || col->kind == CORM_V_BLOB) && !col->is_null)
+        if (col->temporal && !col->is_null)
+            col->len = format_time(col->buf, &col->tm, col->temporal);
+        else if ((col->kind == CORM_V_TEXT || col->kind == CORM_V_BLOB) && !col->is_null)
             col->buf[col->len < col->cap ? col->len : col->cap] = '\0';
     }
     return 1;
