@@ -60,7 +60,7 @@ int corm_engine_open(corm_engine **out, const char *url, const corm_model *const
         return rc;
     if (!(e->drv = drv_find(e->url.scheme)))
         return util_err_set(&e->err, CORM_EURL, "malformed database URL '%s': no driver for "
-                            "'%s' (this build has: sqlite, postgresql)", e->url.redacted, e->url.scheme);
+                            "'%s' (this build has: sqlite, postgresql, mysql)", e->url.redacted, e->url.scheme);
     if ((rc = check_params(e)) < 0)
         return rc;
     if (e->drv->engine_open && (rc = e->drv->engine_open(&e->url, &e->err)) < 0)
