@@ -492,6 +492,49 @@ static void eight_threads_share_four_connections(void **state)
     corm_engine_close(e);
 }
 
+/* More column sets than the session keeps statement texts for, one after
+ * another in one flush (on a server, in one batch's stretch): each UPDATE
+ * writes its own columns. */
+static void updates_of_many_column_sets(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    Kitchen *k[40];
+    for (int i = 0; i < 40; i++) {
+        k[i] = corm_new(s, Kitchen);
+        OK(corm_add(s, k[i]));
+    }
+    OK(corm_commit(s));
+    /* 32 different sets of the five columns, neighbours differing in the
+     * last two only: their statements take each other's place in the
+     * session's 16 statement texts */
+    for (int i = 0; i < 40; i++) {
+        int p = (i % 4) << 3 | (i / 4) % 8;
+        if (p & 1)
+            k[i]->i = 1;
+        if (p & 2)
+            k[i]->big = 10;
+        if (p & 4)
+            k[i]->small = 100;
+        if (p & 8)
+            k[i]->f = 1000;
+        if (p & 16)
+            k[i]->flag = true;
+    }
+    OK(corm_commit(s));
+    char sql[200];
+    for (int i = 0; i < 40; i++) {
+        int p = (i % 4) << 3 | (i / 4) % 8;
+        snprintf(sql, sizeof sql, "SELECT i + big + small + CAST(f AS INTEGER) + "
+                 "CASE WHEN flag THEN 10000 ELSE 0 END FROM kitchen WHERE id = %lld",
+                 (long long)k[i]->id);
+        int64_t want = (p & 1) * 1 + !!(p & 2) * 10 + !!(p & 4) * 100 + !!(p & 8) * 1000 +
+                       !!(p & 16) * 10000;
+        assert_int_equal(db_int(fx.url, sql), want);
+    }
+    corm_session_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +553,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pool_waits_then_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(eight_threads_share_four_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_forgets_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(updates_of_many_column_sets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

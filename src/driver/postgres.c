@@ -289,6 +289,9 @@ static bool starts_with_word(const char *sql, size_t len, const char *word)
 
 static int pg_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err)
 {
+    if (c->queued) /* the caller must read a batch's results first (flush.c does) */
+        return util_err_set(err, CORM_ESTATE, "postgresql: a statement prepared while a batch's "
+                            "results are on their way");
     drv_stmt *st = util_calloc(1, sizeof *st);
     char *text = util_strndup(sql, len);
     if (!st || !text) {

@@ -270,14 +270,15 @@ typedef struct sent {
 typedef struct batch {
     sent v[ORM_BATCH];
     size_t n, cap;           /* cap: ORM_BATCH, or 1 without batches */
-    const sql_text *text;    /* what the sent statements run */
+    uint64_t hash;           /* the text the sent statements run, by its hash and
+                                length (its slot in s->sqlc may be taken since) */
+    size_t len;
 } batch;
 
 static void batch_init(corm_session *s, batch *b)
 {
     b->n = 0;
     b->cap = s->conn->drv->send ? ORM_BATCH : 1;
-    b->text = NULL;
 }
 
 static int finish_insert(corm_session *s, sent *e, int rc);
@@ -293,7 +294,6 @@ static void batch_abandon(corm_session *s, batch *b, size_t from)
         if (s->conn->drv->recv(b->v[i].st, &ignored) < 0)
             break; /* the driver dropped the rest itself */
     b->n = 0;
-    b->text = NULL;
 }
 
 /* Read the results of everything sent, in order, and finish each. */
@@ -319,7 +319,6 @@ static int batch_finish(corm_session *s, batch *b)
         }
     }
     b->n = 0;
-    b->text = NULL;
     return CORM_OK;
 }
 
@@ -330,8 +329,9 @@ static int batch_send(corm_session *s, batch *b, const sql_text *t, sent *e)
     int rc;
     if (!t)
         return s->err.code;
-    if (b->n && (b->n == b->cap || b->text != t)) {
-        /* the parameters of e are in s->params: keep them across the reads */
+    if (b->n && (b->n == b->cap || b->hash != t->hash || b->len != t->len)) {
+        /* another statement is prepared only once nothing is on its way;
+         * the parameters of e are in s->params, which the reads leave alone */
         if ((rc = batch_finish(s, b)) < 0)
             return rc;
     }
@@ -344,7 +344,8 @@ static int batch_send(corm_session *s, batch *b, const sql_text *t, sent *e)
     if (e->rc < 0)
         return orm_db_error(s, e->o, e->rc);
     b->v[b->n++] = *e;
-    b->text = t;
+    b->hash = t->hash;
+    b->len = t->len;
     return b->n == b->cap && !d->send ? batch_finish(s, b) : CORM_OK;
 }
 
