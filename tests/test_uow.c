@@ -890,6 +890,40 @@ static void large_flush_failing_midway_loses_nothing(void **state)
     corm_session_free(s);
 }
 
+/* A row deleted by another transaction under a batch of UPDATEs (the 150th
+ * of 300): CORM_ENOTFOUND naming it, the rest of the batch dropped, nothing
+ * written; without it the commit goes through. */
+static void update_of_a_row_gone_midway(void **state)
+{
+    (void)state;
+    corm_engine_set_echo(db, NULL, NULL);
+    corm_session *s = corm_session_new(db);
+    static char names[300][16];
+    Writer *w[300];
+    for (int i = 0; i < 300; i++) {
+        w[i] = corm_new(s, Writer);
+        snprintf(names[i], sizeof names[i], "w%03d", i);
+        w[i]->name = names[i];
+        OK(corm_add(s, w[i]));
+    }
+    OK(corm_commit(s));
+    char sql[100];
+    snprintf(sql, sizeof sql, "DELETE FROM writer WHERE id = %lld", (long long)w[150]->id);
+    db_exec(url, sql);
+    for (int i = 0; i < 300; i++)
+        w[i]->name = "renamed";
+    assert_int_equal(corm_commit(s), CORM_ENOTFOUND);
+    assert_non_null(strstr(corm_errmsg(s), "is gone"));
+    char who[40];
+    snprintf(who, sizeof who, "id=%lld ", (long long)w[150]->id);
+    assert_non_null(strstr(corm_errmsg(s), who));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer WHERE name = 'renamed'"), 0);
+    OK(corm_expunge(s, w[150]));
+    OK(corm_commit(s));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer WHERE name = 'renamed'"), 299);
+    corm_session_free(s);
+}
+
 int main(void)
 {
     /* on every backend */
@@ -910,6 +944,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(out_of_memory_in_collection_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(large_flush_keys_come_back_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(large_flush_failing_midway_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(update_of_a_row_gone_midway, setup, teardown),
     };
     /* SQLite's own: a database-wide write lock (two writers conflict; a
      * server locks rows) and its sqlite:// database. */
