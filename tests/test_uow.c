@@ -924,6 +924,131 @@ static void update_of_a_row_gone_midway(void **state)
     corm_session_free(s);
 }
 
+/* The rows of a flush go in statements of many rows: 700 writers in
+ * 256 + 256 + 128 + 32 + 16 + 8 + 4, each with its own key back (the keys
+ * rise in the order added); 2,100 books likewise; then deleting 350 writers
+ * and their 1,050 books takes a few DELETE ... IN statements, not 1,400. */
+static void many_row_statements(void **state)
+{
+    (void)state;
+    corm_engine_set_echo(db, capture, NULL);
+    clear_log();
+    corm_session *s = corm_session_new(db);
+    static char names[MANY][16];
+    Writer *w[MANY];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(names[i], sizeof names[i], "m%04d", i);
+        w[i] = corm_new(s, Writer);
+        w[i]->name = names[i];
+        for (int k = 0; k < 3; k++) {
+            Book *b = corm_new(s, Book);
+            b->title = names[i];
+            OK(corm_rel_add(s, w[i], Writer_books, b));
+        }
+        OK(corm_add(s, w[i]));
+    }
+    OK(corm_commit(s));
+    assert_int_equal(count_log("INSERT INTO \"writer\"", NULL), 7);
+    assert_int_equal(count_log("INSERT INTO \"writer\"", "RETURNING \"id\""), 7);
+    /* 2,100 books: 8 of 256, then 32 + 16 + 4 */
+    assert_int_equal(count_log("INSERT INTO \"book\"", NULL), 11);
+    for (int i = 1; i < MANY; i++)
+        assert_true(w[i]->id > w[i - 1]->id);
+    char sql[200], buf[64];
+    for (int i = 0; i < MANY; i += 13) {
+        snprintf(sql, sizeof sql, "SELECT name FROM writer WHERE id = %lld", (long long)w[i]->id);
+        assert_string_equal(sql_text(sql, buf, sizeof buf), names[i]);
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM book WHERE writer_id = %lld AND title = '%s'",
+                 (long long)w[i]->id, names[i]);
+        assert_int_equal(sql_int(sql), 3);
+    }
+    clear_log();
+    for (int i = 0; i < MANY; i += 2)
+        OK(corm_delete(s, w[i]));
+    OK(corm_commit(s));
+    /* 1,050 books: 4 of 256, then 16 + 8 + 2; 350 writers: 256 + 64 + 16 + 8 + 4 + 2 */
+    assert_int_equal(count_log("DELETE FROM \"book\" WHERE \"id\" IN (", NULL), 7);
+    assert_int_equal(count_log("DELETE FROM \"writer\" WHERE \"id\" IN (", NULL), 6);
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer"), MANY / 2);
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM book"), 3 * (MANY / 2));
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM writer WHERE id = %lld", (long long)w[1]->id);
+    assert_int_equal(sql_int(sql), 1);
+    corm_engine_set_echo(db, NULL, NULL);
+    clear_log();
+    corm_session_free(s);
+}
+
+/* A many-row DELETE the database refuses (a book written behind the
+ * session's back still points at writer 150 of 300): the flush runs again a
+ * row per statement, so the error names that writer; nothing is deleted;
+ * once the book is gone the same commit goes through. */
+static void many_row_delete_refused_names_the_row(void **state)
+{
+    (void)state;
+    corm_engine_set_echo(db, NULL, NULL);
+    corm_session *s = corm_session_new(db);
+    static char names[300][16];
+    Writer *w[300];
+    for (int i = 0; i < 300; i++) {
+        w[i] = corm_new(s, Writer);
+        snprintf(names[i], sizeof names[i], "d%03d", i);
+        w[i]->name = names[i];
+        OK(corm_add(s, w[i]));
+    }
+    OK(corm_commit(s));
+    char sql[160];
+    snprintf(sql, sizeof sql, "INSERT INTO book (title, writer_id) VALUES ('hidden', %lld)",
+             (long long)w[150]->id);
+    db_exec(url, sql);
+    for (int i = 0; i < 300; i++)
+        OK(corm_delete(s, w[i]));
+    assert_int_equal(corm_commit(s), CORM_EFOREIGNKEY);
+    char who[40];
+    snprintf(who, sizeof who, "id=%lld ", (long long)w[150]->id);
+    assert_non_null(strstr(corm_errmsg(s), who));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer"), 300);
+    db_exec(url, "DELETE FROM book WHERE title = 'hidden'");
+    OK(corm_commit(s));
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM writer"), 0);
+    corm_session_free(s);
+}
+
+/* An UPDATE the database refuses in the middle of a batch (book 150 of
+ * 300 moved to a writer that does not exist): the error names the object
+ * and its value (MariaDB's array binding does not say which row failed:
+ * the flush runs again a row per statement); nothing is written. */
+static void update_refused_midway_names_the_row(void **state)
+{
+    (void)state;
+    corm_engine_set_echo(db, NULL, NULL);
+    corm_session *s = corm_session_new(db);
+    Writer *a = corm_new(s, Writer), *b = corm_new(s, Writer);
+    a->name = "a";
+    b->name = "b";
+    OK(corm_add(s, a));
+    OK(corm_add(s, b));
+    Book *v[300];
+    for (int i = 0; i < 300; i++) {
+        v[i] = corm_new(s, Book);
+        v[i]->title = "t";
+        OK(corm_rel_add(s, a, Writer_books, v[i]));
+    }
+    OK(corm_commit(s));
+    for (int i = 0; i < 300; i++)
+        v[i]->writer_id = i == 150 ? 999999 : b->id;
+    assert_int_equal(corm_commit(s), CORM_EFOREIGNKEY);
+    assert_non_null(strstr(corm_errmsg(s), "Book.writer_id"));
+    assert_non_null(strstr(corm_errmsg(s), "999999"));
+    char sql[100];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM book WHERE writer_id = %lld", (long long)a->id);
+    assert_int_equal(sql_int(sql), 300);
+    v[150]->writer_id = b->id;
+    OK(corm_commit(s));
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM book WHERE writer_id = %lld", (long long)b->id);
+    assert_int_equal(sql_int(sql), 300);
+    corm_session_free(s);
+}
+
 int main(void)
 {
     /* on every backend */
@@ -945,6 +1070,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(large_flush_keys_come_back_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(large_flush_failing_midway_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(update_of_a_row_gone_midway, setup, teardown),
+        cmocka_unit_test_setup_teardown(update_refused_midway_names_the_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_row_statements, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_row_delete_refused_names_the_row, setup, teardown),
     };
     /* SQLite's own: a database-wide write lock (two writers conflict; a
      * server locks rows) and its sqlite:// database. */

@@ -127,6 +127,12 @@ typedef struct drv_driver {
      * NULL (SQLite, with no round trip to save): statements run one by one. */
     int (*send)(drv_stmt *st, util_err *err);
     int (*recv)(drv_stmt *st, util_err *err);
+    /* Only statements whose results are rows changed are sent (MariaDB's
+     * array binding: one execute of many parameter sets, which gives back
+     * no keys and no rows, and the rows changed only in all). After recv,
+     * `changes` says 1 for each row of such a batch when the batch changed
+     * as many rows as it ran, and -1 (which rows is not known) when fewer. */
+    bool send_counts_only;
     /* Whether a prepared statement only reads (raw SQL outside a transaction
      * then runs without beginning one). */
     bool (*stmt_readonly)(drv_stmt *st);

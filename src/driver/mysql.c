@@ -53,10 +53,30 @@ typedef struct my_param {
     enum enum_field_types type;
     int64_t i;
     double d;
-    char *s;                 /* a copy of a text or blob */
-    unsigned long len;
+    char *s;                 /* a copy of a text or blob (its buffer kept for the next) */
+    unsigned long len, cap;
     my_bool is_null;
 } my_param;
+
+/* One parameter's values in a batch, a column of the array binding: cells
+ * as Connector/C reads them (8-byte integers, doubles, or pointers to the
+ * bytes of texts and blobs, which are offsets into the batch's bytes until
+ * it runs), lengths and indicators (NULL or not) per row. */
+typedef union my_cell {
+    int64_t i;
+    double d;
+    char *p;
+    size_t off;
+} my_cell;
+_Static_assert(sizeof(my_cell) == 8, "Connector/C reads arrays of 8-byte integers and pointers");
+
+typedef struct my_column {
+    enum enum_field_types type;
+    bool typed;              /* type set by a row with a value */
+    my_cell *v;
+    unsigned long *len;
+    char *ind;
+} my_column;
 
 typedef struct my_col {
     corm_vkind kind;         /* what the column's type reads as (but NULL) */
@@ -81,6 +101,14 @@ struct drv_stmt {
     my_col *cols;
     MYSQL_RES *meta;
     MYSQL_FIELD *fields;
+    /* a batch (send/recv): rows sent, their columns and bytes; once run,
+     * the rows read so far and what the run changed in all */
+    size_t nbatch, capbatch, nread;
+    my_column *batch;
+    char *bytes;
+    size_t nbytes, capbytes;
+    bool ran;
+    int64_t batch_changes;
 };
 
 /* ---- errors --------------------------------------------------------------------- */
@@ -304,6 +332,13 @@ static void free_stmt(drv_stmt *st)
         return;
     for (int i = 0; i < st->nparams && st->params; i++)
         util_free(st->params[i].s);
+    for (int i = 0; i < st->nparams && st->batch; i++) {
+        util_free(st->batch[i].v);
+        util_free(st->batch[i].len);
+        util_free(st->batch[i].ind);
+    }
+    util_free(st->batch);
+    util_free(st->bytes);
     for (int i = 0; i < st->nfields && st->cols; i++)
         util_free(st->cols[i].buf);
     if (st->meta)
@@ -438,8 +473,6 @@ static my_param *param(drv_stmt *st, int i)
     if (i < 1 || i > st->nparams)
         return NULL;
     my_param *p = &st->params[i - 1];
-    util_free(p->s);
-    p->s = NULL;
     p->is_null = 0;
     return p;
 }
@@ -479,8 +512,13 @@ static int bind_bytes(drv_stmt *st, int i, const void *s, size_t n, enum enum_fi
     my_param *p = param(st, i);
     if (!p)
         return CORM_EINVAL;
-    if (!(p->s = util_malloc(n + 1)))
-        return CORM_ENOMEM;
+    if (!p->s || p->cap < n) {
+        char *s2 = util_realloc(p->s, n + 1);
+        if (!s2)
+            return CORM_ENOMEM;
+        p->s = s2;
+        p->cap = (unsigned long)n;
+    }
     if (n)
         memcpy(p->s, s, n);
     p->s[n] = '\0';
@@ -668,6 +706,137 @@ static int my_step(drv_stmt *st, util_err *err)
             col->buf[col->len < col->cap ? col->len : col->cap] = '\0';
     }
     return 1;
+}
+
+/* ---- batches: array binding -----------------------------------------------------
+ *
+ * send copies the parameters as bound now into the batch, a row of one
+ * column array per parameter; the first recv runs every row with one
+ * execute (STMT_ATTR_ARRAY_SIZE: MariaDB's COM_STMT_BULK_EXECUTE, a single
+ * round trip), and each recv then takes one row's part. The server says
+ * only what the whole run changed: when that is a row per row sent (an
+ * UPDATE or DELETE by key), each row's change count is 1, and -1 when
+ * fewer (driver.h). Statements that return rows or keys are not sent so. */
+
+static int grow_batch(drv_stmt *st)
+{
+    size_t cap = st->capbatch ? st->capbatch * 2 : 64;
+    if (!st->batch && !(st->batch = util_calloc((size_t)st->nparams, sizeof *st->batch)))
+        return CORM_ENOMEM;
+    for (int j = 0; j < st->nparams; j++) {
+        my_column *k = &st->batch[j];
+        my_cell *v = util_realloc(k->v, cap * sizeof *v);
+        if (v)
+            k->v = v;
+        unsigned long *len = v ? util_realloc(k->len, cap * sizeof *len) : NULL;
+        if (len)
+            k->len = len;
+        char *ind = len ? util_realloc(k->ind, cap) : NULL;
+        if (!ind)
+            return CORM_ENOMEM;
+        k->ind = ind;
+    }
+    st->capbatch = cap;
+    return CORM_OK;
+}
+
+static int my_send(drv_stmt *st, util_err *err)
+{
+    if (st->nfields || (st->ran && st->nread < st->nbatch))
+        return util_err_set(err, CORM_EINVAL, "mariadb: a statement with rows to read or "
+                            "results outstanding cannot be sent in a batch");
+    if (!st->nparams)
+        return util_err_set(err, CORM_EINVAL, "mariadb: a batch needs parameters");
+    if (st->nbatch == st->capbatch && grow_batch(st) < 0)
+        return util_err_set(err, CORM_ENOMEM, "out of memory sending a batch");
+    size_t r = st->nbatch;
+    for (int j = 0; j < st->nparams; j++) {
+        my_param *p = &st->params[j];
+        my_column *k = &st->batch[j];
+        if (r == 0)
+            k->typed = false;
+        k->v[r].i = 0;
+        k->len[r] = 0;
+        if (p->is_null) {
+            k->ind[r] = STMT_INDICATOR_NULL;
+            continue;
+        }
+        k->ind[r] = STMT_INDICATOR_NONE;
+        if (k->typed && k->type != p->type)
+            return util_err_set(err, CORM_EINVAL, "mariadb: a batch binds parameter %d as two "
+                                "types", j + 1);
+        k->type = p->type;
+        k->typed = true;
+        if (p->type == MYSQL_TYPE_LONGLONG) {
+            k->v[r].i = p->i;
+        } else if (p->type == MYSQL_TYPE_DOUBLE) {
+            k->v[r].d = p->d;
+        } else {
+            if (st->nbytes + p->len > st->capbytes) {
+                size_t cap = st->capbytes * 2 > st->nbytes + p->len ? st->capbytes * 2
+                                                                     : st->nbytes + p->len + 4096;
+                char *bytes = util_realloc(st->bytes, cap);
+                if (!bytes)
+                    return util_err_set(err, CORM_ENOMEM, "out of memory sending a batch");
+                st->bytes = bytes;
+                st->capbytes = cap;
+            }
+            if (p->len)
+                memcpy(st->bytes + st->nbytes, p->s, p->len);
+            k->v[r].off = st->nbytes;
+            k->len[r] = p->len;
+            st->nbytes += p->len;
+        }
+    }
+    st->nbatch++;
+    return CORM_OK;
+}
+
+/* Run the rows sent as one execute. */
+static int run_batch(drv_stmt *st, util_err *err)
+{
+    unsigned int n = (unsigned int)st->nbatch, zero = 0;
+    for (int j = 0; j < st->nparams; j++) {
+        my_column *k = &st->batch[j];
+        MYSQL_BIND *b = &st->pb[j];
+        memset(b, 0, sizeof *b);
+        b->buffer_type = k->typed ? k->type : MYSQL_TYPE_LONGLONG;
+        b->buffer = k->v;
+        b->u.indicator = k->ind;
+        if (k->typed && k->type != MYSQL_TYPE_LONGLONG && k->type != MYSQL_TYPE_DOUBLE) {
+            for (size_t r = 0; r < st->nbatch; r++)
+                k->v[r].p = k->ind[r] == STMT_INDICATOR_NULL ? NULL : st->bytes + k->v[r].off;
+            b->length = k->len;
+        }
+    }
+    int rc = CORM_OK;
+    if (mysql_stmt_attr_set(st->st, STMT_ATTR_ARRAY_SIZE, &n) ||
+        mysql_stmt_bind_param(st->st, st->pb) || mysql_stmt_execute(st->st))
+        rc = failed_run(st, err);
+    else
+        st->batch_changes = (int64_t)mysql_stmt_affected_rows(st->st);
+    mysql_stmt_attr_set(st->st, STMT_ATTR_ARRAY_SIZE, &zero);
+    return rc;
+}
+
+static int my_recv(drv_stmt *st, util_err *err)
+{
+    if (!st->nbatch || (st->ran && st->nread == st->nbatch))
+        return util_err_set(err, CORM_EINVAL, "mariadb: no result outstanding");
+    if (!st->ran) {
+        int rc = run_batch(st, err);
+        st->nbytes = 0;
+        if (rc < 0) { /* the rest are dropped */
+            st->nbatch = 0;
+            return rc;
+        }
+        st->ran = true;
+        st->nread = 0;
+    }
+    st->c->changes = st->batch_changes == (int64_t)st->nbatch ? 1 : -1;
+    if (++st->nread == st->nbatch) /* all read: the next send starts a batch */
+        st->nbatch = st->nread = 0, st->ran = false;
+    return 0;
 }
 
 static bool my_stmt_readonly(drv_stmt *st) { return st->readonly; }
@@ -985,6 +1154,9 @@ const drv_driver drv_mysql = {
     .bind_text = my_bind_text,
     .bind_blob = my_bind_blob,
     .step = my_step,
+    .send = my_send,
+    .recv = my_recv,
+    .send_counts_only = true,
     .stmt_readonly = my_stmt_readonly,
     .column_count = my_column_count,
     .column_name = my_column_name,

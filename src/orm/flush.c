@@ -127,7 +127,8 @@ static void put_where_pk(sql_ctx *x, const sch_mapper *mp, size_t nparams)
     put_placeholders(x, nparams, 1);
 }
 
-static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uint64_t mask)
+static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uint64_t mask,
+                  size_t rows)
 {
     const corm_model *m = mp->model;
     sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
@@ -175,6 +176,38 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
         util_buf_puts(x.b, "DELETE FROM ");
         sql_put_ident(&x, m->table);
         put_where_pk(&x, mp, 0);
+        break;
+    case SQLK_INSERT_ROWS:
+        /* INSERT INTO t (a, b) VALUES (?, ?), (?, ?) RETURNING <the rest> */
+        util_buf_puts(x.b, "INSERT INTO ");
+        sql_put_ident(&x, m->table);
+        for (size_t i = 0; i < m->ncolumns; i++) {
+            if (!(mask >> i & 1))
+                continue;
+            util_buf_puts(x.b, n++ ? ", " : " (");
+            sql_put_ident(&x, m->columns[i]->name);
+        }
+        util_buf_puts(x.b, ") VALUES ");
+        for (size_t r = 0; r < rows; r++) {
+            util_buf_puts(x.b, r ? ", (" : "(");
+            put_placeholders(&x, r * n, n);
+            util_buf_putc(x.b, ')');
+        }
+        for (size_t i = 0, k = 0; i < m->ncolumns; i++) {
+            if (mask >> i & 1)
+                continue;
+            util_buf_puts(x.b, k++ ? ", " : " RETURNING ");
+            sql_put_ident(&x, m->columns[i]->name);
+        }
+        break;
+    case SQLK_DELETE_ROWS:
+        util_buf_puts(x.b, "DELETE FROM ");
+        sql_put_ident(&x, m->table);
+        util_buf_puts(x.b, " WHERE ");
+        sql_put_ident(&x, mp->pk->name);
+        util_buf_puts(x.b, " IN (");
+        put_placeholders(&x, 0, rows);
+        util_buf_putc(x.b, ')');
         break;
     case SQLK_SELECT_M2M: {
         /* SELECT target.*, assoc.<key to us> FROM target JOIN assoc ON ... */
@@ -224,22 +257,29 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
 const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
                               uint64_t mask)
 {
+    return orm_statement_rows(s, mp, kind, mask, 0);
+}
+
+const sql_text *orm_statement_rows(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
+                                   uint64_t mask, size_t rows)
+{
     orm_sqlc *slots = &s->sqlc[mp->rank * ORM_SQLC], *free_slot = NULL;
     for (size_t i = 0; i < ORM_SQLC; i++) {
-        if (slots[i].kind == kind && slots[i].mask == mask)
+        if (slots[i].kind == kind && slots[i].mask == mask && slots[i].rows == rows)
             return &slots[i].text;
         if (!slots[i].kind && !free_slot)
             free_slot = &slots[i];
     }
-    build(s, mp, kind, mask);
+    build(s, mp, kind, mask, rows);
     char *text = s->sql.err ? NULL : util_arena_strndup(&s->arena, s->sql.p, s->sql.len);
     if (!text) {
         orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", mp->model->name);
         return NULL;
     }
     if (!free_slot) /* all taken: the column sets vary, replace one */
-        free_slot = &slots[mask % ORM_SQLC];
+        free_slot = &slots[(mask + rows) % ORM_SQLC];
     free_slot->kind = (uint8_t)kind;
+    free_slot->rows = (uint16_t)rows;
     free_slot->mask = mask;
     free_slot->text = (sql_text){ text, s->sql.len, sql_hash(text, s->sql.len) };
     return &free_slot->text;
@@ -247,41 +287,63 @@ const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sq
 
 /* ---- batches ----------------------------------------------------------------------
  *
- * Each INSERT, UPDATE and DELETE of a flush is started (its values bound,
- * its statement sent) and later finished (its result read: keys and server
- * defaults, rows changed; the journal written). Where the driver sends
- * statements without waiting (libpq's pipeline mode), up to ORM_BATCH of
- * one statement text are sent before the first result is read: a flush of
- * 10,000 objects is a few dozen round trips, not 10,000. Elsewhere each
- * statement finishes as soon as it is started. A statement of another
- * text, or anything else on the connection, waits until the batch is read. */
+ * Each INSERT, UPDATE and DELETE of a flush is started (its values bound)
+ * and later finished (its result read: keys and server defaults, rows
+ * changed; the journal written). Two kinds of batch save statements:
+ *
+ * Rows. The INSERTs of one model and column set, and the DELETEs of one
+ * model, are collected (their parameters in s->rows) and written by
+ * statements of many rows: INSERT ... VALUES (...), (...) RETURNING the
+ * columns the database filled in, DELETE ... WHERE key IN (...). A batch is
+ * cut into chunks of powers of two (256, 128, ..., 1 rows), so that a model
+ * needs at most nine texts of each, each prepared once per connection. The
+ * three databases return RETURNING's rows in the order of VALUES, which is
+ * the order they assign keys in: each object takes its row, and the keys
+ * are checked to rise. A many-row statement the database refuses does not
+ * say which row it refused: the flush is then rolled back and run again a
+ * row per statement (s->one_by_one), so that the error names the object,
+ * as it would have without batches. An INSERT whose key the user gave and
+ * whose server defaults come back has no order to match rows by: it runs
+ * a row per statement.
+ *
+ * Sent. Where the driver sends statements without waiting (libpq's
+ * pipeline mode; MariaDB's array binding, for statements without keys to
+ * read back), up to ORM_BATCH UPDATEs (and what runs a row per statement)
+ * of one text are sent before the first result is read. An array binding
+ * that fails does not say which row failed either: the flush then runs
+ * again a row per statement, as for a many-row statement.
+ *
+ * Elsewhere each statement finishes as soon as it is started. A statement
+ * of another shape, or anything else on the connection, waits until the
+ * batch is finished. */
 
-#define ORM_BATCH 256
+#define ORM_BATCH 256 /* a power of two */
 
 typedef struct sent {
     orm_obj *o;
     drv_stmt *st;
-    unsigned char *before;   /* INSERT: the object before RETURNING; UPDATE: the old snapshot */
+    unsigned char *before;   /* INSERT: the object before server defaults were read
+                                back; UPDATE: the old snapshot */
     enum orm_sqlk kind;
     bool pk_assigned, returning;
-    int rc;                  /* without batches: what the statement's step gave */
+    int rc;                  /* not sent: what the statement's step gave */
 } sent;
 
 typedef struct batch {
     sent v[ORM_BATCH];
-    size_t n, cap;           /* cap: ORM_BATCH, or 1 without batches */
-    uint64_t hash;           /* the text the sent statements run, by its hash and
+    size_t n;
+    bool rows;               /* collected for many-row statements (none run yet) */
+    bool via_send;           /* sent with the driver's send, to be read with recv */
+    enum orm_sqlk kind;      /* rows: SQLK_INSERT_ROWS or SQLK_DELETE_ROWS */
+    uint64_t mask;           /* rows: the columns written */
+    size_t per;              /* rows: parameters per row */
+    uint64_t hash;           /* sent: the text the statements run, by its hash and
                                 length (its slot in s->sqlc may be taken since) */
     size_t len;
 } batch;
 
-static void batch_init(corm_session *s, batch *b)
-{
-    b->n = 0;
-    b->cap = s->conn->drv->send ? ORM_BATCH : 1;
-}
-
 static int finish_insert(corm_session *s, sent *e, int rc);
+static int inserted(corm_session *s, sent *e);
 static int finish_update(corm_session *s, sent *e);
 static int finish_delete(corm_session *s, sent *e);
 
@@ -290,22 +352,135 @@ static int finish_delete(corm_session *s, sent *e);
 static void batch_abandon(corm_session *s, batch *b, size_t from)
 {
     util_err ignored;
-    for (size_t i = from; i < b->n && s->conn->drv->recv; i++)
+    for (size_t i = from; i < b->n && b->via_send && !b->rows; i++)
         if (s->conn->drv->recv(b->v[i].st, &ignored) < 0)
             break; /* the driver dropped the rest itself */
     b->n = 0;
+    s->rows.n = 0;
 }
 
-/* Read the results of everything sent, in order, and finish each. */
+/* Which object of v[0..n) has no row (after a batch of UPDATEs matched
+ * fewer rows in all than it sent, and the driver cannot tell which):
+ * asked of the database one by one, in the same transaction. */
+static orm_obj *find_gone(corm_session *s, sent *v, size_t n)
+{
+    const drv_driver *d = s->conn->drv;
+    for (size_t i = 0; i < n; i++) {
+        const sch_mapper *mp = v[i].o->mp;
+        corm_value key = sql_field_value(mp->pk, orm_snap(v[i].o), false);
+        drv_stmt *st;
+        s->params.n = 0;
+        sql_param *p = sql_params_push(&s->params);
+        if (!p || sql_param_set(p, mp->pk, &key, false, &s->err) < 0 ||
+            sql_run_text(s->conn, &mp->sql_get, &s->params, &st, &s->err) < 0)
+            return NULL;
+        int rc = d->step(st, &s->err);
+        d->reset(st);
+        if (rc == 0)
+            return v[i].o;
+        if (rc < 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+/* The error of an UPDATE that matched no row. */
+static int gone(corm_session *s, orm_obj *o)
+{
+    char repr[256];
+    return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
+                         "transaction?)", o->mp->model->name,
+                         corm_repr(orm_data(o), repr, sizeof repr));
+}
+
+/* Run the collected rows v[from, from + k) as one statement and finish each. */
+static int run_rows(corm_session *s, batch *b, size_t from, size_t k)
+{
+    const drv_driver *d = s->conn->drv;
+    sent *v = &b->v[from];
+    const sch_mapper *mp = v->o->mp;
+    const corm_model *m = mp->model;
+    sql_params ps = { s->rows.p + from * b->per, k * b->per, k * b->per };
+    const sql_text *t = orm_statement_rows(s, mp, b->kind, b->mask, k);
+    drv_stmt *st;
+    int rc;
+    if (!t)
+        return s->err.code;
+    if ((rc = sql_run_text(s->conn, t, &ps, &st, &s->err)) < 0)
+        return rc;
+    size_t r = 0;
+    int64_t last = INT64_MIN;
+    while ((rc = d->step(st, &s->err)) == 1 && r < k) {
+        orm_obj *o = v[r].o;
+        void *obj = orm_data(o);
+        for (size_t i = 0, j = 0; i < m->ncolumns && rc >= 0; i++)
+            if (!(b->mask >> i & 1))
+                rc = sql_field_load(d, st, (int)j++, m->columns[i], obj,
+                                    orm_flagged(m->columns[i]) ? orm_nulls(o) : NULL, &s->arena,
+                                    &s->err);
+        if (rc < 0)
+            break;
+        if (v[r].pk_assigned) {
+            int64_t id;
+            memcpy(&id, (char *)obj + mp->pk->offset, sizeof id);
+            if (id <= last) {
+                d->reset(st);
+                return orm_set_error(s, CORM_ESQL, "%s: the database gave the keys of a many-row "
+                                     "INSERT out of order; nothing was written", m->name);
+            }
+            last = id;
+        }
+        r++;
+    }
+    if (rc < 0) {
+        d->reset(st);
+        s->rows_failed = k > 1;
+        return orm_db_error(s, v->o, rc);
+    }
+    bool back = b->kind == SQLK_INSERT_ROWS && (v->pk_assigned || v->returning);
+    if (rc == 1 || (back && r != k)) {
+        d->reset(st);
+        return orm_set_error(s, CORM_ESQL, "%s: a many-row INSERT of %zu rows returned %s%zu; "
+                             "nothing was written", m->name, k, rc == 1 ? "more than " : "", r);
+    }
+    for (size_t i = 0; i < k; i++)
+        if ((rc = b->kind == SQLK_DELETE_ROWS ? finish_delete(s, &v[i]) : inserted(s, &v[i])) < 0)
+            return rc;
+    return CORM_OK;
+}
+
+/* Read the results of everything started, in order, and finish each. */
 static int batch_finish(corm_session *s, batch *b)
 {
     const drv_driver *d = s->conn->drv;
+    int rc = CORM_OK;
+    if (b->rows) {
+        for (size_t from = 0, k; from < b->n && rc == CORM_OK; from += k) {
+            for (k = ORM_BATCH; k > b->n - from; k >>= 1)
+                ;
+            rc = run_rows(s, b, from, k);
+        }
+        b->n = 0;
+        s->rows.n = 0;
+        return rc;
+    }
     for (size_t i = 0; i < b->n; i++) {
         sent *e = &b->v[i];
-        int rc = d->recv ? d->recv(e->st, &s->err) : e->rc;
+        rc = b->via_send ? d->recv(e->st, &s->err) : e->rc;
         if (rc < 0) { /* the driver dropped what was left */
+            /* an array binding's failure does not say which row failed */
+            s->rows_failed |= d->send_counts_only && b->n > 1;
             b->n = 0;
             return orm_db_error(s, e->o, rc);
+        }
+        if (e->kind == SQLK_UPDATE && d->changes(s->conn->dc) < 0) {
+            /* the batch matched too few rows, the driver cannot say which */
+            size_t n = b->n;
+            batch_abandon(s, b, i + 1);
+            orm_obj *o = find_gone(s, b->v, n);
+            return o ? gone(s, o) : orm_set_error(s, CORM_ENOTFOUND, "%s: a row is gone "
+                                                  "(deleted by another transaction?)",
+                                                  e->o->mp->model->name);
         }
         if (e->kind == SQLK_UPDATE)
             rc = finish_update(s, e);
@@ -322,31 +497,61 @@ static int batch_finish(corm_session *s, batch *b)
     return CORM_OK;
 }
 
-/* Send the statement t with the session's parameters for e->o, finishing
- * what was sent before when t differs or the batch is full. */
+/* Collect the row e of a many-row statement of `kind`, its parameters in
+ * s->params; finishing the batch first when it holds another shape or is
+ * full. */
+static int batch_row(corm_session *s, batch *b, enum orm_sqlk kind, uint64_t mask, sent *e)
+{
+    int rc;
+    if (b->n && (!b->rows || b->kind != kind || b->mask != mask || b->v[0].o->mp != e->o->mp ||
+                 b->n == ORM_BATCH) && (rc = batch_finish(s, b)) < 0)
+        return rc;
+    if ((rc = orm_begin(s)) < 0) /* the transaction begins at the first write */
+        return rc;
+    while (s->rows.cap < s->rows.n + s->params.n)
+        if (util_grow(&s->rows.p, &s->rows.cap, s->rows.cap, sizeof *s->rows.p, 256) < 0)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s",
+                                 e->o->mp->model->name);
+    memcpy(s->rows.p + s->rows.n, s->params.p, s->params.n * sizeof *s->params.p);
+    s->rows.n += s->params.n;
+    b->rows = true;
+    b->kind = kind;
+    b->mask = mask;
+    b->per = s->params.n;
+    b->v[b->n++] = *e;
+    return CORM_OK;
+}
+
+/* Start the statement t with the session's parameters for e->o (sent, or
+ * run), finishing what was started before when t differs or the batch is
+ * full. */
 static int batch_send(corm_session *s, batch *b, const sql_text *t, sent *e)
 {
+    const drv_driver *d = s->conn->drv;
+    bool via_send = d->send && !(d->send_counts_only && (e->kind == SQLK_INSERT || s->one_by_one));
     int rc;
     if (!t)
         return s->err.code;
-    if (b->n && (b->n == b->cap || b->hash != t->hash || b->len != t->len)) {
+    if (b->n && (b->rows || !via_send || b->n == ORM_BATCH || b->hash != t->hash ||
+                 b->len != t->len)) {
         /* another statement is prepared only once nothing is on its way;
          * the parameters of e are in s->params, which the reads leave alone */
         if ((rc = batch_finish(s, b)) < 0)
             return rc;
     }
-    if ((rc = orm_begin(s)) < 0)  /* the transaction begins at the first write */
+    if ((rc = orm_begin(s)) < 0)
         return rc;
     if ((rc = sql_run_text(s->conn, t, &s->params, &e->st, &s->err)) < 0)
         return rc;
-    const drv_driver *d = s->conn->drv;
-    e->rc = d->send ? d->send(e->st, &s->err) : d->step(e->st, &s->err);
+    e->rc = via_send ? d->send(e->st, &s->err) : d->step(e->st, &s->err);
     if (e->rc < 0)
         return orm_db_error(s, e->o, e->rc);
     b->v[b->n++] = *e;
+    b->rows = false;
+    b->via_send = via_send;
     b->hash = t->hash;
     b->len = t->len;
-    return b->n == b->cap && !d->send ? batch_finish(s, b) : CORM_OK;
+    return via_send ? CORM_OK : batch_finish(s, b);
 }
 
 /* ---- INSERT, UPDATE, DELETE ------------------------------------------------------ */
@@ -368,6 +573,7 @@ static int insert(corm_session *s, batch *b, orm_obj *o)
     void *obj = orm_data(o);
     sent e = { .o = o, .kind = SQLK_INSERT };
     uint64_t mask = 0;
+    bool dflt = false; /* a server default comes back */
     int rc;
     if (mp->has_to_one && (rc = orm_rel_presync(s, o)) != CORM_OK)
         return rc;
@@ -376,11 +582,10 @@ static int insert(corm_session *s, batch *b, orm_obj *o)
         const corm_column *c = m->columns[i];
         if (c == mp->pk && mp->pk_autoinc && unset(o, c)) {
             e.pk_assigned = true;
-            e.returning |= !d->last_insert_id; /* the key comes back in the row */
             continue;
         }
         if (c->server_default && unset(o, c)) {
-            e.returning = true;
+            dflt = true;
             continue;
         }
         corm_value v = sql_field_value(c, obj, eff_null(o, c));
@@ -388,13 +593,19 @@ static int insert(corm_session *s, batch *b, orm_obj *o)
             return rc;
         mask |= (uint64_t)1 << i;
     }
+    /* rows come back in order, matched to objects by it: not for a key the
+     * user gave with server defaults to read (nor DEFAULT VALUES) */
+    bool rows = mask && !s->one_by_one && (e.pk_assigned || !dflt);
+    e.returning = dflt || (!rows && e.pk_assigned && !d->last_insert_id);
     if (e.returning && !(e.before = util_arena_memdup(&s->arena, obj, o->mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
+    if (rows)
+        return batch_row(s, b, SQLK_INSERT_ROWS, mask, &e);
     return batch_send(s, b, orm_statement(s, mp, e.returning ? SQLK_INSERT_RETURNING : SQLK_INSERT,
                                           mask), &e);
 }
 
-/* The INSERT ran (rc: as its step gave): keys and server defaults back. */
+/* The INSERT of one row ran (rc: as its step gave): keys and server defaults back. */
 static int finish_insert(corm_session *s, sent *e, int rc)
 {
     orm_obj *o = e->o;
@@ -416,6 +627,14 @@ static int finish_insert(corm_session *s, sent *e, int rc)
         int64_t id = d->last_insert_id(s->conn->dc);
         memcpy((char *)obj + mp->pk->offset, &id, sizeof id);
     }
+    return inserted(s, e);
+}
+
+/* The row of e->o is in the database, with its key. */
+static int inserted(corm_session *s, sent *e)
+{
+    orm_obj *o = e->o;
+    int rc;
     if ((rc = orm_journal(s, o, J_INSERTED, e->pk_assigned, e->before)) < 0)
         return rc;
     orm_take_snapshot(o);
@@ -479,12 +698,8 @@ static int finish_update(corm_session *s, sent *e)
 {
     orm_obj *o = e->o;
     int rc;
-    if (s->conn->drv->changes(s->conn->dc) != 1) {
-        char repr[256];
-        return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
-                             "transaction?)", o->mp->model->name,
-                             corm_repr(orm_data(o), repr, sizeof repr));
-    }
+    if (s->conn->drv->changes(s->conn->dc) != 1)
+        return gone(s, o);
     if ((rc = orm_journal(s, o, J_UPDATED, false, e->before)) < 0)
         return rc;
     orm_take_snapshot(o);
@@ -498,6 +713,8 @@ static int delete(corm_session *s, batch *b, orm_obj *o)
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
     sent e = { .o = o, .kind = SQLK_DELETE };
+    if (!s->one_by_one)
+        return batch_row(s, b, SQLK_DELETE_ROWS, 0, &e);
     return batch_send(s, b, orm_statement(s, o->mp, SQLK_DELETE, 0), &e);
 }
 
@@ -627,7 +844,9 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp)
     if (s->ndeleted)
         scan = ORM_SCAN_ALL;
     batch b;
-    batch_init(s, &b);
+    b.n = 0;
+    b.rows = b.via_send = false;
+    s->rows_failed = false;
     if ((rc = write_all(s, &b, scan, mp)) == CORM_OK)
         return CORM_OK;
     batch_abandon(s, &b, 0); /* what was sent before the failure */
@@ -636,6 +855,14 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp)
     orm_undo(s, 0, true);
     orm_release_conn(s);
     s->err = keep;
+    if (s->rows_failed && !s->one_by_one && rc != CORM_ENOMEM && rc != CORM_EBUSY &&
+        rc != CORM_ECONNLOST && rc != CORM_EIO && rc != CORM_EREADONLY) {
+        /* the database refused a many-row statement: the same flush again,
+         * a row per statement, names the object it refuses */
+        s->one_by_one = true;
+        rc = orm_flush(s, scan, mp);
+        s->one_by_one = false;
+    }
     return rc;
 }
 

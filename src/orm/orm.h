@@ -146,12 +146,15 @@ typedef struct orm_jentry {
  * the next object with the same columns reuses it (and its hash). */
 enum orm_sqlk {
     SQLK_INSERT = 1, SQLK_INSERT_RETURNING, SQLK_UPDATE, SQLK_DELETE,
+    SQLK_INSERT_ROWS,           /* many rows' VALUES, RETURNING the columns not written */
+    SQLK_DELETE_ROWS,           /* DELETE ... WHERE key IN (many) */
     SQLK_SELECT_IN,  /* mask: the column's index | number of keys << 16 */
     SQLK_SELECT_M2M  /* mask: the relationship's index | number of keys << 16 */
 };
-#define ORM_SQLC 16
+#define ORM_SQLC 32
 typedef struct orm_sqlc {
     uint8_t kind;
+    uint16_t rows;           /* SQLK_*_ROWS: how many rows */
     uint64_t mask;           /* the columns written */
     sql_text text;
 } orm_sqlc;
@@ -190,6 +193,10 @@ struct corm_session {
                                 may lag the keys, so cascades read them again */
     corm_query *queries;
     sql_params params;
+    sql_params rows;         /* a flush's parameters for its many-row statements */
+    bool one_by_one;         /* flush a row per statement (to name the row a
+                                many-row statement failed on) */
+    bool rows_failed;        /* a many-row statement failed in this flush */
     util_buf sql;
     struct orm_sqlc *sqlc;   /* statement texts a flush built, ORM_SQLC per mapper */
     void **scratch;          /* rows being collected */
@@ -248,6 +255,9 @@ bool orm_column_changed(orm_obj *o, const corm_column *c);
  * built once per session (NULL when out of memory, s->err set). */
 const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
                               uint64_t mask);
+/* The same for the SQLK_*_ROWS kinds, of `rows` rows. */
+const sql_text *orm_statement_rows(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
+                                   uint64_t mask, size_t rows);
 /* Fill s->err with a sentence for a database error on object o. */
 int orm_db_error(corm_session *s, orm_obj *o, int code);
 

@@ -88,6 +88,7 @@ static void release_all(corm_session *s)
     util_free(s->lazy_loads);
     util_free(s->warned);
     sql_params_free(&s->params);
+    sql_params_free(&s->rows);
     util_buf_free(&s->sql);
     util_arena_free(&s->arena);
     s->imap = NULL;
