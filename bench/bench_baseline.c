@@ -347,18 +347,29 @@ __attribute__((noinline)) static void w_delete(int64_t users)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_baseline DIR [N]\n");
+        fprintf(stderr, "usage: bench_baseline DIR [N [all|users|scan]]\n");
         return 2;
     }
     int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
+    enum bench_mode mode = bench_mode(argc, argv);
     char path[4096];
     snprintf(path, sizeof path, "%s/baseline.db", argv[1]);
-    unlink(path);
+    if (mode != BENCH_SCAN)
+        unlink(path);
     if (sqlite3_open(path, &db) != SQLITE_OK)
         die("open");
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
+    if (mode == BENCH_SCAN) {
+        w_scan(n);
+        sqlite3_close(db);
+        return 0;
+    }
     w_insert(n);
+    if (mode == BENCH_USERS) {
+        sqlite3_close(db);
+        return 0;
+    }
     w_get(n);
     w_filter(n);
     w_scan(n);

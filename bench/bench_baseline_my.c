@@ -458,14 +458,25 @@ static void connect_url(const char *url)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_baseline_my URL [N]\n");
+        fprintf(stderr, "usage: bench_baseline_my URL [N [all|users|scan]]\n");
         return 2;
     }
     int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
     connect_url(argv[1]);
     bench_on_server = true;
+    bench_rows = n;
+    enum bench_mode mode = bench_mode(argc, argv);
+    if (mode == BENCH_SCAN) {
+        w_scan(n);
+        mysql_close(db);
+        return 0;
+    }
     w_insert(n);
     bench_settle();
+    if (mode == BENCH_USERS) {
+        mysql_close(db);
+        return 0;
+    }
     w_get(n);
     w_filter(n);
     w_scan(n);

@@ -338,7 +338,7 @@ __attribute__((noinline)) static void w_delete(int64_t users)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_baseline_pg URL [N]\n");
+        fprintf(stderr, "usage: bench_baseline_pg URL [N [all|users|scan]]\n");
         return 2;
     }
     int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
@@ -347,8 +347,19 @@ int main(int argc, char **argv)
         die("connect");
     PQclear(PQexec(db, "SET client_min_messages = warning"));
     bench_on_server = true;
+    bench_rows = n;
+    enum bench_mode mode = bench_mode(argc, argv);
+    if (mode == BENCH_SCAN) {
+        w_scan(n);
+        PQfinish(db);
+        return 0;
+    }
     w_insert(n);
     bench_settle();
+    if (mode == BENCH_USERS) {
+        PQfinish(db);
+        return 0;
+    }
     w_get(n);
     w_filter(n);
     w_scan(n);

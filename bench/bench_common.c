@@ -41,10 +41,24 @@ long bench_peak_kb(void)
 
 bool bench_on_server;
 
+int64_t bench_rows;
+
 void bench_settle(void)
 {
     if (bench_on_server)
-        sleep(1);
+        sleep((unsigned)(1 + bench_rows / 20000));
+}
+
+enum bench_mode bench_mode(int argc, char **argv)
+{
+    if (argc < 4 || strcmp(argv[3], "all") == 0)
+        return BENCH_ALL;
+    if (strcmp(argv[3], "users") == 0)
+        return BENCH_USERS;
+    if (strcmp(argv[3], "scan") == 0)
+        return BENCH_SCAN;
+    fprintf(stderr, "%s: unknown mode %s (all, users, scan)\n", argv[0], argv[3]);
+    exit(2);
 }
 
 void bench_report(const char *workload, double seconds)

@@ -15,12 +15,23 @@ void bench_reset_peak(void);
 /* VmHWM in kB. */
 long bench_peak_kb(void);
 void bench_report(const char *workload, double seconds);
-/* On a server, untimed, after the workloads that write many rows: a
- * second for the server to write them out (its background writer and WAL),
- * which would otherwise land in the next workload of whichever program
- * wrote fastest. Nothing on SQLite. */
+/* On a server, untimed, after the workloads that write many rows: time
+ * for the server to write them out (its background writer, WAL, InnoDB's
+ * page flushing), which would otherwise land in the next workload of
+ * whichever program wrote fastest: 1 s + 1 s per 20,000 rows of
+ * bench_rows (measured on MariaDB: after corm's 1-second insert of 100,000
+ * users, a 1-second pause left the next workload 2x slower, a 6-second
+ * one did not). Nothing on SQLite. */
 extern bool bench_on_server;
+extern int64_t bench_rows;
 void bench_settle(void);
+
+/* What a run does, from argv[3]: every workload ("all", the default);
+ * "users": the schema and N users (the insert workload), nothing else;
+ * "scan": the scan workload alone, on the users left by a "users" run, so
+ * that its time and peak memory are a fresh process's (BENCH.md). */
+enum bench_mode { BENCH_ALL, BENCH_USERS, BENCH_SCAN };
+enum bench_mode bench_mode(int argc, char **argv);
 /* Exit non-zero with a message when a workload's answer is wrong. */
 void bench_check(const char *workload, int64_t got, int64_t want);
 

@@ -255,8 +255,8 @@ __attribute__((noinline)) static void w_delete(corm_engine *db, int64_t users)
 }
 
 /* An engine on DIR/name (SQLite, as BENCH.md sets it) or on the server at
- * a URL, its tables dropped. */
-static corm_engine *open_db(const char *where, const char *name)
+ * a URL, its tables dropped (keep: as they are). */
+static corm_engine *open_db(const char *where, const char *name, bool keep)
 {
     char path[4096], url[4200];
     bool server = strstr(where, "://") != NULL;
@@ -265,11 +265,12 @@ static corm_engine *open_db(const char *where, const char *name)
         snprintf(url, sizeof url, "%s", where);
     } else {
         snprintf(path, sizeof path, "%s/%s", where, name);
-        unlink(path);
+        if (!keep)
+            unlink(path);
         snprintf(url, sizeof url, "sqlite:///%s?journal_mode=wal&synchronous=normal", path);
     }
     corm_engine *db;
-    if (corm_engine_open(&db, url, models) != CORM_OK || (server && corm_drop_all(db) != CORM_OK)) {
+    if (corm_engine_open(&db, url, models) != CORM_OK || (server && !keep && corm_drop_all(db) != CORM_OK)) {
         fprintf(stderr, "%s\n", corm_engine_errmsg(db));
         exit(1);
     }
@@ -279,13 +280,24 @@ static corm_engine *open_db(const char *where, const char *name)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_corm DIR|URL [N]\n");
+        fprintf(stderr, "usage: bench_corm DIR|URL [N [all|users|scan]]\n");
         return 2;
     }
     int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
-    corm_engine *db = open_db(argv[1], "corm.db");
+    enum bench_mode mode = bench_mode(argc, argv);
+    bench_rows = n;
+    corm_engine *db = open_db(argv[1], "corm.db", mode == BENCH_SCAN);
+    if (mode == BENCH_SCAN) {
+        w_scan(db, n);
+        corm_engine_close(db);
+        return 0;
+    }
     w_insert(db, n);
     bench_settle();
+    if (mode == BENCH_USERS) {
+        corm_engine_close(db);
+        return 0;
+    }
     w_get(db, n);
     w_filter(db, n);
     w_scan(db, n);
@@ -294,7 +306,7 @@ int main(int argc, char **argv)
     bench_settle();
 
     int64_t users = n < 10000 ? n : 10000;
-    db = open_db(argv[1], "corm-rel.db");
+    db = open_db(argv[1], "corm-rel.db", false);
     setup_relations(db, users);
     bench_settle();
     w_relations(db, users);

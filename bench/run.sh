@@ -19,9 +19,17 @@ elif [ -n "${BENCH_URL:-}" ]; then
 else
     where=$tmp baseline=bench_baseline label="hand-written sqlite3"
 fi
+# Each run: every workload but scan in one process; then scan alone in a
+# fresh process on N users left by a "users" run (BENCH.md: memory kept by
+# earlier workloads would hide the scan's own).
 for ((r = 1; r <= runs; r++)); do
-    "$build/bench/$baseline" "$where" "$n" | sed 's/^/baseline /' >> "$tmp/results"
-    "$build/bench/bench_corm" "$where" "$n" | sed 's/^/corm /' >> "$tmp/results"
+    for p in baseline corm; do
+        prog=$baseline
+        [ $p = corm ] && prog=bench_corm
+        "$build/bench/$prog" "$where" "$n" all | grep -v ' scan ' | sed "s/^/$p /" >> "$tmp/results"
+        "$build/bench/$prog" "$where" "$n" users > /dev/null
+        "$build/bench/$prog" "$where" "$n" scan | sed "s/^/$p /" >> "$tmp/results"
+    done
     rm -f "$tmp"/*.db*
 done
 python3 - "$tmp/results" "$runs" "$n" "$label" <<'PY'

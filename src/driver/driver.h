@@ -133,6 +133,11 @@ typedef struct drv_driver {
      * `changes` says 1 for each row of such a batch when the batch changed
      * as many rows as it ran, and -1 (which rows is not known) when fewer. */
     bool send_counts_only;
+    /* The caller reads the rows of st's run to the last, or drops them,
+     * before anything else runs on the connection: the driver may read
+     * them from the socket as they come (MariaDB) rather than buffer them
+     * all first. NULL: nothing to gain. */
+    void (*read_all)(drv_stmt *st);
     /* Whether a prepared statement only reads (raw SQL outside a transaction
      * then runs without beginning one). */
     bool (*stmt_readonly)(drv_stmt *st);
@@ -146,6 +151,11 @@ typedef struct drv_driver {
     double (*column_double)(drv_stmt *st, int i);
     const char *(*column_text)(drv_stmt *st, int i, size_t *len);
     const void *(*column_blob)(drv_stmt *st, int i, size_t *len);
+    /* A DATE, TIME or DATETIME column as the client library has it already
+     * (MariaDB's MYSQL_TIME): true with *out set (a DATE's time zero, a
+     * TIME's date zero), not checked; false: read its text. NULL: the text
+     * always (it is what the others send). */
+    bool (*column_datetime)(drv_stmt *st, int i, corm_datetime *out);
 
     /* The key the database gave the last row inserted; NULL when keys come
      * back only through RETURNING (the flush then asks for them). */

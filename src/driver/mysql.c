@@ -700,9 +700,8 @@ static int my_step(drv_stmt *st, util_err *err)
     }
     for (int i = 0; i < st->nfields; i++) {
         my_col *col = &st->cols[i];
-        if (col->temporal && !col->is_null)
-            col->len = format_time(col->buf, &col->tm, col->temporal);
-        else if ((col->kind == CORM_V_TEXT || col->kind == CORM_V_BLOB) && !col->is_null)
+        if ((col->kind == CORM_V_TEXT || col->kind == CORM_V_BLOB) && !col->is_null &&
+            !col->temporal)
             col->buf[col->len < col->cap ? col->len : col->cap] = '\0';
     }
     return 1;
@@ -876,9 +875,27 @@ static const char *my_column_text(drv_stmt *st, int i, size_t *len)
         c->len = (unsigned long)(c->kind == CORM_V_INT
                                      ? snprintf(c->buf, 32, "%lld", (long long)c->i)
                                      : snprintf(c->buf, 32, "%.17g", c->d));
+    } else if (c->temporal && !c->is_null) {
+        /* written when asked: corm's own fields take it as it is (below) */
+        c->len = format_time(c->buf, &c->tm, c->temporal);
     }
     *len = c->len;
     return c->buf;
+}
+
+static bool my_column_datetime(drv_stmt *st, int i, corm_datetime *out)
+{
+    const my_col *c = &st->cols[i];
+    if (!c->temporal || c->is_null)
+        return false;
+    out->date.year = (int32_t)c->tm.year;
+    out->date.month = (uint8_t)c->tm.month;
+    out->date.day = (uint8_t)c->tm.day;
+    out->time.hour = (uint8_t)c->tm.hour;
+    out->time.minute = (uint8_t)c->tm.minute;
+    out->time.second = (uint8_t)c->tm.second;
+    out->time.usec = (uint32_t)c->tm.second_part;
+    return !c->tm.neg && c->tm.hour < 24; /* a TIME past a day, or negative: as text */
 }
 
 static const void *my_column_blob(drv_stmt *st, int i, size_t *len)
@@ -1165,6 +1182,7 @@ const drv_driver drv_mysql = {
     .column_double = my_column_double,
     .column_text = my_column_text,
     .column_blob = my_column_blob,
+    .column_datetime = my_column_datetime,
     .last_insert_id = my_last_insert_id,
     .changes = my_changes,
     .reflect = my_reflect,

@@ -668,6 +668,7 @@ static int collect(corm_query *q, size_t max)
     drv_stmt *st = NULL;
     int rc = run(s, &st);
     s->nscratch = 0;
+    sql_read_all(s->conn, st);
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *o;
         if ((rc = orm_load_row(s, q->mp, st, q->mp->model->columns, q->mp->model->ncolumns,
@@ -699,6 +700,7 @@ static int collect_joined(corm_query *q)
     drv_stmt *st = NULL;
     int rc = run(s, &st);
     s->nscratch = 0;
+    sql_read_all(s->conn, st);
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *p, *c;
         if ((rc = orm_load_row(s, mp, st, mp->model->columns, n1, LOAD_KEEP, &p)) < 0)

@@ -223,6 +223,7 @@ static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *b
             return s->err.code;
         drv_stmt *st = NULL;
         rc = sql_run_text(s->conn, t, &s->params, &st, &s->err);
+        sql_read_all(s->conn, st);
         while (rc == CORM_OK && (rc = s->conn->drv->step(st, &s->err)) == 1) {
             orm_obj *o, *named = NULL;
             if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns, LOAD_KEEP, &o)) == CORM_OK &&
@@ -730,6 +731,7 @@ static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs,
             rc = s->err.code;
         else
             rc = sql_run_text(s->conn, txt, &s->params, &st, &s->err);
+        sql_read_all(s->conn, st);
         while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
             orm_obj *c;
             corm_value key;

@@ -272,3 +272,9 @@ int sql_rollback_to(sql_conn *c, util_err *err)
         c->depth--;
     return rc;
 }
+
+void sql_read_all(sql_conn *c, drv_stmt *st)
+{
+    if (st && c->drv->read_all)
+        c->drv->read_all(st);
+}

@@ -95,6 +95,9 @@ int sql_run(sql_conn *c, const char *sql, size_t len, const sql_params *ps, drv_
             util_err *err);
 int sql_run_text(sql_conn *c, const sql_text *t, const sql_params *ps, drv_stmt **out,
                  util_err *err);
+/* Tell the driver that st's rows will be read to the last (or dropped)
+ * before anything else runs on c (drv_driver.read_all); st may be NULL. */
+void sql_read_all(sql_conn *c, drv_stmt *st);
 /* Run a statement with no result rows (echoed). */
 int sql_exec(sql_conn *c, const char *sql, util_err *err);
 /* Run a statement that returns no rows, through the cache, with parameters. */

@@ -537,6 +537,21 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     default:
         break;
     }
+    corm_datetime dt;
+    if (d->column_datetime && (col->type == CORM_TYPE_DATE || col->type == CORM_TYPE_TIME ||
+                               col->type == CORM_TYPE_DATETIME) &&
+        d->column_datetime(st, i, &dt)) {
+        bool date_ok = corm_date_is_valid(dt.date), time_ok = corm_time_is_valid(dt.time);
+        if (col->type == CORM_TYPE_DATE && date_ok)
+            memcpy(f, &dt.date, sizeof dt.date);
+        else if (col->type == CORM_TYPE_TIME && time_ok)
+            memcpy(f, &dt.time, sizeof dt.time);
+        else if (col->type == CORM_TYPE_DATETIME && date_ok && time_ok)
+            memcpy(f, &dt, sizeof dt);
+        else
+            return load_error(err, col, CORM_EDATE, "an invalid date or time");
+        return CORM_OK;
+    }
     /* the rest travel as text */
     char tmp[64];
     const char *s = d->column_text(st, i, &n);
