@@ -22,7 +22,7 @@
  * A statement is a server-side prepared statement (the binary protocol),
  * its parameters bound from copies, its result stored on the client
  * (mysql_stmt_store_result) so that other statements can run while its rows
- * are read. Integers and doubles come back as such; everything else as its
+ * are read, unless its caller reads them all at once (read_all). Integers and doubles come back as such; everything else as its
  * text (dates, times and decimals converted by the connector), blobs as
  * bytes. Keys of new rows come back as the insert id, or through RETURNING
  * (MariaDB 10.5+) when server defaults must be read.
@@ -44,6 +44,7 @@
 
 struct drv_conn {
     MYSQL *my;
+    drv_stmt *open;          /* a SELECT whose rows are being read from the socket */
     int64_t changes;         /* rows the last statement changed (matched) */
     int64_t insert_id;
     bool lost;               /* a statement failed because the server went away */
@@ -95,6 +96,8 @@ struct drv_stmt {
     char *sql;               /* its text, to prepare it again after a failed run */
     unsigned long sql_len;
     bool readonly, executed, has_result;
+    bool stream;             /* this run's rows are read as they come (read_all) */
+    bool dropped;            /* its rows were dropped for another command */
     int nparams, nfields;
     my_param *params;
     MYSQL_BIND *pb, *rb;
@@ -276,10 +279,28 @@ static int my_connect(const drv_url *url, drv_conn **out, util_err *err)
     return CORM_OK;
 }
 
+/* The rows of a SELECT whose caller reads them all before anything else
+ * (read_all: a query's objects, a relationship's eager load) are read from
+ * the socket as they come: a scan of 100,000 users never sits in a client
+ * buffer as well as in the objects made of them. The connection runs
+ * nothing else meanwhile; a command that must run anyway (after the
+ * caller gave up on the rows: an error, a rollback) first drops what is
+ * left of them, and the statement says so if it is stepped again. */
+static void drop_open(drv_conn *c)
+{
+    drv_stmt *st = c->open;
+    if (!st)
+        return;
+    c->open = NULL;
+    mysql_stmt_free_result(st->st);
+    st->dropped = true;
+}
+
 static bool my_alive(drv_conn *c, bool ping)
 {
     if (c->lost)
         return false;
+    drop_open(c);
     return !ping || mysql_ping(c->my) == 0;
 }
 
@@ -295,6 +316,7 @@ static void my_close(drv_conn *c)
 
 static int my_exec(drv_conn *c, const char *sql, util_err *err)
 {
+    drop_open(c);
     if (mysql_real_query(c->my, sql, strlen(sql)) != 0) {
         return fail(c, err);
     }
@@ -425,6 +447,7 @@ static int my_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, 
         return util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
     }
     st->sql_len = (unsigned long)len;
+    drop_open(c);
     if (mysql_stmt_prepare(st->st, sql, (unsigned long)len) != 0) {
         int rc = fail_stmt(st, err);
         free_stmt(st);
@@ -455,18 +478,29 @@ static int my_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, 
 
 static void my_reset(drv_stmt *st)
 {
-    if (st && st->executed) {
+    if (!st)
+        return;
+    if (st->executed) {
+        if (st->c->open == st) /* the rest of its rows are read and dropped */
+            st->c->open = NULL;
+        else /* Connector/C would take another statement's rows for this one's */
+            drop_open(st->c);
         mysql_stmt_free_result(st->st);
         st->executed = false;
     }
+    st->stream = st->dropped = false;
 }
 
 static void my_finalize(drv_stmt *st)
 {
-    if (st)
+    if (st) {
         my_reset(st);
+        drop_open(st->c);
+    }
     free_stmt(st);
 }
+
+static void my_read_all(drv_stmt *st) { st->stream = st->readonly && !st->executed; }
 
 static my_param *param(drv_stmt *st, int i)
 {
@@ -557,6 +591,9 @@ static int failed_run(drv_stmt *st, util_err *err)
 {
     int rc = fail_stmt(st, err);
     st->executed = false;
+    if (st->c->open == st)
+        st->c->open = NULL;
+    drop_open(st->c);
     MYSQL_STMT *fresh = st->c->lost ? NULL : mysql_stmt_init(st->c->my);
     if (fresh && mysql_stmt_prepare(fresh, st->sql, st->sql_len) == 0) {
         mysql_stmt_close(st->st);
@@ -570,6 +607,7 @@ static int failed_run(drv_stmt *st, util_err *err)
 
 static int execute(drv_stmt *st, util_err *err)
 {
+    drop_open(st->c);
     for (int i = 0; i < st->nparams; i++) {
         my_param *p = &st->params[i];
         MYSQL_BIND *b = &st->pb[i];
@@ -610,7 +648,10 @@ static int execute(drv_stmt *st, util_err *err)
         if (!st->fields || bind_results(st) < 0)
             return util_err_set(err, CORM_ENOMEM, "out of memory reading a result");
     }
-    if (st->nfields) {
+    if (st->nfields && st->stream) {
+        st->c->open = st; /* read as they come: drop_open */
+        st->c->changes = 0;
+    } else if (st->nfields) {
         if (mysql_stmt_store_result(st->st)) /* INSERT ... RETURNING fails here */
             return failed_run(st, err);
         st->c->changes = 0;
@@ -689,14 +730,20 @@ static int my_step(drv_stmt *st, util_err *err)
         return rc;
     if (!st->nfields)
         return 0;
+    if (st->dropped)
+        return util_err_set(err, CORM_ESTATE, "mariadb: the rest of the rows were dropped when "
+                            "another statement ran");
     int f = mysql_stmt_fetch(st->st);
-    if (f == MYSQL_NO_DATA)
+    if (f == MYSQL_NO_DATA) {
+        if (st->c->open == st)
+            st->c->open = NULL;
         return 0;
+    }
     if (f == MYSQL_DATA_TRUNCATED) {
         if ((rc = refetch_truncated(st)) < 0)
             return util_err_set(err, rc, "mariadb: cannot read a long value");
     } else if (f != 0) {
-        return fail_stmt(st, err);
+        return failed_run(st, err);
     }
     for (int i = 0; i < st->nfields; i++) {
         my_col *col = &st->cols[i];
@@ -795,6 +842,7 @@ static int my_send(drv_stmt *st, util_err *err)
 static int run_batch(drv_stmt *st, util_err *err)
 {
     unsigned int n = (unsigned int)st->nbatch, zero = 0;
+    drop_open(st->c);
     for (int j = 0; j < st->nparams; j++) {
         my_column *k = &st->batch[j];
         MYSQL_BIND *b = &st->pb[j];
@@ -933,6 +981,7 @@ static MYSQL_RES *catalog(drv_conn *c, const char *sql, const char *arg, util_er
         return NULL;
     }
     MYSQL_RES *r = NULL;
+    drop_open(c);
     if (mysql_real_query(c->my, b.p, b.len) != 0 || !(r = mysql_store_result(c->my)))
         fail(c, err);
     util_buf_free(&b);
@@ -1175,6 +1224,7 @@ const drv_driver drv_mysql = {
     .recv = my_recv,
     .send_counts_only = true,
     .stmt_readonly = my_stmt_readonly,
+    .read_all = my_read_all,
     .column_count = my_column_count,
     .column_name = my_column_name,
     .column_kind = my_column_kind,
