@@ -19,9 +19,9 @@ void bench_report(const char *workload, double seconds);
  * for the server to write them out (its background writer, WAL, InnoDB's
  * page flushing), which would otherwise land in the next workload of
  * whichever program wrote fastest: 1 s + 1 s per 20,000 rows of
- * bench_rows (measured on MariaDB: after corm's 1-second insert of 100,000
- * users, a 1-second pause left the next workload 2x slower, a 6-second
- * one did not). Nothing on SQLite. */
+ * bench_rows, then until the machine is idle (measured on MariaDB: after
+ * corm's 1-second insert of 100,000 users, a 1-second pause left the next
+ * workload 2x slower). Nothing on SQLite. */
 extern bool bench_on_server;
 extern int64_t bench_rows;
 void bench_settle(void);

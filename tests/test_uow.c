@@ -890,6 +890,19 @@ static void large_flush_failing_midway_loses_nothing(void **state)
     corm_session_free(s);
 }
 
+/* 300 writers committed, each named by its index. */
+static void three_hundred_writers(corm_session *s, Writer **w)
+{
+    static char names[300][16];
+    for (int i = 0; i < 300; i++) {
+        w[i] = corm_new(s, Writer);
+        snprintf(names[i], sizeof names[i], "w%03d", i);
+        w[i]->name = names[i];
+        OK(corm_add(s, w[i]));
+    }
+    OK(corm_commit(s));
+}
+
 /* A row deleted by another transaction under a batch of UPDATEs (the 150th
  * of 300): CORM_ENOTFOUND naming it, the rest of the batch dropped, nothing
  * written; without it the commit goes through. */
@@ -898,15 +911,8 @@ static void update_of_a_row_gone_midway(void **state)
     (void)state;
     corm_engine_set_echo(db, NULL, NULL);
     corm_session *s = corm_session_new(db);
-    static char names[300][16];
     Writer *w[300];
-    for (int i = 0; i < 300; i++) {
-        w[i] = corm_new(s, Writer);
-        snprintf(names[i], sizeof names[i], "w%03d", i);
-        w[i]->name = names[i];
-        OK(corm_add(s, w[i]));
-    }
-    OK(corm_commit(s));
+    three_hundred_writers(s, w);
     char sql[100];
     snprintf(sql, sizeof sql, "DELETE FROM writer WHERE id = %lld", (long long)w[150]->id);
     db_exec(url, sql);
@@ -987,15 +993,8 @@ static void many_row_delete_refused_names_the_row(void **state)
     (void)state;
     corm_engine_set_echo(db, NULL, NULL);
     corm_session *s = corm_session_new(db);
-    static char names[300][16];
     Writer *w[300];
-    for (int i = 0; i < 300; i++) {
-        w[i] = corm_new(s, Writer);
-        snprintf(names[i], sizeof names[i], "d%03d", i);
-        w[i]->name = names[i];
-        OK(corm_add(s, w[i]));
-    }
-    OK(corm_commit(s));
+    three_hundred_writers(s, w);
     char sql[160];
     snprintf(sql, sizeof sql, "INSERT INTO book (title, writer_id) VALUES ('hidden', %lld)",
              (long long)w[150]->id);

@@ -137,6 +137,8 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
     switch (kind) {
     case SQLK_INSERT:
     case SQLK_INSERT_RETURNING:
+    case SQLK_INSERT_ROWS:
+        /* INSERT INTO t (a, b) VALUES (?, ?)[, (?, ?) ...] [RETURNING ...] */
         util_buf_puts(x.b, "INSERT INTO ");
         sql_put_ident(&x, m->table);
         for (size_t i = 0; i < m->ncolumns; i++) {
@@ -145,16 +147,24 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
             util_buf_puts(x.b, n++ ? ", " : " (");
             sql_put_ident(&x, m->columns[i]->name);
         }
-        if (n) {
-            util_buf_puts(x.b, ") VALUES (");
-            put_placeholders(&x, 0, n);
-            util_buf_putc(x.b, ')');
-        } else {
+        if (!n)
             util_buf_puts(x.b, " DEFAULT VALUES");
+        else
+            util_buf_puts(x.b, ") VALUES ");
+        for (size_t r = 0; n && r < (kind == SQLK_INSERT_ROWS ? rows : 1); r++) {
+            util_buf_puts(x.b, r ? ", (" : "(");
+            put_placeholders(&x, r * n, n);
+            util_buf_putc(x.b, ')');
         }
         if (kind == SQLK_INSERT_RETURNING) {
             util_buf_puts(x.b, " RETURNING ");
             util_buf_puts(x.b, mp->sql_cols);
+        }
+        for (size_t i = 0, k = 0; kind == SQLK_INSERT_ROWS && i < m->ncolumns; i++) {
+            if (mask >> i & 1) /* the rows' RETURNING: what the database filled in */
+                continue;
+            util_buf_puts(x.b, k++ ? ", " : " RETURNING ");
+            sql_put_ident(&x, m->columns[i]->name);
         }
         break;
     case SQLK_UPDATE:
@@ -176,29 +186,6 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
         util_buf_puts(x.b, "DELETE FROM ");
         sql_put_ident(&x, m->table);
         put_where_pk(&x, mp, 0);
-        break;
-    case SQLK_INSERT_ROWS:
-        /* INSERT INTO t (a, b) VALUES (?, ?), (?, ?) RETURNING <the rest> */
-        util_buf_puts(x.b, "INSERT INTO ");
-        sql_put_ident(&x, m->table);
-        for (size_t i = 0; i < m->ncolumns; i++) {
-            if (!(mask >> i & 1))
-                continue;
-            util_buf_puts(x.b, n++ ? ", " : " (");
-            sql_put_ident(&x, m->columns[i]->name);
-        }
-        util_buf_puts(x.b, ") VALUES ");
-        for (size_t r = 0; r < rows; r++) {
-            util_buf_puts(x.b, r ? ", (" : "(");
-            put_placeholders(&x, r * n, n);
-            util_buf_putc(x.b, ')');
-        }
-        for (size_t i = 0, k = 0; i < m->ncolumns; i++) {
-            if (mask >> i & 1)
-                continue;
-            util_buf_puts(x.b, k++ ? ", " : " RETURNING ");
-            sql_put_ident(&x, m->columns[i]->name);
-        }
         break;
     case SQLK_DELETE_ROWS:
         util_buf_puts(x.b, "DELETE FROM ");
