@@ -55,7 +55,8 @@ extern "C" {
     XX(EMULTIPLE,  -21, "more than one row found")                            \
     XX(ESTATE,     -22, "object is not in a state that allows this")          \
     XX(ESQL,       -23, "the database rejected the statement")                \
-    XX(EIO,        -24, "database I/O error")
+    XX(EIO,        -24, "database I/O error")                                \
+    XX(EINDOUBT,   -25, "connection lost during COMMIT: it may have been applied")
 
 typedef enum corm_errno {
     CORM_OK = 0,
@@ -336,8 +337,32 @@ int corm_delete(corm_session *s, void *obj);
 int corm_flush(corm_session *s);
 /* Flush, then commit the transaction. Errors as corm_flush, and those of
  * COMMIT (CORM_EBUSY). After an error the objects can be fixed and
- * committed again. */
+ * committed again. One error is different: CORM_EINDOUBT, the connection
+ * to a server was lost after COMMIT was sent and before its answer came,
+ * so the transaction may or may not have been applied. The session is as
+ * after a failed commit, but committing again could apply the work twice:
+ * check the database first (corm_run_in_transaction never retries it). */
 int corm_commit(corm_session *s);
+
+/* Run a unit of work, retrying what a database may refuse for reasons that
+ * pass (SQLAlchemy leaves this loop to its users; corm gives it): call
+ * fn(s, ud), then corm_commit; when either fails with CORM_EBUSY (a lock
+ * or busy timeout, a deadlock, a serialization failure, a Galera
+ * certification conflict) or CORM_ECONNLOST (the connection lost before
+ * COMMIT was sent), roll back, reset the session (corm_session_reset:
+ * every object it held is released) and call fn again, after a pause that
+ * doubles from 10 ms up to 1 s, with jitter; at most max_attempts calls in
+ * all (1 or more). fn builds its work from nothing each time: it loads and
+ * adds what it needs through s, keeps nothing from an earlier call, and
+ * returns CORM_OK or an error code (which ends the loop).
+ * Returns CORM_OK once committed; CORM_EINDOUBT, never retried, when the
+ * connection was lost during COMMIT; otherwise the last error, its sentence
+ * saying how many attempts were made. After an error the transaction is
+ * rolled back as by corm_rollback (nothing of the unit is left in the
+ * session to be written later) and the session is usable. CORM_EINVAL for
+ * max_attempts < 1 or no fn. */
+typedef int (*corm_unit_fn)(corm_session *s, void *ud);
+int corm_run_in_transaction(corm_session *s, corm_unit_fn fn, void *ud, int max_attempts);
 /* Roll the transaction back: objects added since the last commit are
  * dropped from the session, changed ones get their committed values back,
  * deleted ones are persistent again. */

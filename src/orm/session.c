@@ -710,6 +710,12 @@ int corm_commit(corm_session *s)
         orm_undo(s, 0, true);
         s->err = keep;
         orm_release_conn(s);
+        if (rc == CORM_ECONNLOST) { /* COMMIT was sent: its fate is not known */
+            s->err.code = rc = CORM_EINDOUBT;
+            util_err_prefix(&s->err, "the connection was lost during COMMIT; the transaction may "
+                            "or may not have been applied (check before doing it again): ");
+            return rc;
+        }
         util_err_prefix(&s->err, "commit failed, nothing was written: ");
         return rc;
     }

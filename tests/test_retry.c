@@ -1,0 +1,340 @@
+/*
+ * test_retry.c — corm_run_in_transaction (issue 10): a unit of work the
+ * database refuses for a reason that passes (a deadlock, a lock or busy
+ * timeout, a connection lost before COMMIT) is run again until it commits,
+ * never twice and never lost; one that fails for good is given up at once,
+ * rolled back; and one whose COMMIT's fate is unknown (the connection lost
+ * during COMMIT) is reported as CORM_EINDOUBT and not run again.
+ */
+#include "common.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CORM_DEFINE_MODELS
+
+#define COUNTER_FIELDS(COLUMN, RELATION)                                       \
+    COLUMN(id,    CORM_INTEGER,    CORM_PRIMARY_KEY)                            \
+    COLUMN(name,  CORM_STRING(20), CORM_NOT_NULL | CORM_UNIQUE)                 \
+    COLUMN(value, CORM_INTEGER,    CORM_NOT_NULL)
+CORM_MODEL(Counter, "counter", COUNTER_FIELDS)
+
+static const corm_model *const models[] = { Counter_model, NULL };
+
+static corm_engine *db;
+static char dir[64], file[128], url[512];
+
+/* A fresh database with counters a and b at 0. On SQLite a writer waits
+ * 5 ms for another's lock (busy_timeout) so that the two conflict at once. */
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/corm-retry-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/retry.db", dir);
+    if (test_server_url())
+        snprintf(url, sizeof url, "%s", test_server_url());
+    else
+        snprintf(url, sizeof url, "sqlite:///%s?busy_timeout=5", file);
+    if (corm_engine_open(&db, url, models) != CORM_OK)
+        fail_msg("open: %s", corm_engine_errmsg(db));
+    if (test_server_url())
+        OK(corm_drop_all(db));
+    OK(corm_create_all(db));
+    corm_session *s = corm_session_new(db);
+    const char *names[] = { "a", "b" };
+    for (int i = 0; i < 2; i++) {
+        Counter *c = corm_new(s, Counter);
+        c->name = (char *)names[i];
+        OK(corm_add(s, c));
+    }
+    OK(corm_commit(s));
+    corm_session_free(s);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    corm_engine_close(db);
+    const char *suffix[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < 4; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", file, suffix[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+static int64_t value_of(const char *name)
+{
+    char sql[80];
+    snprintf(sql, sizeof sql, "SELECT value FROM counter WHERE name = '%s'", name);
+    return db_int(url, sql);
+}
+
+static int load(corm_session *s, const char *name, Counter **out)
+{
+    corm_query *q = corm_query_new(s, Counter);
+    if (!q)
+        return CORM_ENOMEM;
+    corm_filter(q, corm_eq(Counter_name, name));
+    return corm_one(q, (void **)out);
+}
+
+/* ---- two writers taking two rows in opposite orders ------------------------------ */
+
+#define UNITS 3
+
+static atomic_int attempts;
+static atomic_int holding; /* writers holding their first row in their first unit */
+
+typedef struct writer {
+    const char *first, *second;
+    int unit, tries;
+} writer;
+
+/* Add 1 to `first` (written at once: its lock taken), then to `second`.
+ * In the first unit each writer waits (at most 300 ms) until the other
+ * holds its first row too: a deadlock on a server, a busy lock on SQLite. */
+static int add_both(corm_session *s, void *ud)
+{
+    writer *w = ud;
+    Counter *c;
+    int rc;
+    atomic_fetch_add(&attempts, 1);
+    bool first_try = w->unit == 0 && w->tries++ == 0;
+    if ((rc = load(s, w->first, &c)) < 0)
+        return rc;
+    c->value++;
+    if ((rc = corm_flush(s)) < 0)
+        return rc;
+    if (first_try) {
+        atomic_fetch_add(&holding, 1);
+        for (int i = 0; i < 30 && atomic_load(&holding) < 2; i++)
+            sleep_ms(10);
+    }
+    if ((rc = load(s, w->second, &c)) < 0)
+        return rc;
+    c->value++;
+    return CORM_OK;
+}
+
+static void *run_writer(void *arg)
+{
+    writer *w = arg;
+    corm_session *s = corm_session_new(db);
+    for (w->unit = 0; w->unit < UNITS; w->unit++) {
+        w->tries = 0;
+        int rc = corm_run_in_transaction(s, add_both, w, 50);
+        if (rc != CORM_OK) {
+            fprintf(stderr, "writer %s: %s\n", w->first, corm_errmsg(s));
+            corm_session_free(s);
+            return (void *)1;
+        }
+    }
+    corm_session_free(s);
+    return NULL;
+}
+
+static void conflicting_writers_are_retried(void **state)
+{
+    (void)state;
+    atomic_store(&attempts, 0);
+    atomic_store(&holding, 0);
+    writer w[2] = { { "a", "b", 0, 0 }, { "b", "a", 0, 0 } };
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, run_writer, &w[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        void *res;
+        pthread_join(t[i], &res);
+        assert_null(res);
+    }
+    /* every unit committed once: no lost and no doubled increment */
+    assert_int_equal(value_of("a"), 2 * UNITS);
+    assert_int_equal(value_of("b"), 2 * UNITS);
+    /* and the first units collided: at least one ran again */
+    assert_true(atomic_load(&attempts) > 2 * UNITS);
+}
+
+/* ---- what is not retried --------------------------------------------------------- */
+
+static int calls;
+
+static int add_duplicate(corm_session *s, void *ud)
+{
+    (void)ud;
+    calls++;
+    Counter *a;
+    int rc = load(s, "a", &a);
+    if (rc < 0)
+        return rc;
+    a->value = 100;
+    Counter *c = corm_new(s, Counter);
+    c->name = "b"; /* taken */
+    return corm_add(s, c);
+}
+
+static int add_one(corm_session *s, void *ud)
+{
+    calls++;
+    Counter *c;
+    int rc = load(s, ud, &c);
+    if (rc < 0)
+        return rc;
+    c->value++;
+    return CORM_OK;
+}
+
+static int refuse(corm_session *s, void *ud)
+{
+    (void)ud;
+    calls++;
+    Counter *c;
+    int rc = load(s, "a", &c);
+    if (rc < 0)
+        return rc;
+    c->value = 42;
+    return CORM_EINVAL; /* the unit's own verdict */
+}
+
+static void failing_for_good_is_given_up_at_once(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(db);
+    calls = 0;
+    assert_int_equal(corm_run_in_transaction(s, add_duplicate, NULL, 5), CORM_EUNIQUE);
+    assert_int_equal(calls, 1);
+    assert_non_null(strstr(corm_errmsg(s), "given up after 1 attempt: "));
+    assert_non_null(strstr(corm_errmsg(s), "Counter.name"));
+    assert_int_equal(value_of("a"), 0); /* rolled back */
+    assert_int_equal(db_int(url, "SELECT COUNT(*) FROM counter"), 2);
+
+    calls = 0;
+    assert_int_equal(corm_run_in_transaction(s, refuse, NULL, 5), CORM_EINVAL);
+    assert_int_equal(calls, 1);
+    assert_int_equal(value_of("a"), 0);
+
+    /* the session goes on */
+    calls = 0;
+    OK(corm_run_in_transaction(s, add_one, "a", 5));
+    assert_int_equal(calls, 1);
+    assert_int_equal(value_of("a"), 1);
+
+    assert_int_equal(corm_run_in_transaction(s, add_one, "a", 0), CORM_EINVAL);
+    assert_int_equal(corm_run_in_transaction(s, NULL, NULL, 3), CORM_EINVAL);
+    assert_int_equal(value_of("a"), 1);
+    corm_session_free(s);
+}
+
+/* ---- a connection lost (servers) ------------------------------------------------- */
+
+/* End the server connection the session s reads on, from another one, and
+ * wait until the server has let it go. */
+static void kill_own_connection(corm_session *s)
+{
+    bool pg = strncmp(url, "postgres", 8) == 0;
+    corm_result *r;
+    OK(corm_execute(s, pg ? "SELECT pg_backend_pid()" : "SELECT CONNECTION_ID()", NULL, 0, &r));
+    long long id = (long long)corm_result_int(r, 0, 0);
+    char sql[160];
+    if (pg)
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", id);
+    else
+        snprintf(sql, sizeof sql, "KILL CONNECTION %lld", id);
+    db_exec(url, sql);
+    snprintf(sql, sizeof sql,
+             pg ? "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = %lld"
+                : "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %lld",
+             id);
+    for (int i = 0; i < 200 && db_int(url, sql) > 0; i++)
+        sleep_ms(10);
+}
+
+/* Attempt 1 loses its connection before anything is written. */
+static int lose_before_commit(corm_session *s, void *ud)
+{
+    (void)ud;
+    Counter *c;
+    int rc = load(s, "a", &c);
+    if (rc < 0)
+        return rc;
+    if (++calls == 1)
+        kill_own_connection(s);
+    c->value++;
+    return CORM_OK; /* the UPDATE at commit finds the connection gone */
+}
+
+/* The UPDATE is written; then the connection goes before COMMIT's answer. */
+static int lose_at_commit(corm_session *s, void *ud)
+{
+    (void)ud;
+    calls++;
+    Counter *c;
+    int rc = load(s, "a", &c);
+    if (rc < 0)
+        return rc;
+    c->value++;
+    if ((rc = corm_flush(s)) < 0)
+        return rc;
+    kill_own_connection(s);
+    return CORM_OK;
+}
+
+static void connection_lost_before_commit_is_retried(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(db);
+    calls = 0;
+    OK(corm_run_in_transaction(s, lose_before_commit, NULL, 5));
+    assert_int_equal(calls, 2);
+    assert_int_equal(value_of("a"), 1); /* once, not twice */
+    corm_session_free(s);
+}
+
+static void connection_lost_during_commit_is_in_doubt(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(db);
+    calls = 0;
+    assert_int_equal(corm_run_in_transaction(s, lose_at_commit, NULL, 5), CORM_EINDOUBT);
+    assert_int_equal(calls, 1); /* never run again */
+    assert_non_null(strstr(corm_errmsg(s), "may or may not have been applied"));
+    assert_string_equal(corm_err_name(CORM_EINDOUBT), "CORM_EINDOUBT");
+    /* here the server had not committed it (killed first): the user checks,
+     * and runs the unit again */
+    assert_int_equal(value_of("a"), 0);
+    calls = 0;
+    OK(corm_run_in_transaction(s, add_one, "a", 5));
+    assert_int_equal(value_of("a"), 1);
+    corm_session_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(conflicting_writers_are_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(failing_for_good_is_given_up_at_once, setup, teardown),
+    };
+    /* A server's connection can be ended from outside; SQLite's cannot. */
+    const struct CMUnitTest server_tests[] = {
+        cmocka_unit_test_setup_teardown(connection_lost_before_commit_is_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(connection_lost_during_commit_is_in_doubt, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (test_server_url())
+        failed += cmocka_run_group_tests(server_tests, NULL, NULL);
+    return failed;
+}
