@@ -99,6 +99,7 @@ static int load(corm_session *s, const char *name, Counter **out)
 
 static atomic_int attempts;
 static atomic_int holding; /* writers holding their first row in their first unit */
+static pthread_barrier_t start; /* both writers begin together */
 
 typedef struct writer {
     const char *first, *second;
@@ -135,6 +136,7 @@ static void *run_writer(void *arg)
 {
     writer *w = arg;
     corm_session *s = corm_session_new(db);
+    pthread_barrier_wait(&start);
     for (w->unit = 0; w->unit < UNITS; w->unit++) {
         w->tries = 0;
         int rc = corm_run_in_transaction(s, add_both, w, 50);
@@ -155,6 +157,7 @@ static void conflicting_writers_are_retried(void **state)
     atomic_store(&holding, 0);
     writer w[2] = { { "a", "b", 0, 0 }, { "b", "a", 0, 0 } };
     pthread_t t[2];
+    pthread_barrier_init(&start, NULL, 2);
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, run_writer, &w[i]), 0);
     for (int i = 0; i < 2; i++) {
@@ -162,6 +165,7 @@ static void conflicting_writers_are_retried(void **state)
         pthread_join(t[i], &res);
         assert_null(res);
     }
+    pthread_barrier_destroy(&start);
     /* every unit committed once: no lost and no doubled increment */
     assert_int_equal(value_of("a"), 2 * UNITS);
     assert_int_equal(value_of("b"), 2 * UNITS);
