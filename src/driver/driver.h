@@ -97,7 +97,8 @@ typedef struct drv_driver {
     int (*connect)(const drv_url *url, drv_conn **out, util_err *err);
     /* Whether a pooled connection can be used: ping, a round trip (at
      * checkout: a server may have restarted since); else what the client
-     * library already knows. NULL: always (an embedded database). */
+     * library already knows and the socket shows (closed by the server:
+     * drv_socket_peek). NULL: always (an embedded database). */
     bool (*alive)(drv_conn *c, bool ping);
     void (*close)(drv_conn *c);
     /* Run SQL without parameters or rows (BEGIN, DDL). */
@@ -236,6 +237,11 @@ struct drv_rschema {
 void drv_rschema_free(drv_rschema *rs);
 /* The table named name, or NULL. */
 const drv_rtable *drv_rschema_table(const drv_rschema *rs, const char *name);
+
+/* What waits on the socket fd, seen without waiting or reading (socket.c):
+ * 1 bytes the server sent unasked, 0 nothing, -1 end-of-file or an error
+ * (the server closed the connection: lost before the next statement). */
+int drv_socket_peek(int fd);
 
 /* The driver for a URL scheme, or NULL. */
 const drv_driver *drv_find(const char *scheme);

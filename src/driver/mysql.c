@@ -300,8 +300,10 @@ static bool my_alive(drv_conn *c, bool ping)
 {
     if (c->lost)
         return false;
+    if (!ping) /* rows not yet read may be waiting: only end-of-file says lost */
+        return drv_socket_peek((int)mysql_get_socket(c->my)) >= 0;
     drop_open(c);
-    return !ping || mysql_ping(c->my) == 0;
+    return mysql_ping(c->my) == 0;
 }
 
 static bool my_txn_failed(drv_conn *c) { return c->lost; }

@@ -180,10 +180,14 @@ static const char *const params[] = {
 
 /* ---- connections ------------------------------------------------------------------ */
 
-static void quiet(void *ud, const char *msg)
+/* Notices are not printed ("already exists, skipping" and the like); a
+ * FATAL one, which an idle connection gets when the server ends it, marks
+ * the connection lost. */
+static void notice(void *arg, const PGresult *r)
 {
-    (void)ud;
-    (void)msg;
+    const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        ((drv_conn *)arg)->lost = true;
 }
 
 static int pg_connect(const drv_url *url, drv_conn **out, util_err *err)
@@ -227,7 +231,7 @@ static int pg_connect(const drv_url *url, drv_conn **out, util_err *err)
         util_free(c);
         return err->code;
     }
-    PQsetNoticeProcessor(c->pg, quiet, NULL); /* "already exists, skipping" and the like */
+    PQsetNoticeReceiver(c->pg, notice, c);
     *out = c;
     return CORM_OK;
 }
@@ -236,8 +240,14 @@ static bool pg_alive(drv_conn *c, bool ping)
 {
     if (c->lost || PQstatus(c->pg) != CONNECTION_OK)
         return false;
-    if (!ping)
-        return true;
+    if (!ping) {
+        /* a server ending the connection sends its last error, then closes:
+         * what it sent unasked is read (without waiting), then looked at */
+        for (int i = 0, k; i < 8 && (k = drv_socket_peek(PQsocket(c->pg))) != 0; i++)
+            if (k < 0 || !PQconsumeInput(c->pg) || c->lost)
+                return false;
+        return PQstatus(c->pg) == CONNECTION_OK;
+    }
     PGresult *r = PQexec(c->pg, ""); /* the cheapest round trip there is */
     bool ok = PQresultStatus(r) == PGRES_EMPTY_QUERY;
     PQclear(r);

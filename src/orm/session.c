@@ -705,12 +705,21 @@ int corm_commit(corm_session *s)
     int rc = orm_flush(s, ORM_SCAN_ALL, NULL);
     if (rc < 0)
         return rc;
-    if (s->conn && s->conn->depth && (rc = sql_commit(s->conn, &s->err)) < 0) {
+    bool sent = false; /* COMMIT went out on the connection */
+    if (s->conn && s->conn->depth) {
+        const drv_driver *d = s->conn->drv;
+        if (d->alive && !d->alive(s->conn->dc, false)) /* the server already rolled back */
+            rc = util_err_set(&s->err, CORM_ECONNLOST, "the connection to the database was lost "
+                              "before COMMIT was sent");
+        else
+            sent = true, rc = sql_commit(s->conn, &s->err);
+    }
+    if (rc < 0) {
         util_err keep = s->err;
         orm_undo(s, 0, true);
         s->err = keep;
         orm_release_conn(s);
-        if (rc == CORM_ECONNLOST) { /* COMMIT was sent: its fate is not known */
+        if (rc == CORM_ECONNLOST && sent) { /* COMMIT was sent: its fate is not known */
             s->err.code = rc = CORM_EINDOUBT;
             util_err_prefix(&s->err, "the connection was lost during COMMIT; the transaction may "
                             "or may not have been applied (check before doing it again): ");
