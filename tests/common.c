@@ -107,13 +107,18 @@ void fx_close(fixture *fx)
     fx_clear_log(fx);
     free(fx->log);
     corm_engine_close(fx->db);
-    char path[400];
+    test_remove_db(fx->path);
+    rmdir(fx->dir);
+}
+
+void test_remove_db(const char *path)
+{
     const char *suffix[] = { "", "-wal", "-shm", "-journal" };
     for (size_t i = 0; i < 4; i++) {
-        snprintf(path, sizeof path, "%s%s", fx->path, suffix[i]);
-        unlink(path);
+        char p[600];
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        unlink(p);
     }
-    rmdir(fx->dir);
 }
 
 size_t fx_count(const fixture *fx, const char *prefix)

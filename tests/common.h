@@ -70,6 +70,8 @@ typedef struct fixture {
  * to the URL ("" for none). */
 void fx_open(fixture *fx, const char *params);
 void fx_close(fixture *fx);
+/* Remove an SQLite database file and its -wal, -shm and -journal. */
+void test_remove_db(const char *path);
 /* A copy of an echoed statement with PostgreSQL's $n placeholders written
  * as ?, as every fixture log keeps them (malloc'd). */
 char *fx_normalize(const char *line);

@@ -61,12 +61,7 @@ static int teardown(void **state)
 {
     (void)state;
     corm_engine_close(db);
-    const char *suffix[] = { "", "-wal", "-shm", "-journal" };
-    for (size_t i = 0; i < 4; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", file, suffix[i]);
-        unlink(p);
-    }
+    test_remove_db(file);
     rmdir(dir);
     return 0;
 }

@@ -99,12 +99,7 @@ static int teardown(void **state)
     (void)state;
     corm_engine_close(db);
     clear_log();
-    const char *suffix[] = { "", "-wal", "-shm", "-journal" };
-    for (size_t i = 0; i < 4; i++) {
-        char p[160];
-        snprintf(p, sizeof p, "%s%s", file, suffix[i]);
-        unlink(p);
-    }
+    test_remove_db(file);
     rmdir(dir);
     return 0;
 }
@@ -799,15 +794,12 @@ static void out_of_memory_in_collection_changes(void **state)
 
 #define MANY 700
 
-static void large_flush_keys_come_back_in_order(void **state)
+/* MANY writers named <c>0000, <c>0001, ..., each with three books titled
+ * like it, committed. */
+static void writers_with_books(corm_session *s, Writer **w, char (*names)[16], char c)
 {
-    (void)state;
-    corm_engine_set_echo(db, NULL, NULL);
-    corm_session *s = corm_session_new(db);
-    static char names[MANY][16];
-    Writer *w[MANY];
     for (int i = 0; i < MANY; i++) {
-        snprintf(names[i], sizeof names[i], "w%04d", i);
+        snprintf(names[i], 16, "%c%04d", c, i);
         w[i] = corm_new(s, Writer);
         w[i]->name = names[i];
         for (int k = 0; k < 3; k++) {
@@ -818,6 +810,16 @@ static void large_flush_keys_come_back_in_order(void **state)
         OK(corm_add(s, w[i]));
     }
     OK(corm_commit(s));
+}
+
+static void large_flush_keys_come_back_in_order(void **state)
+{
+    (void)state;
+    corm_engine_set_echo(db, NULL, NULL);
+    corm_session *s = corm_session_new(db);
+    static char names[MANY][16];
+    Writer *w[MANY];
+    writers_with_books(s, w, names, 'w');
     /* each object's key names its own row, and its books point at it */
     char sql[200], buf[64];
     for (int i = 0; i < MANY; i += 7) {
@@ -942,18 +944,7 @@ static void many_row_statements(void **state)
     corm_session *s = corm_session_new(db);
     static char names[MANY][16];
     Writer *w[MANY];
-    for (int i = 0; i < MANY; i++) {
-        snprintf(names[i], sizeof names[i], "m%04d", i);
-        w[i] = corm_new(s, Writer);
-        w[i]->name = names[i];
-        for (int k = 0; k < 3; k++) {
-            Book *b = corm_new(s, Book);
-            b->title = names[i];
-            OK(corm_rel_add(s, w[i], Writer_books, b));
-        }
-        OK(corm_add(s, w[i]));
-    }
-    OK(corm_commit(s));
+    writers_with_books(s, w, names, 'm');
     assert_int_equal(count_log("INSERT INTO \"writer\"", NULL), 7);
     assert_int_equal(count_log("INSERT INTO \"writer\"", "RETURNING \"id\""), 7);
     /* 2,100 books: 8 of 256, then 32 + 16 + 4 */

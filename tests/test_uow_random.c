@@ -746,12 +746,7 @@ static void random_units_of_work(void **st_)
     }
     for (int k = 0; k < nengines; k++) {
         corm_engine_close(db[k]);
-        const char *suffix[] = { "", "-wal", "-shm", "-journal" };
-        for (size_t j = 0; j < 4; j++) {
-            char p[160];
-            snprintf(p, sizeof p, "%s%s", files[k], suffix[j]);
-            unlink(p);
-        }
+        test_remove_db(files[k]);
     }
     rmdir(dir);
     printf("random units of work%s: %ld seeds, %ld operations, %ld commits (%ld made to fail), "
