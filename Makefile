@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev libpq-dev libmariadb-dev
 TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind postgresql mariadb-server
 
-.PHONY: all demo test test-fast test-asan test-valgrind test-pg test-mariadb fuzz bench bench-callgrind clean
+.PHONY: all demo test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster fuzz bench bench-callgrind clean
 
 all: build/Makefile
 	cmake --build build -j $(JOBS)
@@ -25,20 +25,20 @@ demo:
 # Every test, three times: plain, under ASan+UBSan, and under valgrind; then
 # what runs on PostgreSQL so far, plain and under ASan+UBSan, against a
 # throwaway server (scripts/with-pg.sh).
-test: test-fast test-asan test-valgrind test-pg test-mariadb
+test: test-fast test-asan test-valgrind test-pg test-mariadb test-cluster
 
 test-fast:
 	@scripts/deps.sh $(TEST_DEPS)
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_TESTS=ON >/dev/null
 	cmake --build build -j $(JOBS)
-	cd build && ctest --output-on-failure -j $(JOBS) -LE 'valgrind|postgresql|mariadb'
+	cd build && ctest --output-on-failure -j $(JOBS) -LE 'valgrind|postgresql|mariadb|cluster'
 
 test-asan:
 	@scripts/deps.sh $(TEST_DEPS)
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCORM_SANITIZE=ON -DCORM_TESTS=ON >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -LE 'valgrind|postgresql|mariadb'
+		ctest --output-on-failure -j $(JOBS) -LE 'valgrind|postgresql|mariadb|cluster'
 
 test-valgrind:
 	@scripts/deps.sh $(TEST_DEPS)
@@ -55,6 +55,15 @@ test-pg: test-fast test-asan
 test-mariadb: test-fast test-asan
 	scripts/with-mariadb.sh sh -c 'cd build && ctest --output-on-failure -L mariadb && \
 		cd ../build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L mariadb'
+
+# Past one server (issue 10): a PostgreSQL primary with two streaming
+# replicas (scripts/with-pg-replicas.sh), the read-replica tests plainly and
+# under ASan+UBSan.
+# (A cluster for each run: the tests stop a replica.)
+test-cluster: test-fast test-asan
+	scripts/with-pg-replicas.sh sh -c 'cd build && ctest --output-on-failure -L cluster'
+	scripts/with-pg-replicas.sh sh -c 'cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
+		ctest --output-on-failure -L cluster'
 
 # The randomized differential test of the unit of work at length: FUZZ_SEEDS
 # seeds of FUZZ_OPS operations each, from FUZZ_FIRST (make test runs 2,000 of 80).

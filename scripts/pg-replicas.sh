@@ -10,6 +10,7 @@
 #          the primary's, then the replicas'.
 #   stop   stop all three (immediate), whatever state they are in.
 #   urls   print the URLs again.
+#   stop-one DIR NAME  stop one of them (primary, replica1, replica2) abruptly.
 #
 # As root (CI) the servers run as the `postgres` user, as pg.sh does. A
 # server that does not start is an error (exit 1, with its log).
@@ -85,6 +86,10 @@ stop)
     ;;
 urls)
     urls
+    ;;
+stop-one) # stop-one DIR NAME: one server stopped (immediate), as a crash would
+    name=${3:?usage: pg-replicas.sh stop-one DIR primary|replica1|replica2}
+    as_owner "'$bin/pg_ctl' -D '$dir/$name/data' -m immediate stop >/dev/null 2>&1"
     ;;
 *)
     echo "usage: pg-replicas.sh start|stop|urls DIR" >&2

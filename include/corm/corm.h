@@ -198,6 +198,17 @@ const char *corm_engine_errmsg(const corm_engine *e);
  * the echo off. Set it before sessions are in use. */
 typedef void (*corm_echo_fn)(void *ud, const char *line);
 void corm_engine_set_echo(corm_engine *e, corm_echo_fn fn, void *ud);
+/* Add a read replica of e's database (PostgreSQL streaming replication),
+ * reached at url with its own pool. A session that has not written reads
+ * from the replicas in turn; its first write (a flush, raw SQL that is not
+ * a SELECT) moves it to the primary, where it stays, reading its own
+ * writes, until it is reset. A replica that cannot be reached is not tried
+ * again for a second; one more than max_lag seconds behind the primary (it
+ * has received WAL it has not replayed since then) is passed over; with
+ * none left, sessions read from the primary. Call before sessions start.
+ * CORM_EINVAL on a backend without replicas (SQLite), CORM_EURL,
+ * CORM_ESCHEMA as corm_engine_open for the replica's URL. */
+int corm_engine_add_replica(corm_engine *e, const char *url, double max_lag);
 
 /* Create the tables and indexes of the models that do not exist yet, parents
  * before children; an existing table is never altered. Errors: as the

@@ -139,6 +139,10 @@ typedef struct drv_driver {
      * them from the socket as they come (MariaDB) rather than buffer them
      * all first. NULL: nothing to gain. */
     void (*read_all)(drv_stmt *st);
+    /* On a read replica, a query of one row and column: how many seconds
+     * it is behind the primary (0 when it has replayed all it received).
+     * NULL: replicas are not supported. */
+    const char *replica_lag_sql;
     /* Whether a prepared statement only reads (raw SQL outside a transaction
      * then runs without beginning one). */
     bool (*stmt_readonly)(drv_stmt *st);

@@ -77,10 +77,48 @@ int corm_engine_open(corm_engine **out, const char *url, const corm_model *const
     return CORM_OK;
 }
 
+int corm_engine_add_replica(corm_engine *e, const char *url, double max_lag)
+{
+    if (!e || !url)
+        return CORM_EINVAL;
+    if (!e->drv || !e->drv->replica_lag_sql)
+        return util_err_set(&e->err, CORM_EINVAL, "read replicas are not supported on %s",
+                            e->drv ? e->drv->name : "this engine");
+    if (max_lag < 0)
+        return util_err_set(&e->err, CORM_EINVAL, "a replica's max_lag is negative (%g)", max_lag);
+    const corm_model **models = util_calloc(e->meta.n + 1, sizeof *models);
+    struct orm_replica *v = util_realloc(e->replicas, (e->nreplicas + 1) * sizeof *v);
+    if (v)
+        e->replicas = v;
+    if (!models || !v) {
+        util_free(models);
+        return util_err_set(&e->err, CORM_ENOMEM, "out of memory adding a replica");
+    }
+    for (size_t i = 0; i < e->meta.n; i++)
+        models[i] = e->meta.mappers[i].model;
+    corm_engine *r;
+    int rc = corm_engine_open(&r, url, models);
+    util_free(models);
+    if (rc == CORM_OK && r->drv != e->drv)
+        rc = util_err_set(&r->err, CORM_EURL, "a replica of a %s database must be %s too",
+                          e->drv->name, e->drv->name);
+    if (rc < 0) {
+        util_err_set(&e->err, rc, "replica: %s", corm_engine_errmsg(r));
+        corm_engine_close(r);
+        return rc;
+    }
+    r->echo = e->echo;
+    e->replicas[e->nreplicas++] = (struct orm_replica){ r, max_lag, { 0, 0 } };
+    return CORM_OK;
+}
+
 void corm_engine_close(corm_engine *e)
 {
     if (!e)
         return;
+    for (size_t i = 0; i < e->nreplicas; i++)
+        corm_engine_close(e->replicas[i].e);
+    util_free(e->replicas);
     for (size_t i = 0; i < e->nidle; i++)
         sql_conn_close(e->idle[i]);
     util_free(e->idle);
@@ -100,6 +138,8 @@ void corm_engine_set_echo(corm_engine *e, corm_echo_fn fn, void *ud)
 {
     e->echo.fn = fn;
     e->echo.ud = ud;
+    for (size_t i = 0; i < e->nreplicas; i++)
+        corm_engine_set_echo(e->replicas[i].e, fn, ud);
 }
 
 /* A checkout: an idle connection that still answers (pre-ping), else a new

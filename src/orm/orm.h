@@ -36,6 +36,15 @@ struct corm_engine {
     util_arena_pool arenas;  /* sessions' freed memory, kept for the next ones */
     corm_warn_fn warn;
     void *warn_ud;
+    /* read replicas (corm_engine_add_replica): engines of their own, with
+     * their pools; sessions that have not written read from them in turn */
+    struct orm_replica {
+        corm_engine *e;
+        double max_lag;          /* seconds behind the primary it may be */
+        struct timespec down_until; /* unreachable: not tried again before */
+    } *replicas;
+    size_t nreplicas;
+    unsigned next_replica;
 };
 
 /* How much freed session memory an engine keeps for reuse. */
@@ -194,6 +203,8 @@ struct corm_session {
     corm_query *queries;
     sql_params params;
     sql_params rows;         /* a flush's parameters for its many-row statements */
+    corm_engine *conn_e;     /* the engine s->conn came from: s->e, or a replica's */
+    bool primary_only;       /* the session has written: it reads from the primary */
     bool one_by_one;         /* flush a row per statement (to name the row a
                                 many-row statement failed on) */
     bool rows_failed;        /* a many-row statement failed in this flush */

@@ -1226,9 +1226,16 @@ static int raw_begin(corm_session *s, const char *sql, const corm_value *params,
     }
     if ((rc = run(s, st)) < 0)
         return rc;
-    /* a statement that writes runs in the session's transaction, begun now */
-    if (!s->wrote && !s->conn->drv->stmt_readonly(*st))
+    /* a statement that writes runs in the session's transaction, begun now
+     * (on the primary: prepared on a replica, it is prepared there again) */
+    if (!s->wrote && !s->conn->drv->stmt_readonly(*st)) {
+        bool moved = s->conn_e != s->e;
+        if (moved)
+            s->conn->drv->reset(*st);
         rc = orm_begin(s);
+        if (rc == CORM_OK && moved)
+            rc = run(s, st);
+    }
     return rc;
 }
 

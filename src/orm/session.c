@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- errors ----------------------------------------------------------------- */
 
@@ -61,8 +62,9 @@ corm_session *corm_session_new(corm_engine *e)
 
 void orm_release_conn(corm_session *s)
 {
-    orm_engine_release(s->e, s->conn);
+    orm_engine_release(s->conn_e ? s->conn_e : s->e, s->conn);
     s->conn = NULL;
+    s->conn_e = NULL;
     s->nest = 0;
     s->wrote = false;
 }
@@ -72,6 +74,7 @@ void orm_release_conn(corm_session *s)
 static void release_all(corm_session *s)
 {
     orm_release_conn(s);
+    s->primary_only = false; /* as new: it may read from a replica again */
     orm_queries_free(s);
     util_arena_pool *pool = s->arena.pool;
     for (size_t i = 0; i < s->e->meta.n; i++)
@@ -126,9 +129,61 @@ void corm_session_set_autoflush(corm_session *s, corm_autoflush mode) { s->autof
 
 /* The session's connection, from the engine's pool at its first use and
  * kept until commit or rollback. */
+/* How far behind its primary the replica on c is, in seconds (a failed
+ * question: as far as can be). */
+static double replica_lag(sql_conn *c)
+{
+    util_err ignored;
+    drv_stmt *st;
+    sql_params none = { 0 };
+    const char *q = c->drv->replica_lag_sql;
+    double lag = 1e300;
+    if (sql_run(c, q, strlen(q), &none, &st, &ignored) == CORM_OK) {
+        if (c->drv->step(st, &ignored) == 1)
+            lag = c->drv->column_double(st, 0);
+        c->drv->reset(st);
+    }
+    return lag;
+}
+
+/* A session that has not written reads from the replicas, in turn: one
+ * that cannot be reached is not tried again for a second, one that lags
+ * more than its max_lag is passed over; when none will do, the primary. */
+static void replica_conn(corm_session *s)
+{
+    corm_engine *e = s->e;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (size_t k = 0; k < e->nreplicas && !s->conn; k++) {
+        struct orm_replica *r =
+            &e->replicas[__atomic_fetch_add(&e->next_replica, 1, __ATOMIC_RELAXED) % e->nreplicas];
+        if (now.tv_sec < r->down_until.tv_sec)
+            continue;
+        util_err ignored;
+        sql_conn *c;
+        if (orm_engine_acquire(r->e, &c, &ignored) < 0) {
+            r->down_until = (struct timespec){ now.tv_sec + 1, 0 };
+            continue;
+        }
+        if (replica_lag(c) > r->max_lag) {
+            orm_engine_release(r->e, c);
+            continue;
+        }
+        s->conn = c;
+        s->conn_e = r->e;
+    }
+}
+
 int orm_conn(corm_session *s)
 {
-    return s->conn ? CORM_OK : orm_engine_acquire(s->e, &s->conn, &s->err);
+    if (s->conn)
+        return CORM_OK;
+    if (s->e->nreplicas && !s->primary_only)
+        replica_conn(s);
+    if (s->conn)
+        return CORM_OK;
+    s->conn_e = s->e;
+    return orm_engine_acquire(s->e, &s->conn, &s->err);
 }
 
 /* The connection, ready for a read. Where the driver's reads_begin says so
@@ -156,6 +211,9 @@ int orm_read(corm_session *s)
  * written. */
 int orm_begin(corm_session *s)
 {
+    if (s->conn && s->conn_e != s->e) /* reading on a replica: writes go to the primary */
+        orm_release_conn(s);
+    s->primary_only = true; /* and the session reads its own writes there from now on */
     int rc = orm_conn(s);
     if (rc == CORM_OK && s->conn->depth == 0 && (rc = sql_begin(s->conn, &s->err)) < 0)
         orm_release_conn(s);
