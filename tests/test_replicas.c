@@ -37,12 +37,15 @@ static long port_of(const char *url)
     return p ? atol(p + 5) : -1;
 }
 
-/* Until every replica has the rows the primary has (at most 10 s). */
+/* Until every replica has replayed all the primary has written (at most
+ * 10 s each). */
 static void caught_up(void)
 {
-    int64_t want = db_int(primary, "SELECT COUNT(*) FROM note");
+    char lsn[64], sql[160];
+    db_text(primary, "SELECT pg_current_wal_lsn()::text", lsn, sizeof lsn);
+    snprintf(sql, sizeof sql, "SELECT (pg_last_wal_replay_lsn() >= '%s'::pg_lsn)::int", lsn);
     for (int r = 0; r < 2; r++)
-        for (int i = 0; i < 1000 && db_int(replica[r], "SELECT COUNT(*) FROM note") != want; i++)
+        for (int i = 0; i < 1000 && db_int(replica[r], sql) != 1; i++)
             sleep_ms(10);
 }
 
