@@ -98,21 +98,28 @@ static int server_of(corm_session *s)
     return -1;
 }
 
+/* n sessions that each read once and count the notes (one): count[i] is
+ * how many of them server i answered. */
+static void read_in_sessions(int n, int count[3])
+{
+    for (int i = 0; i < n; i++) {
+        corm_session *s = corm_session_new(db);
+        count[server_of(s)]++;
+        corm_query *q = corm_query_new(s, Note);
+        int64_t k;
+        OK(corm_count(q, &k));
+        assert_int_equal(k, 1);
+        corm_session_free(s);
+    }
+}
+
 /* Sessions that only read: on the replicas in turn, never the primary; a
  * query finds what the primary committed (the replicas caught up). */
 static void reads_spread_over_replicas(void **state)
 {
     (void)state;
     int count[3] = { 0 };
-    for (int i = 0; i < 8; i++) {
-        corm_session *s = corm_session_new(db);
-        count[server_of(s)]++;
-        corm_query *q = corm_query_new(s, Note);
-        int64_t n;
-        OK(corm_count(q, &n));
-        assert_int_equal(n, 1);
-        corm_session_free(s);
-    }
+    read_in_sessions(8, count);
     assert_int_equal(count[0], 0);
     assert_int_equal(count[1], 4);
     assert_int_equal(count[2], 4);
@@ -188,15 +195,7 @@ static void a_replica_that_is_down_is_skipped(void **state)
              dir);
     assert_int_equal(system(cmd), 0);
     int count[3] = { 0 };
-    for (int i = 0; i < 6; i++) {
-        corm_session *s = corm_session_new(db);
-        count[server_of(s)]++;
-        corm_query *q = corm_query_new(s, Note);
-        int64_t n;
-        OK(corm_count(q, &n));
-        assert_int_equal(n, 1);
-        corm_session_free(s);
-    }
+    read_in_sessions(6, count);
     assert_int_equal(count[1], 0);
     assert_int_equal(count[2], 6);
 }
