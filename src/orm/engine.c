@@ -108,7 +108,7 @@ int corm_engine_add_replica(corm_engine *e, const char *url, double max_lag)
         return rc;
     }
     r->echo = e->echo;
-    e->replicas[e->nreplicas++] = (struct orm_replica){ r, max_lag, { 0, 0 } };
+    e->replicas[e->nreplicas++] = (struct orm_replica){ r, max_lag, 0 };
     return CORM_OK;
 }
 

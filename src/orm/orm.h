@@ -41,7 +41,9 @@ struct corm_engine {
     struct orm_replica {
         corm_engine *e;
         double max_lag;          /* seconds behind the primary it may be */
-        struct timespec down_until; /* unreachable: not tried again before */
+        long down_until;         /* unreachable: not tried again before this second
+                                    (CLOCK_MONOTONIC; read and set atomically: sessions
+                                    on other threads share it) */
     } *replicas;
     size_t nreplicas;
     unsigned next_replica;

@@ -157,12 +157,12 @@ static void replica_conn(corm_session *s)
     for (size_t k = 0; k < e->nreplicas && !s->conn; k++) {
         struct orm_replica *r =
             &e->replicas[__atomic_fetch_add(&e->next_replica, 1, __ATOMIC_RELAXED) % e->nreplicas];
-        if (now.tv_sec < r->down_until.tv_sec)
+        if ((long)now.tv_sec < __atomic_load_n(&r->down_until, __ATOMIC_RELAXED))
             continue;
         util_err ignored;
         sql_conn *c;
         if (orm_engine_acquire(r->e, &c, &ignored) < 0) {
-            r->down_until = (struct timespec){ now.tv_sec + 1, 0 };
+            __atomic_store_n(&r->down_until, (long)now.tv_sec + 1, __ATOMIC_RELAXED);
             continue;
         }
         if (replica_lag(c) > r->max_lag) {
