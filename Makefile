@@ -57,13 +57,16 @@ test-mariadb: test-fast test-asan
 		cd ../build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L mariadb'
 
 # Past one server (issue 10): a PostgreSQL primary with two streaming
-# replicas (scripts/with-pg-replicas.sh), the read-replica tests plainly and
-# under ASan+UBSan.
-# (A cluster for each run: the tests stop a replica.)
+# replicas (scripts/with-pg-replicas.sh) for each of the read-replica and
+# the failover tests, plainly and under ASan+UBSan (a cluster for each run:
+# the tests stop a replica, or the primary).
+CLUSTER_TESTS = replicas failover
 test-cluster: test-fast test-asan
-	scripts/with-pg-replicas.sh sh -c 'cd build && ctest --output-on-failure -L cluster'
-	scripts/with-pg-replicas.sh sh -c 'cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
-		ctest --output-on-failure -L cluster'
+	for t in $(CLUSTER_TESTS); do \
+		scripts/with-pg-replicas.sh sh -c "cd build && ctest --output-on-failure -R '^cluster_$$t\$$'" && \
+		scripts/with-pg-replicas.sh sh -c "cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
+			ctest --output-on-failure -R '^cluster_$$t\$$'" || exit 1; \
+	done
 
 # The randomized differential test of the unit of work at length: FUZZ_SEEDS
 # seeds of FUZZ_OPS operations each, from FUZZ_FIRST (make test runs 2,000 of 80).

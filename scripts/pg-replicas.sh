@@ -11,12 +11,14 @@
 #   stop   stop all three (immediate), whatever state they are in.
 #   urls   print the URLs again.
 #   stop-one DIR NAME  stop one of them (primary, replica1, replica2) abruptly.
+#   promote DIR NAME   make a replica a primary (pg_ctl promote; waits until
+#          it takes writes).
 #
 # As root (CI) the servers run as the `postgres` user, as pg.sh does. A
 # server that does not start is an error (exit 1, with its log).
 set -eu
-cmd=${1:?usage: pg-replicas.sh start|stop|urls DIR}
-dir=${2:?usage: pg-replicas.sh start|stop|urls DIR}
+cmd=${1:?usage: pg-replicas.sh start|stop|urls|stop-one|promote DIR}
+dir=${2:?usage: pg-replicas.sh start|stop|urls|stop-one|promote DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(pg_config --bindir)
 [ -x "$bin/initdb" ] || bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -91,8 +93,12 @@ stop-one) # stop-one DIR NAME: one server stopped (immediate), as a crash would
     name=${3:?usage: pg-replicas.sh stop-one DIR primary|replica1|replica2}
     as_owner "'$bin/pg_ctl' -D '$dir/$name/data' -m immediate stop >/dev/null 2>&1"
     ;;
+promote) # promote DIR NAME: the replica leaves recovery and takes writes
+    name=${3:?usage: pg-replicas.sh promote DIR replica1|replica2}
+    as_owner "'$bin/pg_ctl' -D '$dir/$name/data' -w -t 30 promote >/dev/null"
+    ;;
 *)
-    echo "usage: pg-replicas.sh start|stop|urls DIR" >&2
+    echo "usage: pg-replicas.sh start|stop|urls|stop-one|promote DIR [NAME]" >&2
     exit 2
     ;;
 esac

@@ -359,8 +359,9 @@ int corm_commit(corm_session *s);
  * pass (SQLAlchemy leaves this loop to its users; corm gives it): call
  * fn(s, ud), then corm_commit; when either fails with CORM_EBUSY (a lock
  * or busy timeout, a deadlock, a serialization failure, a Galera
- * certification conflict) or CORM_ECONNLOST (the connection lost before
- * COMMIT was sent), roll back, reset the session (corm_session_reset:
+ * certification conflict), CORM_ECONNLOST (the connection lost before
+ * COMMIT was sent) or CORM_ECONNECT (no server took a new connection, as
+ * while a replica is being promoted: nothing was sent), roll back, reset the session (corm_session_reset:
  * every object it held is released) and call fn again, after a pause that
  * doubles from 10 ms up to 1 s, with jitter; at most max_attempts calls in
  * all (1 or more). fn builds its work from nothing each time: it loads and

@@ -4,8 +4,10 @@
  *
  * What passes: CORM_EBUSY (a lock or busy timeout, a deadlock, a
  * serialization failure, a Galera certification conflict: the drivers map
- * them all there) and CORM_ECONNLOST before COMMIT was sent (the pool
- * gives the next attempt a live connection). What does not: everything
+ * them all there), CORM_ECONNLOST before COMMIT was sent (the pool gives
+ * the next attempt a live connection) and CORM_ECONNECT (no server took the
+ * connection: nothing was sent; during a failover the next attempt may
+ * reach the promoted replica). What does not: everything
  * else, and above all CORM_EINDOUBT, the connection lost during COMMIT,
  * whose work may already be in the database: running it again could apply
  * it twice. Between attempts the session is rolled back and reset, so the
@@ -18,7 +20,10 @@
 #include <stdint.h>
 #include <time.h>
 
-static bool passes(int rc) { return rc == CORM_EBUSY || rc == CORM_ECONNLOST; }
+static bool passes(int rc)
+{
+    return rc == CORM_EBUSY || rc == CORM_ECONNLOST || rc == CORM_ECONNECT;
+}
 
 static void pause_before(int attempt, uint64_t *seed)
 {
