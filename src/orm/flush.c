@@ -346,10 +346,23 @@ static void batch_abandon(corm_session *s, batch *b, size_t from)
     s->rows.n = 0;
 }
 
-/* Which object of v[0..n) has no row (after a batch of UPDATEs matched
- * fewer rows in all than it sent, and the driver cannot tell which):
- * asked of the database one by one, in the same transaction. */
-static orm_obj *find_gone(corm_session *s, sent *v, size_t n)
+/* The error of an UPDATE that matched no row. */
+static int gone(corm_session *s, orm_obj *o)
+{
+    char repr[256];
+    return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
+                         "transaction?)", o->mp->model->name,
+                         corm_repr(orm_data(o), repr, sizeof repr));
+}
+
+/* After a batch of UPDATEs matched fewer rows in all than it sent, and the
+ * driver cannot tell which: the object of v[0..n) that has no row, asked
+ * of the database one by one in the same transaction, named (ENOTFOUND);
+ * or the error the asking met (a Galera node that aborted the transaction
+ * meanwhile: EBUSY); or, when every row is there, CORM_EBUSY: the rows
+ * were there but the batch did not count them, so its outcome is unknown
+ * and the transaction is rolled back to be run again. */
+static int find_gone(corm_session *s, sent *v, size_t n)
 {
     const drv_driver *d = s->conn->drv;
     for (size_t i = 0; i < n; i++) {
@@ -358,26 +371,20 @@ static orm_obj *find_gone(corm_session *s, sent *v, size_t n)
         drv_stmt *st;
         s->params.n = 0;
         sql_param *p = sql_params_push(&s->params);
-        if (!p || sql_param_set(p, mp->pk, &key, false, &s->err) < 0 ||
-            sql_run_text(s->conn, &mp->sql_get, &s->params, &st, &s->err) < 0)
-            return NULL;
-        int rc = d->step(st, &s->err);
+        int rc = !p ? orm_set_error(s, CORM_ENOMEM, "out of memory") : CORM_OK;
+        if (rc < 0 || (rc = sql_param_set(p, mp->pk, &key, false, &s->err)) < 0 ||
+            (rc = sql_run_text(s->conn, &mp->sql_get, &s->params, &st, &s->err)) < 0)
+            return rc;
+        rc = d->step(st, &s->err);
         d->reset(st);
         if (rc == 0)
-            return v[i].o;
+            return gone(s, v[i].o);
         if (rc < 0)
-            return NULL;
+            return rc;
     }
-    return NULL;
-}
-
-/* The error of an UPDATE that matched no row. */
-static int gone(corm_session *s, orm_obj *o)
-{
-    char repr[256];
-    return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
-                         "transaction?)", o->mp->model->name,
-                         corm_repr(orm_data(o), repr, sizeof repr));
+    return orm_set_error(s, CORM_EBUSY, "%s: a batch of %zu UPDATEs matched fewer rows than it "
+                         "sent, yet every row is there (the server did not count them all): "
+                         "rolled back, run it again", v[0].o->mp->model->name, n);
 }
 
 /* Run the collected rows v[from, from + k) as one statement and finish each. */
@@ -464,10 +471,7 @@ static int batch_finish(corm_session *s, batch *b)
             /* the batch matched too few rows, the driver cannot say which */
             size_t n = b->n;
             batch_abandon(s, b, i + 1);
-            orm_obj *o = find_gone(s, b->v, n);
-            return o ? gone(s, o) : orm_set_error(s, CORM_ENOTFOUND, "%s: a row is gone "
-                                                  "(deleted by another transaction?)",
-                                                  e->o->mp->model->name);
+            return find_gone(s, b->v, n);
         }
         if (e->kind == SQLK_UPDATE)
             rc = finish_update(s, e);
@@ -845,10 +849,19 @@ int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp)
     if (s->rows_failed && !s->one_by_one && rc != CORM_ENOMEM && rc != CORM_EBUSY &&
         rc != CORM_ECONNLOST && rc != CORM_EIO && rc != CORM_EREADONLY) {
         /* the database refused a many-row statement: the same flush again,
-         * a row per statement, names the object it refuses */
+         * a row per statement, names the object it refuses. Only names it:
+         * the replay runs in a new transaction, without what the first
+         * read or locked, so when the refusal does not recur (it was not
+         * the data's: a conflict the server reported oddly) what it wrote
+         * is undone and the first error stands. */
         s->one_by_one = true;
-        rc = orm_flush(s, scan, mp);
+        int again = orm_flush(s, scan, mp);
         s->one_by_one = false;
+        if (again < 0)
+            return again;
+        orm_undo(s, 0, true);
+        orm_release_conn(s);
+        s->err = keep;
     }
     return rc;
 }
