@@ -3,7 +3,7 @@
 
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev libpq-dev libmariadb-dev
-TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind postgresql mariadb-server
+TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind postgresql mariadb-server galera-4 rsync
 
 .PHONY: all demo test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster fuzz bench bench-callgrind clean
 
@@ -31,14 +31,14 @@ test-fast:
 	@scripts/deps.sh $(TEST_DEPS)
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_TESTS=ON >/dev/null
 	cmake --build build -j $(JOBS)
-	cd build && ctest --output-on-failure -j $(JOBS) -LE 'valgrind|postgresql|mariadb|cluster'
+	cd build && ctest --output-on-failure -j $(JOBS) -LE 'valgrind|postgresql|mariadb|cluster|galera'
 
 test-asan:
 	@scripts/deps.sh $(TEST_DEPS)
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCORM_SANITIZE=ON -DCORM_TESTS=ON >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -LE 'valgrind|postgresql|mariadb|cluster'
+		ctest --output-on-failure -j $(JOBS) -LE 'valgrind|postgresql|mariadb|cluster|galera'
 
 test-valgrind:
 	@scripts/deps.sh $(TEST_DEPS)
@@ -60,6 +60,8 @@ test-mariadb: test-fast test-asan
 # replicas (scripts/with-pg-replicas.sh) for each of the read-replica and
 # the failover tests, plainly and under ASan+UBSan (a cluster for each run:
 # the tests stop a replica, or the primary).
+# Then a three-node MariaDB Galera cluster (scripts/with-galera.sh), once
+# for both builds.
 CLUSTER_TESTS = replicas failover
 test-cluster: test-fast test-asan
 	for t in $(CLUSTER_TESTS); do \
@@ -67,6 +69,8 @@ test-cluster: test-fast test-asan
 		scripts/with-pg-replicas.sh sh -c "cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
 			ctest --output-on-failure -R '^cluster_$$t\$$'" || exit 1; \
 	done
+	scripts/with-galera.sh sh -c 'cd build && ctest --output-on-failure -L galera && \
+		cd ../build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L galera'
 
 # The randomized differential test of the unit of work at length: FUZZ_SEEDS
 # seeds of FUZZ_OPS operations each, from FUZZ_FIRST (make test runs 2,000 of 80).

@@ -56,7 +56,8 @@ extern "C" {
     XX(ESTATE,     -22, "object is not in a state that allows this")          \
     XX(ESQL,       -23, "the database rejected the statement")                \
     XX(EIO,        -24, "database I/O error")                                \
-    XX(EINDOUBT,   -25, "connection lost during COMMIT: it may have been applied")
+    XX(EINDOUBT,   -25, "connection lost during COMMIT: it may have been applied") \
+    XX(EUNSUPPORTED,-26, "not supported by this database or cluster")
 
 typedef enum corm_errno {
     CORM_OK = 0,
@@ -529,6 +530,16 @@ int corm_order_by_(corm_query *q, corm_expr *e);
 int corm_limit(corm_query *q, int64_t n);
 int corm_offset(corm_query *q, int64_t n);
 int corm_distinct(corm_query *q);
+/* Lock the rows the query reads until the session's transaction ends
+ * (SQLAlchemy's with_for_update()): SELECT ... FOR UPDATE on PostgreSQL and
+ * MariaDB. The query begins the session's write transaction (on the
+ * primary, with replicas), so on SQLite, whose write transaction locks the
+ * whole database (BEGIN IMMEDIATE), the rows are as safe. For read, change
+ * and write back: another session doing the same waits instead of writing
+ * over the change (a lost update). On a Galera cluster the locks hold on
+ * one node; a conflicting commit on another is refused (CORM_EBUSY) and
+ * corm_run_in_transaction runs the unit again. */
+int corm_with_for_update(corm_query *q);
 /* Select these expressions instead of whole objects (columns, aggregates);
  * read the result with corm_rows. */
 int corm_select_(corm_query *q, corm_expr *e);

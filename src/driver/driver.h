@@ -85,6 +85,10 @@ typedef struct drv_driver {
     bool (*txn_failed)(drv_conn *c);
     /* What LIMIT says for "no limit", before an OFFSET ("-1", "ALL"). */
     const char *no_limit;
+    /* What ends a SELECT that locks the rows it reads (" FOR UPDATE");
+     * NULL where the write transaction corm_with_for_update begins first
+     * locks the whole database already (SQLite's BEGIN IMMEDIATE). */
+    const char *for_update;
     /* NULL sorts after every value (PostgreSQL): ORDER BY then says where,
      * so that NULL sorts first ascending on every backend. */
     bool nulls_sort_high;
@@ -103,6 +107,12 @@ typedef struct drv_driver {
     void (*close)(drv_conn *c);
     /* Run SQL without parameters or rows (BEGIN, DDL). */
     int (*exec)(drv_conn *c, const char *sql, util_err *err);
+    /* Whether the server can carry a DDL statement (create_all's and the
+     * migrations', asked before any of them runs): CORM_EUNSUPPORTED with
+     * a sentence for what its replication does not support (a Galera
+     * cluster: a table without a primary key, another engine than
+     * InnoDB, explicit table locks), else CORM_OK. NULL: everything. */
+    int (*refuses_ddl)(drv_conn *c, const char *sql, util_err *err);
 
     int (*prepare)(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err);
     void (*finalize)(drv_stmt *st);

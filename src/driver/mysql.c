@@ -34,6 +34,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 
+#include <ctype.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
@@ -48,6 +49,8 @@ struct drv_conn {
     int64_t changes;         /* rows the last statement changed (matched) */
     int64_t insert_id;
     bool lost;               /* a statement failed because the server went away */
+    bool galera;             /* a Galera node (wsrep_on), asked when connected */
+    bool in_txn;             /* inside a transaction the server said it began */
 };
 
 typedef struct my_param {
@@ -96,6 +99,7 @@ struct drv_stmt {
     char *sql;               /* its text, to prepare it again after a failed run */
     unsigned long sql_len;
     bool readonly, executed, has_result;
+    bool in_txn_only;        /* DML or SELECT: runs inside the transaction if one is open */
     bool stream;             /* this run's rows are read as they come (read_all) */
     bool dropped;            /* its rows were dropped for another command */
     int nparams, nfields;
@@ -164,6 +168,8 @@ static bool quoted_after(const char *msg, const char *after, char q, char *out, 
 static int fail_with(drv_conn *c, unsigned e, const char *msg, const char *state, util_err *err)
 {
     int code = map_errno(e);
+    if (e == ER_UNKNOWN_COM_ERROR && strstr(msg, "WSREP"))
+        code = CORM_EBUSY; /* a Galera node not (yet, or no longer) in the primary component */
     util_err_set(err, code, "mariadb: %s (error %u, SQLSTATE %s)", msg, e, state);
     char col[128] = "", table[128] = "";
     if (code == CORM_EUNIQUE) /* "for key 'username'": a column's UNIQUE is named by it */
@@ -201,6 +207,8 @@ static int fail(drv_conn *c, util_err *err)
 
 static int fail_stmt(drv_stmt *st, util_err *err)
 {
+    if (!mysql_stmt_errno(st->st) && mysql_errno(st->c->my)) /* an array binding's error is the connection's */
+        return fail(st->c, err);
     return fail_with(st->c, mysql_stmt_errno(st->st), mysql_stmt_error(st->st),
                      mysql_stmt_sqlstate(st->st), err);
 }
@@ -247,6 +255,9 @@ static const char *const params[] = { "unix_socket", "charset", "connect_timeout
 #define SQL_MODE "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO," \
                  "NO_ENGINE_SUBSTITUTION,NO_BACKSLASH_ESCAPES,ANSI_QUOTES"
 
+static bool ask_galera(MYSQL *my);
+static unsigned server_status(drv_conn *c);
+
 static int my_connect(const drv_url *url, drv_conn **out, util_err *err)
 {
     drv_conn *c = util_calloc(1, sizeof *c);
@@ -275,6 +286,7 @@ static int my_connect(const drv_url *url, drv_conn **out, util_err *err)
         return err->code;
     }
     c->my = my;
+    c->galera = ask_galera(my);
     *out = c;
     return CORM_OK;
 }
@@ -333,6 +345,157 @@ static int my_exec(drv_conn *c, const char *sql, util_err *err)
         if ((more = mysql_next_result(c->my)) > 0)
             return fail(c, err);
     } while (more == 0);
+    c->in_txn = server_status(c) & SERVER_STATUS_IN_TRANS;
+    return CORM_OK;
+}
+
+/* ---- Galera -------------------------------------------------------------------------
+ * A Galera cluster replicates row changes by certification on the primary
+ * key, InnoDB tables only, and does not carry LOCK TABLES. What create_all
+ * and the migrations would run is read for those before any of it runs. */
+
+/* sql past blanks and comments */
+static const char *skip_blank(const char *p)
+{
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 2 : p + strlen(p);
+        } else {
+            return p;
+        }
+    }
+}
+
+/* The word at *p (case-insensitive, whole): *p moved past it and blanks. */
+static bool take_word(const char **p, const char *word)
+{
+    size_t n = strlen(word);
+    if (strncasecmp(*p, word, n) != 0 || isalnum((unsigned char)(*p)[n]) || (*p)[n] == '_')
+        return false;
+    *p = skip_blank(*p + n);
+    return true;
+}
+
+/* Whether the word occurs in sql outside quotes ('...', "...", `...`). */
+static bool has_word(const char *sql, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = sql; *p; p++) {
+        if (*p == '\'' || *p == '"' || *p == '`') {
+            const char *e = strchr(p + 1, *p);
+            if (!e)
+                return false;
+            p = e;
+        } else if ((p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+                   strncasecmp(p, word, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_') {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ENGINE = name in sql, other than InnoDB: its name in out. */
+static bool other_engine(const char *sql, char *out, size_t size)
+{
+    for (const char *p = sql; *p; p++) {
+        if ((p != sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) ||
+            strncasecmp(p, "ENGINE", 6) != 0)
+            continue;
+        const char *q = skip_blank(p + 6);
+        if (*q == '=')
+            q = skip_blank(q + 1);
+        size_t n = 0;
+        while (isalnum((unsigned char)q[n]) || q[n] == '_')
+            n++;
+        if (n && !(n == 6 && strncasecmp(q, "InnoDB", 6) == 0)) {
+            snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), q);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether the server is a Galera node: asked once, when connected. */
+static bool ask_galera(MYSQL *my)
+{
+    bool on = false;
+    if (mysql_real_query(my, "SELECT @@wsrep_on", 17) == 0) { /* MySQL has no wsrep_on */
+        MYSQL_RES *r = mysql_store_result(my);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        on = row && row[0] && (strcmp(row[0], "1") == 0 || strcasecmp(row[0], "ON") == 0);
+        if (r)
+            mysql_free_result(r);
+    }
+    return on;
+}
+
+static unsigned server_status(drv_conn *c)
+{
+    unsigned status = 0;
+    mariadb_get_infov(c->my, MARIADB_CONNECTION_SERVER_STATUS, &status);
+    return status;
+}
+
+/* After a statement ran: CORM_EBUSY when it was to run inside the
+ * transaction corm began and the server says no transaction is open any
+ * more. A Galera node ends a transaction that conflicts with one committed
+ * on another node (a brute-force abort); the statement after it should
+ * fail with "Deadlock found", but a SELECT ... FOR UPDATE may instead
+ * return no rows, as if the row were gone. */
+static int check_txn(drv_stmt *st, util_err *err)
+{
+    drv_conn *c = st->c;
+    bool open = server_status(c) & SERVER_STATUS_IN_TRANS;
+    if (!st->in_txn_only || !c->in_txn || open) {
+        c->in_txn = open;
+        return CORM_OK;
+    }
+    c->in_txn = false;
+    return util_err_set(err, CORM_EBUSY, "mariadb: the server ended the transaction while the "
+                        "statement ran (a Galera node aborts one that conflicts with a commit on "
+                        "another node): it was rolled back, run it again");
+}
+
+static int my_refuses_ddl(drv_conn *c, const char *sql, util_err *err)
+{
+    const char *start = skip_blank(sql), *name = start;
+    bool lock = take_word(&name, "LOCK") && (take_word(&name, "TABLE") || take_word(&name, "TABLES"));
+    bool create = false, alter = false;
+    if (!lock) {
+        name = start;
+        create = take_word(&name, "CREATE") && (!take_word(&name, "OR") || take_word(&name, "REPLACE")) &&
+                 take_word(&name, "TABLE");
+    }
+    if (!lock && !create) {
+        name = start;
+        alter = take_word(&name, "ALTER") && take_word(&name, "TABLE");
+    }
+    if ((!lock && !create && !alter) || !c->galera)
+        return CORM_OK;
+    /* name: the table's name, then the rest of the statement */
+    int n = (int)strcspn(name, " \t\n(");
+    char engine[32];
+    if (lock)
+        return util_err_set(err, CORM_EUNSUPPORTED, "a Galera cluster does not replicate explicit "
+                            "table locks (LOCK TABLES %.*s): a transaction's row locks, with "
+                            "corm_run_in_transaction retrying conflicts, serve instead", n, name);
+    if (other_engine(name, engine, sizeof engine))
+        return util_err_set(err, CORM_EUNSUPPORTED, "a Galera cluster replicates InnoDB tables "
+                            "only: %s TABLE %.*s asks for ENGINE=%s", create ? "CREATE" : "ALTER",
+                            n, name, engine);
+    if (create && !has_word(name, "PRIMARY"))
+        return util_err_set(err, CORM_EUNSUPPORTED, "a Galera cluster replicates rows by their "
+                            "primary key: CREATE TABLE %.*s has none (give it a PRIMARY KEY)",
+                            n, name);
+    if (alter && has_word(name, "DROP") && has_word(name, "PRIMARY") && !has_word(name, "ADD"))
+        return util_err_set(err, CORM_EUNSUPPORTED, "a Galera cluster replicates rows by their "
+                            "primary key: ALTER TABLE %.*s drops it and adds none", n, name);
     return CORM_OK;
 }
 
@@ -444,6 +607,9 @@ static int my_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, 
     st->c = c;
     st->readonly = starts_with_word(sql, len, "SELECT") || starts_with_word(sql, len, "SHOW") ||
                    starts_with_word(sql, len, "VALUES");
+    st->in_txn_only = st->readonly || starts_with_word(sql, len, "INSERT") ||
+                      starts_with_word(sql, len, "UPDATE") || starts_with_word(sql, len, "DELETE") ||
+                      starts_with_word(sql, len, "REPLACE") || starts_with_word(sql, len, "WITH");
     if (!(st->sql = util_strndup(sql, len)) || !(st->st = mysql_stmt_init(c->my))) {
         free_stmt(st);
         return util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
@@ -607,6 +773,20 @@ static int failed_run(drv_stmt *st, util_err *err)
     return rc;
 }
 
+/* A statement prepared before its tables were dropped and made again: a
+ * plain execute the server prepares again by itself, an array binding it
+ * refuses (error 1615). Prepared again from its text, with its result
+ * bound as before; false when that fails or it is not this error. */
+static bool reprepared(drv_stmt *st)
+{
+    if (mysql_stmt_errno(st->st) != ER_NEED_REPREPARE && mysql_errno(st->c->my) != ER_NEED_REPREPARE)
+        return false;
+    return mysql_stmt_prepare(st->st, st->sql, st->sql_len) == 0 &&
+           (int)mysql_stmt_param_count(st->st) == st->nparams &&
+           (int)mysql_stmt_field_count(st->st) == st->nfields &&
+           (!st->nfields || !st->meta || !mysql_stmt_bind_result(st->st, st->rb));
+}
+
 static int execute(drv_stmt *st, util_err *err)
 {
     drop_open(st->c);
@@ -626,7 +806,9 @@ static int execute(drv_stmt *st, util_err *err)
             break;
         }
     }
-    if ((st->nparams && mysql_stmt_bind_param(st->st, st->pb)) || mysql_stmt_execute(st->st))
+    if (((st->nparams && mysql_stmt_bind_param(st->st, st->pb)) || mysql_stmt_execute(st->st)) &&
+        (!reprepared(st) || (st->nparams && mysql_stmt_bind_param(st->st, st->pb)) ||
+         mysql_stmt_execute(st->st)))
         return failed_run(st, err);
     st->executed = true;
     /* INSERT ... RETURNING tells its columns only once it ran */
@@ -657,9 +839,12 @@ static int execute(drv_stmt *st, util_err *err)
         if (mysql_stmt_store_result(st->st)) /* INSERT ... RETURNING fails here */
             return failed_run(st, err);
         st->c->changes = 0;
+        if (!st->readonly) /* a SELECT's rows are checked at their end */
+            return check_txn(st, err);
     } else {
         st->c->changes = (int64_t)mysql_stmt_affected_rows(st->st);
         st->c->insert_id = (int64_t)mysql_stmt_insert_id(st->st);
+        return check_txn(st, err);
     }
     return CORM_OK;
 }
@@ -739,7 +924,7 @@ static int my_step(drv_stmt *st, util_err *err)
     if (f == MYSQL_NO_DATA) {
         if (st->c->open == st)
             st->c->open = NULL;
-        return 0;
+        return check_txn(st, err);
     }
     if (f == MYSQL_DATA_TRUNCATED) {
         if ((rc = refetch_truncated(st)) < 0)
@@ -840,11 +1025,50 @@ static int my_send(drv_stmt *st, util_err *err)
     return CORM_OK;
 }
 
-/* Run the rows sent as one execute. */
+/* Row r of the batch bound as a plain execute's parameters. */
+static void bind_row(drv_stmt *st, size_t r)
+{
+    for (int j = 0; j < st->nparams; j++) {
+        my_column *k = &st->batch[j];
+        MYSQL_BIND *b = &st->pb[j];
+        memset(b, 0, sizeof *b);
+        if (k->ind[r] == STMT_INDICATOR_NULL) {
+            b->buffer_type = MYSQL_TYPE_NULL;
+        } else if (k->type == MYSQL_TYPE_LONGLONG || k->type == MYSQL_TYPE_DOUBLE) {
+            b->buffer_type = k->type;
+            b->buffer = &k->v[r];
+        } else {
+            b->buffer_type = k->type;
+            b->buffer = st->bytes + k->v[r].off;
+            b->buffer_length = k->len[r];
+            b->length = &k->len[r];
+        }
+    }
+}
+
+/* Run the rows sent as one execute; on a Galera node, one execute a row:
+ * a node that aborted the transaction (a conflict with another node's
+ * commit) fails the next plain execute, but runs a bulk one outside any
+ * transaction, committing it on its own. */
 static int run_batch(drv_stmt *st, util_err *err)
 {
     unsigned int n = (unsigned int)st->nbatch, zero = 0;
     drop_open(st->c);
+    if (st->c->galera) {
+        st->batch_changes = 0;
+        for (size_t r = 0; r < st->nbatch; r++) {
+            bind_row(st, r);
+            if ((mysql_stmt_bind_param(st->st, st->pb) || mysql_stmt_execute(st->st)) &&
+                (!reprepared(st) || mysql_stmt_bind_param(st->st, st->pb) ||
+                 mysql_stmt_execute(st->st)))
+                return failed_run(st, err);
+            int rc = check_txn(st, err);
+            if (rc < 0)
+                return rc;
+            st->batch_changes += (int64_t)mysql_stmt_affected_rows(st->st);
+        }
+        return CORM_OK;
+    }
     for (int j = 0; j < st->nparams; j++) {
         my_column *k = &st->batch[j];
         MYSQL_BIND *b = &st->pb[j];
@@ -859,13 +1083,15 @@ static int run_batch(drv_stmt *st, util_err *err)
         }
     }
     int rc = CORM_OK;
-    if (mysql_stmt_attr_set(st->st, STMT_ATTR_ARRAY_SIZE, &n) ||
-        mysql_stmt_bind_param(st->st, st->pb) || mysql_stmt_execute(st->st))
+    if ((mysql_stmt_attr_set(st->st, STMT_ATTR_ARRAY_SIZE, &n) ||
+         mysql_stmt_bind_param(st->st, st->pb) || mysql_stmt_execute(st->st)) &&
+        (!reprepared(st) || mysql_stmt_attr_set(st->st, STMT_ATTR_ARRAY_SIZE, &n) ||
+         mysql_stmt_bind_param(st->st, st->pb) || mysql_stmt_execute(st->st)))
         rc = failed_run(st, err);
     else
         st->batch_changes = (int64_t)mysql_stmt_affected_rows(st->st);
     mysql_stmt_attr_set(st->st, STMT_ATTR_ARRAY_SIZE, &zero);
-    return rc;
+    return rc == CORM_OK ? check_txn(st, err) : rc;
 }
 
 static int my_recv(drv_stmt *st, util_err *err)
@@ -1209,10 +1435,12 @@ const drv_driver drv_mysql = {
     .reads_begin = true,
     .txn_failed = my_txn_failed,
     .no_limit = "18446744073709551615",
+    .for_update = " FOR UPDATE",
     .connect = my_connect,
     .alive = my_alive,
     .close = my_close,
     .exec = my_exec,
+    .refuses_ddl = my_refuses_ddl,
     .prepare = my_prepare,
     .finalize = my_finalize,
     .reset = my_reset,

@@ -945,6 +945,7 @@ const drv_driver drv_postgres = {
     .reads_begin = true,
     .txn_failed = pg_txn_failed,
     .no_limit = "ALL",
+    .for_update = " FOR UPDATE",
     .nulls_sort_high = true,
     .connect = pg_connect,
     .alive = pg_alive,

@@ -24,7 +24,7 @@ int mig_ensure_table(sql_conn *c, util_err *err)
                          " (version_num VARCHAR(64) NOT NULL PRIMARY KEY)", err);
     if (rc == CORM_OK && c->drv->ddl_autocommits)
         rc = sql_exec(c, "CREATE TABLE IF NOT EXISTS " HALFWAY_TABLE " (revision VARCHAR(64) NOT "
-                         "NULL, direction VARCHAR(16) NOT NULL, file TEXT NOT NULL, line INTEGER "
+                         "NULL PRIMARY KEY, direction VARCHAR(16) NOT NULL, file TEXT NOT NULL, line INTEGER "
                          "NOT NULL, message TEXT NOT NULL)", err);
     return rc;
 }
@@ -318,7 +318,17 @@ static int move(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev 
         for (size_t i = 0; i < ncur; i++)
             order(g, cur[i], have, done, plan, &nplan);
     }
-    for (size_t i = 0; rc == CORM_OK && i < nplan && (n_steps < 0 || (long)i < n_steps); i++)
+    size_t nrun = n_steps >= 0 && (size_t)n_steps < nplan ? (size_t)n_steps : nplan;
+    if (!sql) /* what the server cannot carry refused before anything runs */
+        for (size_t i = 0; rc == CORM_OK && i < nrun; i++) {
+            const mig_rev *r = plan[up ? i : nplan - 1 - i];
+            const mig_stmt *v = up ? r->up : r->down;
+            for (size_t k = 0, nv = up ? r->nup : r->ndown; rc == CORM_OK && k < nv; k++)
+                if ((rc = sql_refuses_ddl(c, v[k].sql, err)) < 0)
+                    util_err_prefix(err, "%s:%d: %s refused, nothing applied: ", r->path, v[k].line,
+                                    up ? "upgrade" : "downgrade");
+        }
+    for (size_t i = 0; rc == CORM_OK && i < nrun; i++)
         rc = step_rev(c, g, plan[up ? i : nplan - 1 - i], up, &set, sql, err);
 out:
     util_free(have);

@@ -26,7 +26,7 @@ struct corm_query {
     corm_query *next, **pprev;
     expr_vec where, order, select, group, having, sets;
     int64_t limit, offset;
-    bool distinct;
+    bool distinct, for_update;
     int err;
     util_err errinfo;
     const sch_rel *eager[8][8];  /* selectin paths */
@@ -462,6 +462,12 @@ int corm_distinct(corm_query *q)
     return CORM_OK;
 }
 
+int corm_with_for_update(corm_query *q)
+{
+    q->for_update = true;
+    return CORM_OK;
+}
+
 /* ---- compiling ----------------------------------------------------------------- */
 
 static int put_list(sql_ctx *x, const expr_vec *v, const char *sep)
@@ -555,6 +561,8 @@ static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offs
                 return rc;
         }
     }
+    if (q->for_update && x->drv->for_update)
+        util_buf_puts(x->b, x->drv->for_update);
     return CORM_OK;
 }
 
@@ -574,6 +582,8 @@ static int begin(corm_query *q, sql_ctx *x)
         return orm_fail(s, q->err);
     }
     int rc = orm_autoflush(s, q->mp);
+    if (rc == CORM_OK && q->for_update) /* locks are taken inside a write transaction */
+        rc = orm_begin(s);
     if (rc < 0)
         return rc;
     util_buf_reset(&s->sql);

@@ -173,6 +173,8 @@ static int create_table(const sch_mapper *mp, sql_conn *c, util_err *err)
     if (rc < 0)
         util_err_set(err, rc, "out of memory creating table %s", mp->model->table);
     for (size_t i = 0; rc == CORM_OK && i < stmts.n; i++)
+        rc = sql_refuses_ddl(c, stmts.lines[i], err);
+    for (size_t i = 0; rc == CORM_OK && i < stmts.n; i++)
         rc = sql_exec(c, stmts.lines[i], err);
     sch_diff_free(&stmts);
     return rc;

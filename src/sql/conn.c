@@ -218,6 +218,11 @@ int sql_exec(sql_conn *c, const char *sql, util_err *err)
     return c->drv->exec(c->dc, sql, err);
 }
 
+int sql_refuses_ddl(sql_conn *c, const char *sql, util_err *err)
+{
+    return c->drv->refuses_ddl ? c->drv->refuses_ddl(c->dc, sql, err) : CORM_OK;
+}
+
 int sql_begin(sql_conn *c, util_err *err)
 {
     int rc = sql_exec(c, c->drv->begin_write ? c->drv->begin_write : "BEGIN", err);

@@ -100,6 +100,9 @@ int sql_run_text(sql_conn *c, const sql_text *t, const sql_params *ps, drv_stmt 
 void sql_read_all(sql_conn *c, drv_stmt *st);
 /* Run a statement with no result rows (echoed). */
 int sql_exec(sql_conn *c, const char *sql, util_err *err);
+/* CORM_EUNSUPPORTED when the server cannot carry this DDL statement (a
+ * Galera cluster: drv_driver.refuses_ddl); nothing runs. */
+int sql_refuses_ddl(sql_conn *c, const char *sql, util_err *err);
 /* Run a statement that returns no rows, through the cache, with parameters. */
 int sql_exec_params(sql_conn *c, const char *sql, size_t len, const sql_params *ps, util_err *err);
 int sql_begin(sql_conn *c, util_err *err);
