@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev libpq-dev libmariadb-dev
 TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind postgresql mariadb-server galera-4 rsync
 
-.PHONY: all demo test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster fuzz bench bench-callgrind clean
+.PHONY: all demo test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-oom fuzz bench bench-callgrind clean
 
 all: build/Makefile
 	cmake --build build -j $(JOBS)
@@ -71,6 +71,15 @@ test-cluster: test-fast test-asan
 	done
 	scripts/with-galera.sh sh -c 'cd build && ctest --output-on-failure -L galera && \
 		cd ../build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L galera'
+
+# Out of memory at every allocation of every workload (tests/test_oom_sweep.c),
+# under ASan+UBSan, on SQLite, PostgreSQL and MariaDB; make test runs every
+# allocation on SQLite and every 4th (PostgreSQL), 8th (MariaDB) or 5th
+# (valgrind) elsewhere.
+test-oom: test-asan
+	cd build-asan && CORM_OOM_STEP=1 tests/test_oom_sweep
+	scripts/with-pg.sh sh -c 'cd build-asan && CORM_OOM_STEP=1 ../scripts/pg-db.sh tests/test_oom_sweep'
+	scripts/with-mariadb.sh sh -c 'cd build-asan && CORM_OOM_STEP=1 ../scripts/my-db.sh tests/test_oom_sweep'
 
 # The randomized differential test of the unit of work at length: FUZZ_SEEDS
 # seeds of FUZZ_OPS operations each, from FUZZ_FIRST (make test runs 2,000 of 80).

@@ -8,9 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+/* v may be NULL with n set: the count was known, the array not made. */
 static void free_names(char **v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; v && i < n; i++)
         util_free(v[i]);
     util_free(v);
 }

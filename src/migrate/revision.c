@@ -127,10 +127,10 @@ static int parse(mig_rev *r, const char *text, util_err *err)
             else if (strncmp(c, "parent:", 7) == 0) {
                 char a[128] = "", b[128] = "";
                 int k = sscanf(c + 7, "%127s %127s", a, b);
-                if (k >= 1 && strcmp(a, "base") != 0)
-                    r->parents[0] = util_strdup(a);
-                if (k == 2)
-                    r->parents[1] = util_strdup(b);
+                if (k >= 1 && strcmp(a, "base") != 0 && !(r->parents[0] = util_strdup(a)))
+                    rc = CORM_ENOMEM;
+                if (k == 2 && !(r->parents[1] = util_strdup(b)))
+                    rc = CORM_ENOMEM;
                 if (k < 1)
                     rc = util_err_set(err, CORM_ESQL, "%s:%d: a parent line names no revision",
                                       r->path, line);
@@ -170,6 +170,10 @@ static int parse(mig_rev *r, const char *text, util_err *err)
         while (e && (l[e - 1] == ' ' || l[e - 1] == '\t' || l[e - 1] == '\r'))
             e--;
         if (!quote && e && l[e - 1] == ';') {
+            if (stmt.err) { /* a line of it was not kept: never a statement cut short */
+                rc = CORM_ENOMEM;
+                break;
+            }
             rc = part == UP ? push_stmt(&r->up, &r->nup, stmt.p, stmt.len, start)
                             : push_stmt(&r->down, &r->ndown, stmt.p, stmt.len, start);
             util_buf_reset(&stmt);

@@ -691,6 +691,8 @@ static int collect(corm_query *q, size_t max)
             break;
         }
     }
+    if (rc < 0 && st) /* a row read, then a failure: the statement is left mid-read */
+        d->reset(st);
     return rc < 0 ? rc : CORM_OK;
 }
 
@@ -933,8 +935,10 @@ static int orm_read_result(corm_session *s, drv_stmt *st, const corm_column *con
             }
             util_buf_put(&rows, (const char *)&v, sizeof v);
         }
-        if (rc < 0)
+        if (rc < 0) {
+            d->reset(st);
             break;
+        }
         r->nrows++;
     }
     if (rc == CORM_OK && rows.err)
@@ -1038,8 +1042,10 @@ static int matching_objects(corm_query *q)
         if (orm_row_key(s->conn->drv, st, 0, &k) < 0)
             continue;
         orm_obj *o = orm_imap_get(s, q->mp, &k);
-        if (o && (rc = orm_scratch_push(s, o)) < 0)
+        if (o && (rc = orm_scratch_push(s, o)) < 0) {
+            s->conn->drv->reset(st);
             return rc;
+        }
     }
     return rc;
 }

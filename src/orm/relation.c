@@ -1117,11 +1117,15 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
 
 static int write_link(corm_session *s, orm_link *k)
 {
+    /* the transaction begins at the first write, which may be this one
+     * (a flush whose first change is a link removed) */
+    int rc = orm_begin(s);
+    if (rc < 0)
+        return rc;
     const sch_rel *sr = k->sr;
     sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
     corm_value a = sql_field_value(k->a->mp->pk, k->a->has_snap ? orm_snap(k->a) : orm_data(k->a), false);
     corm_value b = k->b ? sql_field_value(sr->target->pk, orm_data(k->b), false) : a;
-    int rc;
     util_buf_reset(x.b);
     s->params.n = 0;
     if (k->op == LINK_ADD) {

@@ -106,6 +106,7 @@ int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name
     sql_ctx x = { d, &b, &none, &err };
     const corm_model *m = mp->model;
     int rc = CORM_OK;
+    bool oom = false; /* a name that could not be made (reset clears name.err) */
     util_buf_puts(&b, if_not_exists ? "CREATE TABLE IF NOT EXISTS " : "CREATE TABLE ");
     sql_put_ident(&x, as_name ? as_name : m->table);
     util_buf_puts(&b, " (\n    ");
@@ -121,6 +122,7 @@ int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name
         bool fk = k->kind == CORM_C_FOREIGN_KEY;
         util_buf_reset(&name);
         sch_constraint_name(&name, fk ? "fk" : "uq", m, k->columns);
+        oom |= name.err != 0;
         util_buf_puts(&b, ",\n    CONSTRAINT ");
         sql_put_ident(&x, util_buf_str(&name));
         util_buf_puts(&b, fk ? " FOREIGN KEY " : " UNIQUE ");
@@ -135,7 +137,7 @@ int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name
     util_buf_puts(&b, "\n)");
     if (d->table_options)
         util_buf_puts(&b, d->table_options);
-    rc = b.err ? CORM_ENOMEM : sch_lines_add(out, util_buf_str(&b));
+    rc = b.err || oom ? CORM_ENOMEM : sch_lines_add(out, util_buf_str(&b));
     /* indexes: single-column ones, then the model's composite ones */
     for (size_t i = 0; rc == CORM_OK && i < m->ncolumns + m->nconstraints; i++) {
         const char *one[2] = { NULL, NULL };

@@ -8,13 +8,20 @@
 
 static long fail_after = -1;
 static long attempts;
-static int failed;
+static int failed, once;
 
 void util_alloc_fail_after(long n)
 {
     fail_after = n;
     attempts = 0;
     failed = 0;
+    once = 0;
+}
+
+void util_alloc_fail_once(long n)
+{
+    util_alloc_fail_after(n);
+    once = 1;
 }
 
 long util_alloc_count(void) { return attempts; }
@@ -24,7 +31,7 @@ static int should_fail(void)
 {
     if (fail_after < 0)
         return 0;
-    if (attempts++ >= fail_after) {
+    if (once ? attempts++ == fail_after : attempts++ >= fail_after) {
         failed = 1;
         return 1;
     }

@@ -24,6 +24,9 @@ char *util_strndup(const char *s, size_t n);
 /* Test hooks. n < 0 disarms; n >= 0 lets n allocations succeed, then fails
  * every later one until disarmed. Not thread-safe: for tests only. */
 void util_alloc_fail_after(long n);
+/* The same, failing the (n+1)th allocation only: the ones after succeed
+ * again (SQLite's "transient" faults; the above are its "persistent"). */
+void util_alloc_fail_once(long n);
 /* Allocations attempted since the hook was last armed. */
 long util_alloc_count(void);
 /* Whether an allocation failed since the hook was last armed. */

@@ -1,0 +1,628 @@
+/*
+ * test_oom_sweep.c — out-of-memory at every allocation of every workload
+ * (issue 11), as SQLite's fault simulator does: a workload runs with its
+ * Nth allocation failing (and every one after it), for N = 0, 1, 2, ...
+ * until it completes without meeting the fault.
+ *
+ * After each run: every call returned CORM_OK or CORM_ENOMEM (a workload
+ * stops at the first other code, which fails the test); the database holds
+ * exactly what the workload committed before the fault (compared with a
+ * dump of every table taken at each of its commits); the session rolls
+ * back and commits new work; nothing leaks (ASan, valgrind). The
+ * workloads: the quickstart, CRUD over every type, every query form,
+ * relationships with each loading strategy, flush with cascades and
+ * delete-orphan, and migrations (autogenerate, upgrade, schema check,
+ * downgrade). CORM_OOM_STEP=k runs every kth N only (make test's short
+ * form); make test-oom runs them all and prints the number of injection
+ * points.
+ */
+#include "common.h"
+#include "util/alloc.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CORM_DEFINE_MODELS
+
+#define WRITER_FIELDS(COLUMN, RELATION)                                        \
+    COLUMN(id,   CORM_INTEGER,    CORM_PRIMARY_KEY)                             \
+    COLUMN(name, CORM_STRING(40), CORM_NOT_NULL | CORM_UNIQUE)                  \
+    COLUMN(born, CORM_DATE,       0)                                            \
+    RELATION(books,   CORM_ONE_TO_MANY(Book, writer), CORM_CASCADE(CORM_CASCADE_DELETE)) \
+    RELATION(address, CORM_ONE_TO_ONE(Address, writer))
+CORM_MODEL(Writer, "writer", WRITER_FIELDS)
+
+#define BOOK_FIELDS(COLUMN, RELATION)                                          \
+    COLUMN(id,        CORM_INTEGER,       CORM_PRIMARY_KEY)                     \
+    COLUMN(title,     CORM_STRING(80),    CORM_NOT_NULL)                        \
+    COLUMN(price,     CORM_NUMERIC(10, 2), 0)                                   \
+    COLUMN(writer_id, CORM_INTEGER,       CORM_NOT_NULL | CORM_INDEX, CORM_FK(Writer, id)) \
+    RELATION(writer,   CORM_MANY_TO_ONE(Writer, writer_id, books))             \
+    RELATION(chapters, CORM_ONE_TO_MANY(Chapter, book),                        \
+             CORM_CASCADE(CORM_CASCADE_DELETE | CORM_DELETE_ORPHAN))           \
+    RELATION(genres,   CORM_MANY_TO_MANY(Genre, BookGenre, books))
+CORM_MODEL(Book, "book", BOOK_FIELDS)
+
+#define CHAPTER_FIELDS(COLUMN, RELATION)                                       \
+    COLUMN(id,      CORM_INTEGER, CORM_PRIMARY_KEY)                             \
+    COLUMN(body,    CORM_TEXT,    0)                                            \
+    COLUMN(book_id, CORM_INTEGER, 0, CORM_FK(Book, id))                         \
+    RELATION(book, CORM_MANY_TO_ONE(Book, book_id, chapters))
+CORM_MODEL(Chapter, "chapter", CHAPTER_FIELDS)
+
+#define GENRE_FIELDS(COLUMN, RELATION)                                         \
+    COLUMN(id,   CORM_INTEGER,    CORM_PRIMARY_KEY)                             \
+    COLUMN(name, CORM_STRING(20), CORM_UNIQUE | CORM_NOT_NULL)                  \
+    RELATION(books, CORM_MANY_TO_MANY(Book, BookGenre, genres))
+CORM_MODEL(Genre, "genre", GENRE_FIELDS)
+
+#define BOOK_GENRE_FIELDS(COLUMN, RELATION)                                    \
+    COLUMN(id,       CORM_INTEGER, CORM_PRIMARY_KEY)                            \
+    COLUMN(book_id,  CORM_INTEGER, CORM_NOT_NULL, CORM_FK(Book, id), CORM_ON_DELETE(CORM_FK_CASCADE)) \
+    COLUMN(genre_id, CORM_INTEGER, CORM_NOT_NULL, CORM_FK(Genre, id), CORM_ON_DELETE(CORM_FK_CASCADE))
+CORM_MODEL(BookGenre, "book_genre", BOOK_GENRE_FIELDS, CORM_UNIQUE_TOGETHER("book_id", "genre_id"))
+
+#define ADDRESS_FIELDS(COLUMN, RELATION)                                       \
+    COLUMN(id,        CORM_INTEGER,    CORM_PRIMARY_KEY)                        \
+    COLUMN(city,      CORM_STRING(40), 0)                                       \
+    COLUMN(writer_id, CORM_INTEGER,    CORM_UNIQUE, CORM_FK(Writer, id), CORM_ON_DELETE(CORM_FK_SET_NULL)) \
+    RELATION(writer, CORM_MANY_TO_ONE(Writer, writer_id, address))
+CORM_MODEL(Address, "address", ADDRESS_FIELDS)
+
+static const corm_model *const models[] = { Writer_model, Book_model, Chapter_model, Genre_model,
+                                             BookGenre_model, Address_model, Kitchen_model, NULL };
+
+static corm_engine *db;
+static char dir[64], path[128], url[600], migrations[128];
+static char *committed;       /* the dump at the workload's last commit */
+static long points_total;     /* allocations that were made to fail, over all sweeps */
+
+/* ---- the database as text ---------------------------------------------------------- */
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *buf = realloc(*buf, *cap);
+        assert_non_null(*buf);
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+}
+
+typedef struct text {
+    char *buf;
+    size_t len, cap;
+} text;
+
+static void add_cells(void *ud, int n, const char *const *cells)
+{
+    text *t = ud;
+    for (int i = 0; i < n; i++) {
+        append(&t->buf, &t->len, &t->cap, cells[i] ? cells[i] : "NULL");
+        append(&t->buf, &t->len, &t->cap, "|");
+    }
+    append(&t->buf, &t->len, &t->cap, "\n");
+}
+
+/* Every row of every table there is (corm's version table too), read with
+ * the database's own client library, whose allocations are not the ones
+ * made to fail. */
+static char *dump(void)
+{
+    text names = { 0 }, out = { 0 };
+    append(&names.buf, &names.len, &names.cap, "");
+    append(&out.buf, &out.len, &out.cap, "");
+    const char *catalog =
+        strncmp(url, "sqlite", 6) == 0 ? "SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+        : strncmp(url, "postgres", 8) == 0 ? "SELECT tablename FROM pg_tables WHERE schemaname = "
+                                             "current_schema() ORDER BY 1"
+                                           : "SELECT table_name FROM information_schema.tables "
+                                             "WHERE table_schema = DATABASE() ORDER BY 1";
+    db_each(url, catalog, add_cells, &names);
+    for (char *line = names.buf, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        *end = '\0';
+        line[strlen(line) - 1] = '\0'; /* the cell's '|' */
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY 1", line);
+        size_t mark = out.len;
+        append(&out.buf, &out.len, &out.cap, line);
+        append(&out.buf, &out.len, &out.cap, ":\n");
+        size_t head = out.len;
+        db_each(url, sql, add_cells, &out);
+        if (out.len == head && strncmp(line, "corm_version", 12) == 0)
+            out.buf[out.len = mark] = '\0'; /* an empty version table says "base", as none does */
+    }
+    free(names.buf);
+    return out.buf;
+}
+
+/* What a workload calls after each commit that succeeded. */
+static void mark_committed(void)
+{
+    free(committed);
+    committed = dump();
+}
+
+/* Commit, and remember what is now committed. */
+static int commit(corm_session *s)
+{
+    int rc = corm_commit(s);
+    if (rc == CORM_OK)
+        mark_committed();
+    return rc;
+}
+
+/* The writer of that name (ids differ between runs on a server: the
+ * tables are emptied, not made again). */
+static int writer_named(corm_session *s, const char *name, Writer **out)
+{
+    corm_query *q = corm_query_new(s, Writer);
+    if (!q)
+        return corm_errcode(s);
+    corm_filter(q, corm_eq(Writer_name, name));
+    return corm_one(q, (void **)out);
+}
+
+#define TRY(x) do { int rc_ = (x); if (rc_ != CORM_OK) return rc_; } while (0)
+#define NEW(s, M, v) do { if (!((v) = corm_new((s), M))) return corm_errcode(s); } while (0)
+#define QUERY(s, M, q) do { if (!((q) = corm_query_new((s), M))) return corm_errcode(s); } while (0)
+
+/* ---- the sweep ----------------------------------------------------------------------- */
+
+typedef int (*workload)(corm_session *s, int round);
+
+/* Every kth allocation is made to fail: CORM_OOM_STEP, else all of them on
+ * SQLite, every 5th under valgrind, every 4th on PostgreSQL and every 8th
+ * on MariaDB (whose DDL, run afresh for each, is slow); make test-oom sets
+ * CORM_OOM_STEP=1 everywhere. */
+static long step(void)
+{
+    const char *e = getenv("CORM_OOM_STEP");
+    long k = e ? atol(e)
+           : getenv("CORM_UNDER_VALGRIND") ? 5
+           : strncmp(url, "postgres", 8) == 0 ? 4
+           : strncmp(url, "sqlite", 6) != 0 ? 8 : 1;
+    return k > 0 ? k : 1;
+}
+
+/* The models' tables, empty: made once, then emptied child first (cheaper
+ * than making them again on a server). */
+static void fresh(void)
+{
+    static const char *const child_first[] = { "kitchen", "address", "book_genre", "genre",
+                                               "chapter", "book", "writer" };
+    if (corm_create_all(db) != CORM_OK)
+        fail_msg("fresh tables: %s", corm_engine_errmsg(db));
+    for (size_t i = 0; i < sizeof child_first / sizeof *child_first; i++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "DELETE FROM %s", child_first[i]);
+        db_exec(url, sql);
+    }
+}
+
+static void arm(bool transient, long n)
+{
+    if (transient)
+        util_alloc_fail_once(n);
+    else
+        util_alloc_fail_after(n);
+}
+
+static void sweep_mode(workload fn, const char *name, bool transient)
+{
+    long points = 0, k = step();
+    for (long n = 0; n < 100000; n += k) {
+        fresh();
+        mark_committed();
+        corm_session *s = corm_session_new(db);
+        assert_non_null(s);
+        arm(transient, n);
+        int rc = fn(s, (int)n);
+        bool injected = util_alloc_failed();
+        util_alloc_fail_after(-1);
+        if (rc != CORM_OK && rc != CORM_ENOMEM)
+            fail_msg("%s, allocation %ld failing: %s: %s", name, n, corm_err_name(rc), corm_errmsg(s));
+        if (rc == CORM_OK && !injected) {
+            corm_session_free(s);
+            printf("# %s: %ld allocations made to fail (%s), one run each\n", name, points,
+                   transient ? "that one only" : "and every one after it");
+            points_total += points;
+            assert_true(points > 0);
+            return;
+        }
+        points++;
+        /* the database holds exactly what was committed before the fault */
+        char *now = dump();
+        if (strcmp(now, committed) != 0)
+            fail_msg("%s, allocation %ld failing (%s): the database is not as last committed:\n"
+                     "committed:\n%s\nnow:\n%s", name, n, corm_err_name(rc), committed, now);
+        free(now);
+        /* and the session rolls back and goes on */
+        OK(corm_rollback(s));
+        Genre *g = corm_new(s, Genre);
+        assert_non_null(g);
+        char label[20];
+        snprintf(label, sizeof label, "after%ld", n);
+        g->name = corm_strdup(s, label);
+        OK(corm_add(s, g));
+        OK(corm_commit(s));
+        corm_session_free(s);
+    }
+    fail_msg("%s never completed", name);
+}
+
+static void sweep(workload fn, const char *name)
+{
+    sweep_mode(fn, name, false);
+    sweep_mode(fn, name, true);
+}
+
+/* ---- workloads ------------------------------------------------------------------------ */
+
+/* The quickstart's story: add, query, change, delete. */
+static int quickstart(corm_session *s, int round)
+{
+    (void)round;
+    Writer *w;
+    NEW(s, Writer, w);
+    w->name = "ada";
+    TRY(corm_add(s, w));
+    TRY(commit(s));
+    corm_query *q;
+    QUERY(s, Writer, q);
+    TRY(corm_filter_by(q, "name", "ada"));
+    Writer *found;
+    TRY(corm_one(q, (void **)&found));
+    found->name = "ada lovelace";
+    TRY(commit(s));
+    TRY(corm_delete(s, found));
+    return commit(s);
+}
+
+/* Every type written, read back, changed, NULLed. */
+static int crud_types(corm_session *s, int round)
+{
+    (void)round;
+    Kitchen *k;
+    NEW(s, Kitchen, k);
+    k->i = 7;
+    k->big = 1LL << 40;
+    k->flag = true;
+    k->f = 2.5;
+    TRY(corm_numeric_parse("12345.6789", &k->num));
+    k->s = "short";
+    k->t = "a longer text";
+    TRY(corm_date_parse("2024-02-29", &k->d));
+    TRY(corm_time_parse("12:34:56.5", &k->tm));
+    TRY(corm_datetime_parse("2024-02-29 12:34:56", &k->dt));
+    k->blob.data = (unsigned char *)"\x01\x02\x03";
+    k->blob.len = 3;
+    k->json = "{\"a\": [1, 2, null]}";
+    k->prio = PRIO_HIGH;
+    TRY(corm_add(s, k));
+    TRY(commit(s));
+    TRY(corm_refresh(s, k));
+    k->s = "changed";
+    TRY(corm_set_null(k, Kitchen_d, true));
+    TRY(commit(s));
+    Kitchen *again;
+    TRY(corm_get(s, Kitchen, k->id, &again));
+    TRY(corm_delete(s, again));
+    return commit(s);
+}
+
+static int seed(corm_session *s)
+{
+    const char *names[] = { "ann", "bob", "cid" };
+    Genre *g[2];
+    for (int i = 0; i < 2; i++) {
+        NEW(s, Genre, g[i]);
+        g[i]->name = i ? "poetry" : "novel";
+        TRY(corm_add(s, g[i]));
+    }
+    for (int i = 0; i < 3; i++) {
+        Writer *w;
+        NEW(s, Writer, w);
+        w->name = names[i];
+        TRY(corm_add(s, w));
+        Address *a;
+        NEW(s, Address, a);
+        a->city = "paris";
+        a->writer = w;
+        TRY(corm_add(s, a));
+        for (int b = 0; b < 2; b++) {
+            Book *bk;
+            NEW(s, Book, bk);
+            bk->title = b ? "second" : "first";
+            TRY(corm_rel_add(s, w, Writer_books, bk));
+            TRY(corm_rel_add(s, bk, Book_genres, g[(i + b) % 2]));
+            Chapter *c;
+            NEW(s, Chapter, c);
+            c->body = "it was a dark night";
+            TRY(corm_rel_add(s, bk, Book_chapters, c));
+        }
+    }
+    return commit(s);
+}
+
+/* Every query form. */
+static int queries(corm_session *s, int round)
+{
+    (void)round;
+    TRY(seed(s));
+    corm_query *q, *sub, *a;
+    void **v;
+    size_t n;
+    QUERY(s, Writer, q);
+    corm_value in[] = { corm_val(1), corm_val(2) };
+    TRY(corm_filter(q, corm_or(corm_in(Writer_id, in, 2), corm_like(Writer_name, "b%"),
+                               corm_and(corm_between(Writer_id, 1, 9), corm_not_in(Writer_id, in, 2)),
+                               corm_is_null(Writer_born))));
+    TRY(corm_order_by(q, corm_desc(Writer_name)));
+    TRY(corm_limit(q, 10));
+    TRY(corm_offset(q, 0));
+    TRY(corm_all(q, &v, &n));
+    int64_t count;
+    bool exists;
+    TRY(corm_count(q, &count));
+    TRY(corm_exists(q, &exists));
+    corm_page pg;
+    QUERY(s, Writer, q);
+    TRY(corm_paginate(q, 1, 2, &pg));
+    QUERY(s, Writer, q);
+    TRY(corm_filter(q, corm_has(Writer_books, corm_eq(Book_title, "first"))));
+    TRY(corm_distinct(q));
+    Writer *w;
+    TRY(corm_first(q, (void **)&w));
+    QUERY(s, Book, sub);
+    TRY(corm_select(sub, Book_writer_id));
+    TRY(corm_filter(sub, corm_ne(Book_title, "none")));
+    QUERY(s, Writer, q);
+    TRY(corm_filter(q, corm_in_query(Writer_id, sub)));
+    TRY(corm_one_or_none(q, (void **)&w) == CORM_EMULTIPLE ? CORM_OK : corm_errcode(s));
+    QUERY(s, Book, q);
+    TRY(corm_join(q, Book_writer));
+    TRY(corm_add_entity(q, Writer));
+    TRY(corm_filter(q, corm_eq(Writer_name, "ann")));
+    void ***rows;
+    TRY(corm_tuples(q, &rows, &n));
+    QUERY(s, Book, a);
+    TRY(corm_select(a, Book_writer_id));
+    TRY(corm_select(a, corm_count_all()));
+    TRY(corm_group_by(a, Book_writer_id));
+    TRY(corm_having(a, corm_gt(corm_count_all(), 1)));
+    corm_result *r;
+    TRY(corm_rows(a, &r));
+    QUERY(s, Writer, sub);
+    TRY(corm_filter(sub, corm_gt(Writer_id, 1)));
+    QUERY(s, Writer, q);
+    TRY(corm_select_from(q, sub));
+    TRY(corm_all(q, &v, &n));
+    TRY(corm_execute_objects(s, Writer, "SELECT * FROM writer WHERE id > ?", CORM_ARGS(1), &v, &n));
+    TRY(corm_execute(s, "SELECT count(*) FROM book", NULL, 0, &r));
+    QUERY(s, Book, q);
+    TRY(corm_filter(q, corm_eq(Book_title, "second")));
+    TRY(corm_set(q, Book_title, "2nd"));
+    int64_t changed;
+    TRY(corm_update(q, &changed));
+    QUERY(s, Chapter, q);
+    TRY(corm_filter(q, corm_gt(Chapter_id, 4)));
+    TRY(corm_delete_where(q, &changed));
+    return commit(s);
+}
+
+/* Each loading strategy along each kind of relationship. */
+static int relationships(corm_session *s, int round)
+{
+    (void)round;
+    TRY(seed(s));
+    corm_session_reset(s);
+    Writer *w;
+    TRY(writer_named(s, "ann", &w));
+    TRY(corm_load(s, w, Writer_books));   /* one-to-many, lazily */
+    TRY(corm_load(s, w, Writer_address)); /* one-to-one */
+    if (w->books.n) {
+        Book *b = w->books.items[0];
+        TRY(corm_load(s, b, Book_genres)); /* many-to-many */
+        TRY(corm_load(s, b, Book_writer)); /* many-to-one */
+    }
+    corm_query *q;
+    Writer **ws;
+    size_t n;
+    QUERY(s, Writer, q);
+    TRY(corm_selectin(q, Writer_books, Book_chapters));
+    TRY(corm_all(q, &ws, &n));
+    QUERY(s, Writer, q);
+    TRY(corm_selectin_path(q, "books.genres"));
+    TRY(corm_all(q, &ws, &n));
+    QUERY(s, Book, q);
+    Book **bs;
+    TRY(corm_joinedload(q, Book_writer));
+    TRY(corm_all(q, &bs, &n));
+    QUERY(s, Writer, q);
+    TRY(corm_joinedload(q, Writer_books));
+    TRY(corm_all(q, &ws, &n));
+    Genre *g;
+    NEW(s, Genre, g);
+    g->name = "essay";
+    if (n)
+        TRY(corm_rel_add(s, ws[0]->books.items[0], Book_genres, g));
+    return commit(s);
+}
+
+/* Deletes that cascade, and an orphan deleted. */
+static int cascades(corm_session *s, int round)
+{
+    (void)round;
+    TRY(seed(s));
+    Writer *w;
+    TRY(writer_named(s, "bob", &w));
+    TRY(corm_load(s, w, Writer_books));
+    Book *b = w->books.items[0];
+    TRY(corm_load(s, b, Book_chapters));
+    TRY(corm_rel_remove(s, b, Book_chapters, b->chapters.items[0])); /* an orphan: deleted */
+    TRY(commit(s));
+    Writer *gone;
+    TRY(writer_named(s, "ann", &gone));
+    TRY(corm_delete(s, gone)); /* its books and their chapters with it */
+    TRY(corm_begin_nested(s));
+    TRY(corm_delete(s, w));
+    TRY(corm_rollback_nested(s));
+    return commit(s);
+}
+
+/* Migrations: a revision written from the models, applied, checked, undone. */
+static bool migrate_transient;
+
+static int migrate(corm_session *s, int round)
+{
+    (void)s;
+    /* (not under the fault: the sweep's start) an empty database, no folder */
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", migrations);
+    assert_int_equal(system(cmd), 0);
+    OK(corm_drop_all(db));
+    db_exec(url, "DROP TABLE IF EXISTS corm_version");
+    mark_committed();
+    arm(migrate_transient, round);
+    TRY(corm_migrate_init(db, migrations));
+    char id[64];
+    int made = corm_migrate_autogenerate(db, migrations, "the models", NULL, id, sizeof id);
+    if (made < 0)
+        return made;
+    TRY(corm_migrate_upgrade(db, migrations, "head", NULL));
+    mark_committed();
+    corm_schema_diff *d;
+    int checked = corm_check_schema(db, &d);
+    if (checked < 0)
+        return checked;
+    size_t diffs = corm_schema_diff_count(d);
+    if (diffs) {
+        char first[512];
+        snprintf(first, sizeof first, "%s", corm_schema_diff_line(d, 0));
+        corm_schema_diff_free(d);
+        fail_msg("allocation %d failing: the upgraded schema differs from the models in %zu "
+                 "ways, first: %s", round, diffs, first);
+    }
+    corm_schema_diff_free(d);
+    TRY(corm_migrate_downgrade(db, migrations, "base", NULL));
+    mark_committed();
+    TRY(corm_migrate_upgrade(db, migrations, "head", NULL));
+    mark_committed();
+    return CORM_OK;
+}
+
+static void sweep_quickstart(void **state) { (void)state; sweep(quickstart, "quickstart"); }
+static void sweep_crud_types(void **state) { (void)state; sweep(crud_types, "CRUD over every type"); }
+static void sweep_queries(void **state) { (void)state; sweep(queries, "every query form"); }
+static void sweep_relationships(void **state) { (void)state; sweep(relationships, "relationships"); }
+static void sweep_cascades(void **state) { (void)state; sweep(cascades, "cascades"); }
+
+/* Revision files written so far. */
+static int revisions(void)
+{
+    DIR *d = opendir(migrations);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Migrations hold no session: the database must be at the revision its
+ * version table names (upgraded in full, or not at all), and upgrading
+ * again to the head, fault-free, must work. */
+static void sweep_migrations_mode(bool transient)
+{
+    long points = 0, k = step();
+    migrate_transient = transient;
+    for (long n = 0; n < 100000; n += k) {
+        int rc = migrate(NULL, (int)n);
+        bool injected = util_alloc_failed();
+        util_alloc_fail_after(-1);
+        if (rc != CORM_OK && rc != CORM_ENOMEM)
+            fail_msg("migrations, allocation %ld failing: %s: %s", n, corm_err_name(rc),
+                     corm_engine_errmsg(db));
+        if (rc == CORM_OK && !injected) {
+            printf("# migrations: %ld allocations made to fail (%s), one run each\n", points,
+                   transient ? "that one only" : "and every one after it");
+            points_total += points;
+            assert_true(points > 0);
+            return;
+        }
+        points++;
+        char *now = dump();
+        if (strcmp(now, committed) != 0)
+            fail_msg("migrations, allocation %ld failing: the database is not as last "
+                     "committed:\ncommitted:\n%s\nnow:\n%s", n, committed, now);
+        free(now);
+        /* whatever revision was left, the head is reached from it */
+        rc = corm_migrate_upgrade(db, migrations, "head", NULL);
+        if (rc == CORM_OK) {
+            corm_schema_diff *d;
+            assert_true(corm_check_schema(db, &d) >= 0);
+            /* at the head: the models' tables, unless no revision was written */
+            assert_int_equal(corm_schema_diff_count(d) == 0, revisions() > 0);
+            corm_schema_diff_free(d);
+        } else if (rc != CORM_ENOTFOUND && rc != CORM_ESTATE) {
+            /* no folder or no revision yet (the fault came before) is fine */
+            fail_msg("migrations, allocation %ld: upgrading afterwards: %s: %s", n,
+                     corm_err_name(rc), corm_engine_errmsg(db));
+        }
+    }
+    fail_msg("migrations never completed");
+}
+
+static void sweep_migrations(void **state)
+{
+    (void)state;
+    sweep_migrations_mode(false);
+    sweep_migrations_mode(true);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/corm-oom-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/oom.db", dir);
+    if (test_server_url())
+        snprintf(url, sizeof url, "%s", test_server_url());
+    else
+        snprintf(url, sizeof url, "sqlite:///%s", path);
+    snprintf(migrations, sizeof migrations, "%s/migrations", dir);
+    OK(corm_engine_open(&db, url, models));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    corm_engine_close(db);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(committed);
+    printf("# in all: %ld allocations made to fail (CORM_OOM_STEP=%ld)\n", points_total, step());
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sweep_quickstart),
+        cmocka_unit_test(sweep_crud_types),
+        cmocka_unit_test(sweep_queries),
+        cmocka_unit_test(sweep_relationships),
+        cmocka_unit_test(sweep_cascades),
+        cmocka_unit_test(sweep_migrations),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
