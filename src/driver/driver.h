@@ -33,6 +33,9 @@ typedef struct drv_url {
 
 /* Parse url into *out (strings malloc'd; drv_url_free releases them).
  * CORM_EURL with a sentence in err when malformed. */
+/* url with its password (user:PASSWORD@, password=...) written as ***, in
+ * out of size bytes (cut to fit); for any text, parsed or not. */
+void drv_url_redact(const char *url, char *out, size_t size);
 int drv_url_parse(const char *url, drv_url *out, util_err *err);
 void drv_url_free(drv_url *u);
 /* The value of parameter key, or NULL. */

@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static int hexval(char c)
 {
@@ -79,20 +80,61 @@ const char *drv_url_param(const drv_url *u, const char *key)
         }                                                     \
     } while (0)
 
+/* url as it may be shown: the password between "user:" and "@" and the
+ * value of a password= parameter written as ***, whatever else is wrong
+ * with the text (it is also what error messages about a malformed URL
+ * show). out has room for size bytes. */
+void drv_url_redact(const char *url, char *out, size_t size)
+{
+    if (!size)
+        return;
+    size_t o = 0;
+#define OUT(c) do { if (o + 1 < size) out[o++] = (c); } while (0)
+    const char *sep = strstr(url, "://");
+    const char *auth = sep ? sep + 3 : url;
+    size_t alen = strcspn(auth, "/?");
+    const char *at = NULL;
+    for (const char *c = auth; c < auth + alen; c++)
+        if (*c == '@')
+            at = c;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    for (const char *c = url; *c; c++) {
+        if (colon && c == colon + 1) { /* user:***@ */
+            for (const char *m = "***"; *m; m++)
+                OUT(*m);
+            c = at - 1;
+            continue;
+        }
+        OUT(*c);
+        /* ?password=... or &password=...: the value hidden */
+        if ((*c == '?' || *c == '&') && c > auth && strncasecmp(c + 1, "password=", 9) == 0) {
+            for (const char *m = "password=***"; *m; m++)
+                OUT(*m);
+            c += 9;
+            while (c[1] && c[1] != '&')
+                c++;
+        }
+    }
+    out[o] = '\0';
+#undef OUT
+}
+
 int drv_url_parse(const char *url, drv_url *u, util_err *err)
 {
     memset(u, 0, sizeof *u);
     if (!url)
         return util_err_set(err, CORM_EURL, "malformed database URL: (null)");
+    char shown[512]; /* what an error may say of the URL */
+    drv_url_redact(url, shown, sizeof shown);
     const char *sep = strstr(url, "://");
     if (!sep || sep == url)
         return util_err_set(err, CORM_EURL,
                             "malformed database URL '%s': expected scheme://..., "
-                            "e.g. sqlite:///app.db", url);
+                            "e.g. sqlite:///app.db", shown);
     for (const char *c = url; c < sep; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '+'))
             return util_err_set(err, CORM_EURL,
-                                "malformed database URL '%s': bad character in the scheme", url);
+                                "malformed database URL '%s': bad character in the scheme", shown);
     const char *rest = sep + 3;
     const char *q = strchr(rest, '?');
     const char *end = q ? q : rest + strlen(rest);
@@ -136,8 +178,8 @@ int drv_url_parse(const char *url, drv_url *u, util_err *err)
             if (!eq || eq == p) {
                 drv_url_free(u);
                 return util_err_set(err, CORM_EURL,
-                                    "malformed database URL '%s': parameter '%.*s' is not key=value",
-                                    url, (int)(pe - p), p);
+                                    "malformed database URL '%s': a parameter is not key=value",
+                                    shown);
             }
             if (u->nparams == sizeof u->params / sizeof u->params[0]) {
                 drv_url_free(u);
@@ -152,20 +194,15 @@ int drv_url_parse(const char *url, drv_url *u, util_err *err)
     }
 
     /* the redacted form, for logs */
-    size_t n = strlen(url) + 4;
+    size_t n = strlen(url) + 16;
     if (!(u->redacted = util_malloc(n)))
         goto nomem;
-    if (u->password && at) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        snprintf(u->redacted, n, "%.*s:***%s", (int)(colon - url), url, at);
-    } else {
-        snprintf(u->redacted, n, "%s", url);
-    }
+    drv_url_redact(url, u->redacted, n);
     return CORM_OK;
 
 malformed_escape:
     drv_url_free(u);
-    return util_err_set(err, CORM_EURL, "malformed database URL '%s': bad %%-escape", url);
+    return util_err_set(err, CORM_EURL, "malformed database URL '%s': bad %%-escape", shown);
 nomem:
     drv_url_free(u);
     return util_err_set(err, CORM_ENOMEM, "out of memory parsing the database URL");
