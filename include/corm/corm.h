@@ -536,7 +536,10 @@ int corm_distinct(corm_query *q);
  * primary, with replicas), so on SQLite, whose write transaction locks the
  * whole database (BEGIN IMMEDIATE), the rows are as safe. For read, change
  * and write back: another session doing the same waits instead of writing
- * over the change (a lost update). On a Galera cluster the locks hold on
+ * over the change (a lost update). Objects the session already holds are
+ * read again from the locked rows (unless they hold changes not yet
+ * written), so a long-lived session sees the current values. On a Galera
+ * cluster the locks hold on
  * one node; a conflicting commit on another is refused (CORM_EBUSY) and
  * corm_run_in_transaction runs the unit again. */
 int corm_with_for_update(corm_query *q);

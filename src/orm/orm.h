@@ -328,9 +328,11 @@ int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k);
 /* query.c */
 /* Load the current row of st as an object of mp: cols[i] is the model
  * column of result column i (NULL: skip). An object already in the identity
- * map is returned as it is (LOAD_KEEP) or read again (LOAD_OVERWRITE);
+ * map is returned as it is (LOAD_KEEP) or read again (LOAD_OVERWRITE), or
+ * read again unless it holds changes not yet written (LOAD_FRESHEN: rows
+ * read with their locks, which must not be judged by older values);
  * LOAD_NEW says the caller knows the map lacks it. */
-enum orm_load { LOAD_KEEP, LOAD_OVERWRITE, LOAD_NEW };
+enum orm_load { LOAD_KEEP, LOAD_OVERWRITE, LOAD_NEW, LOAD_FRESHEN };
 int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
                  const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out);
 void orm_queries_free(corm_session *s);

@@ -633,7 +633,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         return orm_set_error(s, CORM_ETYPE, "%s: a row whose primary key is not of the key's type",
                              mp->model->name);
     orm_obj *o = how == LOAD_NEW ? NULL : orm_imap_find(s, mp, &key, h);
-    if (o && how == LOAD_KEEP) {
+    if (o && (how == LOAD_KEEP || (how == LOAD_FRESHEN && corm_is_modified(s, orm_data(o))))) {
         *out = o;
         return CORM_OK;
     }
@@ -682,7 +682,7 @@ static int collect(corm_query *q, size_t max)
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *o;
         if ((rc = orm_load_row(s, q->mp, st, q->mp->model->columns, q->mp->model->ncolumns,
-                               LOAD_KEEP, &o)) < 0)
+                               q->for_update ? LOAD_FRESHEN : LOAD_KEEP, &o)) < 0)
             break;
         if ((rc = orm_scratch_push(s, orm_data(o))) < 0)
             break;
