@@ -46,7 +46,8 @@ static int map_error(int rc)
     }
     switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return CORM_EBUSY;
+    case SQLITE_LOCKED:
+    case SQLITE_PROTOCOL: return CORM_EBUSY; /* a WAL lock not had after SQLite's retries */
     case SQLITE_READONLY: return CORM_EREADONLY;
     case SQLITE_CANTOPEN:
     case SQLITE_NOTADB: return CORM_ECONNECT;
