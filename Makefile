@@ -5,7 +5,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev libpq-dev libmariadb-dev
 TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind postgresql mariadb-server galera-4 rsync
 
-.PHONY: all demo test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-oom fuzz bench bench-callgrind clean
+.PHONY: all demo test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-oom test-fuzz fuzz fuzz-uow bench bench-callgrind clean
 
 all: build/Makefile
 	cmake --build build -j $(JOBS)
@@ -25,7 +25,7 @@ demo:
 # Every test, three times: plain, under ASan+UBSan, and under valgrind; then
 # what runs on PostgreSQL so far, plain and under ASan+UBSan, against a
 # throwaway server (scripts/with-pg.sh).
-test: test-fast test-asan test-valgrind test-pg test-mariadb test-cluster
+test: test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-fuzz
 
 test-fast:
 	@scripts/deps.sh $(TEST_DEPS)
@@ -81,12 +81,38 @@ test-oom: test-asan
 	scripts/with-pg.sh sh -c 'cd build-asan && CORM_OOM_STEP=1 ../scripts/pg-db.sh tests/test_oom_sweep'
 	scripts/with-mariadb.sh sh -c 'cd build-asan && CORM_OOM_STEP=1 ../scripts/my-db.sh tests/test_oom_sweep'
 
+# The libFuzzer targets in fuzz/ (clang, ASan+UBSan): the URL parser, the
+# migration-file parser, the value readers, filter_by and expression trees,
+# reflection and db check over hostile schemas. make fuzz runs each for
+# FUZZ_SECONDS from the committed seeds (fuzz/corpus/<target>; what it
+# finds new stays in build-fuzz/corpus), make test-fuzz (in make test) for
+# FUZZ_CI_SECONDS; a finding is written to build-fuzz/ and fails the run.
+FUZZ_TARGETS    = url revision values query schema
+FUZZ_SECONDS    ?= 600
+FUZZ_CI_SECONDS ?= 10
+FUZZ_DEPS       = $(BUILD_DEPS) clang libclang-rt-14-dev
+build-fuzz/Makefile:
+	@scripts/deps.sh $(FUZZ_DEPS)
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_FUZZ=ON \
+		-DCORM_TESTS=OFF >/dev/null
+fuzz test-fuzz: build-fuzz/Makefile
+	@scripts/deps.sh $(FUZZ_DEPS)
+	cmake --build build-fuzz -j $(JOBS)
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p build-fuzz/corpus/$$t && \
+		build-fuzz/fuzz/fuzz_$$t -max_total_time=$(if $(filter fuzz,$@),$(FUZZ_SECONDS),$(FUZZ_CI_SECONDS)) \
+			-print_final_stats=1 -artifact_prefix=build-fuzz/$$t- \
+			build-fuzz/corpus/$$t fuzz/corpus/$$t 2>build-fuzz/fuzz_$$t.log || \
+			{ tail -40 build-fuzz/fuzz_$$t.log; exit 1; }; \
+		echo "fuzz_$$t: $$(grep -o 'stat::number_of_executed_units: *[0-9]*' build-fuzz/fuzz_$$t.log | grep -o '[0-9]*$$') inputs, no finding"; \
+	done
+
 # The randomized differential test of the unit of work at length: FUZZ_SEEDS
 # seeds of FUZZ_OPS operations each, from FUZZ_FIRST (make test runs 2,000 of 80).
 FUZZ_SEEDS ?= 200000
 FUZZ_FIRST ?= 1
 FUZZ_OPS   ?= 120
-fuzz:
+fuzz-uow:
 	@scripts/deps.sh $(TEST_DEPS)
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCORM_SANITIZE=ON -DCORM_TESTS=ON >/dev/null
 	cmake --build build-asan -j $(JOBS) --target test_uow_random

@@ -100,9 +100,9 @@ void drv_url_redact(const char *url, char *out, size_t size)
     const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
     for (const char *c = url; *c; c++) {
         if (colon && c == colon + 1) { /* user:***@ */
-            for (const char *m = "***"; *m; m++)
+            for (const char *m = "***@"; *m; m++)
                 OUT(*m);
-            c = at - 1;
+            c = at; /* (an empty password too: c was then at the '@') */
             continue;
         }
         OUT(*c);

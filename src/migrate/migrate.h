@@ -40,6 +40,12 @@ typedef struct mig_graph {
     size_t n;
 } mig_graph;
 
+/* One revision file's text (r->path set, for messages) into r: its header
+ * and statements. CORM_ESQL naming the line for what is malformed; free r
+ * with mig_rev_free either way. */
+int mig_parse(mig_rev *r, const char *text, util_err *err);
+void mig_rev_free(mig_rev *r);
+
 /* Read every *.sql revision of dir. CORM_ENOTFOUND for a missing folder,
  * CORM_ESQL for a malformed file (file and line named), CORM_ESTATE for a
  * revision whose parent does not exist or an id used twice. */

@@ -17,7 +17,7 @@ static void free_stmts(mig_stmt *v, size_t n)
     util_free(v);
 }
 
-static void free_rev(mig_rev *r)
+void mig_rev_free(mig_rev *r)
 {
     util_free(r->id);
     util_free(r->message);
@@ -31,7 +31,7 @@ static void free_rev(mig_rev *r)
 void mig_free(mig_graph *g)
 {
     for (size_t i = 0; i < g->n; i++)
-        free_rev(&g->revs[i]);
+        mig_rev_free(&g->revs[i]);
     util_free(g->revs);
     memset(g, 0, sizeof *g);
 }
@@ -100,11 +100,12 @@ static int push_stmt(mig_stmt **v, size_t *n, const char *sql, size_t len, int l
 }
 
 /* Header lines, then the statements of each section. */
-static int parse(mig_rev *r, const char *text, util_err *err)
+int mig_parse(mig_rev *r, const char *text, util_err *err)
 {
     enum { HEAD, UP, DOWN } part = HEAD;
     util_buf stmt = UTIL_BUF_INIT;
     int line = 0, start = 0, rc = CORM_OK;
+    bool seen_parent = false;
     char quote = 0;
     for (const char *p = text; *p && rc == CORM_OK;) {
         const char *eol = strchr(p, '\n');
@@ -124,7 +125,10 @@ static int parse(mig_rev *r, const char *text, util_err *err)
                 field = &r->id, val = c + 14;
             else if (strncmp(c, "message:", 8) == 0)
                 field = &r->message, val = c + 8;
-            else if (strncmp(c, "parent:", 7) == 0) {
+            else if (strncmp(c, "parent:", 7) == 0 && (r->parents[0] || seen_parent)) {
+                rc = util_err_set(err, CORM_ESQL, "%s:%d: a second parent line", r->path, line);
+            } else if (strncmp(c, "parent:", 7) == 0) {
+                seen_parent = true;
                 char a[128] = "", b[128] = "";
                 int k = sscanf(c + 7, "%127s %127s", a, b);
                 if (k >= 1 && strcmp(a, "base") != 0 && !(r->parents[0] = util_strdup(a)))
@@ -233,7 +237,7 @@ int mig_load(const char *dir, mig_graph *g, util_err *err)
         }
         snprintf(r->path, plen, "%s/%s", dir, de->d_name);
         char *text = slurp(r->path, err);
-        rc = text ? parse(r, text, err) : err->code;
+        rc = text ? mig_parse(r, text, err) : err->code;
         util_free(text);
     }
     closedir(d);

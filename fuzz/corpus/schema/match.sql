@@ -1,0 +1,3 @@
+CREATE TABLE "user" (id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL UNIQUE, age INTEGER DEFAULT 18, born DATE);
+CREATE TABLE post (id INTEGER PRIMARY KEY, body TEXT, user_id INTEGER REFERENCES "user"(id));
+CREATE INDEX ix_post_user_id ON post (user_id);
