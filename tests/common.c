@@ -242,8 +242,9 @@ void db_each(const char *url, const char *sql, void (*fn)(void *ud, int n, const
         snprintf(path, sizeof path, "%s", url + 10);
         path[strcspn(path, "?")] = '\0';
         sqlite3 *h;
-        assert_int_equal(sqlite3_open_v2(path, &h, fn ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
-                                         NULL), SQLITE_OK);
+        /* read-write even to read: a read-only connection cannot open a WAL
+         * database whose -wal and -shm went with its last connection */
+        assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         sqlite3_busy_timeout(h, 5000);
         if (!fn) {
             if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
