@@ -118,6 +118,35 @@ __attribute__((noinline)) static void w_filter(corm_engine *db, int64_t n)
     bench_check("filter", rows, bench_filter_rows(n));
 }
 
+/* The scan's rows read with corm_yield_per, 1,000 at a time (bench/stream.sh
+ * sets it beside the scan of the same rows with corm_all). */
+__attribute__((noinline)) static void w_stream(corm_engine *db, int64_t n)
+{
+    bench_reset_peak();
+    long before = bench_peak_kb();
+    double t0 = bench_now();
+    corm_session *s = corm_session_new(db);
+    corm_query *q = corm_query_new(s, User);
+    User **v;
+    size_t cnt, rows = 0;
+    int64_t sum = 0;
+    if (corm_yield_per(q, 1000) != CORM_OK)
+        die(s, "stream");
+    do {
+        if (corm_next_batch(q, &v, &cnt) != CORM_OK)
+            die(s, "stream");
+        for (size_t i = 0; i < cnt; i++)
+            sum += v[i]->age;
+        rows += cnt;
+    } while (cnt);
+    long peak = bench_peak_kb();
+    corm_session_free(s);
+    bench_report("stream", bench_now() - t0);
+    printf("workload stream peak_rss_kb %ld\n", peak - before);
+    bench_check("stream", (int64_t)rows, n);
+    bench_check("stream", sum, bench_sum_ages(n));
+}
+
 __attribute__((noinline)) static void w_scan(corm_engine *db, int64_t n)
 {
     bench_reset_peak();
@@ -280,15 +309,18 @@ static corm_engine *open_db(const char *where, const char *name, bool keep)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_corm DIR|URL [N [all|users|scan]]\n");
+        fprintf(stderr, "usage: bench_corm DIR|URL [N [all|users|scan|stream]]\n");
         return 2;
     }
     int64_t n = argc > 2 ? atoll(argv[2]) : 100000;
     enum bench_mode mode = bench_mode(argc, argv);
     bench_rows = n;
-    corm_engine *db = open_db(argv[1], "corm.db", mode == BENCH_SCAN);
-    if (mode == BENCH_SCAN) {
-        w_scan(db, n);
+    corm_engine *db = open_db(argv[1], "corm.db", mode == BENCH_SCAN || mode == BENCH_STREAM);
+    if (mode == BENCH_SCAN || mode == BENCH_STREAM) {
+        if (mode == BENCH_SCAN)
+            w_scan(db, n);
+        else
+            w_stream(db, n);
         corm_engine_close(db);
         return 0;
     }

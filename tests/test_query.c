@@ -409,10 +409,127 @@ static void columns_of_other_models_are_refused(void **state)
     assert_non_null(strstr(corm_errmsg(s), "Post.content used in a query of User"));
 }
 
+/* ---- streaming: corm_yield_per --------------------------------------------------- */
+
+/* 1,000 more users (1,010 in all), committed in another session. */
+static void many_users(void)
+{
+    corm_session *w = corm_session_new(fx.db);
+    for (int i = 0; i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "many%04d", i);
+        User *u = corm_new(w, User);
+        u->username = corm_strdup(w, name);
+        u->email = corm_strdup(w, name);
+        u->age = i % 90;
+        OK(corm_add(w, u));
+    }
+    OK(corm_commit(w));
+    corm_session_free(w);
+}
+
+static void stream_reads_every_row_in_batches(void **state)
+{
+    (void)state;
+    many_users();
+    corm_session *r = corm_session_new(fx.db);
+    corm_query *q = corm_query_new(r, User);
+    corm_order_by(q, User_id);
+    OK(corm_yield_per(q, 64));
+    User **v;
+    size_t n, total = 0, batches = 0;
+    int64_t last = 0;
+    do {
+        OK(corm_next_batch(q, &v, &n));
+        assert_true(n <= 64);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(v[i]->id > last); /* every row once, in order */
+            last = v[i]->id;
+            assert_non_null(v[i]->username);
+        }
+        total += n;
+        batches += n > 0;
+    } while (n);
+    assert_int_equal(total, 1010);
+    assert_int_equal(batches, 16); /* 15 of 64 and one of 50 */
+    OK(corm_next_batch(q, &v, &n)); /* at the end it stays at the end */
+    assert_int_equal(n, 0);
+    /* a limit and a filter hold as in corm_all */
+    q = corm_query_new(r, User);
+    corm_filter(q, corm_lt(User_age, 10));
+    corm_limit(q, 25);
+    OK(corm_yield_per(q, 10));
+    total = 0;
+    do {
+        OK(corm_next_batch(q, &v, &n));
+        for (size_t i = 0; i < n; i++)
+            assert_true(v[i]->age < 10);
+        total += n;
+    } while (n);
+    assert_int_equal(total, 25);
+    corm_session_free(r);
+}
+
+static void streamed_objects_are_not_tracked(void **state)
+{
+    (void)state;
+    corm_session *r = corm_session_new(fx.db);
+    corm_query *q = corm_query_new(r, User);
+    corm_filter(q, corm_eq(User_username, "u3"));
+    OK(corm_yield_per(q, 5));
+    User **v;
+    size_t n;
+    OK(corm_next_batch(q, &v, &n));
+    assert_int_equal(n, 1);
+    User *copy = v[0];
+    assert_false(corm_is_modified(r, copy));
+    assert_int_equal(corm_delete(r, copy), CORM_ESTATE);
+    assert_non_null(strstr(corm_errmsg(r), "read-only copy"));
+    assert_int_equal(corm_add(r, copy), CORM_ESTATE);
+    copy->age = 99; /* changing the copy writes nothing */
+    OK(corm_commit(r));
+    User *u;
+    OK(corm_get(r, User, copy->id, &u));
+    assert_ptr_not_equal(u, copy); /* the session's own object, loaded anew */
+    assert_int_equal(u->age, 23);
+    corm_session_free(r);
+}
+
+static void stream_misuse_is_refused(void **state)
+{
+    (void)state;
+    corm_session *r = corm_session_new(fx.db);
+    corm_query *q = corm_query_new(r, User);
+    User **v;
+    size_t n;
+    assert_int_equal(corm_next_batch(q, &v, &n), CORM_EINVAL); /* no corm_yield_per */
+    assert_int_equal(corm_yield_per(q, 0), CORM_EINVAL);
+    q = corm_query_new(r, User);
+    corm_select(q, User_age);
+    OK(corm_yield_per(q, 10));
+    assert_int_equal(corm_next_batch(q, &v, &n), CORM_EINVAL); /* columns: corm_rows */
+    /* a commit between batches ends the stream, and the next call says so */
+    q = corm_query_new(r, User);
+    OK(corm_yield_per(q, 4));
+    OK(corm_next_batch(q, &v, &n));
+    assert_int_equal(n, 4);
+    User *w = corm_new(r, User);
+    w->username = "mid-stream";
+    w->email = "mid@example.com";
+    OK(corm_add(r, w));
+    OK(corm_commit(r));
+    assert_int_equal(corm_next_batch(q, &v, &n), CORM_ESTATE);
+    assert_non_null(strstr(corm_errmsg(r), "went back to the pool"));
+    corm_session_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(filter_operators, setup, teardown),
+        cmocka_unit_test_setup_teardown(stream_reads_every_row_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(streamed_objects_are_not_tracked, setup, teardown),
+        cmocka_unit_test_setup_teardown(stream_misuse_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(filter_by_name, setup, teardown),
         cmocka_unit_test_setup_teardown(ordering_limits_distinct, setup, teardown),
         cmocka_unit_test_setup_teardown(first_one_one_or_none, setup, teardown),

@@ -556,6 +556,23 @@ int corm_having(corm_query *q, corm_expr *e);
 int corm_all(corm_query *q, void *out, size_t *n);
 /* The first object or NULL (LIMIT 1). */
 int corm_first(corm_query *q, void *out);
+/* Streaming, for tables too big to hold at once (SQLAlchemy's yield_per):
+ * after corm_yield_per(q, per), each corm_next_batch(q, &v, &n) gives the
+ * next batch of at most per objects, and n == 0 at the end; the client
+ * holds one batch at a time (PostgreSQL reads rows in single-row mode,
+ * MariaDB unbuffered, SQLite from its cursor), so memory is bounded by
+ * per, not by the table. The objects are read-only copies the session
+ * does not track (not in its identity map, never flushed; corm_add,
+ * corm_delete, corm_load refuse them with CORM_ESTATE) and a batch's
+ * memory is reused by the next: copy what you keep, or load it with
+ * corm_get. Whole objects only (no corm_select, eager loads or added
+ * entities: CORM_EINVAL). Until the last batch the session's connection
+ * reads only this query: run other statements in another session (a
+ * commit, rollback or reset of this one ends the stream, and the next
+ * call says so with CORM_ESTATE). CORM_EINVAL for per == 0 or a query
+ * without corm_yield_per. */
+int corm_yield_per(corm_query *q, size_t per);
+int corm_next_batch(corm_query *q, void *out, size_t *n);
 /* Exactly one: CORM_ENOTFOUND when none, CORM_EMULTIPLE when several. */
 int corm_one(corm_query *q, void *out);
 /* One or NULL: CORM_EMULTIPLE when several. */

@@ -152,6 +152,14 @@ typedef struct drv_driver {
      * them from the socket as they come (MariaDB) rather than buffer them
      * all first. NULL: nothing to gain. */
     void (*read_all)(drv_stmt *st);
+    /* The caller reads st's rows in batches, perhaps over a long time, and
+     * the client must not hold them all (corm_yield_per): the driver reads
+     * them as they come (PostgreSQL's single-row mode, MariaDB's unbuffered
+     * rows). Nothing else may run on the connection until the last row is
+     * read: a command that runs anyway drops the rest, and stepping st
+     * again then fails with CORM_ESTATE. NULL: the rows are read from the
+     * database as stepped already (SQLite). */
+    void (*stream)(drv_stmt *st);
     /* On a read replica, a query of one row and column: how many seconds
      * it is behind the primary (0 when it has replayed all it received).
      * NULL: replicas are not supported. */

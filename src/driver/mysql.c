@@ -1455,6 +1455,7 @@ const drv_driver drv_mysql = {
     .send_counts_only = true,
     .stmt_readonly = my_stmt_readonly,
     .read_all = my_read_all,
+    .stream = my_read_all,
     .column_count = my_column_count,
     .column_name = my_column_name,
     .column_kind = my_column_kind,

@@ -35,6 +35,7 @@ struct drv_conn {
     size_t queued;           /* statements sent in pipeline mode, results not read */
     bool synced;             /* the pipeline's sync is sent: results are on their way */
     bool lost;               /* a statement failed because the server went away */
+    drv_stmt *streaming;     /* a SELECT whose rows come one by one (single-row mode) */
 };
 
 typedef struct pg_param {
@@ -55,6 +56,8 @@ struct drv_stmt {
     PGresult *res;
     int row, nrows;
     unsigned char *blob;     /* the last bytea read, decoded */
+    bool stream;             /* drv_driver.stream: its rows one by one, as they come */
+    bool dropped;            /* its stream was ended for another command */
 };
 
 /* ---- errors --------------------------------------------------------------------- */
@@ -236,6 +239,23 @@ static int pg_connect(const drv_url *url, drv_conn **out, util_err *err)
     return CORM_OK;
 }
 
+/* A stream's rows come one result each (libpq's single-row mode): the
+ * connection runs nothing else until the last is read. A command that must
+ * run anyway first reads and drops the rest, and the stream's statement
+ * says so if it is stepped again. */
+static void drop_stream(drv_conn *c)
+{
+    drv_stmt *st = c->streaming;
+    if (!st)
+        return;
+    c->streaming = NULL;
+    PQclear(st->res);
+    st->res = NULL;
+    for (PGresult *r; (r = PQgetResult(c->pg)) != NULL;)
+        PQclear(r);
+    st->dropped = true;
+}
+
 static bool pg_alive(drv_conn *c, bool ping)
 {
     if (c->lost || PQstatus(c->pg) != CONNECTION_OK)
@@ -248,6 +268,7 @@ static bool pg_alive(drv_conn *c, bool ping)
                 return false;
         return PQstatus(c->pg) == CONNECTION_OK;
     }
+    drop_stream(c);
     PGresult *r = PQexec(c->pg, ""); /* the cheapest round trip there is */
     bool ok = PQresultStatus(r) == PGRES_EMPTY_QUERY;
     PQclear(r);
@@ -270,6 +291,7 @@ static void pg_close(drv_conn *c)
 
 static int pg_exec(drv_conn *c, const char *sql, util_err *err)
 {
+    drop_stream(c);
     PGresult *r = PQexec(c->pg, sql);
     ExecStatusType s = PQresultStatus(r);
     int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? CORM_OK : fail(c, r, err);
@@ -302,6 +324,7 @@ static int pg_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, 
     if (c->queued) /* the caller must read a batch's results first (flush.c does) */
         return util_err_set(err, CORM_ESTATE, "postgresql: a statement prepared while a batch's "
                             "results are on their way");
+    drop_stream(c);
     drv_stmt *st = util_calloc(1, sizeof *st);
     char *text = util_strndup(sql, len);
     if (!st || !text) {
@@ -362,15 +385,19 @@ static void free_params(drv_stmt *st)
 
 static void pg_reset(drv_stmt *st)
 {
-    if (st) /* as sqlite3_reset(NULL): harmless */
-        clear_result(st);
+    if (!st) /* as sqlite3_reset(NULL): harmless */
+        return;
+    if (st->c->streaming == st) /* its rows not all read: dropped */
+        drop_stream(st->c);
+    clear_result(st);
+    st->stream = st->dropped = false;
 }
 
 static void pg_finalize(drv_stmt *st)
 {
     if (!st)
         return;
-    clear_result(st);
+    pg_reset(st);
     free_params(st);
     char sql[48];
     snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
@@ -489,9 +516,57 @@ static int take_result(drv_stmt *st, PGresult *r, util_err *err)
     return CORM_OK;
 }
 
+/* The next row of a stream: sent in single-row mode at the first step,
+ * then one result a row; the last, empty, ends it. */
+static int step_stream(drv_stmt *st, util_err *err)
+{
+    drv_conn *c = st->c;
+    if (st->dropped)
+        return util_err_set(err, CORM_ESTATE, "postgresql: the rest of the rows were dropped "
+                            "when another statement ran on the connection");
+    if (c->streaming != st) {
+        drop_stream(c);
+        gather_params(st);
+        if (!PQsendQueryPrepared(c->pg, st->name, st->nparams, st->values, st->lengths,
+                                 st->formats, 0))
+            return fail(c, NULL, err);
+        PQsetSingleRowMode(c->pg); /* (if refused, rows come all at once: still right) */
+        c->streaming = st;
+    }
+    if (st->res && st->row + 1 < st->nrows) { /* all at once after all */
+        st->row++;
+        return 1;
+    }
+    clear_result(st);
+    PGresult *r = PQgetResult(c->pg);
+    ExecStatusType status = PQresultStatus(r);
+    if (r && (status == PGRES_SINGLE_TUPLE || (status == PGRES_TUPLES_OK && PQntuples(r)))) {
+        st->res = r;
+        st->nrows = PQntuples(r);
+        st->row = 0;
+        return 1;
+    }
+    int rc = !r || status == PGRES_TUPLES_OK ? 0 : fail(c, r, err);
+    if (rc == 0 && r) { /* the end, kept as an empty result: stepping again gives 0 */
+        st->res = r;
+        st->nrows = 0;
+        st->row = -1;
+    } else {
+        PQclear(r);
+    }
+    c->streaming = NULL;
+    for (PGresult *more; (more = PQgetResult(c->pg)) != NULL;)
+        PQclear(more);
+    st->stream = false; /* the next execution is an ordinary one unless asked again */
+    return rc;
+}
+
 static int pg_step(drv_stmt *st, util_err *err)
 {
+    if (st->stream)
+        return step_stream(st, err);
     if (!st->res) {
+        drop_stream(st->c);
         gather_params(st);
         int rc = take_result(st, PQexecPrepared(st->c->pg, st->name, st->nparams, st->values,
                                                 st->lengths, st->formats, 0), err);
@@ -535,6 +610,7 @@ static void pipeline_end(drv_conn *c)
 static int pg_send(drv_stmt *st, util_err *err)
 {
     drv_conn *c = st->c;
+    drop_stream(c);
     if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg))
         return fail(c, NULL, err);
     gather_params(st);
@@ -583,6 +659,7 @@ static int pg_recv(drv_stmt *st, util_err *err)
     return pg_step(st, err);
 }
 
+static void pg_stream(drv_stmt *st) { st->stream = st->readonly && !st->res; }
 static bool pg_stmt_readonly(drv_stmt *st) { return st->readonly; }
 
 static int pg_column_count(drv_stmt *st) { return st->nfields; }
@@ -963,6 +1040,7 @@ const drv_driver drv_postgres = {
     .send = pg_send,
     .recv = pg_recv,
     .stmt_readonly = pg_stmt_readonly,
+    .stream = pg_stream,
     .column_count = pg_column_count,
     .column_name = pg_column_name,
     .column_kind = pg_column_kind,

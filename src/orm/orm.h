@@ -63,7 +63,8 @@ enum orm_state {
     OBJ_PERSISTENT,  /* has a row */
     OBJ_DELETED,     /* persistent, marked for delete */
     OBJ_GONE,        /* its DELETE was flushed, not yet committed */
-    OBJ_DETACHED     /* expunged, or deleted and committed */
+    OBJ_DETACHED,    /* expunged, or deleted and committed */
+    OBJ_STREAMED     /* read by corm_next_batch: not tracked, its memory the batch's */
 };
 
 #define ORM_MAGIC 0x636f726du
@@ -331,10 +332,15 @@ int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k);
  * map is returned as it is (LOAD_KEEP) or read again (LOAD_OVERWRITE), or
  * read again unless it holds changes not yet written (LOAD_FRESHEN: rows
  * read with their locks, which must not be judged by older values);
- * LOAD_NEW says the caller knows the map lacks it. */
-enum orm_load { LOAD_KEEP, LOAD_OVERWRITE, LOAD_NEW, LOAD_FRESHEN };
+ * LOAD_NEW says the caller knows the map lacks it; LOAD_STREAM makes an
+ * object the session does not track (OBJ_STREAMED: no map, no list, no
+ * snapshot). */
+enum orm_load { LOAD_KEEP, LOAD_OVERWRITE, LOAD_NEW, LOAD_FRESHEN, LOAD_STREAM };
 int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
                  const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out);
 void orm_queries_free(corm_session *s);
+/* End the streams (corm_yield_per) reading on the session's connection:
+ * it is about to go back to the pool. */
+void orm_queries_end_streams(corm_session *s);
 
 #endif

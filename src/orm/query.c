@@ -37,6 +37,15 @@ struct corm_query {
     corm_query *from;            /* corm_select_from: a derived table */
     const sch_mapper *also[8];   /* corm_add_entity */
     size_t nalso;
+    struct {                     /* corm_yield_per: rows read a batch at a time */
+        size_t per;              /* rows a batch; 0: not a stream */
+        drv_stmt *st;            /* the SELECT being read, between batches */
+        sql_conn *conn;          /* its connection */
+        util_arena arena;        /* the current batch's objects and strings */
+        void **items;
+        size_t cap;
+        bool started, done, cut; /* cut: ended before its last row */
+    } stream;
 };
 
 #define MAX_EAGER 8
@@ -97,8 +106,31 @@ corm_query *corm_query_new_(corm_session *s, const corm_model *m)
     return q;
 }
 
+/* The stream's SELECT reset, its batch freed: it reads no more. */
+static void stream_end(corm_query *q)
+{
+    if (q->stream.st && q->stream.conn)
+        q->stream.conn->drv->reset(q->stream.st);
+    q->stream.st = NULL;
+    q->stream.conn = NULL;
+    q->stream.done = true;
+}
+
+void orm_queries_end_streams(corm_session *s)
+{
+    for (corm_query *q = s->queries; q; q = q->next)
+        if (q->stream.st && q->stream.conn == s->conn) {
+            stream_end(q);
+            q->stream.cut = true;
+        }
+}
+
 static void query_free(corm_query *q)
 {
+    stream_end(q);
+    if (q->stream.started)
+        util_arena_free(&q->stream.arena);
+    util_free(q->stream.items);
     vec_free(&q->where);
     vec_free(&q->order);
     vec_free(&q->select);
@@ -632,7 +664,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     if (!h)
         return orm_set_error(s, CORM_ETYPE, "%s: a row whose primary key is not of the key's type",
                              mp->model->name);
-    orm_obj *o = how == LOAD_NEW ? NULL : orm_imap_find(s, mp, &key, h);
+    orm_obj *o = how == LOAD_NEW || how == LOAD_STREAM ? NULL : orm_imap_find(s, mp, &key, h);
     if (o && (how == LOAD_KEEP || (how == LOAD_FRESHEN && corm_is_modified(s, orm_data(o))))) {
         *out = o;
         return CORM_OK;
@@ -657,6 +689,11 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
             (rc = sql_field_load(d, st, (int)i, cols[i], obj, orm_flagged(cols[i]) ? nulls : NULL,
                                  &s->arena, &s->err)) < 0)
             return rc;
+    if (how == LOAD_STREAM) {
+        o->state = OBJ_STREAMED;
+        *out = o;
+        return CORM_OK;
+    }
     memcpy(orm_snap(o), obj, o->mp->stride);
     o->has_snap = true;
     if (fresh) {
@@ -792,6 +829,84 @@ int corm_all(corm_query *q, void *out, size_t *n)
     *n = 0;
     int rc = select_objects(q, q->limit, SIZE_MAX);
     return rc < 0 ? rc : hand_over(s, out, n);
+}
+
+int corm_yield_per(corm_query *q, size_t per)
+{
+    if (!per)
+        return qfail(q, CORM_EINVAL, "corm_yield_per: a batch of 0 rows%s", "");
+    if (q->stream.started)
+        return qfail(q, CORM_ESTATE, "corm_yield_per: the query is already being read%s", "");
+    q->stream.per = per;
+    return CORM_OK;
+}
+
+int corm_next_batch(corm_query *q, void *out, size_t *n)
+{
+    corm_session *s = q->s;
+    *(void ***)out = NULL;
+    *n = 0;
+    util_err_clear(&s->err);
+    if (!q->stream.per)
+        return orm_set_error(s, CORM_EINVAL, "%s: corm_next_batch on a query without "
+                             "corm_yield_per", q->mp->model->name);
+    if (q->stream.cut)
+        return orm_set_error(s, CORM_ESTATE, "%s: the stream ended when its session's connection "
+                             "went back to the pool between batches (a commit, rollback or "
+                             "reset): run the query again", q->mp->model->name);
+    if (q->stream.started && q->stream.done) /* read to the end */
+        return CORM_OK;
+    int rc = CORM_OK;
+    if (!q->stream.started) {
+        sql_ctx x;
+        if ((rc = begin(q, &x)) == CORM_OK && (q->select.n || q->joined || q->neager || q->nalso))
+            rc = orm_set_error(s, CORM_EINVAL, "%s: a streamed query reads whole objects, "
+                               "without corm_select, eager loads or added entities",
+                               q->mp->model->name);
+        if (rc == CORM_OK)
+            rc = compile_select(q, &x, q->limit, q->offset);
+        drv_stmt *st = NULL;
+        if (rc == CORM_OK && (rc = run(s, &st)) == CORM_OK) {
+            if (s->conn->drv->stream)
+                s->conn->drv->stream(st);
+            q->stream.st = st;
+            q->stream.conn = s->conn;
+        }
+        if (rc < 0)
+            return rc;
+        util_arena_init(&q->stream.arena, 64 * 1024, s->arena.pool);
+        q->stream.started = true;
+    }
+    if (util_grow(&q->stream.items, &q->stream.cap, q->stream.per - 1, sizeof *q->stream.items,
+                  q->stream.per) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory reading a batch of %s",
+                             q->mp->model->name);
+    /* the batch before is given back: its objects' memory is this one's */
+    util_arena_free(&q->stream.arena);
+    const drv_driver *d = s->conn->drv;
+    util_arena keep = s->arena;
+    s->arena = q->stream.arena;
+    size_t got = 0;
+    while (got < q->stream.per && (rc = d->step(q->stream.st, &s->err)) == 1) {
+        orm_obj *o;
+        rc = orm_load_row(s, q->mp, q->stream.st, q->mp->model->columns, q->mp->model->ncolumns,
+                          LOAD_STREAM, &o);
+        if (rc < 0)
+            break;
+        q->stream.items[got++] = orm_data(o);
+        rc = CORM_OK;
+    }
+    q->stream.arena = s->arena;
+    s->arena = keep;
+    if (rc < 0) {
+        stream_end(q);
+        return rc;
+    }
+    if (rc == 0 && got < q->stream.per) /* the last row read */
+        stream_end(q);
+    *(void ***)out = got ? q->stream.items : NULL;
+    *n = got;
+    return CORM_OK;
 }
 
 int corm_first(corm_query *q, void *out)

@@ -62,6 +62,8 @@ corm_session *corm_session_new(corm_engine *e)
 
 void orm_release_conn(corm_session *s)
 {
+    if (s->conn)
+        orm_queries_end_streams(s); /* a stream's rows are not read on a pooled connection */
     orm_engine_release(s->conn_e ? s->conn_e : s->e, s->conn);
     s->conn = NULL;
     s->conn_e = NULL;
@@ -304,6 +306,12 @@ orm_obj *orm_check(corm_session *s, const void *obj)
     if (o->magic != ORM_MAGIC || o->s != s) {
         orm_set_error(s, CORM_EINVAL, "the object was not made or loaded by this session "
                       "(use corm_new)");
+        return NULL;
+    }
+    if (o->state == OBJ_STREAMED) {
+        orm_set_error(s, CORM_ESTATE, "%s: an object read by corm_next_batch is a read-only "
+                      "copy the session does not track (load it with corm_get to change it)",
+                      o->mp->model->name);
         return NULL;
     }
     return o;
