@@ -119,7 +119,8 @@ fuzz-uow:
 	CORM_FUZZ_SEEDS=$(FUZZ_SEEDS) CORM_FUZZ_FIRST=$(FUZZ_FIRST) CORM_FUZZ_OPS=$(FUZZ_OPS) \
 		build-asan/tests/test_uow_random
 
-# The BENCH.md workloads, corm against hand-written sqlite3 code, then on a
+# The BENCH.md workloads, corm against hand-written sqlite3 code, and
+# 1,000,000 users read whole and streamed (bench/stream.sh), then on a
 # throwaway PostgreSQL against hand-written libpq code, and on a throwaway
 # MariaDB against hand-written Connector/C code (BENCH_PG_N rows on the
 # servers: the baselines' one round trip per row makes 100,000 slow;
@@ -131,6 +132,7 @@ bench:
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCORM_TESTS=OFF >/dev/null
 	cmake --build build-bench -j $(JOBS) --target bench_corm bench_baseline bench_baseline_pg bench_baseline_my
 	bench/run.sh build-bench
+	bench/stream.sh build-bench 1000000
 	scripts/with-pg.sh sh -c 'BENCH_URL=$$CORM_TEST_URL bench/run.sh build-bench $(BENCH_PG_RUNS) $(BENCH_PG_N)'
 	scripts/with-mariadb.sh sh -c 'BENCH_URL=$$CORM_TEST_URL bench/run.sh build-bench $(BENCH_PG_RUNS) $(BENCH_PG_N)'
 
