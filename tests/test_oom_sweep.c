@@ -427,6 +427,15 @@ static int queries(corm_session *s, int round)
     TRY(corm_all(q, &v, &n));
     TRY(corm_execute_objects(s, Writer, "SELECT * FROM writer WHERE id > ?", CORM_ARGS(1), &v, &n));
     TRY(corm_execute(s, "SELECT count(*) FROM book", NULL, 0, &r));
+    QUERY(s, Book, q); /* streamed, two at a time */
+    TRY(corm_yield_per(q, 2));
+    size_t streamed = 0;
+    do {
+        TRY(corm_next_batch(q, &v, &n));
+        streamed += n;
+    } while (n);
+    if (streamed != 6)
+        fail_msg("streamed %zu books of 6", streamed);
     QUERY(s, Book, q);
     TRY(corm_filter(q, corm_eq(Book_title, "second")));
     TRY(corm_set(q, Book_title, "2nd"));

@@ -508,6 +508,24 @@ static void stream_misuse_is_refused(void **state)
     corm_select(q, User_age);
     OK(corm_yield_per(q, 10));
     assert_int_equal(corm_next_batch(q, &v, &n), CORM_EINVAL); /* columns: corm_rows */
+    /* another statement on the session's connection between batches: SQLite
+     * runs both (a cursor each); a server's connection reads one result at
+     * a time, so the rest of the stream is dropped and the next call says so */
+    q = corm_query_new(r, User);
+    OK(corm_yield_per(q, 3));
+    OK(corm_next_batch(q, &v, &n));
+    assert_int_equal(n, 3);
+    User *u;
+    OK(corm_get(r, User, 1, &u));
+    int rc = corm_next_batch(q, &v, &n);
+    if (strcmp(fx_backend(&fx), "sqlite") == 0) {
+        OK(rc);
+        assert_int_equal(n, 3);
+    } else {
+        assert_int_equal(rc, CORM_ESTATE);
+        assert_non_null(strstr(corm_errmsg(r), "dropped"));
+    }
+    corm_query_free(q);
     /* a commit between batches ends the stream, and the next call says so */
     q = corm_query_new(r, User);
     OK(corm_yield_per(q, 4));
