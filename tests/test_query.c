@@ -524,6 +524,9 @@ static void stream_misuse_is_refused(void **state)
     } else {
         assert_int_equal(rc, CORM_ESTATE);
         assert_non_null(strstr(corm_errmsg(r), "dropped"));
+        /* and it stays ended, saying so, rather than seeming to end well */
+        assert_int_equal(corm_next_batch(q, &v, &n), CORM_ESTATE);
+        assert_non_null(strstr(corm_errmsg(r), "earlier batch"));
     }
     corm_query_free(q);
     /* a commit between batches ends the stream, and the next call says so */

@@ -44,7 +44,8 @@ struct corm_query {
         util_arena arena;        /* the current batch's objects and strings */
         void **items;
         size_t cap;
-        bool started, done, cut; /* cut: ended before its last row */
+        bool started, done;
+        bool cut, failed;        /* ended before its last row: by a release, by an error */
     } stream;
 };
 
@@ -854,6 +855,9 @@ int corm_next_batch(corm_query *q, void *out, size_t *n)
         return orm_set_error(s, CORM_ESTATE, "%s: the stream ended when its session's connection "
                              "went back to the pool between batches (a commit, rollback or "
                              "reset): run the query again", q->mp->model->name);
+    if (q->stream.failed)
+        return orm_set_error(s, CORM_ESTATE, "%s: the stream ended with an error at an earlier "
+                             "batch: run the query again", q->mp->model->name);
     if (q->stream.started && q->stream.done) /* read to the end */
         return CORM_OK;
     int rc = CORM_OK;
@@ -900,6 +904,7 @@ int corm_next_batch(corm_query *q, void *out, size_t *n)
     s->arena = keep;
     if (rc < 0) {
         stream_end(q);
+        q->stream.failed = true;
         return rc;
     }
     if (rc == 0 && got < q->stream.per) /* the last row read */
