@@ -71,8 +71,37 @@ CORM_MODEL(Node, "node", NODE_FIELDS)
     RELATION(things, CORM_ONE_TO_MANY(Article, nothing))
 CORM_MODEL(Broken, "broken", BROKEN_FIELDS)
 
+/* Children the database deletes (CORM_PASSIVE_DELETES, ON DELETE CASCADE). */
+#define SHELF_FIELDS(COLUMN, RELATION)                                         \
+    COLUMN(id,    CORM_INTEGER,    CORM_PRIMARY_KEY)                            \
+    COLUMN(label, CORM_STRING(20), 0)                                           \
+    RELATION(volumes, CORM_ONE_TO_MANY(Volume, shelf),                          \
+             CORM_CASCADE(CORM_CASCADE_DELETE | CORM_PASSIVE_DELETES))
+CORM_MODEL(Shelf, "shelf", SHELF_FIELDS)
+
+#define VOLUME_FIELDS(COLUMN, RELATION)                                        \
+    COLUMN(id,       CORM_INTEGER, CORM_PRIMARY_KEY)                            \
+    COLUMN(shelf_id, CORM_INTEGER, CORM_NOT_NULL | CORM_INDEX, CORM_FK(Shelf, id), \
+           CORM_ON_DELETE(CORM_FK_CASCADE))                                     \
+    RELATION(shelf, CORM_MANY_TO_ONE(Shelf, shelf_id, volumes))
+CORM_MODEL(Volume, "volume", VOLUME_FIELDS)
+
+/* The same without the database's cascade: refused when the engine opens. */
+#define LOOSE_SHELF_FIELDS(COLUMN, RELATION)                                   \
+    COLUMN(id, CORM_INTEGER, CORM_PRIMARY_KEY)                                  \
+    RELATION(volumes, CORM_ONE_TO_MANY(LooseVolume, shelf),                     \
+             CORM_CASCADE(CORM_CASCADE_DELETE | CORM_PASSIVE_DELETES))
+CORM_MODEL(LooseShelf, "loose_shelf", LOOSE_SHELF_FIELDS)
+
+#define LOOSE_VOLUME_FIELDS(COLUMN, RELATION)                                  \
+    COLUMN(id,       CORM_INTEGER, CORM_PRIMARY_KEY)                            \
+    COLUMN(shelf_id, CORM_INTEGER, 0, CORM_FK(LooseShelf, id))                  \
+    RELATION(shelf, CORM_MANY_TO_ONE(LooseShelf, shelf_id, volumes))
+CORM_MODEL(LooseVolume, "loose_volume", LOOSE_VOLUME_FIELDS)
+
 static const corm_model *const models[] = { Author_model, Article_model, Note_model, Profile_model,
-                                             Node_model, Tag_model, ArticleTag_model, NULL };
+                                             Node_model, Tag_model, ArticleTag_model, Shelf_model,
+                                             Volume_model, NULL };
 
 static corm_engine *db;
 static corm_session *s;
@@ -188,6 +217,73 @@ static void bad_declarations_are_refused(void **state)
     const corm_model *no_target[] = { Article_model, Note_model, Tag_model, ArticleTag_model, NULL };
     assert_int_equal(corm_engine_open(&e, "sqlite://", no_target), CORM_ESCHEMA);
     corm_engine_close(e);
+    const corm_model *loose[] = { LooseShelf_model, LooseVolume_model, NULL };
+    assert_int_equal(corm_engine_open(&e, "sqlite://", loose), CORM_ESCHEMA);
+    assert_non_null(strstr(corm_engine_errmsg(e), "relationship volumes: CORM_PASSIVE_DELETES"));
+    assert_non_null(strstr(corm_engine_errmsg(e), "LooseVolume.shelf_id declared with "
+                                                  "CORM_ON_DELETE(CORM_FK_CASCADE)"));
+    corm_engine_close(e);
+}
+
+static size_t count_statements(const char *prefix, const char *table)
+{
+    char want[64];
+    snprintf(want, sizeof want, "\"%s\"", table);
+    size_t n = 0;
+    for (size_t i = 0; i < nlog; i++)
+        n += strncmp(log_lines[i], prefix, strlen(prefix)) == 0 && strstr(log_lines[i], want) != NULL;
+    return n;
+}
+
+static int64_t volumes_left(void)
+{
+    corm_session *t = corm_session_new(db);
+    corm_query *q = corm_query_new(t, Volume);
+    int64_t n = -1;
+    OK(corm_count(q, &n));
+    corm_session_free(t);
+    return n;
+}
+
+/* Shelves with three volumes each, committed. */
+static Shelf *shelf_with_volumes(const char *label)
+{
+    Shelf *sh = corm_new(s, Shelf);
+    sh->label = (char *)label;
+    OK(corm_add(s, sh));
+    for (int i = 0; i < 3; i++)
+        OK(corm_rel_add(s, sh, Shelf_volumes, corm_new(s, Volume)));
+    OK(corm_commit(s));
+    return sh;
+}
+
+static void passive_deletes_leave_children_to_the_database(void **state)
+{
+    (void)state;
+    Shelf *a = shelf_with_volumes("a"), *b = shelf_with_volumes("b");
+    int64_t ida = a->id, idb = b->id;
+    assert_int_equal(volumes_left(), 6);
+    /* a new session: the volumes are not loaded, and are not read to delete them */
+    corm_session *t = corm_session_new(db);
+    Shelf *sh;
+    OK(corm_get(t, Shelf, ida, &sh));
+    clear_log();
+    OK(corm_delete(t, sh));
+    OK(corm_commit(t));
+    assert_int_equal(count_statements("SELECT", "volume"), 0);
+    assert_int_equal(count_statements("DELETE", "volume"), 0);
+    assert_int_equal(count_statements("DELETE", "shelf"), 1);
+    assert_int_equal(volumes_left(), 3); /* the database's cascade took a's three */
+    /* loaded, they are deleted by corm as with any cascade */
+    OK(corm_get(t, Shelf, idb, &sh));
+    OK(corm_load(t, sh, Shelf_volumes));
+    assert_int_equal(sh->volumes.n, 3);
+    clear_log();
+    OK(corm_delete(t, sh));
+    OK(corm_commit(t));
+    assert_true(count_statements("DELETE", "volume") >= 1);
+    assert_int_equal(volumes_left(), 0);
+    corm_session_free(t);
 }
 
 static void save_cascade_inserts_children_with_keys(void **state)
@@ -758,6 +854,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_declarations_are_refused),
         cmocka_unit_test_setup_teardown(save_cascade_inserts_children_with_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(passive_deletes_leave_children_to_the_database, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(lazy_loading_goes_through_the_identity_map, setup, teardown),
         cmocka_unit_test_setup_teardown(selectin_runs_one_query_per_level, setup, teardown),
         cmocka_unit_test_setup_teardown(selectin_chunks_large_key_sets, setup, teardown),

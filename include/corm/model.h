@@ -175,8 +175,16 @@ typedef enum corm_rel_kind {
 } corm_rel_kind;
 
 enum {
-    CORM_CASCADE_DELETE = 1 << 0, /* deleting the parent deletes these children */
-    CORM_DELETE_ORPHAN  = 1 << 1  /* a child removed from the parent is deleted */
+    CORM_CASCADE_DELETE  = 1 << 0, /* deleting the parent deletes these children */
+    CORM_DELETE_ORPHAN   = 1 << 1, /* a child removed from the parent is deleted */
+    /* With CORM_CASCADE_DELETE on a one-to-many or one-to-one: children not
+     * loaded are left to the database, whose foreign key must say
+     * CORM_ON_DELETE(CORM_FK_CASCADE) (checked when the engine opens):
+     * deleting the parent runs one DELETE, not a SELECT of its children and
+     * a DELETE each (SQLAlchemy's passive_deletes). Children the session
+     * has loaded into the collection are deleted by corm as before; others
+     * it holds are not told that their rows went. */
+    CORM_PASSIVE_DELETES = 1 << 2
 };
 #define CORM_CASCADE(flags) .cascade = (flags)
 

@@ -1093,6 +1093,8 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
          * may have come back), nor is any after a failed commit: read again. */
         bool trusted = is_loaded(o, r) && !s->failed_commit &&
                        (!o->has_snap || (*orm_loaded(o, true) >> r->index & 1));
+        if (o->state != OBJ_PENDING && !trusted && (r->cascade & CORM_PASSIVE_DELETES))
+            continue; /* the database deletes them (ON DELETE CASCADE) */
         if (o->state != OBJ_PENDING && !trusted &&
             (rc = orm_rel_load(s, sr, &o, 1, false, NULL, NULL)) < 0)
             return rc;

@@ -294,6 +294,13 @@ static int resolve_rel(sch_meta *meta, sch_mapper *mp, size_t i, util_err *err)
             return bad_rel(err, m, r, what);
         }
         sr->fk = inv->fk;
+        if ((r->cascade & CORM_PASSIVE_DELETES) &&
+            (!(r->cascade & CORM_CASCADE_DELETE) || sr->fk->on_delete != CORM_FK_CASCADE)) {
+            snprintf(what, sizeof what, "CORM_PASSIVE_DELETES leaves the children to the "
+                     "database: it needs CORM_CASCADE_DELETE, and %s.%s declared with "
+                     "CORM_ON_DELETE(CORM_FK_CASCADE)", r->target->name, sr->fk->name);
+            return bad_rel(err, m, r, what);
+        }
         break;
     case CORM_REL_MANY_TO_MANY: {
         const sch_mapper *a = r->through ? sch_find(meta, r->through) : NULL;
