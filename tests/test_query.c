@@ -534,6 +534,7 @@ static void stream_misuse_is_refused(void **state)
     OK(corm_yield_per(q, 4));
     OK(corm_next_batch(q, &v, &n));
     assert_int_equal(n, 4);
+    assert_int_equal(corm_yield_per(q, 8), CORM_ESTATE); /* already being read */
     User *w = corm_new(r, User);
     w->username = "mid-stream";
     w->email = "mid@example.com";
