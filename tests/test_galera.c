@@ -234,6 +234,51 @@ static void eight_writers_through_three_nodes(void **state)
     assert_true(retried > 0); /* the counters are shared: conflicts are certain */
 }
 
+/* A commit through one node is seen at once through the others: corm asks
+ * each Galera connection for causal reads (wsrep_sync_wait = 1), or a
+ * request routed to another node than the one that wrote would miss what
+ * it was told was committed. */
+static void commits_are_read_at_once_on_every_node(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 150; i++) {
+        corm_session *w = corm_session_new(node[i % NODES]);
+        corm_session *r = corm_session_new(node[(i + 1) % NODES]);
+        char name[20];
+        snprintf(name, sizeof name, "c%d", i);
+        Counter *c = corm_new(w, Counter);
+        c->name = name;
+        c->value = i;
+        OK(corm_add(w, c));
+        OK(corm_commit(w));
+        Counter *seen = NULL;
+        int rc = load(r, name, &seen, false);
+        if (rc != CORM_OK)
+            fail_msg("commit %d through node %d not read through node %d: %s", i, i % NODES + 1,
+                     (i + 1) % NODES + 1, corm_errmsg(r));
+        assert_int_equal(seen->value, i);
+        corm_session_free(w);
+        corm_session_free(r);
+    }
+    /* another mask by the URL; a wrong one is refused naming it */
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s%cwsrep_sync_wait=always", url[0], strchr(url[0], '?') ? '&' : '?');
+    corm_engine *e = NULL;
+    int rc = corm_engine_open(&e, bad, models);
+    if (rc == CORM_OK) {
+        corm_session *s = corm_session_new(e);
+        Counter *x;
+        rc = load(s, "a", &x, false);
+        if (!strstr(corm_errmsg(s), "wsrep_sync_wait must be a number"))
+            fail_msg("the sentence does not name the parameter: %s", corm_errmsg(s));
+        corm_session_free(s);
+    } else if (!strstr(corm_engine_errmsg(e), "wsrep_sync_wait must be a number")) {
+        fail_msg("the sentence does not name the parameter: %s", corm_engine_errmsg(e));
+    }
+    assert_int_equal(rc, CORM_EURL);
+    corm_engine_close(e);
+}
+
 /* Revisions Galera cannot replicate are refused before any runs. */
 static void refused(const char *up, const char *what)
 {
@@ -291,6 +336,7 @@ static void galera_refuses_what_it_cannot_replicate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(commits_are_read_at_once_on_every_node, fresh),
         cmocka_unit_test_setup(conflict_between_nodes_is_busy, fresh),
         cmocka_unit_test_setup(eight_writers_through_three_nodes, fresh),
         cmocka_unit_test_setup(galera_refuses_what_it_cannot_replicate, fresh),

@@ -248,14 +248,14 @@ static const char *ddl_type(const corm_column *c, char *buf, size_t size)
 }
 
 static const char *const params[] = { "unix_socket", "charset", "connect_timeout", "pool_size",
-                                      "max_overflow", "pool_timeout", NULL };
+                                      "max_overflow", "pool_timeout", "wsrep_sync_wait", NULL };
 
 /* ---- connections ------------------------------------------------------------------ */
 
 #define SQL_MODE "STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO," \
                  "NO_ENGINE_SUBSTITUTION,NO_BACKSLASH_ESCAPES,ANSI_QUOTES"
 
-static bool ask_galera(MYSQL *my);
+static int ask_galera(drv_conn *c, const drv_url *url, util_err *err);
 static unsigned server_status(drv_conn *c);
 
 static int my_connect(const drv_url *url, drv_conn **out, util_err *err)
@@ -286,7 +286,11 @@ static int my_connect(const drv_url *url, drv_conn **out, util_err *err)
         return err->code;
     }
     c->my = my;
-    c->galera = ask_galera(my);
+    if (ask_galera(c, url, err) < 0) {
+        mysql_close(my);
+        util_free(c);
+        return err->code;
+    }
     *out = c;
     return CORM_OK;
 }
@@ -421,18 +425,38 @@ static bool other_engine(const char *sql, char *out, size_t size)
     return false;
 }
 
-/* Whether the server is a Galera node: asked once, when connected. */
-static bool ask_galera(MYSQL *my)
+/* Whether the server is a Galera node: asked once, when connected. A
+ * Galera node applies another node's commit shortly after that commit
+ * returned, so a read on this node could miss a row a user saw committed
+ * through another one (a web request after the one that wrote it, routed
+ * elsewhere). corm asks the node to wait for what the cluster committed
+ * before each read (wsrep_sync_wait = 1, causal reads); the URL's
+ * wsrep_sync_wait=N sets another of the server's masks (0: no wait). */
+static int ask_galera(drv_conn *c, const drv_url *url, util_err *err)
 {
-    bool on = false;
+    MYSQL *my = c->my;
+    c->galera = false;
     if (mysql_real_query(my, "SELECT @@wsrep_on", 17) == 0) { /* MySQL has no wsrep_on */
         MYSQL_RES *r = mysql_store_result(my);
         MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
-        on = row && row[0] && (strcmp(row[0], "1") == 0 || strcasecmp(row[0], "ON") == 0);
+        c->galera = row && row[0] && (strcmp(row[0], "1") == 0 || strcasecmp(row[0], "ON") == 0);
         if (r)
             mysql_free_result(r);
     }
-    return on;
+    const char *mask = drv_url_param(url, "wsrep_sync_wait");
+    char *end = NULL;
+    long n = mask ? strtol(mask, &end, 10) : 1;
+    if (mask && (end == mask || *end || n < 0 || n > 15))
+        return util_err_set(err, CORM_EURL, "%s: wsrep_sync_wait must be a number from 0 to 15, "
+                            "not '%s'", url->redacted, mask);
+    if (!c->galera)
+        return CORM_OK;
+    char sql[48];
+    int len = snprintf(sql, sizeof sql, "SET SESSION wsrep_sync_wait = %ld", n);
+    if (mysql_real_query(my, sql, (unsigned long)len) != 0)
+        return util_err_set(err, CORM_ECONNECT, "cannot set wsrep_sync_wait on %s: %s",
+                            url->redacted, mysql_error(my));
+    return CORM_OK;
 }
 
 static unsigned server_status(drv_conn *c)
