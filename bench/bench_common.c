@@ -85,7 +85,9 @@ enum bench_mode bench_mode(int argc, char **argv)
         return BENCH_SCAN;
     if (strcmp(argv[3], "stream") == 0) /* bench_corm only */
         return BENCH_STREAM;
-    fprintf(stderr, "%s: unknown mode %s (all, users, scan, stream)\n", argv[0], argv[3]);
+    if (strcmp(argv[3], "scan_ro") == 0) /* bench_corm only */
+        return BENCH_SCAN_RO;
+    fprintf(stderr, "%s: unknown mode %s (all, users, scan, scan_ro, stream)\n", argv[0], argv[3]);
     exit(2);
 }
 

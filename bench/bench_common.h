@@ -30,7 +30,7 @@ void bench_settle(void);
  * "users": the schema and N users (the insert workload), nothing else;
  * "scan": the scan workload alone, on the users left by a "users" run, so
  * that its time and peak memory are a fresh process's (BENCH.md). */
-enum bench_mode { BENCH_ALL, BENCH_USERS, BENCH_SCAN, BENCH_STREAM };
+enum bench_mode { BENCH_ALL, BENCH_USERS, BENCH_SCAN, BENCH_SCAN_RO, BENCH_STREAM };
 enum bench_mode bench_mode(int argc, char **argv);
 /* Exit non-zero with a message when a workload's answer is wrong. */
 void bench_check(const char *workload, int64_t got, int64_t want);

@@ -495,6 +495,65 @@ static void streamed_objects_are_not_tracked(void **state)
     corm_session_free(r);
 }
 
+/* corm_read_only: the objects as corm_all gives them, but copies the
+ * session does not track: not in the identity map, changes never written,
+ * refused where only tracked objects make sense. */
+static void read_only_objects_are_untracked_copies(void **state)
+{
+    (void)state;
+    many_users();
+    corm_session *r = corm_session_new(fx.db);
+    User *tracked;
+    OK(corm_get(r, User, 1, &tracked)); /* held by the session before the query */
+    corm_query *q = corm_query_new(r, User);
+    corm_filter(q, corm_like(User_username, "many%"));
+    corm_order_by(q, User_id);
+    OK(corm_read_only(q));
+    User **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 1000);
+    for (size_t i = 0; i < n; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "many%04zu", i);
+        assert_string_equal(v[i]->username, want);
+        assert_int_equal(v[i]->age, (int64_t)(i % 90));
+    }
+    User *copy = v[5];
+    assert_false(corm_is_modified(r, copy));
+    assert_int_equal(corm_delete(r, copy), CORM_ESTATE);
+    assert_non_null(strstr(corm_errmsg(r), "corm_read_only"));
+    assert_int_equal(corm_add(r, copy), CORM_ESTATE);
+    assert_int_equal(corm_refresh(r, copy), CORM_ESTATE);
+    copy->age = 1234; /* a change to a copy writes nothing */
+    OK(corm_commit(r));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE age = 1234"), 0);
+    User *u;
+    OK(corm_get(r, User, copy->id, &u));
+    assert_ptr_not_equal(u, copy); /* the session's own, tracked object */
+    assert_int_equal(u->age, 5);
+    /* a row the session already tracks comes back as a copy too */
+    q = corm_query_new(r, User);
+    corm_filter(q, corm_eq(User_id, tracked->id));
+    OK(corm_read_only(q));
+    User *first;
+    OK(corm_first(q, &first));
+    assert_non_null(first);
+    assert_ptr_not_equal(first, tracked);
+    assert_string_equal(first->username, tracked->username);
+    /* whole objects only */
+    q = corm_query_new(r, User);
+    OK(corm_read_only(q));
+    corm_with_for_update(q);
+    assert_int_equal(corm_all(q, &v, &n), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(r), "corm_read_only"));
+    q = corm_query_new(r, User);
+    OK(corm_read_only(q));
+    corm_select(q, User_age);
+    assert_int_equal(corm_all(q, &v, &n), CORM_EINVAL);
+    corm_session_free(r);
+}
+
 static void stream_misuse_is_refused(void **state)
 {
     (void)state;
@@ -552,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stream_reads_every_row_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(streamed_objects_are_not_tracked, setup, teardown),
         cmocka_unit_test_setup_teardown(stream_misuse_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(read_only_objects_are_untracked_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(filter_by_name, setup, teardown),
         cmocka_unit_test_setup_teardown(ordering_limits_distinct, setup, teardown),
         cmocka_unit_test_setup_teardown(first_one_one_or_none, setup, teardown),

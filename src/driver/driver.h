@@ -147,6 +147,11 @@ typedef struct drv_driver {
      * `changes` says 1 for each row of such a batch when the batch changed
      * as many rows as it ran, and -1 (which rows is not known) when fewer. */
     bool send_counts_only;
+    /* UPDATEs of one column set may be written many rows a statement:
+     * UPDATE t SET a = v.column1 FROM (VALUES (?, ?), ...) AS v WHERE
+     * t.key = v.column2 (SQLite 3.33 and later, where no send saves the
+     * per-statement cost instead). */
+    bool update_from_values;
     /* The caller reads the rows of st's run to the last, or drops them,
      * before anything else runs on the connection: the driver may read
      * them from the socket as they come (MariaDB) rather than buffer them

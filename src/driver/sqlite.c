@@ -618,6 +618,7 @@ const drv_driver drv_sqlite = {
     .quote = '"',
     .placeholder = DRV_PH_QMARK,
     .has_returning = true,
+    .update_from_values = true,
     .params = params,
     .ddl_type = ddl_type,
     .autoinc_pk = "INTEGER PRIMARY KEY",

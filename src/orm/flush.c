@@ -182,6 +182,32 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
         }
         put_where_pk(&x, mp, n);
         break;
+    case SQLK_UPDATE_ROWS: {
+        /* UPDATE t SET a = v.column1, ... FROM (VALUES (?, ..., ?), ...) AS v
+         * WHERE t.key = v.columnN: each row its new values, then its key */
+        size_t per = 0;
+        util_buf_puts(x.b, "UPDATE ");
+        sql_put_ident(&x, m->table);
+        util_buf_puts(x.b, " SET ");
+        for (size_t i = 0; i < m->ncolumns; i++) {
+            if (!(mask >> i & 1))
+                continue;
+            if (per)
+                util_buf_puts(x.b, ", ");
+            sql_put_ident(&x, m->columns[i]->name);
+            util_buf_printf(x.b, " = corm_v.column%zu", ++per);
+        }
+        util_buf_puts(x.b, " FROM (VALUES ");
+        for (size_t r = 0; r < rows; r++) {
+            util_buf_puts(x.b, r ? ", (" : "(");
+            put_placeholders(&x, r * (per + 1), per + 1);
+            util_buf_putc(x.b, ')');
+        }
+        util_buf_puts(x.b, ") AS corm_v WHERE ");
+        sql_put_column(&x, mp->pk);
+        util_buf_printf(x.b, " = corm_v.column%zu", per + 1);
+        break;
+    }
     case SQLK_DELETE:
         util_buf_puts(x.b, "DELETE FROM ");
         sql_put_ident(&x, m->table);
@@ -281,7 +307,10 @@ const sql_text *orm_statement_rows(corm_session *s, const sch_mapper *mp, enum o
  * Rows. The INSERTs of one model and column set, and the DELETEs of one
  * model, are collected (their parameters in s->rows) and written by
  * statements of many rows: INSERT ... VALUES (...), (...) RETURNING the
- * columns the database filled in, DELETE ... WHERE key IN (...). A batch is
+ * columns the database filled in, DELETE ... WHERE key IN (...); and where
+ * the driver has no send (SQLite), the UPDATEs of one column set too:
+ * UPDATE ... FROM (VALUES (...), ...), the rows it changed counted against
+ * the rows it was given (one missing: find_gone names it). A batch is
  * cut into chunks of powers of two (256, 128, ..., 1 rows), so that a model
  * needs at most nine texts of each, each prepared once per connection. The
  * three databases return RETURNING's rows in the order of VALUES, which is
@@ -321,7 +350,7 @@ typedef struct batch {
     size_t n;
     bool rows;               /* collected for many-row statements (none run yet) */
     bool via_send;           /* sent with the driver's send, to be read with recv */
-    enum orm_sqlk kind;      /* rows: SQLK_INSERT_ROWS or SQLK_DELETE_ROWS */
+    enum orm_sqlk kind;      /* rows: SQLK_INSERT_ROWS, SQLK_UPDATE_ROWS or SQLK_DELETE_ROWS */
     uint64_t mask;           /* rows: the columns written */
     size_t per;              /* rows: parameters per row */
     uint64_t hash;           /* sent: the text the statements run, by its hash and
@@ -331,7 +360,7 @@ typedef struct batch {
 
 static int finish_insert(corm_session *s, sent *e, int rc);
 static int inserted(corm_session *s, sent *e);
-static int finish_update(corm_session *s, sent *e);
+static int finish_update(corm_session *s, sent *e, bool counted);
 static int finish_delete(corm_session *s, sent *e);
 
 /* Read and drop the results of the statements sent from `from` on (after
@@ -395,7 +424,9 @@ static int run_rows(corm_session *s, batch *b, size_t from, size_t k)
     const sch_mapper *mp = v->o->mp;
     const corm_model *m = mp->model;
     sql_params ps = { s->rows.p + from * b->per, k * b->per, k * b->per };
-    const sql_text *t = orm_statement_rows(s, mp, b->kind, b->mask, k);
+    const sql_text *t = b->kind == SQLK_UPDATE_ROWS && k == 1 /* its parameters in the same order */
+                            ? orm_statement(s, mp, SQLK_UPDATE, b->mask)
+                            : orm_statement_rows(s, mp, b->kind, b->mask, k);
     drv_stmt *st;
     int rc;
     if (!t)
@@ -437,9 +468,19 @@ static int run_rows(corm_session *s, batch *b, size_t from, size_t k)
         return orm_set_error(s, CORM_ESQL, "%s: a many-row INSERT of %zu rows returned %s%zu; "
                              "nothing was written", m->name, k, rc == 1 ? "more than " : "", r);
     }
-    for (size_t i = 0; i < k; i++)
-        if ((rc = b->kind == SQLK_DELETE_ROWS ? finish_delete(s, &v[i]) : inserted(s, &v[i])) < 0)
+    /* an UPDATE of k rows that changed fewer: one of them is gone */
+    if (b->kind == SQLK_UPDATE_ROWS && d->changes(s->conn->dc) != (int64_t)k)
+        return find_gone(s, v, k);
+    for (size_t i = 0; i < k; i++) {
+        if (b->kind == SQLK_DELETE_ROWS)
+            rc = finish_delete(s, &v[i]);
+        else if (b->kind == SQLK_UPDATE_ROWS)
+            rc = finish_update(s, &v[i], true);
+        else
+            rc = inserted(s, &v[i]);
+        if (rc < 0)
             return rc;
+    }
     return CORM_OK;
 }
 
@@ -474,7 +515,7 @@ static int batch_finish(corm_session *s, batch *b)
             return find_gone(s, b->v, n);
         }
         if (e->kind == SQLK_UPDATE)
-            rc = finish_update(s, e);
+            rc = finish_update(s, e, false);
         else if (e->kind == SQLK_DELETE)
             rc = finish_delete(s, e);
         else
@@ -682,14 +723,17 @@ static int update(corm_session *s, batch *b, orm_obj *o)
     sent e = { .o = o, .kind = SQLK_UPDATE };
     if (!(e.before = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
+    if (s->conn->drv->update_from_values && !s->one_by_one)
+        return batch_row(s, b, SQLK_UPDATE_ROWS, mask, &e);
     return batch_send(s, b, orm_statement(s, mp, SQLK_UPDATE, mask), &e);
 }
 
-static int finish_update(corm_session *s, sent *e)
+/* counted: the rows changed were checked for the whole statement. */
+static int finish_update(corm_session *s, sent *e, bool counted)
 {
     orm_obj *o = e->o;
     int rc;
-    if (s->conn->drv->changes(s->conn->dc) != 1)
+    if (!counted && s->conn->drv->changes(s->conn->dc) != 1)
         return gone(s, o);
     if ((rc = orm_journal(s, o, J_UPDATED, false, e->before)) < 0)
         return rc;

@@ -64,7 +64,8 @@ enum orm_state {
     OBJ_DELETED,     /* persistent, marked for delete */
     OBJ_GONE,        /* its DELETE was flushed, not yet committed */
     OBJ_DETACHED,    /* expunged, or deleted and committed */
-    OBJ_STREAMED     /* read by corm_next_batch: not tracked, its memory the batch's */
+    OBJ_STREAMED     /* read by corm_next_batch or a corm_read_only query: not tracked,
+                        no snapshot (its memory the batch's, or the session's) */
 };
 
 #define ORM_MAGIC 0x636f726du
@@ -160,6 +161,7 @@ enum orm_sqlk {
     SQLK_INSERT = 1, SQLK_INSERT_RETURNING, SQLK_UPDATE, SQLK_DELETE,
     SQLK_INSERT_ROWS,           /* many rows' VALUES, RETURNING the columns not written */
     SQLK_DELETE_ROWS,           /* DELETE ... WHERE key IN (many) */
+    SQLK_UPDATE_ROWS,           /* UPDATE ... FROM (VALUES (many)) (update_from_values) */
     SQLK_SELECT_IN,  /* mask: the column's index | number of keys << 16 */
     SQLK_SELECT_M2M  /* mask: the relationship's index | number of keys << 16 */
 };
@@ -231,6 +233,8 @@ int orm_read(corm_session *s);            /* ready to read (driver's reads_begin
 int orm_begin(corm_session *s);           /* in a transaction, to write */
 orm_obj *orm_check(corm_session *s, const void *obj);
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
+/* An object without room for a snapshot (snapshot false): a read-only copy. */
+orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot);
 int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);
 void orm_list_compact(orm_list *l);
 orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key);

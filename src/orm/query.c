@@ -26,7 +26,7 @@ struct corm_query {
     corm_query *next, **pprev;
     expr_vec where, order, select, group, having, sets;
     int64_t limit, offset;
-    bool distinct, for_update;
+    bool distinct, for_update, read_only;
     int err;
     util_err errinfo;
     const sch_rel *eager[8][8];  /* selectin paths */
@@ -501,6 +501,12 @@ int corm_with_for_update(corm_query *q)
     return CORM_OK;
 }
 
+int corm_read_only(corm_query *q)
+{
+    q->read_only = true;
+    return CORM_OK;
+}
+
 /* ---- compiling ----------------------------------------------------------------- */
 
 static int put_list(sql_ctx *x, const expr_vec *v, const char *sep)
@@ -671,7 +677,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         return CORM_OK;
     }
     bool fresh = !o;
-    if (fresh && !(o = orm_alloc(s, mp)))
+    if (fresh && !(o = orm_alloc_copy(s, mp, how != LOAD_STREAM)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
     /* every column is loaded below: only the flag words, and relationship
      * fields (not loaded until asked), need clearing */
@@ -720,7 +726,8 @@ static int collect(corm_query *q, size_t max)
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *o;
         if ((rc = orm_load_row(s, q->mp, st, q->mp->model->columns, q->mp->model->ncolumns,
-                               q->for_update ? LOAD_FRESHEN : LOAD_KEEP, &o)) < 0)
+                               q->read_only ? LOAD_STREAM : q->for_update ? LOAD_FRESHEN : LOAD_KEEP,
+                               &o)) < 0)
             break;
         if ((rc = orm_scratch_push(s, orm_data(o))) < 0)
             break;
@@ -797,6 +804,10 @@ static int select_objects(corm_query *q, int64_t limit, size_t max)
     int rc = begin(q, &x);
     if (rc == CORM_OK && q->select.n)
         rc = orm_set_error(q->s, CORM_EINVAL, "the query selects columns; read it with corm_rows");
+    if (rc == CORM_OK && q->read_only && (q->joined || q->neager || q->nalso || q->for_update))
+        rc = orm_set_error(q->s, CORM_EINVAL, "%s: a corm_read_only query reads whole objects, "
+                           "without eager loads, added entities or corm_with_for_update",
+                           q->mp->model->name);
     bool joined_many = q->joined && (q->joined->rel->kind == CORM_REL_ONE_TO_MANY ||
                                      q->joined->rel->kind == CORM_REL_MANY_TO_MANY);
     if (rc == CORM_OK && joined_many && (limit >= 0 || q->offset >= 0))

@@ -253,7 +253,12 @@ void **orm_scratch_take(corm_session *s)
 
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
 {
-    orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + 2 * mp->stride);
+    return orm_alloc_copy(s, mp, true);
+}
+
+orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot)
+{
+    orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + (snapshot ? 2 : 1) * mp->stride);
     if (!o)
         return NULL;
     o->magic = ORM_MAGIC;
@@ -309,9 +314,9 @@ orm_obj *orm_check(corm_session *s, const void *obj)
         return NULL;
     }
     if (o->state == OBJ_STREAMED) {
-        orm_set_error(s, CORM_ESTATE, "%s: an object read by corm_next_batch is a read-only "
-                      "copy the session does not track (load it with corm_get to change it)",
-                      o->mp->model->name);
+        orm_set_error(s, CORM_ESTATE, "%s: an object read by corm_next_batch or a corm_read_only "
+                      "query is a read-only copy the session does not track (load it with "
+                      "corm_get to change it)", o->mp->model->name);
         return NULL;
     }
     return o;
@@ -556,7 +561,7 @@ static uint64_t obj_hash(orm_obj *o)
 
 int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
 {
-    if ((s->imap_n + 1) * 4 > s->imap_cap * 3) { /* load factor 3/4 */
+    if ((s->imap_n + 1) * 8 > s->imap_cap * 7) { /* load factor 7/8 */
         size_t cap = s->imap_cap ? s->imap_cap * 2 : 256;
         struct orm_slot *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
         if (!tab)
