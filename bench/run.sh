@@ -21,7 +21,9 @@ else
 fi
 # Each run: every workload but scan in one process; then scan alone in a
 # fresh process on N users left by a "users" run (BENCH.md: memory kept by
-# earlier workloads would hide the scan's own).
+# earlier workloads would hide the scan's own); for corm also scan_ro, the
+# same scan as untracked copies (corm_read_only), set against the same
+# baseline scan.
 for ((r = 1; r <= runs; r++)); do
     for p in baseline corm; do
         prog=$baseline
@@ -29,6 +31,7 @@ for ((r = 1; r <= runs; r++)); do
         "$build/bench/$prog" "$where" "$n" all | grep -v ' scan ' | sed "s/^/$p /" >> "$tmp/results"
         "$build/bench/$prog" "$where" "$n" users > /dev/null
         "$build/bench/$prog" "$where" "$n" scan | sed "s/^/$p /" >> "$tmp/results"
+        [ $p = corm ] && "$build/bench/$prog" "$where" "$n" scan_ro | sed "s/^/$p /" >> "$tmp/results"
     done
     rm -f "$tmp"/*.db*
 done
@@ -41,6 +44,8 @@ for line in open(sys.argv[1]):
 print(f"corm vs {sys.argv[4]}: N={sys.argv[3]}, median of {sys.argv[2]} runs")
 print(f"{'workload':<10} {'metric':<12} {'baseline':>12} {'corm':>12} {'ratio':>7}")
 for (workload, metric), by in rows.items():
-    b, c = statistics.median(by["baseline"]), statistics.median(by["corm"])
+    # scan_ro (corm_read_only) is set against the baseline's scan
+    base = by.get("baseline") or rows[(workload.replace("_ro", ""), metric)]["baseline"]
+    b, c = statistics.median(base), statistics.median(by["corm"])
     print(f"{workload:<10} {metric:<12} {b:>12.4f} {c:>12.4f} {c / b if b else float('nan'):>7.3f}")
 PY
