@@ -127,6 +127,8 @@ fuzz-uow:
 # BENCH_PG_RUNS runs: the baselines' round trip per row makes a run there
 # about a minute), and last the scaling table on SQLite at 10,000, 100,000
 # and 1,000,000 users (bench/scale.sh, BENCH_SIZES).
+BENCH_PG_N ?= 100000
+BENCH_PG_RUNS ?= 3
 BENCH_SIZES ?= 10000 100000 1000000
 bench:
 	@scripts/deps.sh $(BUILD_DEPS) $(TEST_DEPS) python3

@@ -376,7 +376,7 @@ int main(int argc, char **argv)
     w_update(n);
     sqlite3_close(db);
 
-    int64_t users = n >= 10 ? n / 10 : n; /* relations, lazy, delete: 10,000 users at N = 100,000 */
+    int64_t users = bench_rel_users(n);
     snprintf(path, sizeof path, "%s/baseline-rel.db", argv[1]);
     unlink(path);
     if (sqlite3_open(path, &db) != SQLITE_OK)

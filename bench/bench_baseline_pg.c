@@ -366,7 +366,7 @@ int main(int argc, char **argv)
     w_update(n);
     bench_settle();
 
-    int64_t users = n >= 10 ? n / 10 : n; /* relations, lazy, delete: 10,000 users at N = 100,000 */
+    int64_t users = bench_rel_users(n);
     setup_relations(users);
     bench_settle();
     w_relations(users);

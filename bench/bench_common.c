@@ -43,6 +43,14 @@ bool bench_on_server;
 
 int64_t bench_rows;
 
+int64_t bench_rel_users(int64_t n)
+{
+    const char *v = getenv("BENCH_REL_USERS");
+    if (v && atoll(v) > 0)
+        return atoll(v);
+    return n >= 10 ? n / 10 : n;
+}
+
 /* The machine's busy and total CPU time so far (/proc/stat's first line;
  * waiting for I/O counts as busy: a server writing its pages out is). */
 static void cpu_times(unsigned long long *busy, unsigned long long *total)

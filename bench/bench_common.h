@@ -40,6 +40,10 @@ void bench_username(char *buf, int64_t i);
 void bench_email(char *buf, int64_t i);
 int64_t bench_age(int64_t i);
 int64_t bench_sum_ages(int64_t n);
+/* Users of the relations, lazy and delete workloads: N / 10 (10,000 at
+ * N = 100,000), or BENCH_REL_USERS (bench/callgrind.sh keeps 10,000 at
+ * its smaller N, so its counts compare with earlier ones). */
+int64_t bench_rel_users(int64_t n);
 /* rows with age == 18 + k % 80, capped at 50: the filter workload's answer */
 int64_t bench_filter_rows(int64_t n);
 

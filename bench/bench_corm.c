@@ -343,7 +343,7 @@ int main(int argc, char **argv)
     corm_engine_close(db);
     bench_settle();
 
-    int64_t users = n >= 10 ? n / 10 : n; /* relations, lazy, delete: 10,000 users at N = 100,000 */
+    int64_t users = bench_rel_users(n);
     db = open_db(argv[1], "corm-rel.db", false);
     setup_relations(db, users);
     bench_settle();

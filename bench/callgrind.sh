@@ -8,6 +8,9 @@
 set -euo pipefail
 build=$1
 n=${2:-${BENCH_N:-20000}}
+# relations, lazy and delete on min(N, 10,000) users, as these counts were
+# first taken (make bench uses N / 10): before and after compare
+export BENCH_REL_USERS=${BENCH_REL_USERS:-$((n < 10000 ? n : 10000))}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 where=${BENCH_URL:-$tmp}
