@@ -168,6 +168,11 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
         }
         break;
     case SQLK_UPDATE:
+    case SQLK_UPDATE_ROWS:
+        /* UPDATE t SET a = ?, ... WHERE key = ?; or, many rows at once,
+         * UPDATE t SET a = corm_v.column1, ... FROM (VALUES (?, ..., ?), ...)
+         * AS corm_v WHERE t.key = corm_v.columnN: each row its new values,
+         * then its key */
         util_buf_puts(x.b, "UPDATE ");
         sql_put_ident(&x, m->table);
         util_buf_puts(x.b, " SET ");
@@ -177,37 +182,27 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
             if (n)
                 util_buf_puts(x.b, ", ");
             sql_put_ident(&x, m->columns[i]->name);
+            if (kind == SQLK_UPDATE_ROWS) {
+                util_buf_printf(x.b, " = corm_v.column%zu", ++n);
+                continue;
+            }
             util_buf_puts(x.b, " = ");
             put_placeholders(&x, n++, 1);
         }
-        put_where_pk(&x, mp, n);
-        break;
-    case SQLK_UPDATE_ROWS: {
-        /* UPDATE t SET a = v.column1, ... FROM (VALUES (?, ..., ?), ...) AS v
-         * WHERE t.key = v.columnN: each row its new values, then its key */
-        size_t per = 0;
-        util_buf_puts(x.b, "UPDATE ");
-        sql_put_ident(&x, m->table);
-        util_buf_puts(x.b, " SET ");
-        for (size_t i = 0; i < m->ncolumns; i++) {
-            if (!(mask >> i & 1))
-                continue;
-            if (per)
-                util_buf_puts(x.b, ", ");
-            sql_put_ident(&x, m->columns[i]->name);
-            util_buf_printf(x.b, " = corm_v.column%zu", ++per);
+        if (kind == SQLK_UPDATE) {
+            put_where_pk(&x, mp, n);
+            break;
         }
         util_buf_puts(x.b, " FROM (VALUES ");
         for (size_t r = 0; r < rows; r++) {
             util_buf_puts(x.b, r ? ", (" : "(");
-            put_placeholders(&x, r * (per + 1), per + 1);
+            put_placeholders(&x, r * (n + 1), n + 1);
             util_buf_putc(x.b, ')');
         }
         util_buf_puts(x.b, ") AS corm_v WHERE ");
         sql_put_column(&x, mp->pk);
-        util_buf_printf(x.b, " = corm_v.column%zu", per + 1);
+        util_buf_printf(x.b, " = corm_v.column%zu", n + 1);
         break;
-    }
     case SQLK_DELETE:
         util_buf_puts(x.b, "DELETE FROM ");
         sql_put_ident(&x, m->table);
