@@ -286,6 +286,78 @@ static void passive_deletes_leave_children_to_the_database(void **state)
     corm_session_free(t);
 }
 
+/* A cascade to children nothing else hangs on (Note: no relationship of
+ * its own, no key points at it), not loaded: DELETE ... WHERE article_id IN
+ * (500 parents a statement), no SELECT of them. The notes the session
+ * holds go as objects; one moved to a kept article stays; a new one
+ * pointing at a deleted article is never written; a rollback brings all
+ * back. */
+static void cascade_deletes_unloaded_children_by_key(void **state)
+{
+    (void)state;
+    enum { ARTICLES = 600 };
+    Author *a = author("gil", ARTICLES, 2);
+    Article *keep = corm_new(s, Article);
+    keep->title = "keep";
+    OK(corm_rel_add(s, a, Author_articles, keep));
+    OK(corm_commit(s));
+    assert_int_equal(rows("note"), 2 * ARTICLES);
+    int64_t keep_id = keep->id;
+
+    corm_session *t = corm_session_new(db);
+    corm_query *q = corm_query_new(t, Article);
+    corm_filter(q, corm_ne(Article_title, "keep"));
+    corm_order_by(q, Article_id);
+    Article **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, ARTICLES);
+    Article *kept;
+    OK(corm_get(t, Article, keep_id, &kept));
+    /* notes held by the session, not through the collections */
+    q = corm_query_new(t, Note);
+    corm_filter(q, corm_in(Note_article_id, ((corm_value[]){ corm_val(v[0]->id), corm_val(v[1]->id) }), 2));
+    corm_order_by(q, Note_id);
+    Note **held;
+    size_t nheld;
+    OK(corm_all(q, &held, &nheld));
+    assert_int_equal(nheld, 4);
+    held[1]->article = kept; /* moved away: stays */
+    Note *fresh = corm_new(t, Note);
+    fresh->body = "late";
+    fresh->article = v[2]; /* new, under an article about to go: never written */
+    OK(corm_add(t, fresh));
+    for (size_t i = 0; i < n; i++)
+        OK(corm_delete(t, v[i]));
+
+    /* a rollback undoes the flush and the deletes: every note back */
+    OK(corm_flush(t));
+    OK(corm_rollback(t));
+    assert_int_equal(rows("note"), 2 * ARTICLES);
+    assert_int_equal(rows("article"), ARTICLES + 1);
+
+    held[1]->article = kept;
+    for (size_t i = 0; i < n; i++)
+        OK(corm_delete(t, v[i]));
+    clear_log();
+    OK(corm_commit(t));
+    assert_int_equal(count_statements("SELECT", "note"), 0);
+    assert_int_equal(count_statements("DELETE FROM \"note\" WHERE \"note\".\"article_id\" IN", "note"), 2);
+    assert_int_equal(count_statements("INSERT", "note"), 0);
+    assert_int_equal(rows("note"), 1); /* the one moved to the kept article */
+    assert_int_equal(rows("article"), 1);
+    char sql[96];
+    corm_result *r;
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM note WHERE article_id = %lld", (long long)keep_id);
+    OK(corm_execute(t, sql, NULL, 0, &r));
+    assert_int_equal(corm_result_int(r, 0, 0), 1);
+    /* the held notes that went are no longer the session's */
+    Note *gone;
+    OK(corm_get(t, Note, held[0]->id, &gone));
+    assert_null(gone);
+    corm_session_free(t);
+}
+
 static void save_cascade_inserts_children_with_keys(void **state)
 {
     (void)state;
@@ -854,6 +926,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_declarations_are_refused),
         cmocka_unit_test_setup_teardown(save_cascade_inserts_children_with_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(cascade_deletes_unloaded_children_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(passive_deletes_leave_children_to_the_database, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(lazy_loading_goes_through_the_identity_map, setup, teardown),

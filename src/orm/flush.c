@@ -242,9 +242,13 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
             util_buf_putc(x.b, ')');
         break;
     }
-    case SQLK_SELECT_IN: {
+    case SQLK_SELECT_IN:
+    case SQLK_DELETE_IN: {
         size_t k = (size_t)(mask >> 16);
-        util_buf_printf(x.b, "SELECT %s FROM ", mp->sql_cols);
+        if (kind == SQLK_SELECT_IN)
+            util_buf_printf(x.b, "SELECT %s FROM ", mp->sql_cols);
+        else
+            util_buf_puts(x.b, "DELETE FROM ");
         sql_put_ident(&x, m->table);
         util_buf_puts(x.b, " WHERE ");
         sql_put_column(&x, m->columns[mask & 0xffff]);
@@ -842,6 +846,8 @@ static int write_all(corm_session *s, batch *b, enum orm_scan how, const sch_map
     const sch_meta *meta = &s->e->meta;
     int rc;
     if (s->npending && (rc = cascade_adds(s)) < 0)
+        return rc;
+    if (s->nlinks && (rc = orm_rel_cascade_held(s)) < 0)
         return rc;
     for (size_t r = 0; r < meta->n; r++) {
         bool scan = how == ORM_SCAN_ALL || (how == ORM_SCAN_ONE && mp == &meta->mappers[r]);

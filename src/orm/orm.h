@@ -162,6 +162,7 @@ enum orm_sqlk {
     SQLK_INSERT_ROWS,           /* many rows' VALUES, RETURNING the columns not written */
     SQLK_DELETE_ROWS,           /* DELETE ... WHERE key IN (many) */
     SQLK_UPDATE_ROWS,           /* UPDATE ... FROM (VALUES (many)) (update_from_values) */
+    SQLK_DELETE_IN,  /* DELETE ... WHERE column IN (...); mask as SQLK_SELECT_IN */
     SQLK_SELECT_IN,  /* mask: the column's index | number of keys << 16 */
     SQLK_SELECT_M2M  /* mask: the relationship's index | number of keys << 16 */
 };
@@ -173,8 +174,10 @@ typedef struct orm_sqlc {
     sql_text text;
 } orm_sqlc;
 
-/* A change to a many-to-many association, written at flush. */
-enum orm_link_op { LINK_ADD = 1, LINK_REMOVE, LINK_REMOVE_ALL };
+/* A change to a many-to-many association, written at flush; or
+ * (LINK_CASCADE) a deleted parent a's children under the one-to-many sr,
+ * not loaded, to be deleted by their foreign key (relation.c). */
+enum orm_link_op { LINK_ADD = 1, LINK_REMOVE, LINK_REMOVE_ALL, LINK_CASCADE };
 typedef struct orm_link {
     const sch_rel *sr;
     orm_obj *a, *b;          /* a: the relationship's model, b: the target */
@@ -327,6 +330,9 @@ uint64_t orm_rel_collection_bits(const sch_mapper *mp);
 void orm_rel_restore_image(orm_obj *o, void *dst, const void *src);
 /* Write the many-to-many changes not written yet. */
 int orm_rel_write_links(corm_session *s);
+/* Before a flush writes anything: the objects the session holds whose
+ * parent is to be deleted by a LINK_CASCADE are deleted as objects. */
+int orm_rel_cascade_held(corm_session *s);
 /* The key in column i of the current row: an integer or (uncopied) text. */
 int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k);
 

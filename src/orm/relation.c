@@ -1095,6 +1095,16 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
                        (!o->has_snap || (*orm_loaded(o, true) >> r->index & 1));
         if (o->state != OBJ_PENDING && !trusted && (r->cascade & CORM_PASSIVE_DELETES))
             continue; /* the database deletes them (ON DELETE CASCADE) */
+        if (o->state != OBJ_PENDING && !trusted && r->kind == CORM_REL_ONE_TO_MANY &&
+            sr->target->leaf) {
+            /* children nothing else hangs on: deleted at flush by their
+             * foreign key (DELETE ... WHERE fk IN (...)) rather than loaded
+             * to be deleted one by one; those the session holds are
+             * deleted as objects then (orm_rel_cascade_held) */
+            if ((rc = add_link(s, sr, o, NULL, LINK_CASCADE)) < 0)
+                return rc;
+            continue;
+        }
         if (o->state != OBJ_PENDING && !trusted &&
             (rc = orm_rel_load(s, sr, &o, 1, false, NULL, NULL)) < 0)
             return rc;
@@ -1173,12 +1183,102 @@ static int write_link(corm_session *s, orm_link *k)
     return CORM_OK;
 }
 
+int orm_rel_cascade_held(corm_session *s)
+{
+    int rc = CORM_OK;
+    size_t marked = 0;
+    for (size_t i = 0; i < s->nlinks; i++) {
+        orm_link *k = &s->links[i];
+        if (k->op == LINK_CASCADE && !k->done && k->a->state == OBJ_DELETED) {
+            k->a->seen = 1;
+            marked++;
+        }
+    }
+    /* each child mapper's objects once, whatever the number of parents */
+    for (size_t i = 0; marked && rc == CORM_OK && i < s->nlinks; i++) {
+        const orm_link *k = &s->links[i];
+        bool first = k->op == LINK_CASCADE && !k->done;
+        for (size_t j = 0; first && j < i; j++)
+            first = !(s->links[j].op == LINK_CASCADE && !s->links[j].done && s->links[j].sr == k->sr);
+        if (!first)
+            continue;
+        const sch_rel *sr = k->sr;
+        orm_list *l = &s->lists[sr->target->rank];
+        for (size_t j = 0; j < l->n && rc == CORM_OK; j++) {
+            bool unchanged;
+            orm_obj *p = intended_parent(s, sr, k->a->mp, l->v[j], &unchanged);
+            if (p && p->seen && p->state == OBJ_DELETED)
+                rc = corm_delete(s, orm_data(l->v[j]));
+        }
+    }
+    for (size_t i = 0; marked && i < s->nlinks; i++)
+        if (s->links[i].op == LINK_CASCADE)
+            s->links[i].a->seen = 0;
+    return rc;
+}
+
+/* The LINK_CASCADEs of links[from] and the later ones of the same
+ * relationship: DELETE FROM child WHERE fk IN (their keys), IN_CHUNK
+ * parents a statement. */
+static int write_cascades(corm_session *s, size_t from)
+{
+    const sch_rel *sr = s->links[from].sr;
+    const sch_mapper *kid = sr->target;
+    size_t chunk = IN_CHUNK;
+    for (size_t i = from; i < s->nlinks;) {
+        size_t k = 0;
+        int rc = orm_begin(s);
+        s->params.n = 0;
+        for (; i < s->nlinks && k < chunk && rc == CORM_OK; i++) {
+            orm_link *l = &s->links[i];
+            if (l->op != LINK_CASCADE || l->done || l->sr != sr)
+                continue;
+            l->done = true;
+            if (l->a->state != OBJ_DELETED) /* undone by a rollback to a savepoint */
+                continue;
+            corm_value key = sql_field_value(l->a->mp->pk, orm_snap(l->a), false);
+            sql_param *p = sql_params_push(&s->params);
+            rc = p ? sql_param_set(p, sr->fk, &key, false, &s->err)
+                   : orm_set_error(s, CORM_ENOMEM, "out of memory deleting %s.%s",
+                                   sr->rel->model->name, sr->rel->name);
+            k++;
+        }
+        if (rc < 0)
+            return rc;
+        if (!k)
+            continue;
+        const sql_text *t = orm_statement(s, kid, SQLK_DELETE_IN,
+                                          (uint64_t)sr->fk->index | (uint64_t)k << 16);
+        if (!t)
+            return s->err.code;
+        drv_stmt *st = NULL;
+        if ((rc = sql_run_text(s->conn, t, &s->params, &st, &s->err)) == CORM_OK) {
+            while ((rc = s->conn->drv->step(st, &s->err)) == 1)
+                ;
+            s->conn->drv->reset(st);
+        }
+        if (rc < 0) {
+            char what[160];
+            snprintf(what, sizeof what, "%s.%s: ", sr->rel->model->name, sr->rel->name);
+            util_err_prefix(&s->err, "%s", what);
+            return rc;
+        }
+    }
+    return CORM_OK;
+}
+
 int orm_rel_write_links(corm_session *s)
 {
     for (size_t i = 0; i < s->nlinks; i++) {
         orm_link *k = &s->links[i];
         if (k->done)
             continue;
+        if (k->op == LINK_CASCADE) {
+            int rc = write_cascades(s, i);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         if ((k->a->state != OBJ_PERSISTENT && k->a->state != OBJ_DELETED) ||
             (k->b && k->b->state != OBJ_PERSISTENT && k->b->state != OBJ_DELETED)) {
             k->done = true; /* one side never reached the database: nothing to link */

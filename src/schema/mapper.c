@@ -600,6 +600,17 @@ int sch_meta_build(sch_meta *out, const corm_model *const *models, const drv_dri
             goto done;
     }
     rc = resolve_rels(out, err);
+    for (size_t k = 0; rc == CORM_OK && k < out->n; k++) {
+        sch_mapper *mp = &out->mappers[k];
+        mp->leaf = true;
+        for (size_t i = 0; i < mp->nrels; i++)
+            mp->leaf &= mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE;
+        for (size_t j = 0; mp->leaf && j < out->n; j++) {
+            const corm_model *m = out->mappers[j].model;
+            for (size_t i = 0; i < m->ncolumns; i++)
+                mp->leaf &= !m->columns[i]->fk || m->columns[i]->fk->model != mp->model;
+        }
+    }
 done:
     util_free(order);
     if (rc < 0)

@@ -43,6 +43,9 @@ typedef struct sch_mapper {
     sch_rel *rels;              /* model->nrelations of them */
     size_t nrels;
     bool has_to_one;            /* a many-to-one among them: keys to sync at flush */
+    bool leaf;                  /* no relationship but many-to-one, and no foreign key
+                                   of any model points at it: a cascade may delete its
+                                   rows by their parent's key, without loading them */
 } sch_mapper;
 
 typedef struct sch_meta {
