@@ -196,6 +196,9 @@ struct corm_session {
     struct orm_slot { uint64_t hash; orm_obj *o; } *imap; /* identity map: open
                                 addressing, hashes kept so probes touch no object */
     size_t imap_n, imap_cap;
+    uint64_t miss_hash;      /* the last key orm_imap_find did not find (0: none), */
+    size_t miss_slot;        /* and the empty slot where its search stopped: where
+                                orm_imap_add puts it, unless the map changed since */
     orm_jentry *journal;
     size_t njournal, capjournal;
     size_t marks[32];        /* journal length at each savepoint */

@@ -104,6 +104,7 @@ static void release_all(corm_session *s)
     s->lazy_loads = NULL;
     s->warned = NULL;
     s->npending = s->ndeleted = s->imap_n = s->imap_cap = s->njournal = s->capjournal = 0;
+    s->miss_hash = 0;
     s->nscratch = s->capscratch = s->nowned = s->capowned = s->nlinks = s->caplinks = 0;
     s->nest = 0;
     s->failed_commit = false;
@@ -536,6 +537,8 @@ orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *
                 return o;
         }
     }
+    s->miss_hash = h; /* a load adds the key next: no second probe */
+    s->miss_slot = i;
     return NULL;
 }
 
@@ -572,8 +575,17 @@ int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
         util_pool_free(s->arena.pool, s->imap);
         s->imap = tab;
         s->imap_cap = cap;
+        s->miss_hash = 0;
     }
-    imap_insert(s->imap, s->imap_cap, h, o);
+    /* linear probing puts h in the first empty slot of its run, where the
+     * last search for h stopped, if nothing was put in or taken out since */
+    if (s->miss_hash == h) {
+        s->imap[s->miss_slot].hash = h;
+        s->imap[s->miss_slot].o = o;
+    } else {
+        imap_insert(s->imap, s->imap_cap, h, o);
+    }
+    s->miss_hash = 0;
     s->imap_n++;
     return CORM_OK;
 }
@@ -590,6 +602,7 @@ void orm_imap_del(corm_session *s, orm_obj *o)
     if (!s->imap[i].hash)
         return;
     /* backward-shift deletion keeps probe chains whole without tombstones */
+    s->miss_hash = 0; /* a slot before the last miss's may be empty now */
     s->imap[i].hash = 0;
     s->imap_n--;
     for (size_t j = (i + 1) & mask; s->imap[j].hash; j = (j + 1) & mask) {

@@ -9,6 +9,7 @@
  */
 #include "sql/sql.h"
 #include "util/alloc.h"
+#include "util/datetime.h"
 #include "util/numeric.h"
 #include "util/text.h"
 
@@ -555,6 +556,11 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     /* the rest travel as text */
     char tmp[64];
     const char *s = d->column_text(st, i, &n);
+    if (col->type == CORM_TYPE_DATETIME) { /* on every row of most tables: no copy */
+        if (util_datetime_parse_n(s, n, (corm_datetime *)(void *)f) < 0)
+            return load_error(err, col, CORM_EDATE, "a malformed datetime");
+        return CORM_OK;
+    }
     if (n >= sizeof tmp)
         return load_error(err, col, CORM_ETYPE, "a value too long for its type");
     memcpy(tmp, s, n);
@@ -574,10 +580,6 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     case CORM_TYPE_TIME:
         if (corm_time_parse(tmp, (corm_time *)(void *)f) < 0)
             return load_error(err, col, CORM_EDATE, "a malformed time");
-        return CORM_OK;
-    case CORM_TYPE_DATETIME:
-        if (corm_datetime_parse(tmp, (corm_datetime *)(void *)f) < 0)
-            return load_error(err, col, CORM_EDATE, "a malformed datetime");
         return CORM_OK;
     case CORM_TYPE_ENUM:
         for (int64_t e = 0; col->enum_names[e]; e++)
