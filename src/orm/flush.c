@@ -796,7 +796,7 @@ static int cascade_adds(corm_session *s)
                     void *t = rel->kind == CORM_REL_MANY_TO_ONE
                                   ? *(void **)(void *)((char *)orm_data(o) + rel->offset) : NULL;
                     orm_obj *to = t ? orm_hdr(t) : NULL;
-                    if (to && to->magic == ORM_MAGIC && to->s == s && to->state == OBJ_TRANSIENT) {
+                    if (to && to->magic == ORM_MAGIC && to->sid == s->sid && to->state == OBJ_TRANSIENT) {
                         int rc = corm_add(s, t);
                         if (rc < 0)
                             return rc;

@@ -68,17 +68,22 @@ enum orm_state {
                         no snapshot (its memory the batch's, or the session's) */
 };
 
-#define ORM_MAGIC 0x636f726du
+#define ORM_MAGIC 0x636fu
 
+/* 16 bytes before every object's struct: the session is named by its
+ * number (sid), not a pointer, which also tells an object of a freed
+ * session from one of a new session at the same address. */
 typedef struct orm_obj {
-    uint32_t magic;
+    uint16_t magic;
     uint8_t state;
-    bool in_list;       /* has an entry in its mapper's list */
-    bool has_snap;
-    uint8_t seen;       /* scratch mark of a query collecting distinct objects */
+    uint8_t in_list : 1;  /* has an entry in its mapper's list */
+    uint8_t has_snap : 1;
+    uint8_t seen : 6;     /* scratch marks: a query collecting distinct objects (1),
+                             relation.c's SEEN_* (2, 4, 8) */
+    uint32_t sid;         /* its session's number */
     const sch_mapper *mp;
-    corm_session *s;
 } orm_obj;
+_Static_assert(sizeof(orm_obj) == 16, "the object header is 16 bytes");
 
 /* Objects need 8-byte alignment (no corm field type needs more). */
 #define ORM_HDR ((sizeof(orm_obj) + 7) & ~(size_t)7)
@@ -187,6 +192,7 @@ typedef struct orm_link {
 
 struct corm_session {
     corm_engine *e;
+    uint32_t sid;            /* this session's number, in each of its objects */
     sql_conn *conn;
     util_arena arena;
     util_err err;
@@ -311,7 +317,7 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
  * pointers the user had not moved (loaded, or set by the flush), which
  * orm_rel_repoint then makes "not loaded", once every object is undone. */
 uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before);
-void orm_rel_repoint(orm_obj *o, uint64_t follow);
+void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow);
 /* The snapshot takes o's to-one pointers: a flush found them pointing
  * where the keys, unchanged, already point. */
 void orm_rel_sync_pointers(orm_obj *o);

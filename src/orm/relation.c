@@ -431,7 +431,7 @@ uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before)
     return follow;
 }
 
-void orm_rel_repoint(orm_obj *o, uint64_t follow)
+void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow)
 {
     /* a pointer not moved by the user would now look moved (the snapshot
      * went back): it becomes "not loaded", and the key decides. One at an
@@ -445,7 +445,7 @@ void orm_rel_repoint(orm_obj *o, uint64_t follow)
         if (!(follow >> i & 1) || !t)
             continue;
         corm_value key = column_value(o, sr->fk);
-        orm_obj *named = key.kind == CORM_V_NULL ? NULL : orm_imap_get(o->s, sr->target, &key);
+        orm_obj *named = key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &key);
         /* (a row being deleted does not count: its key may be the one the
          * undone INSERT had reused) */
         if (orm_hdr(t)->state == OBJ_PENDING && (!named || named->state != OBJ_PERSISTENT))
@@ -1034,7 +1034,7 @@ int orm_rel_presync(corm_session *s, orm_obj *o)
             continue;
         const corm_column *fk = sr->fk;
         orm_obj *to = t ? orm_hdr(t) : NULL;
-        if (to && (to->magic != ORM_MAGIC || to->s != s || to->mp != sr->target))
+        if (to && (to->magic != ORM_MAGIC || to->sid != s->sid || to->mp != sr->target))
             return orm_set_error(s, CORM_EINVAL, "%s.%s: the object assigned is not a %s of "
                                  "this session", r->model->name, r->name, r->target->name);
         /* the pointer was moved: collections follow (corm_rel_add did already) */

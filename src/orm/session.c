@@ -14,6 +14,7 @@
 #include "util/alloc.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,10 @@ corm_session *corm_session_new(corm_engine *e)
     if (!s)
         return NULL;
     s->e = e;
+    static atomic_uint_least32_t sessions;
+    do /* numbered from 1; 0 is no session's */
+        s->sid = (uint32_t)atomic_fetch_add(&sessions, 1) + 1;
+    while (!s->sid);
     s->coll_epoch = 1; /* 0 marks arrays made by loading */
     util_arena_init(&s->arena, 64 * 1024, &e->arenas);
     size_t n = e->meta.n ? e->meta.n : 1;
@@ -268,7 +273,7 @@ orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot)
     o->has_snap = false;
     o->seen = 0;
     o->mp = mp;
-    o->s = s;
+    o->sid = s->sid;
     return o;
 }
 
@@ -309,7 +314,7 @@ orm_obj *orm_check(corm_session *s, const void *obj)
         return NULL;
     }
     orm_obj *o = orm_hdr(obj);
-    if (o->magic != ORM_MAGIC || o->s != s) {
+    if (o->magic != ORM_MAGIC || o->sid != s->sid) {
         orm_set_error(s, CORM_EINVAL, "the object was not made or loaded by this session "
                       "(use corm_new)");
         return NULL;
@@ -721,7 +726,7 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
     /* after every object is back (a target may be pending again) */
     for (size_t k = mark; keep && k < end; k++)
         if (s->journal[k].kind == J_UPDATED)
-            orm_rel_repoint(s->journal[k].o, s->journal[k].follow);
+            orm_rel_repoint(s, s->journal[k].o, s->journal[k].follow);
     /* a failed commit keeps the user's collections: their entries stay, for
      * the commit that settles them or the rollback that undoes them */
     for (size_t k = mark; keep && k < end; k++)
