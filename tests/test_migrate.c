@@ -694,6 +694,83 @@ static void the_command_line(void **state)
     assert_int_equal(cli(v1, "stamp", "nope", NULL), 1);       /* an error, told on stderr */
 }
 
+/* corm_cli_main(argv) with stdout and stderr caught in out (both), and
+ * no DATABASE_URL: its exit status. */
+static int cli_caught(char *out, size_t size, const char *const *words)
+{
+    char *argv[16];
+    int argc = 0;
+    for (; words[argc]; argc++)
+        argv[argc] = (char *)words[argc];
+    argv[argc] = NULL;
+    char *saved_url = getenv("DATABASE_URL") ? strdup(getenv("DATABASE_URL")) : NULL;
+    unsetenv("DATABASE_URL");
+    fflush(stdout);
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int o = dup(1), e = dup(2);
+    dup2(fileno(tmp), 1);
+    dup2(fileno(tmp), 2);
+    int rc = corm_cli_main(argc, argv, NULL);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(o, 1);
+    dup2(e, 2);
+    close(o);
+    close(e);
+    rewind(tmp);
+    size_t n = fread(out, 1, size - 1, tmp);
+    out[n] = '\0';
+    fclose(tmp);
+    if (saved_url) {
+        setenv("DATABASE_URL", saved_url, 1);
+        free(saved_url);
+    }
+    return rc;
+}
+
+/* Help at every level without a database; unknown commands and options,
+ * missing values and arguments are usage errors (exit 2) pointing at
+ * --help, before any database is asked for. */
+static void the_command_line_helps_without_a_database(void **state)
+{
+    (void)state;
+    char out[8192];
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "--help", NULL }), 0);
+    assert_non_null(strstr(out, "usage: corm db COMMAND"));
+    assert_non_null(strstr(out, "downgrade"));
+    assert_non_null(strstr(out, "exit status"));
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "--help", NULL }), 0);
+    assert_non_null(strstr(out, "stamp"));
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "upgrade", "-h", NULL }), 0);
+    assert_non_null(strstr(out, "usage: corm db upgrade [REV|head|+N]"));
+    assert_null(strstr(out, "no database"));
+    /* usage errors: exit 2, a sentence, and where to look */
+    const char *const *bad[] = {
+        (const char *[]){ "corm", NULL },
+        (const char *[]){ "corm", "db", "frobnicate", NULL },
+        (const char *[]){ "corm", "db", "upgrade", "--fast", NULL },
+        (const char *[]){ "corm", "db", "upgrade", "-x", NULL },
+        (const char *[]){ "corm", "db", "upgrade", "head", "again", NULL },
+        (const char *[]){ "corm", "db", "show", NULL },
+        (const char *[]){ "corm", "db", "current", "abc", NULL },
+        (const char *[]){ "corm", "db", "upgrade", "--url", NULL },
+    };
+    const char *says[] = { "usage:", "unknown command 'frobnicate'", "unknown option '--fast'",
+                           "unknown option '-x'", "too many arguments at 'again'",
+                           "'show' needs a revision", "'current' takes no revision",
+                           "--url needs a value" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(cli_caught(out, sizeof out, bad[i]), 2);
+        if (!strstr(out, says[i]) || (i && !strstr(out, "see 'corm db --help'")))
+            fail_msg("case %zu: expected \"%s\" and a pointer to --help, got: %s", i, says[i], out);
+    }
+    /* a relative revision is not an option; with no database that is what is missing */
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "downgrade", "-1", NULL }), 2);
+    assert_non_null(strstr(out, "no database"));
+}
+
 /* Checking, autogenerating and reading revisions with the Nth allocation
  * failing, for every N: CORM_ENOMEM or success, nothing leaked. */
 static void out_of_memory_in_migrations(void **state)
@@ -753,6 +830,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(the_seed_story, setup, teardown),
         cmocka_unit_test_setup_teardown(every_change_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(the_command_line, setup, teardown),
+        cmocka_unit_test(the_command_line_helps_without_a_database),
         cmocka_unit_test_setup_teardown(out_of_memory_in_migrations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

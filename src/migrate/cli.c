@@ -11,7 +11,10 @@
  *
  * so that `./app db migrate -m "add age"` diffs the app's models against
  * its database. The database comes from --url or DATABASE_URL, the folder
- * from --dir (default "migrations").
+ * from --dir (default "migrations"). --help (alone, or after a command)
+ * and usage errors are answered before any database is opened; exit 0
+ * when done, 1 when a command failed (or check found differences), 2 for
+ * a usage error.
  */
 #include "corm/corm.h"
 
@@ -19,50 +22,119 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int usage(const char *prog)
+/* The commands: name, arguments, what it does (for --help). */
+static const struct verb {
+    const char *name, *args, *what;
+    int min, max; /* positional arguments */
+} verbs[] = {
+    { "init", "", "create the migrations folder and the version table", 0, 0 },
+    { "migrate", "-m MESSAGE", "write a revision from the models' changes (from the application)", 0, 0 },
+    { "revision", "-m MESSAGE", "write an empty revision to fill in by hand", 0, 0 },
+    { "upgrade", "[REV|head|+N] [--sql]", "apply revisions (--sql: print the SQL instead)", 0, 1 },
+    { "downgrade", "[REV|base|-N] [--sql]", "undo revisions, one by default (--sql: print the SQL)", 0, 1 },
+    { "current", "", "the revision the database is at", 0, 0 },
+    { "history", "", "every revision, newest first", 0, 0 },
+    { "heads", "", "the revisions nothing follows", 0, 0 },
+    { "show", "REV", "one revision", 1, 1 },
+    { "stamp", "REV", "record REV as applied without running anything", 1, 1 },
+    { "merge", "[-m MESSAGE]", "write a revision that joins two heads", 0, 0 },
+    { "check", "", "compare the models with the database (exit 1 if they differ; "
+                   "from the application)", 0, 0 },
+};
+#define NVERBS (sizeof verbs / sizeof *verbs)
+
+static const char options[] =
+    "options:\n"
+    "  --url URL        the database (default: $DATABASE_URL)\n"
+    "  --dir DIR        the migrations folder (default: migrations)\n"
+    "  -m, --message M  the revision's message (migrate, revision, merge)\n"
+    "  --sql            upgrade, downgrade: print the SQL, run nothing\n"
+    "  -h, --help       this help; after a command, that command's\n"
+    "exit status: 0 done, 1 failed (or check found differences), 2 a usage error\n";
+
+static void help(FILE *f, const char *prog, const struct verb *v)
 {
-    fprintf(stderr,
-            "usage: %s db COMMAND [options]\n"
-            "  init                       create the migrations folder and the version table\n"
-            "  migrate -m MESSAGE         write a revision from the models' changes\n"
-            "  revision -m MESSAGE        write an empty revision to fill in by hand\n"
-            "  upgrade [REV|head|+N]      apply revisions (--sql: print the SQL instead)\n"
-            "  downgrade [REV|base|-N]    undo revisions (--sql: print the SQL instead)\n"
-            "  current | history | heads  where the database is; the revisions\n"
-            "  show REV | stamp REV       one revision; record REV without running it\n"
-            "  merge [-m MESSAGE]         join two heads\n"
-            "  check                      compare the models with the database (exit 1 if they differ)\n"
-            "options: --url URL (or DATABASE_URL), --dir DIR (default migrations)\n",
-            prog);
+    if (v) {
+        fprintf(f, "usage: %s db %s %s\n  %s\n%s", prog, v->name, v->args, v->what, options);
+        return;
+    }
+    fprintf(f, "usage: %s db COMMAND [options]\n\ncommands:\n", prog);
+    for (size_t i = 0; i < NVERBS; i++)
+        fprintf(f, "  %-10s %-24s %s\n", verbs[i].name, verbs[i].args, verbs[i].what);
+    fprintf(f, "\n%s", options);
+}
+
+/* A usage error: what was wrong, and where to look. */
+static int usage(const char *prog, const char *fmt, const char *what)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "; see '%s db --help'\n", prog);
     return 2;
+}
+
+static const struct verb *find_verb(const char *name)
+{
+    for (size_t i = 0; name && i < NVERBS; i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+/* "-1", "+2": a relative revision, not an option. */
+static bool relative(const char *a)
+{
+    return (a[0] == '-' || a[0] == '+') && a[1] >= '0' && a[1] <= '9';
 }
 
 int corm_cli_main(int argc, char **argv, const corm_model *const *models)
 {
     const char *prog = argc > 0 ? argv[0] : "app", *url = getenv("DATABASE_URL");
     const char *dir = "migrations", *message = NULL, *cmd = NULL, *arg = NULL;
-    bool sql = false;
-    int i = 1;
+    bool sql = false, want_help = false;
+    int i = 1, nargs = 0;
     if (i < argc && strcmp(argv[i], "db") == 0)
         i++;
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
+        const char *a = argv[i];
+        bool valued = strcmp(a, "--url") == 0 || strcmp(a, "--dir") == 0 ||
+                      strcmp(a, "-m") == 0 || strcmp(a, "--message") == 0;
+        if (valued && i + 1 >= argc)
+            return usage(prog, "%s needs a value", a);
+        if (strcmp(a, "--url") == 0)
             url = argv[++i];
-        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
+        else if (strcmp(a, "--dir") == 0)
             dir = argv[++i];
-        else if ((strcmp(argv[i], "-m") == 0 || strcmp(argv[i], "--message") == 0) && i + 1 < argc)
+        else if (strcmp(a, "-m") == 0 || strcmp(a, "--message") == 0)
             message = argv[++i];
-        else if (strcmp(argv[i], "--sql") == 0)
+        else if (strcmp(a, "--sql") == 0)
             sql = true;
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            want_help = true;
+        else if (a[0] == '-' && !relative(a))
+            return usage(prog, "unknown option '%s'", a);
         else if (!cmd)
-            cmd = argv[i];
-        else if (!arg)
-            arg = argv[i];
+            cmd = a;
+        else if (nargs++ == 0)
+            arg = a;
         else
-            return usage(prog);
+            return usage(prog, "too many arguments at '%s'", a);
     }
-    if (!cmd)
-        return usage(prog);
+    const struct verb *v = find_verb(cmd);
+    if (cmd && !v)
+        return usage(prog, "unknown command '%s'", cmd);
+    if (want_help) {
+        help(stdout, prog, v);
+        return 0;
+    }
+    if (!v) {
+        help(stderr, prog, NULL);
+        return 2;
+    }
+    if (nargs < v->min)
+        return usage(prog, "'%s' needs a revision", cmd);
+    if (nargs > v->max)
+        return usage(prog, "'%s' takes no revision", cmd);
     if (!url) {
         fprintf(stderr, "%s: no database: give --url or set DATABASE_URL\n", prog);
         return 2;
@@ -100,9 +172,9 @@ int corm_cli_main(int argc, char **argv, const corm_model *const *models)
             rc = corm_migrate_current(e, dir, stdout);
         } else if (strcmp(cmd, "history") == 0 || strcmp(cmd, "heads") == 0) {
             rc = corm_migrate_history(e, dir, stdout, cmd[0] == 'h' && cmd[1] == 'e');
-        } else if (strcmp(cmd, "show") == 0 && arg) {
+        } else if (strcmp(cmd, "show") == 0) {
             rc = corm_migrate_show(e, dir, arg, stdout);
-        } else if (strcmp(cmd, "stamp") == 0 && arg) {
+        } else if (strcmp(cmd, "stamp") == 0) {
             rc = corm_migrate_stamp(e, dir, arg);
         } else if (strcmp(cmd, "merge") == 0) {
             rc = corm_migrate_merge(e, dir, message, id, sizeof id);
@@ -120,9 +192,6 @@ int corm_cli_main(int argc, char **argv, const corm_model *const *models)
                 corm_engine_close(e);
                 return 1;
             }
-        } else {
-            corm_engine_close(e);
-            return usage(prog);
         }
     }
     if (rc < 0)
