@@ -694,6 +694,50 @@ static void the_command_line(void **state)
     assert_int_equal(cli(v1, "stamp", "nope", NULL), 1);       /* an error, told on stderr */
 }
 
+typedef struct lines {
+    char v[8][256];
+    int n;
+} lines;
+
+static void collect_line(void *ud, const char *line)
+{
+    lines *l = ud;
+    if (l->n < 8)
+        snprintf(l->v[l->n++], sizeof l->v[0], "%s", line);
+}
+
+/* Each revision says it runs, as it starts, the way Alembic does; the
+ * offline mode runs nothing and says nothing. */
+static void migrations_say_what_they_run(void **state)
+{
+    (void)state;
+    OK(corm_migrate_init(db, migs));
+    char r1[64], r2[64], want[256];
+    OK(corm_migrate_revision(db, migs, "create notes", "CREATE TABLE notes (id INTEGER PRIMARY KEY);",
+                             "DROP TABLE notes;", r1, sizeof r1));
+    OK(corm_migrate_revision(db, migs, "add body", "ALTER TABLE notes ADD COLUMN body TEXT;",
+                             "ALTER TABLE notes DROP COLUMN body;", r2, sizeof r2));
+    lines got = { .n = 0 };
+    corm_engine_set_info(db, collect_line, &got);
+    FILE *devnull = fopen("/dev/null", "w");
+    OK(corm_migrate_upgrade(db, migs, "head", devnull)); /* offline: nothing said */
+    fclose(devnull);
+    assert_int_equal(got.n, 0);
+    OK(corm_migrate_upgrade(db, migs, "head", NULL));
+    assert_int_equal(got.n, 2);
+    snprintf(want, sizeof want, "Running upgrade <base> -> %s, create notes", r1);
+    assert_string_equal(got.v[0], want);
+    snprintf(want, sizeof want, "Running upgrade %s -> %s, add body", r1, r2);
+    assert_string_equal(got.v[1], want);
+    OK(corm_migrate_downgrade(db, migs, "-1", NULL));
+    assert_int_equal(got.n, 3);
+    snprintf(want, sizeof want, "Running downgrade %s -> %s, add body", r2, r1);
+    assert_string_equal(got.v[2], want);
+    corm_engine_set_info(db, NULL, NULL);
+    OK(corm_migrate_downgrade(db, migs, "base", NULL));
+    assert_int_equal(got.n, 3);
+}
+
 /* corm_cli_main(argv) with stdout and stderr caught in out (both), and
  * no DATABASE_URL: its exit status. */
 static int cli_caught(char *out, size_t size, const char *const *words)
@@ -766,6 +810,21 @@ static void the_command_line_helps_without_a_database(void **state)
         if (!strstr(out, says[i]) || (i && !strstr(out, "see 'corm db --help'")))
             fail_msg("case %zu: expected \"%s\" and a pointer to --help, got: %s", i, says[i], out);
     }
+    /* a command that runs revisions prints each as it starts */
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "init", "--url", db_url("cli-say.db"),
+                                                                   "--dir", migs, NULL }), 0);
+    char id[64];
+    corm_engine *e;
+    static const corm_model *const none[] = { NULL };
+    OK(corm_engine_open(&e, db_url("cli-say.db"), none));
+    OK(corm_migrate_revision(e, migs, "make t", "CREATE TABLE t (id INTEGER PRIMARY KEY);",
+                             "DROP TABLE t;", id, sizeof id));
+    corm_engine_close(e);
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "upgrade", "--url", db_url("cli-say.db"),
+                                                                   "--dir", migs, NULL }), 0);
+    char want[160];
+    snprintf(want, sizeof want, "Running upgrade <base> -> %s, make t\n", id);
+    assert_string_equal(out, want);
     /* a relative revision is not an option; with no database that is what is missing */
     assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "downgrade", "-1", NULL }), 2);
     assert_non_null(strstr(out, "no database"));
@@ -830,7 +889,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(the_seed_story, setup, teardown),
         cmocka_unit_test_setup_teardown(every_change_and_back, setup, teardown),
         cmocka_unit_test_setup_teardown(the_command_line, setup, teardown),
-        cmocka_unit_test(the_command_line_helps_without_a_database),
+        cmocka_unit_test_setup_teardown(the_command_line_helps_without_a_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(migrations_say_what_they_run, setup, teardown),
         cmocka_unit_test_setup_teardown(out_of_memory_in_migrations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

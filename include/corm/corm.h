@@ -709,6 +709,11 @@ int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, voi
  * would load them at once. NULL turns warnings off (the default). */
 typedef void (*corm_warn_fn)(void *ud, const char *msg);
 void corm_engine_set_warnings(corm_engine *e, corm_warn_fn fn, void *ud);
+/* Where migrations say what they run, a line per revision as it starts, as
+ * Alembic does: "Running upgrade 20261124_070112_9c0e -> 20261124_071640_3fa1,
+ * add age field to User" (the first revision's parent is "<base>"; a merge
+ * names both). fn NULL (the default): nowhere. The db commands print them. */
+void corm_engine_set_info(corm_engine *e, corm_warn_fn fn, void *ud);
 
 /* ---- printing ------------------------------------------------------------------ */
 

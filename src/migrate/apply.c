@@ -201,9 +201,23 @@ static revset next_set(const mig_graph *g, const revset *cur, const mig_rev *r, 
     return out;
 }
 
+/* "Running upgrade A -> B, message", as Alembic says it, before r runs. */
+static void say(const mig_log *log, const mig_rev *r, bool up)
+{
+    if (!log || !log->fn)
+        return;
+    char parents[160];
+    snprintf(parents, sizeof parents, "%s%s%s", r->parents[0] ? r->parents[0] : "<base>",
+             r->parents[1] ? ", " : "", r->parents[1] ? r->parents[1] : "");
+    char line[512];
+    snprintf(line, sizeof line, "Running %s %s -> %s, %s", up ? "upgrade" : "downgrade",
+             up ? parents : r->id, up ? r->id : parents, r->message ? r->message : "");
+    log->fn(log->ud, line);
+}
+
 /* Run (or, with sql != NULL, write) one revision one way, moving *set. */
 static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, revset *set,
-                    FILE *sql, util_err *err)
+                    FILE *sql, const mig_log *log, util_err *err)
 {
     const mig_stmt *v = up ? r->up : r->down;
     size_t n = up ? r->nup : r->ndown;
@@ -234,6 +248,7 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
         return CORM_OK;
     }
     if (d->ddl_autocommits) {
+        say(log, r, up);
         int rc = step_halfway(c, r, up, v, n, util_buf_str(&vs), err);
         util_buf_free(&vs);
         if (rc == CORM_OK)
@@ -241,6 +256,7 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
         return rc;
     }
     util_err ignored;
+    say(log, r, up);
     if (d->migrate_before)
         d->exec(c->dc, d->migrate_before, &ignored);
     int rc = sql_begin(c, err);
@@ -283,7 +299,7 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
  * parents first; down, the ones the database has that target does not,
  * children first. n_steps >= 0 limits how many. */
 static int move(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
-                long n_steps, bool up, FILE *sql, util_err *err)
+                long n_steps, bool up, FILE *sql, const mig_log *log, util_err *err)
 {
     revset set;
     int rc = mig_current(c, g, set.v, 16, &set.n, dir, err);
@@ -329,7 +345,7 @@ static int move(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev 
                                     up ? "upgrade" : "downgrade");
         }
     for (size_t i = 0; rc == CORM_OK && i < nrun; i++)
-        rc = step_rev(c, g, plan[up ? i : nplan - 1 - i], up, &set, sql, err);
+        rc = step_rev(c, g, plan[up ? i : nplan - 1 - i], up, &set, sql, log, err);
 out:
     util_free(have);
     util_free(other);
@@ -339,15 +355,15 @@ out:
 }
 
 int mig_upgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
-                long n_steps, FILE *sql, util_err *err)
+                long n_steps, FILE *sql, const mig_log *log, util_err *err)
 {
-    return move(c, g, dir, target, n_steps, true, sql, err);
+    return move(c, g, dir, target, n_steps, true, sql, log, err);
 }
 
 int mig_downgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
-                  long n_steps, FILE *sql, util_err *err)
+                  long n_steps, FILE *sql, const mig_log *log, util_err *err)
 {
-    return move(c, g, dir, target, n_steps, false, sql, err);
+    return move(c, g, dir, target, n_steps, false, sql, log, err);
 }
 
 /* Set the version table to rev (NULL: base) without running anything. */

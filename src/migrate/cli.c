@@ -73,6 +73,14 @@ static int usage(const char *prog, const char *fmt, const char *what)
     return 2;
 }
 
+/* What a migration runs, on stdout as it starts. */
+static void say(void *ud, const char *line)
+{
+    (void)ud;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
 static const struct verb *find_verb(const char *name)
 {
     for (size_t i = 0; name && i < NVERBS; i++)
@@ -149,6 +157,7 @@ int corm_cli_main(int argc, char **argv, const corm_model *const *models)
     corm_engine *e;
     int rc = corm_engine_open(&e, url, has_models ? models : none);
     if (rc == CORM_OK) {
+        corm_engine_set_info(e, say, NULL);
         char id[64] = "";
         if (strcmp(cmd, "init") == 0) {
             rc = corm_migrate_init(e, dir);

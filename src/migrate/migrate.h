@@ -66,11 +66,17 @@ int mig_current(sql_conn *c, const mig_graph *g, const mig_rev **out, size_t max
 /* Apply the revisions between the current ones and target (n_steps < 0:
  * all), each in its own transaction with its version change; with sql the
  * statements are written there instead (offline mode). */
+/* Where a migration says what it runs ("Running upgrade A -> B, message"),
+ * a line per revision as it starts; fn NULL: nowhere. */
+typedef struct mig_log {
+    corm_warn_fn fn;
+    void *ud;
+} mig_log;
 int mig_upgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
-                long n_steps, FILE *sql, util_err *err);
+                long n_steps, FILE *sql, const mig_log *log, util_err *err);
 /* Undo the revisions above target (NULL: base), children first. */
 int mig_downgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
-                  long n_steps, FILE *sql, util_err *err);
+                  long n_steps, FILE *sql, const mig_log *log, util_err *err);
 int mig_stamp(sql_conn *c, const mig_rev *rev, util_err *err);
 
 /* autogen.c: the statements that bring the reflected database to the

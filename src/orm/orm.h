@@ -36,6 +36,8 @@ struct corm_engine {
     util_arena_pool arenas;  /* sessions' freed memory, kept for the next ones */
     corm_warn_fn warn;
     void *warn_ud;
+    corm_warn_fn info;       /* corm_engine_set_info: what migrations run */
+    void *info_ud;
     /* read replicas (corm_engine_add_replica): engines of their own, with
      * their pools; sessions that have not written read from them in turn */
     struct orm_replica {

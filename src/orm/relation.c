@@ -1296,3 +1296,9 @@ void corm_engine_set_warnings(corm_engine *e, corm_warn_fn fn, void *ud)
     e->warn = fn;
     e->warn_ud = ud;
 }
+
+void corm_engine_set_info(corm_engine *e, corm_warn_fn fn, void *ud)
+{
+    e->info = fn;
+    e->info_ud = ud;
+}
