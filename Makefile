@@ -3,9 +3,9 @@
 
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev libpq-dev libmariadb-dev
-TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev valgrind postgresql mariadb-server galera-4 rsync
+TEST_DEPS  = $(BUILD_DEPS) g++ libcmocka-dev valgrind postgresql mariadb-server galera-4 rsync
 
-.PHONY: all demo test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-oom test-fuzz fuzz fuzz-uow bench bench-callgrind clean
+.PHONY: all demo install test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-oom test-fuzz fuzz fuzz-uow bench bench-callgrind clean
 
 all: build/Makefile
 	cmake --build build -j $(JOBS)
@@ -149,5 +149,15 @@ bench-callgrind:
 	scripts/with-pg.sh sh -c 'BENCH_URL=$$CORM_TEST_URL bench/callgrind.sh build-bench 5000'
 	scripts/with-mariadb.sh sh -c 'BENCH_URL=$$CORM_TEST_URL bench/callgrind.sh build-bench 5000'
 
+# The libraries (static and shared), headers, corm.pc, the CMake package
+# and the corm tool under PREFIX (cmake --install does the same).
+PREFIX ?= /usr/local
+install:
+	@scripts/deps.sh $(BUILD_DEPS)
+	cmake -S . -B build-install -DCMAKE_BUILD_TYPE=Release -DCORM_TESTS=OFF \
+		-DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build build-install -j $(JOBS) --target corm corm_shared corm_tool
+	cmake --install build-install
+
 clean:
-	rm -rf build build-asan build-bench
+	rm -rf build build-asan build-bench build-install
