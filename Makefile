@@ -2,7 +2,7 @@
 # Both install what is missing (Debian packages) before building with CMake.
 
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
-BUILD_DEPS = gcc make cmake pkg-config libsqlite3-dev libpq-dev libmariadb-dev
+BUILD_DEPS = gcc make cmake pkg-config python3 libsqlite3-dev libpq-dev libmariadb-dev
 TEST_DEPS  = $(BUILD_DEPS) g++ libcmocka-dev valgrind postgresql mariadb-server galera-4 rsync
 
 .PHONY: all demo install test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-oom test-fuzz fuzz fuzz-uow bench bench-callgrind clean

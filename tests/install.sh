@@ -10,8 +10,15 @@ tmp=$(mktemp -d /tmp/corm-install-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
 for f in lib/libcorm.a lib/libcorm.so lib/libcorm.so.0 include/corm/corm.h include/corm/model.h \
-         lib/pkgconfig/corm.pc lib/cmake/corm/cormConfig.cmake lib/cmake/corm/cormTargets.cmake bin/corm; do
+         lib/pkgconfig/corm.pc lib/cmake/corm/cormConfig.cmake lib/cmake/corm/cormTargets.cmake bin/corm \
+         share/man/man3/corm_get.3 share/man/man3/corm_get_.3 share/man/man3/corm_yield_per.3; do
     [ -e "$tmp/prefix/$f" ] || { echo "not installed: $f"; exit 1; }
+done
+# a page for every public function and macro (the pages' names are the
+# functions' names), each with its description
+grep -q '^\.SH DESCRIPTION' "$tmp/prefix/share/man/man3/corm_session_new.3"
+for fn in $(sed -n 's/^[a-z].*[ *]\(corm_[a-z_0-9]*\)(.*/\1/p' "$src/include/corm/corm.h"); do
+    [ -s "$tmp/prefix/share/man/man3/$fn.3" ] || { echo "no man page for $fn"; exit 1; }
 done
 # only the public API leaves the shared library
 if nm -D --defined-only "$tmp/prefix/lib/libcorm.so" | awk '{print $3}' | grep -v '^corm_' | grep .; then

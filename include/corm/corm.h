@@ -94,6 +94,9 @@ typedef struct corm_value {
     } u;
 } corm_value;
 
+/* A corm_value of each kind, as corm_val chooses them by the C type (the
+ * functions behind it, for when the type is not the one to go by):
+ * corm_v_null(p) is SQL NULL for any pointer, corm_v_text(NULL) too. */
 corm_value corm_v_null(const void *p);     /* any pointer: NULL -> SQL NULL */
 corm_value corm_v_int(int64_t i);
 corm_value corm_v_uint(uint64_t i);

@@ -186,6 +186,9 @@ enum {
      * it holds are not told that their rows went. */
     CORM_PASSIVE_DELETES = 1 << 2
 };
+/* The cascades of a RELATION entry: CORM_CASCADE(CORM_CASCADE_DELETE |
+ * CORM_DELETE_ORPHAN), the flags above or'ed together (the save-update
+ * cascade is always on). */
 #define CORM_CASCADE(flags) .cascade = (flags)
 
 /* A relationship's descriptor; its address is the relationship's handle. */
@@ -234,6 +237,10 @@ typedef struct corm_constraint {
     const char *const *ref_columns;  /* ... and its columns, a unique set of it */
 } corm_constraint;
 
+/* Model-level constraints, after the FIELDS of CORM_MODEL:
+ * CORM_UNIQUE_TOGETHER("first", "last") makes the columns unique together
+ * (SQLAlchemy's UniqueConstraint), CORM_INDEX_ON("age", "created") indexes
+ * them together; columns by name, checked when the engine opens. */
 #define CORM_UNIQUE_TOGETHER(...) { CORM_C_UNIQUE, (const char *const[]){ __VA_ARGS__, NULL } }
 #define CORM_INDEX_ON(...)        { CORM_C_INDEX,  (const char *const[]){ __VA_ARGS__, NULL } }
 /* A composite foreign key: CORM_FOREIGN_KEY(("a", "b"), Target, ("x", "y")),
