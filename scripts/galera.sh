@@ -110,11 +110,18 @@ start)
     [ "$(id -u)" = 0 ] && chown -R mysql "$dir"
     chmod 755 "$dir" "$dir"/n? "$dir"/n?/sock
     for i in 1 2 3; do
-        mariadb-install-db --no-defaults $(user_opt) --datadir="$dir/n$i/data" \
-            --auth-root-authentication-method=normal >"$dir/n$i/install.log" 2>&1 || {
+        # mariadbd's bootstrap crashes once in a while (signal 11 in its Aria
+        # temporary tables, seen once in CI): up to two more attempts, each
+        # on a clean directory, before giving up
+        for attempt in 1 2 3; do
+            mariadb-install-db --no-defaults $(user_opt) --datadir="$dir/n$i/data" \
+                --auth-root-authentication-method=normal >"$dir/n$i/install.log" 2>&1 && break
             cat "$dir/n$i/install.log" >&2
-            fail "mariadb-install-db failed for node $i"
-        }
+            [ "$attempt" = 3 ] && fail "mariadb-install-db failed for node $i (3 attempts)"
+            echo "galera.sh: mariadb-install-db failed for node $i; again" >&2
+            rm -rf "$dir/n$i/data" && mkdir -p "$dir/n$i/data"
+            [ "$(id -u)" = 0 ] && chown mysql "$dir/n$i/data"
+        done
     done
     launch 1 --wsrep-new-cluster
     mariadb --no-defaults -S "$(sock 1)" -uroot -e "CREATE USER corm@localhost; \

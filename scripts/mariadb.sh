@@ -65,12 +65,20 @@ start)
     mkdir -p "$dir/sock" "$dir/data"
     [ "$(id -u)" = 0 ] && chown -R mysql "$dir"
     chmod 755 "$dir" "$dir/sock"
-    mariadb-install-db --no-defaults $(user_opt) --datadir="$dir/data" \
-        --auth-root-authentication-method=normal >"$dir/install.log" 2>&1 || {
+    # the bootstrap crashes once in a while (signal 11 in mariadbd's Aria
+    # temporary tables): up to two more attempts on a clean directory
+    for attempt in 1 2 3; do
+        mariadb-install-db --no-defaults $(user_opt) --datadir="$dir/data" \
+            --auth-root-authentication-method=normal >"$dir/install.log" 2>&1 && break
         cat "$dir/install.log" >&2
-        echo "mariadb.sh: mariadb-install-db failed" >&2
-        exit 1
-    }
+        if [ "$attempt" = 3 ]; then
+            echo "mariadb.sh: mariadb-install-db failed (3 attempts)" >&2
+            exit 1
+        fi
+        echo "mariadb.sh: mariadb-install-db failed; again" >&2
+        rm -rf "$dir/data" && mkdir -p "$dir/data"
+        [ "$(id -u)" = 0 ] && chown mysql "$dir/data"
+    done
     launch
     mariadb --no-defaults -S "$sock" -uroot -e "CREATE USER corm@localhost; \
         GRANT ALL ON *.* TO corm@localhost WITH GRANT OPTION; CREATE DATABASE corm_test" || {
