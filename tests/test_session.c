@@ -5,6 +5,7 @@
  * expunge.
  */
 #include "common.h"
+#include "util/alloc.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -533,10 +534,172 @@ static void updates_of_many_column_sets(void **state)
     corm_session_free(s);
 }
 
+/* ---- events (corm_listen) ---------------------------------------------------- */
+
+typedef struct tally {
+    int before_insert, after_insert, before_update, after_update, before_delete, after_delete;
+    int before_commit, after_commit, after_rollback;
+    int64_t last_id;
+    bool refuse_commit;
+} tally;
+
+static int on_before_insert(corm_session *s, void *obj, void *ud)
+{
+    (void)s;
+    User *u = obj;
+    ((tally *)ud)->before_insert++;
+    if (!u->password)
+        u->password = "set-by-hook"; /* a before hook's change is written */
+    return CORM_OK;
+}
+
+static int on_after_insert(corm_session *s, void *obj, void *ud)
+{
+    (void)s;
+    tally *t = ud;
+    t->after_insert++;
+    t->last_id = ((User *)obj)->id; /* the key is there */
+    return CORM_OK;
+}
+
+static int on_before_update(corm_session *s, void *obj, void *ud)
+{
+    (void)s;
+    ((tally *)ud)->before_update++;
+    ((User *)obj)->password = "updated-by-hook";
+    return CORM_OK;
+}
+
+static int on_after_update(corm_session *s, void *obj, void *ud)
+{
+    (void)s, (void)obj;
+    ((tally *)ud)->after_update++;
+    return CORM_OK;
+}
+
+static int on_before_delete(corm_session *s, void *obj, void *ud)
+{
+    (void)s;
+    ((tally *)ud)->before_delete++;
+    return strcmp(((User *)obj)->username, "keeper") == 0 ? CORM_EINVAL : CORM_OK;
+}
+
+static int on_after_delete(corm_session *s, void *obj, void *ud)
+{
+    (void)s, (void)obj;
+    ((tally *)ud)->after_delete++;
+    return CORM_OK;
+}
+
+static int on_session(corm_session *s, void *obj, void *ud, int *count, bool refuse)
+{
+    (void)s;
+    assert_null(obj);
+    (*count)++;
+    (void)ud;
+    return refuse ? CORM_EBUSY : CORM_OK;
+}
+static int on_before_commit(corm_session *s, void *obj, void *ud)
+{
+    tally *t = ud;
+    return on_session(s, obj, ud, &t->before_commit, t->refuse_commit);
+}
+static int on_after_commit(corm_session *s, void *obj, void *ud)
+{
+    return on_session(s, obj, ud, &((tally *)ud)->after_commit, false);
+}
+static int on_after_rollback(corm_session *s, void *obj, void *ud)
+{
+    return on_session(s, obj, ud, &((tally *)ud)->after_rollback, false);
+}
+
+static int64_t count_where(const char *sql)
+{
+    corm_session *t = corm_session_new(fx.db);
+    corm_result *r;
+    OK(corm_execute(t, sql, NULL, 0, &r));
+    int64_t n = corm_result_int(r, 0, 0);
+    corm_session_free(t);
+    return n;
+}
+
+/* Hooks before and after each write, and around commit and rollback; a
+ * before hook's change is written; before_update only for changed objects;
+ * a refusal fails the commit with its code, naming model, event and object,
+ * writes nothing, and the session goes on. */
+static void hooks_run_around_the_flush(void **state)
+{
+    (void)state;
+    tally t = { 0 };
+    OK(corm_listen(fx.db, CORM_BEFORE_INSERT, User, on_before_insert, &t));
+    OK(corm_listen(fx.db, CORM_AFTER_INSERT, User, on_after_insert, &t));
+    OK(corm_listen(fx.db, CORM_BEFORE_UPDATE, User, on_before_update, &t));
+    OK(corm_listen(fx.db, CORM_AFTER_UPDATE, User, on_after_update, &t));
+    OK(corm_listen(fx.db, CORM_BEFORE_DELETE, User, on_before_delete, &t));
+    OK(corm_listen(fx.db, CORM_AFTER_DELETE, User, on_after_delete, &t));
+    OK(corm_listen_session(fx.db, CORM_BEFORE_COMMIT, on_before_commit, &t));
+    OK(corm_listen_session(fx.db, CORM_AFTER_COMMIT, on_after_commit, &t));
+    OK(corm_listen_session(fx.db, CORM_AFTER_ROLLBACK, on_after_rollback, &t));
+    /* misuse, and out of memory registering: refused, nothing registered */
+    util_alloc_fail_after(0); /* the listener list cannot grow */
+    int refused = corm_listen(fx.db, CORM_AFTER_DELETE, Post, on_after_delete, &t);
+    util_alloc_fail_after(-1);
+    assert_int_equal(refused, CORM_ENOMEM);
+    assert_non_null(strstr(corm_engine_errmsg(fx.db), "out of memory registering a hook"));
+    assert_int_equal(corm_listen(fx.db, CORM_BEFORE_COMMIT, User, on_before_commit, &t), CORM_EINVAL);
+    assert_int_equal(corm_listen_session(fx.db, CORM_BEFORE_INSERT, on_before_insert, &t), CORM_EINVAL);
+    assert_int_equal(corm_listen(fx.db, CORM_BEFORE_INSERT, User, NULL, &t), CORM_EINVAL);
+
+    corm_session *s = corm_session_new(fx.db);
+    User *a = fx_user(s, "keeper", 30), *b = fx_user(s, "goner", 40);
+    assert_int_equal(t.before_insert, 2);
+    assert_int_equal(t.after_insert, 2);
+    assert_int_equal(t.last_id, b->id);
+    assert_int_equal(t.after_commit, 2); /* fx_user commits each */
+    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE password = 'set-by-hook'"), 2);
+
+    a->age = 31; /* b unchanged: no before_update for it */
+    OK(corm_commit(s));
+    assert_int_equal(t.before_update, 1);
+    assert_int_equal(t.after_update, 1);
+    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE password = 'updated-by-hook' "
+                                 "AND age = 31"), 1);
+
+    /* a refusal: the commit fails with the hook's code, nothing is written */
+    OK(corm_delete(s, b));
+    OK(corm_delete(s, a));
+    assert_int_equal(corm_commit(s), CORM_EINVAL);
+    const char *msg = corm_errmsg(s);
+    if (!strstr(msg, "User: the before_delete hook refused") || !strstr(msg, "keeper"))
+        fail_msg("the sentence does not name model, event and object: %s", msg);
+    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE username IN ('keeper', 'goner')"), 2);
+    /* the session goes on: keep a, delete b */
+    OK(corm_add(s, a));
+    OK(corm_commit(s));
+    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE username = 'goner'"), 0);
+    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE username = 'keeper'"), 1);
+    assert_true(t.after_delete >= 1);
+
+    /* the session's hooks: a before_commit refusal writes nothing either */
+    t.refuse_commit = true;
+    a->age = 50;
+    assert_int_equal(corm_commit(s), CORM_EBUSY);
+    assert_non_null(strstr(corm_errmsg(s), "before_commit hook refused"));
+    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE age = 50"), 0);
+    OK(corm_rollback(s));
+    assert_int_equal(t.after_rollback, 1);
+    t.refuse_commit = false;
+    int commits = t.after_commit;
+    OK(corm_commit(s));
+    assert_int_equal(t.after_commit, commits + 1);
+    corm_session_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(add_commit_fills_keys_and_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(hooks_run_around_the_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(unchanged_object_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(one_changed_column_writes_one_column, setup, teardown),

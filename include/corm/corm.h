@@ -718,6 +718,35 @@ void corm_engine_set_warnings(corm_engine *e, corm_warn_fn fn, void *ud);
  * names both). fn NULL (the default): nowhere. The db commands print them. */
 void corm_engine_set_info(corm_engine *e, corm_warn_fn fn, void *ud);
 
+/* ---- events ------------------------------------------------------------------
+ * Hooks, as SQLAlchemy's event system offers them: fn(s, obj, ud) runs
+ * before or after the flush writes an object of the model (obj that
+ * object), or before or after a commit, or after a rollback, of any
+ * session of the engine (obj NULL). A before_* hook may change the
+ * object's fields (a timestamp, a slug) and they are written; before_update
+ * runs only for objects with changes. A hook that returns a negative
+ * CORM_E* code refuses: the flush (or commit) fails with that code and a
+ * sentence naming the model, the event and the object, and everything is as
+ * after any failed flush (nothing written, the objects as the user left
+ * them, the session usable). Hooks run on the session's thread, in the
+ * order registered; they must not flush, commit, query or add through the
+ * session that called them. A flush run again (a batch the database
+ * refused, replayed row by row) runs its hooks again. Without hooks a flush
+ * pays one test of a bit per object. Register before sessions run:
+ * registration is not locked against them. CORM_ENOMEM, or CORM_EINVAL for
+ * a model the engine does not know or a model given for a session event. */
+typedef enum corm_event {
+    CORM_BEFORE_INSERT = 1, CORM_AFTER_INSERT, CORM_BEFORE_UPDATE, CORM_AFTER_UPDATE,
+    CORM_BEFORE_DELETE, CORM_AFTER_DELETE,
+    CORM_BEFORE_COMMIT, CORM_AFTER_COMMIT, CORM_AFTER_ROLLBACK
+} corm_event;
+typedef int (*corm_event_fn)(corm_session *s, void *obj, void *ud);
+int corm_listen_(corm_engine *e, corm_event ev, const corm_model *m, corm_event_fn fn, void *ud);
+#define corm_listen(e, ev, M, fn, ud) corm_listen_((e), (ev), M##_model, (fn), (ud))
+/* The session events (CORM_BEFORE_COMMIT, CORM_AFTER_COMMIT,
+ * CORM_AFTER_ROLLBACK) have no model. */
+#define corm_listen_session(e, ev, fn, ud) corm_listen_((e), (ev), NULL, (fn), (ud))
+
 /* ---- printing ------------------------------------------------------------------ */
 
 /* Write "<User id=1 username='marshal' ...>" into buf (size bytes, always

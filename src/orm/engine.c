@@ -125,6 +125,8 @@ void corm_engine_close(corm_engine *e)
     if (e->drv && e->drv->engine_close)
         e->drv->engine_close(&e->url);
     sch_meta_free(&e->meta);
+    util_free(e->listeners);
+    util_free(e->events);
     drv_url_free(&e->url);
     util_arena_pool_free(&e->arenas);
     pthread_cond_destroy(&e->freed);

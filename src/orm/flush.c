@@ -608,6 +608,8 @@ static int insert(corm_session *s, batch *b, orm_obj *o)
     int rc;
     if (mp->has_to_one && (rc = orm_rel_presync(s, o)) != CORM_OK)
         return rc;
+    if ((rc = ORM_EVENT(s, CORM_BEFORE_INSERT, o)) < 0)
+        return rc;
     s->params.n = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
@@ -671,7 +673,9 @@ static int inserted(corm_session *s, sent *e)
     orm_take_snapshot(o);
     o->state = OBJ_PERSISTENT;
     s->npending--;
-    return orm_imap_put(s, o);
+    if ((rc = orm_imap_put(s, o)) < 0)
+        return rc;
+    return ORM_EVENT(s, CORM_AFTER_INSERT, o);
 }
 
 static int bind_pk(corm_session *s, orm_obj *o)
@@ -694,6 +698,9 @@ static int update(corm_session *s, batch *b, orm_obj *o)
     if (!o->has_snap)
         return CORM_OK;
     if (mp->has_to_one && (rc = orm_rel_presync(s, o)) < 0)
+        return rc;
+    if (orm_event_on(s, CORM_BEFORE_UPDATE, mp) && orm_obj_dirty(o) &&
+        (rc = orm_event_run(s, CORM_BEFORE_UPDATE, o)) < 0)
         return rc;
     if (sql_field_differs(mp->pk, obj, orm_snap(o))) {
         char vb[96];
@@ -737,12 +744,14 @@ static int finish_update(corm_session *s, sent *e, bool counted)
     if ((rc = orm_journal(s, o, J_UPDATED, false, e->before)) < 0)
         return rc;
     orm_take_snapshot(o);
-    return CORM_OK;
+    return ORM_EVENT(s, CORM_AFTER_UPDATE, o);
 }
 
 static int delete(corm_session *s, batch *b, orm_obj *o)
 {
     int rc;
+    if ((rc = ORM_EVENT(s, CORM_BEFORE_DELETE, o)) < 0)
+        return rc;
     s->params.n = 0;
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
@@ -759,7 +768,7 @@ static int finish_delete(corm_session *s, sent *e)
         return rc;
     e->o->state = OBJ_GONE; /* stays listed and mapped until COMMIT, so that undo cannot fail */
     s->ndeleted--;
-    return CORM_OK;
+    return ORM_EVENT(s, CORM_AFTER_DELETE, e->o);
 }
 
 /* Drop list entries of objects the session no longer tracks (a deleted

@@ -38,6 +38,15 @@ struct corm_engine {
     void *warn_ud;
     corm_warn_fn info;       /* corm_engine_set_info: what migrations run */
     void *info_ud;
+    struct orm_listener {    /* corm_listen, in the order registered */
+        corm_event ev;
+        const sch_mapper *mp; /* NULL: a session event */
+        corm_event_fn fn;
+        void *ud;
+    } *listeners;
+    size_t nlisteners;
+    uint16_t *events;        /* per mapper rank: bit ev set when it has hooks */
+    uint16_t session_events;
     /* read replicas (corm_engine_add_replica): engines of their own, with
      * their pools; sessions that have not written read from them in turn */
     struct orm_replica {
@@ -238,6 +247,16 @@ struct corm_session {
     uint32_t *lazy_loads;    /* per relationship (by mapper rank, index): corm_load calls */
     uint64_t *warned;        /* per mapper rank: relationships already warned about */
 };
+
+/* event.c: run o's (or, o NULL, the session's) hooks for ev; CORM_OK, or
+ * the refusal's code with s->err set. */
+int orm_event_run(corm_session *s, corm_event ev, orm_obj *o);
+static inline bool orm_event_on(corm_session *s, corm_event ev, const sch_mapper *mp)
+{
+    uint16_t bits = mp ? (s->e->events ? s->e->events[mp->rank] : 0) : s->e->session_events;
+    return bits >> ev & 1;
+}
+#define ORM_EVENT(s, ev, o) (orm_event_on((s), (ev), (o)->mp) ? orm_event_run((s), (ev), (o)) : CORM_OK)
 
 /* session.c */
 int orm_fail(corm_session *s, int code);  /* code already in s->err */

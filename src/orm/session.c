@@ -791,8 +791,11 @@ int corm_flush(corm_session *s)
 int corm_commit(corm_session *s)
 {
     util_err_clear(&s->err);
-    int rc = orm_flush(s, ORM_SCAN_ALL, NULL);
+    int rc = orm_event_on(s, CORM_BEFORE_COMMIT, NULL) ? orm_event_run(s, CORM_BEFORE_COMMIT, NULL)
+                                                        : CORM_OK;
     if (rc < 0)
+        return rc;
+    if ((rc = orm_flush(s, ORM_SCAN_ALL, NULL)) < 0)
         return rc;
     bool sent = false; /* COMMIT went out on the connection */
     if (s->conn && s->conn->depth) {
@@ -819,6 +822,8 @@ int corm_commit(corm_session *s)
     }
     settle(s);
     orm_release_conn(s);
+    if (orm_event_on(s, CORM_AFTER_COMMIT, NULL) && (rc = orm_event_run(s, CORM_AFTER_COMMIT, NULL)) < 0)
+        return rc; /* committed: the hook's code says what it could not do after */
     return CORM_OK;
 }
 
@@ -830,7 +835,8 @@ int corm_rollback(corm_session *s)
     s->coll_epoch++;
     s->failed_commit = false;
     orm_release_conn(s);
-    return CORM_OK;
+    return orm_event_on(s, CORM_AFTER_ROLLBACK, NULL) ? orm_event_run(s, CORM_AFTER_ROLLBACK, NULL)
+                                                       : CORM_OK;
 }
 
 int corm_begin_nested(corm_session *s)
