@@ -613,16 +613,6 @@ static int on_after_rollback(corm_session *s, void *obj, void *ud)
     return on_session(s, obj, ud, &((tally *)ud)->after_rollback, false);
 }
 
-static int64_t count_where(const char *sql)
-{
-    corm_session *t = corm_session_new(fx.db);
-    corm_result *r;
-    OK(corm_execute(t, sql, NULL, 0, &r));
-    int64_t n = corm_result_int(r, 0, 0);
-    corm_session_free(t);
-    return n;
-}
-
 /* Hooks before and after each write, and around commit and rollback; a
  * before hook's change is written; before_update only for changed objects;
  * a refusal fails the commit with its code, naming model, event and object,
@@ -656,13 +646,13 @@ static void hooks_run_around_the_flush(void **state)
     assert_int_equal(t.after_insert, 2);
     assert_int_equal(t.last_id, b->id);
     assert_int_equal(t.after_commit, 2); /* fx_user commits each */
-    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE password = 'set-by-hook'"), 2);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE password = 'set-by-hook'"), 2);
 
     a->age = 31; /* b unchanged: no before_update for it */
     OK(corm_commit(s));
     assert_int_equal(t.before_update, 1);
     assert_int_equal(t.after_update, 1);
-    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE password = 'updated-by-hook' "
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE password = 'updated-by-hook' "
                                  "AND age = 31"), 1);
 
     /* a refusal: the commit fails with the hook's code, nothing is written */
@@ -672,12 +662,12 @@ static void hooks_run_around_the_flush(void **state)
     const char *msg = corm_errmsg(s);
     if (!strstr(msg, "User: the before_delete hook refused") || !strstr(msg, "keeper"))
         fail_msg("the sentence does not name model, event and object: %s", msg);
-    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE username IN ('keeper', 'goner')"), 2);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE username IN ('keeper', 'goner')"), 2);
     /* the session goes on: keep a, delete b */
     OK(corm_add(s, a));
     OK(corm_commit(s));
-    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE username = 'goner'"), 0);
-    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE username = 'keeper'"), 1);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE username = 'goner'"), 0);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE username = 'keeper'"), 1);
     assert_true(t.after_delete >= 1);
 
     /* the session's hooks: a before_commit refusal writes nothing either */
@@ -685,7 +675,7 @@ static void hooks_run_around_the_flush(void **state)
     a->age = 50;
     assert_int_equal(corm_commit(s), CORM_EBUSY);
     assert_non_null(strstr(corm_errmsg(s), "before_commit hook refused"));
-    assert_int_equal(count_where("SELECT COUNT(*) FROM \"user\" WHERE age = 50"), 0);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE age = 50"), 0);
     OK(corm_rollback(s));
     assert_int_equal(t.after_rollback, 1);
     t.refuse_commit = false;
