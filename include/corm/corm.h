@@ -728,7 +728,10 @@ void corm_engine_set_info(corm_engine *e, corm_warn_fn fn, void *ud);
  * CORM_E* code refuses: the flush (or commit) fails with that code and a
  * sentence naming the model, the event and the object, and everything is as
  * after any failed flush (nothing written, the objects as the user left
- * them, the session usable). Hooks run on the session's thread, in the
+ * them, the session usable). After a commit or a rollback there is nothing
+ * left to refuse: an after_commit or after_rollback hook's code is what
+ * corm_commit or corm_rollback returns, the transaction being already
+ * ended. Hooks run on the session's thread, in the
  * order registered; they must not flush, commit, query or add through the
  * session that called them. A flush run again (a batch the database
  * refused, replayed row by row) runs its hooks again. Without hooks a flush
