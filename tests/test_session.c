@@ -540,7 +540,7 @@ typedef struct tally {
     int before_insert, after_insert, before_update, after_update, before_delete, after_delete;
     int before_commit, after_commit, after_rollback;
     int64_t last_id;
-    bool refuse_commit;
+    bool refuse_commit, fail_after_commit;
 } tally;
 
 static int on_before_insert(corm_session *s, void *obj, void *ud)
@@ -606,7 +606,8 @@ static int on_before_commit(corm_session *s, void *obj, void *ud)
 }
 static int on_after_commit(corm_session *s, void *obj, void *ud)
 {
-    return on_session(s, obj, ud, &((tally *)ud)->after_commit, false);
+    tally *t = ud;
+    return on_session(s, obj, ud, &t->after_commit, t->fail_after_commit);
 }
 static int on_after_rollback(corm_session *s, void *obj, void *ud)
 {
@@ -682,6 +683,15 @@ static void hooks_run_around_the_flush(void **state)
     int commits = t.after_commit;
     OK(corm_commit(s));
     assert_int_equal(t.after_commit, commits + 1);
+    /* after the commit there is nothing to refuse: the hook's code is
+     * returned, and what was committed stays */
+    t.fail_after_commit = true;
+    a->age = 60;
+    assert_int_equal(corm_commit(s), CORM_EBUSY);
+    assert_non_null(strstr(corm_errmsg(s), "after_commit hook"));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE age = 60"), 1);
+    assert_false(corm_is_modified(s, a));
+    t.fail_after_commit = false;
     corm_session_free(s);
 }
 
