@@ -372,8 +372,10 @@ int corm_commit(corm_session *s);
  * adds what it needs through s, keeps nothing from an earlier call, and
  * returns CORM_OK or an error code (which ends the loop).
  * Returns CORM_OK once committed; CORM_EINDOUBT, never retried, when the
- * connection was lost during COMMIT; otherwise the last error, its sentence
- * saying how many attempts were made. After an error the transaction is
+ * connection was lost during COMMIT; otherwise the last error: with its own
+ * sentence when it is not one that passes (a duplicate, a NULL in a NOT
+ * NULL column: fn ran once), and after "unit of work given up after N
+ * attempts: " when the attempts ran out. After an error the transaction is
  * rolled back as by corm_rollback (nothing of the unit is left in the
  * session to be written later) and the session is usable. CORM_EINVAL for
  * max_attempts < 1 or no fn. */

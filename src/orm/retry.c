@@ -66,7 +66,7 @@ int corm_run_in_transaction(corm_session *s, corm_unit_fn fn, void *ud, int max_
              * nothing of the unit is left to be written by a later commit */
             corm_rollback(s);
             s->err = keep;
-            if (rc != CORM_EINDOUBT)
+            if (passes(rc)) /* the retries ran out: say how many */
                 util_err_prefix(&s->err, "unit of work given up after %d attempt%s: ", attempt,
                                 attempt == 1 ? "" : "s");
             return rc;
