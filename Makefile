@@ -3,9 +3,10 @@
 
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_DEPS = gcc make cmake pkg-config python3 libsqlite3-dev libpq-dev libmariadb-dev
-TEST_DEPS  = $(BUILD_DEPS) g++ libcmocka-dev valgrind postgresql mariadb-server galera-4 rsync
+WEBAPP_DEPS = libmicrohttpd-dev libjansson-dev
+TEST_DEPS  = $(BUILD_DEPS) $(WEBAPP_DEPS) curl g++ libcmocka-dev valgrind postgresql mariadb-server galera-4 rsync
 
-.PHONY: all demo install test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-oom test-fuzz fuzz fuzz-uow bench bench-callgrind clean
+.PHONY: all demo webapp install test test-fast test-asan test-valgrind test-pg test-mariadb test-cluster test-oom test-fuzz fuzz fuzz-uow bench bench-callgrind clean
 
 all: build/Makefile
 	cmake --build build -j $(JOBS)
@@ -21,6 +22,18 @@ demo:
 	cmake --build build -j $(JOBS) --target quickstart
 	mkdir -p build/demo
 	cd build/demo && ../quickstart sqlite:///users.db
+
+# examples/webapp, the JSON API (libmicrohttpd, jansson), on
+# http://127.0.0.1:$(PORT)/ with its schema upgraded first: a SQLite file,
+# build/webapp-data/webapp.db, unless DATABASE_URL names another database.
+PORT ?= 5000
+webapp:
+	@scripts/deps.sh $(BUILD_DEPS) $(WEBAPP_DEPS)
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORM_TESTS=OFF >/dev/null
+	cmake --build build -j $(JOBS) --target webapp
+	mkdir -p build/webapp-data
+	cd examples/webapp && export DATABASE_URL="$${DATABASE_URL:-sqlite:///$(CURDIR)/build/webapp-data/webapp.db}" && \
+		../../build/webapp db upgrade && PORT=$(PORT) exec ../../build/webapp
 
 # Every test, three times: plain, under ASan+UBSan, and under valgrind; then
 # what runs on PostgreSQL so far, plain and under ASan+UBSan, against a
