@@ -144,6 +144,18 @@ enum {
 /* The column's previous name, so that a migration renames instead of
  * dropping and adding. */
 #define CORM_OLD_NAME(name)      .old_name = (name)
+/* The column's name in the database, when it is not the C field's name (a
+ * name with a space, a C keyword, another case): COLUMN(unit_price,
+ * CORM_NUMERIC(10, 2), 0, CORM_NAME("unit price")). SQL, filter_by,
+ * constraints by name and error messages use it. */
+#define CORM_NAME(sql)           .name = (sql)
+/* The column's type in the database, written verbatim instead of the one
+ * corm chooses for the column's type on each backend ("integer" where corm
+ * would write BIGINT, "inet"): for tables corm did not create (`db
+ * inspect` writes it where no corm type matches). The C field keeps the
+ * corm type; values go through it. The text is the database's own, so a
+ * model with it is tied to that database. */
+#define CORM_SQL_TYPE(sql)       .sql_type = (sql)
 
 typedef struct corm_model corm_model;
 
@@ -222,6 +234,7 @@ typedef struct corm_column {
     const struct corm_column *fk;
     corm_fk_action on_delete, on_update;
     const char *old_name;
+    const char *sql_type;        /* CORM_SQL_TYPE, or NULL */
     int index;                   /* position in the model */
 } corm_column;
 
@@ -241,8 +254,8 @@ typedef struct corm_constraint {
  * CORM_UNIQUE_TOGETHER("first", "last") makes the columns unique together
  * (SQLAlchemy's UniqueConstraint), CORM_INDEX_ON("age", "created") indexes
  * them together; columns by name, checked when the engine opens. */
-#define CORM_UNIQUE_TOGETHER(...) { CORM_C_UNIQUE, (const char *const[]){ __VA_ARGS__, NULL } }
-#define CORM_INDEX_ON(...)        { CORM_C_INDEX,  (const char *const[]){ __VA_ARGS__, NULL } }
+#define CORM_UNIQUE_TOGETHER(...) { CORM_C_UNIQUE, (const char *const[]){ __VA_ARGS__, NULL }, NULL, NULL }
+#define CORM_INDEX_ON(...)        { CORM_C_INDEX,  (const char *const[]){ __VA_ARGS__, NULL }, NULL, NULL }
 /* A composite foreign key: CORM_FOREIGN_KEY(("a", "b"), Target, ("x", "y")),
  * where Target (declared before) has CORM_UNIQUE_TOGETHER("x", "y"). */
 #define CORM_FOREIGN_KEY(cols, T, refs)                                      \
@@ -370,7 +383,7 @@ struct corm_model {
 #define CORM__DEFINE_CORM_DEFINE_MODELS(...)
 #define CORM__DEFINE_(...) CORM__DEFINE_1(__VA_ARGS__)
 #define CORM__DEFINE_1(M, table_, FIELDS, ...)                                \
-    CORM__EACH(CORM__OP_DEF, M, FIELDS)                                        \
+    CORM__OVERRIDE_BEGIN CORM__EACH(CORM__OP_DEF, M, FIELDS) CORM__OVERRIDE_END \
     static const corm_column *const M##__columns[] = {                         \
         CORM__EACH(CORM__OP_PTR, M, FIELDS) };                                 \
     static const corm_constraint M##__constraints[] = { __VA_ARGS__ };         \
@@ -385,6 +398,12 @@ struct corm_model {
         .nconstraints = sizeof(M##__constraints) / sizeof(corm_constraint) - 1, \
         .relations = M##__relations,                                           \
         .nrelations = 0 CORM__EACH_REL(CORM__RCOUNT, M, FIELDS) }};
+
+/* CORM_NAME sets .name again after the default (the field's name): C says
+ * the last initializer wins; -Wextra's -Woverride-init is quiet for it. */
+#define CORM__OVERRIDE_BEGIN \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Woverride-init\"")
+#define CORM__OVERRIDE_END _Pragma("GCC diagnostic pop")
 
 /* `#define CORM_DEFINE_MODELS` before including the models' header, in one
  * .c file, makes CORM_MODEL define the descriptors there; it is looked at

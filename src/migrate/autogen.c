@@ -508,7 +508,7 @@ static int alter(const sch_mapper *mp, const drv_driver *d, const drv_rtable *t,
         char tb[64];
         if (!dc)
             continue;
-        const char *type = c == mp->pk && mp->pk_autoinc ? d->autoinc_type : d->ddl_type(c, tb, sizeof tb);
+        const char *type = sch_column_type(mp, d, c, tb, sizeof tb);
         bool notnull = (c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) != 0;
         bool retype = !sch_same_type(type, dc->type), renull = c != mp->pk && notnull != dc->notnull;
         if (d->modify_column && (retype || renull)) { /* the whole definition, both ways */

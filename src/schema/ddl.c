@@ -22,15 +22,23 @@ static void put_literal(util_buf *b, const char *s)
     util_buf_putc(b, '\'');
 }
 
+const char *sch_column_type(const sch_mapper *mp, const drv_driver *d, const corm_column *c,
+                            char *buf, size_t size)
+{
+    if (c->sql_type)
+        return c->sql_type;
+    return c == mp->pk && mp->pk_autoinc ? d->autoinc_type : d->ddl_type(c, buf, size);
+}
+
 static void put_column_def(sql_ctx *x, const sch_mapper *mp, const corm_column *c)
 {
     char tb[64];
     sql_put_ident(x, c->name);
     util_buf_putc(x->b, ' ');
-    if (c == mp->pk && mp->pk_autoinc) {
+    if (c == mp->pk && mp->pk_autoinc && !c->sql_type) {
         util_buf_puts(x->b, x->drv->autoinc_pk);
     } else {
-        util_buf_puts(x->b, x->drv->ddl_type(c, tb, sizeof tb));
+        util_buf_puts(x->b, sch_column_type(mp, x->drv, c, tb, sizeof tb));
         if (c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY))
             util_buf_puts(x->b, " NOT NULL");
         if (c == mp->pk)

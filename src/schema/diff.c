@@ -311,7 +311,7 @@ static int diff_columns(const sch_mapper *mp, const drv_driver *drv, const drv_r
             continue;
         }
         char tb[64];
-        const char *type = c == mp->pk && mp->pk_autoinc ? drv->autoinc_type : drv->ddl_type(c, tb, sizeof tb);
+        const char *type = sch_column_type(mp, drv, c, tb, sizeof tb);
         if (!same_words(type, dc->type, true))
             rc = say(d, "%s.%s: type %s in the model, %s in the database", m->table, c->name,
                      type, dc->type);
@@ -329,10 +329,7 @@ static int diff_columns(const sch_mapper *mp, const drv_driver *drv, const drv_r
     return rc;
 }
 
-/* The CHECK (...) expressions of a CREATE TABLE text, blanks folded, into
- * out (at most max); the same reading serves the model's DDL and the
- * database's text, so formatting cannot make a difference. */
-static size_t checks_of(const char *sql, char out[][160], size_t max)
+size_t sch_check_spans(const char *sql, sch_span *out, size_t max)
 {
     size_t n = 0;
     char quote = 0;
@@ -354,11 +351,9 @@ static size_t checks_of(const char *sql, char out[][160], size_t max)
         if (*q != '(')
             continue;
         int depth = 0;
-        size_t k = 0;
         char qq = 0;
-        for (const char *r = q; *r; r++) {
-            if (n < max && k + 1 < 160 && (qq || !(*r == ' ' || *r == '\n' || *r == '\t')))
-                out[n][k++] = *r;
+        const char *r = q;
+        for (; *r; r++) {
             if (qq) {
                 if (*r == qq)
                     qq = 0;
@@ -367,14 +362,38 @@ static size_t checks_of(const char *sql, char out[][160], size_t max)
             } else if (*r == '(') {
                 depth++;
             } else if (*r == ')' && --depth == 0) {
-                p = r;
                 break;
             }
         }
-        if (n < max) {
-            out[n][k] = '\0';
-            n++;
+        if (n < max)
+            out[n++] = (sch_span){ q, (size_t)(r - q) + (*r ? 1 : 0) };
+        p = *r ? r : r - 1;
+    }
+    return n;
+}
+
+/* The CHECK (...) expressions of a CREATE TABLE text, blanks folded, into
+ * out (at most max); the same reading serves the model's DDL and the
+ * database's text, so formatting cannot make a difference. */
+static size_t checks_of(const char *sql, char out[][160], size_t max)
+{
+    sch_span spans[32];
+    size_t n = sch_check_spans(sql, spans, max < 32 ? max : 32);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        char qq = 0;
+        for (size_t j = 0; j < spans[i].n && k + 1 < 160; j++) {
+            char c = spans[i].p[j];
+            if (qq || !(c == ' ' || c == '\n' || c == '\t'))
+                out[i][k++] = c;
+            if (qq) {
+                if (c == qq)
+                    qq = 0;
+            } else if (c == '\'' || c == '"') {
+                qq = c;
+            }
         }
+        out[i][k] = '\0';
     }
     return n;
 }

@@ -124,6 +124,18 @@ bool sch_same_names(const char *const *a, size_t na, char *const *b, size_t nb);
 bool sch_same_type(const char *model, const char *db);
 /* A model's server default and a reflected one name the same value (either may be NULL). */
 bool sch_same_default(const corm_column *c, const char *model, const char *db);
+/* The CHECK (...) constraints of a CREATE TABLE text, each one's
+ * parenthesized expression (parentheses included) as a span of sql, into
+ * out (at most max); returns how many. */
+typedef struct sch_span {
+    const char *p;
+    size_t n;
+} sch_span;
+size_t sch_check_spans(const char *sql, sch_span *out, size_t max);
+/* A column's type in d's words: its CORM_SQL_TYPE, the autoincrementing
+ * key's type, or the driver's for the column's corm type (in buf). */
+const char *sch_column_type(const sch_mapper *mp, const drv_driver *d, const corm_column *c,
+                            char *buf, size_t size);
 /* A column's definition as CREATE TABLE writes it, appended to b. */
 void sch_column_ddl(const sch_mapper *mp, const drv_driver *d, const corm_column *c, util_buf *b);
 /* The name corm gives a model's constraint or index: prefix_table_col1_col2. */
