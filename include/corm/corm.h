@@ -278,10 +278,24 @@ int corm_migrate_show(corm_engine *e, const char *dir, const char *rev, FILE *ou
 int corm_migrate_merge(corm_engine *e, const char *dir, const char *message, char *id_out,
                        size_t size);
 
+/* Write C model declarations for the tables of e's database to out, as
+ * sqlacodegen and Django's inspectdb do (`db inspect`): a header of
+ * CORM_MODEL blocks with columns, types, keys, uniques, indexes, defaults,
+ * checks and foreign keys, the relationships the foreign keys imply
+ * (many-to-one and its one-to-many or one-to-one; many-to-many through a
+ * table of a key and two foreign keys), and CORM_INSPECTED_MODELS listing
+ * them. Names that are not C identifiers keep theirs with CORM_NAME; a
+ * type no corm type writes keeps the database's words with CORM_SQL_TYPE,
+ * so that corm_check_schema finds no difference. A table without a
+ * one-column primary key is left out, with a comment in the header and a
+ * line on notes (may be NULL). Opened with no models (models = { NULL }).
+ * Returns the number of models written, or a negative error. */
+int corm_inspect(corm_engine *e, FILE *out, FILE *notes);
+
 /* The `db` command line for an application: call it from main() with the
  * app's models when argv[1] is "db" (`./app db migrate -m "add age"`).
  * Commands: init, migrate, revision, upgrade, downgrade, current, history,
- * heads, show, stamp, merge, check; --url (or DATABASE_URL), --dir
+ * heads, show, stamp, merge, check, inspect; --url (or DATABASE_URL), --dir
  * (default "migrations"), -m MESSAGE, --sql. Returns the exit status: 0,
  * 1 on an error or (check) a difference, 2 on a usage error. */
 int corm_cli_main(int argc, char **argv, const corm_model *const *models);

@@ -40,6 +40,7 @@ static const struct verb {
     { "merge", "[-m MESSAGE]", "write a revision that joins two heads", 0, 0 },
     { "check", "", "compare the models with the database (exit 1 if they differ; "
                    "from the application)", 0, 0 },
+    { "inspect", "[-o FILE]", "write C model declarations for the database's tables", 0, 0 },
 };
 #define NVERBS (sizeof verbs / sizeof *verbs)
 
@@ -49,6 +50,7 @@ static const char options[] =
     "  --dir DIR        the migrations folder (default: migrations)\n"
     "  -m, --message M  the revision's message (migrate, revision, merge)\n"
     "  --sql            upgrade, downgrade: print the SQL, run nothing\n"
+    "  -o, --output F   inspect: write the models to F (default: standard output)\n"
     "  -h, --help       this help; after a command, that command's\n"
     "exit status: 0 done, 1 failed (or check found differences), 2 a usage error\n";
 
@@ -98,7 +100,7 @@ static bool relative(const char *a)
 int corm_cli_main(int argc, char **argv, const corm_model *const *models)
 {
     const char *prog = argc > 0 ? argv[0] : "app", *url = getenv("DATABASE_URL");
-    const char *dir = "migrations", *message = NULL, *cmd = NULL, *arg = NULL;
+    const char *dir = "migrations", *message = NULL, *cmd = NULL, *arg = NULL, *output = NULL;
     bool sql = false, want_help = false;
     int i = 1, nargs = 0;
     if (i < argc && strcmp(argv[i], "db") == 0)
@@ -106,7 +108,8 @@ int corm_cli_main(int argc, char **argv, const corm_model *const *models)
     for (; i < argc; i++) {
         const char *a = argv[i];
         bool valued = strcmp(a, "--url") == 0 || strcmp(a, "--dir") == 0 ||
-                      strcmp(a, "-m") == 0 || strcmp(a, "--message") == 0;
+                      strcmp(a, "-m") == 0 || strcmp(a, "--message") == 0 ||
+                      strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0;
         if (valued && i + 1 >= argc)
             return usage(prog, "%s needs a value", a);
         if (strcmp(a, "--url") == 0)
@@ -115,6 +118,8 @@ int corm_cli_main(int argc, char **argv, const corm_model *const *models)
             dir = argv[++i];
         else if (strcmp(a, "-m") == 0 || strcmp(a, "--message") == 0)
             message = argv[++i];
+        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)
+            output = argv[++i];
         else if (strcmp(a, "--sql") == 0)
             sql = true;
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
@@ -189,6 +194,21 @@ int corm_cli_main(int argc, char **argv, const corm_model *const *models)
             rc = corm_migrate_merge(e, dir, message, id, sizeof id);
             if (rc == CORM_OK)
                 printf("wrote merge revision %s in %s\n", id, dir);
+        } else if (strcmp(cmd, "inspect") == 0) {
+            FILE *out = output ? fopen(output, "w") : stdout;
+            if (!out) {
+                fprintf(stderr, "%s db inspect: cannot write %s\n", prog, output);
+                corm_engine_close(e);
+                return 1;
+            }
+            rc = corm_inspect(e, out, stderr);
+            if (output && fclose(out) != 0 && rc >= 0) {
+                fprintf(stderr, "%s db inspect: cannot write %s\n", prog, output);
+                corm_engine_close(e);
+                return 1;
+            }
+            if (rc >= 0 && output)
+                fprintf(stderr, "wrote %d model%s to %s\n", rc, rc == 1 ? "" : "s", output);
         } else if (strcmp(cmd, "check") == 0) {
             corm_schema_diff *d = NULL;
             rc = corm_check_schema(e, &d);
