@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CORM_DEFINE_MODELS /* the versions of the app's models below */
@@ -830,8 +832,92 @@ static void the_command_line_helps_without_a_database(void **state)
     assert_non_null(strstr(out, "no database"));
 }
 
-/* Checking, autogenerating and reading revisions with the Nth allocation
- * failing, for every N: CORM_ENOMEM or success, nothing leaked. */
+/* What `corm db upgrade` printed with its stderr on a terminal (a pty),
+ * and its exit status. */
+static int cli_on_a_terminal(char *out, size_t size, const char *const *words)
+{
+    fflush(stdout);
+    fflush(stderr);
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *argv[16];
+        int argc = 0;
+        for (; words[argc]; argc++)
+            argv[argc] = (char *)words[argc];
+        argv[argc] = NULL;
+        _exit(corm_cli_main(argc, argv, NULL));
+    }
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < size && (got = read(master, out + n, size - 1 - n)) > 0)
+        n += (size_t)got; /* until the child closes the terminal (EIO) */
+    out[n] = '\0';
+    close(master);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A table rebuilt on SQLite shows the rows it copies when stderr is a
+ * terminal, and nothing when it is not; the servers change the table in
+ * place, with nothing to show. Every row is there either way. */
+static void a_rebuild_shows_its_rows_on_a_terminal(void **state)
+{
+    (void)state;
+    static const corm_model *const v1[] = { UserV1_model, NULL };
+    static const corm_model *const v3[] = { UserV3_model, PostV3_model, NULL };
+    enum { ROWS = 10000 };
+    char url[512], out[65536];
+    snprintf(url, sizeof url, "%s", db_url("progress.db"));
+    corm_engine *e;
+    OK(corm_engine_open(&e, url, v1));
+    OK(corm_migrate_init(e, migs));
+    assert_int_equal(corm_migrate_autogenerate(e, migs, "users", NULL, NULL, 0), 1);
+    OK(corm_migrate_upgrade(e, migs, "head", NULL));
+    corm_session *s = corm_session_new(e);
+    for (int i = 0; i < ROWS; i++) {
+        UserV1 *u = corm_new(s, UserV1);
+        char name[32];
+        snprintf(name, sizeof name, "u%d", i);
+        u->username = corm_strdup(s, name);
+        snprintf(name, sizeof name, "u%d@example.org", i);
+        u->email = corm_strdup(s, name);
+        OK(corm_add(s, u));
+    }
+    OK(corm_commit(s));
+    corm_session_free(s);
+    corm_engine_close(e);
+    OK(corm_engine_open(&e, url, v3)); /* the type of username changes: a rebuild on SQLite */
+    assert_int_equal(corm_migrate_autogenerate(e, migs, "v3", NULL, NULL, 0), 1);
+    corm_engine_close(e);
+
+    bool sqlite = strncmp(url, "sqlite", 6) == 0;
+    int rc = cli_on_a_terminal(out, sizeof out, (const char *[]){ "corm", "db", "upgrade", "--url",
+                                                                  url, "--dir", migs, NULL });
+    if (rc != 0)
+        fail_msg("upgrade on a terminal: exit %d: %s", rc, out);
+    assert_non_null(strstr(out, "Running upgrade"));
+    if (sqlite) {
+        char want[128];
+        snprintf(want, sizeof want, "copying the rows of user: 4096 of %d", ROWS);
+        if (!strstr(out, want) || !strstr(out, "copying the rows of user: 10000 of 10000\r\n"))
+            fail_msg("no progress on the terminal: %s", out);
+    } else {
+        assert_null(strstr(out, "copying"));
+    }
+    assert_int_equal(db_int(url, "SELECT COUNT(*) FROM \"user\""), ROWS);
+    /* not a terminal: the same work, quietly */
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "downgrade",
+                                                                   "--url", url, "--dir", migs, NULL }), 0);
+    assert_non_null(strstr(out, "Running downgrade"));
+    assert_null(strstr(out, "copying"));
+    assert_int_equal(db_int(url, "SELECT COUNT(*) FROM \"user\""), ROWS);
+}
+
+/* Checking, autogenerating, reading revisions and inspecting with the Nth
+ * allocation failing, for every N: CORM_ENOMEM or success, nothing leaked. */
 static void out_of_memory_in_migrations(void **state)
 {
     (void)state;
@@ -856,19 +942,20 @@ static void out_of_memory_in_migrations(void **state)
         int rc1 = corm_check_schema(e, &d);
         int rc2 = corm_migrate_autogenerate(e, migs, "oom", devnull, id, sizeof id);
         int rc3 = corm_migrate_history(e, migs, devnull, false);
+        int rc4 = corm_inspect(e, devnull, NULL);
         bool injected = util_alloc_failed();
         util_alloc_fail_after(-1);
         corm_schema_diff_free(d);
         if ((rc1 < 0 && rc1 != CORM_ENOMEM) || (rc2 < 0 && rc2 != CORM_ENOMEM) ||
-            (rc3 < 0 && rc3 != CORM_ENOMEM))
-            fail_msg("allocation %ld: %d %d %d: %s", n, rc1, rc2, rc3, corm_engine_errmsg(e));
+            (rc3 < 0 && rc3 != CORM_ENOMEM) || (rc4 < 0 && rc4 != CORM_ENOMEM))
+            fail_msg("allocation %ld: %d %d %d %d: %s", n, rc1, rc2, rc3, rc4, corm_engine_errmsg(e));
         if (rc2 == 1) { /* a revision was written: remove it for the next round */
             char cmd[400];
             snprintf(cmd, sizeof cmd, "rm -f '%s'/%s_*.sql", migs, id);
             assert_int_equal(system(cmd), 0);
         }
         if (!injected) {
-            assert_true(rc1 > 0 && rc2 == 1 && rc3 == CORM_OK);
+            assert_true(rc1 > 0 && rc2 == 1 && rc3 == CORM_OK && rc4 == 1); /* the user table */
             assert_true(n > 0);
             break;
         }
@@ -891,6 +978,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(the_command_line, setup, teardown),
         cmocka_unit_test_setup_teardown(the_command_line_helps_without_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(migrations_say_what_they_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_rebuild_shows_its_rows_on_a_terminal, setup, teardown),
         cmocka_unit_test_setup_teardown(out_of_memory_in_migrations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -733,6 +733,12 @@ void corm_engine_set_warnings(corm_engine *e, corm_warn_fn fn, void *ud);
  * add age field to User" (the first revision's parent is "<base>"; a merge
  * names both). fn NULL (the default): nowhere. The db commands print them. */
 void corm_engine_set_info(corm_engine *e, corm_warn_fn fn, void *ud);
+/* Where a long migration step says how far it is: a SQLite table rebuild
+ * calls fn(ud, table, done, total) as it copies the rows (every 4096 rows;
+ * the last call has done == total; an empty table none). fn NULL (the
+ * default): nowhere. The db commands show it when stderr is a terminal. */
+typedef void (*corm_progress_fn)(void *ud, const char *what, int64_t done, int64_t total);
+void corm_engine_set_progress(corm_engine *e, corm_progress_fn fn, void *ud);
 
 /* ---- events ------------------------------------------------------------------
  * Hooks, as SQLAlchemy's event system offers them: fn(s, obj, ud) runs

@@ -110,6 +110,13 @@ typedef struct drv_driver {
     void (*close)(drv_conn *c);
     /* Run SQL without parameters or rows (BEGIN, DDL). */
     int (*exec)(drv_conn *c, const char *sql, util_err *err);
+    /* Run `insert SELECT` (insert: "INSERT INTO t (cols)", insert_len
+     * bytes; select: a SELECT) calling fn(ud, rows) every few thousand
+     * rows inserted, and *rows the count at the end: a table rebuild's
+     * copy with its progress. NULL where tables are altered in place. */
+    int (*exec_counted)(drv_conn *c, const char *insert, size_t insert_len, const char *select,
+                        void (*fn)(void *ud, int64_t rows), void *ud, int64_t *rows,
+                        util_err *err);
     /* Whether the server can carry a DDL statement (create_all's and the
      * migrations', asked before any of them runs): CORM_EUNSUPPORTED with
      * a sentence for what its replication does not support (a Galera

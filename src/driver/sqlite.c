@@ -18,6 +18,7 @@
  */
 #include "driver/driver.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 
 #include "util/numeric.h"
 
@@ -367,6 +368,43 @@ static void sq_close(drv_conn *c)
 
 static int sq_exec(drv_conn *c, const char *sql, util_err *err) { return run(c->db, sql, err); }
 
+/* The rows an INSERT ... SELECT has inserted, counted by a function its
+ * WHERE calls once a row (sq_exec_counted). */
+typedef struct sq_count {
+    void (*fn)(void *ud, int64_t rows);
+    void *ud;
+    int64_t rows;
+} sq_count;
+
+static void count_row(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc, (void)argv;
+    sq_count *k = sqlite3_user_data(ctx);
+    if ((++k->rows & 4095) == 0)
+        k->fn(k->ud, k->rows);
+    sqlite3_result_int(ctx, 1);
+}
+
+static int sq_exec_counted(drv_conn *c, const char *insert, size_t insert_len, const char *select,
+                           void (*fn)(void *ud, int64_t rows), void *ud, int64_t *rows,
+                           util_err *err)
+{
+    sq_count k = { fn, ud, 0 };
+    int rc = sqlite3_create_function(c->db, "corm_count_row", 0, SQLITE_UTF8, &k, count_row,
+                                     NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail(c->db, rc, err);
+    util_buf b = UTIL_BUF_INIT;
+    util_buf_printf(&b, "%.*s SELECT * FROM (%s) WHERE corm_count_row()", (int)insert_len, insert,
+                    select);
+    rc = b.err ? util_err_set(err, CORM_ENOMEM, "out of memory copying rows")
+               : run(c->db, util_buf_str(&b), err);
+    util_buf_free(&b);
+    sqlite3_create_function(c->db, "corm_count_row", 0, SQLITE_UTF8, NULL, NULL, NULL, NULL);
+    *rows = k.rows;
+    return rc;
+}
+
 static int sq_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err)
 {
     sqlite3_stmt *st = NULL;
@@ -633,6 +671,7 @@ const drv_driver drv_sqlite = {
     .connect = sq_connect,
     .close = sq_close,
     .exec = sq_exec,
+    .exec_counted = sq_exec_counted,
     .prepare = sq_prepare,
     .finalize = sq_finalize,
     .reset = sq_reset,

@@ -108,7 +108,7 @@ int corm_migrate_upgrade(corm_engine *e, const char *dir, const char *target, FI
         rc = resolve(&x, target, &to);
     }
     if (rc == CORM_OK)
-        rc = mig_upgrade(x.c, &x.g, dir, to, steps, sql, &(mig_log){ e->info, e->info_ud },
+        rc = mig_upgrade(x.c, &x.g, dir, to, steps, sql, &(mig_log){ e->info, e->info_ud, e->progress, e->progress_ud },
                          &e->err);
     return close_ctx(&x, rc);
 }
@@ -129,7 +129,7 @@ int corm_migrate_downgrade(corm_engine *e, const char *dir, const char *target, 
         rc = resolve(&x, target, &to);
     }
     if (rc == CORM_OK)
-        rc = mig_downgrade(x.c, &x.g, dir, to, steps, sql, &(mig_log){ e->info, e->info_ud },
+        rc = mig_downgrade(x.c, &x.g, dir, to, steps, sql, &(mig_log){ e->info, e->info_ud, e->progress, e->progress_ud },
                            &e->err);
     return close_ctx(&x, rc);
 }

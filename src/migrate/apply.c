@@ -215,6 +215,91 @@ static void say(const mig_log *log, const mig_rev *r, bool up)
     log->fn(log->ud, line);
 }
 
+/* A table rebuild's copy, as autogenerate writes it: INSERT INTO
+ * "_corm_new_t" (or "_corm_old_t") (...) SELECT ...; true with the length
+ * of its INSERT part (up to the SELECT outside quotes) and t. */
+static bool rebuild_copy(const char *sql, size_t *insert_len, char *table, size_t size)
+{
+    static const char *const heads[] = { "INSERT INTO \"_corm_new_", "INSERT INTO \"_corm_old_" };
+    const char *name = NULL;
+    for (int i = 0; i < 2 && !name; i++)
+        if (strncmp(sql, heads[i], strlen(heads[i])) == 0)
+            name = sql + strlen(heads[i]);
+    if (!name)
+        return false;
+    snprintf(table, size, "%.*s", (int)strcspn(name, "\""), name);
+    char quote = 0;
+    for (const char *q = sql; *q; q++) {
+        if (quote) {
+            if (*q == quote)
+                quote = 0;
+        } else if (*q == '"' || *q == '\'') {
+            quote = *q;
+        } else if (strncmp(q, " SELECT ", 8) == 0) {
+            *insert_len = (size_t)(q - sql);
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct copy_progress {
+    const mig_log *log;
+    const char *table;
+    int64_t total;
+} copy_progress;
+
+static void copied(void *ud, int64_t rows)
+{
+    copy_progress *p = ud;
+    if (rows < p->total) /* the last call, done == total, is run_stmt's */
+        p->log->progress(p->log->progress_ud, p->table, rows, p->total);
+}
+
+/* Run one statement; a rebuild's copy, when someone wants to know, counted
+ * as it goes: the rows to copy first, then every few thousand copied. */
+static int run_stmt(sql_conn *c, const char *sql, const mig_log *log, util_err *err)
+{
+    const drv_driver *d = c->drv;
+    size_t insert_len;
+    char table[128];
+    if (!log || !log->progress || !d->exec_counted ||
+        !rebuild_copy(sql, &insert_len, table, sizeof table))
+        return d->exec(c->dc, sql, err);
+    util_buf b = UTIL_BUF_INIT;
+    const char *select = sql + insert_len + 1;
+    size_t n = strlen(select);
+    while (n && (select[n - 1] == ';' || select[n - 1] == ' ' || select[n - 1] == '\n'))
+        n--;
+    util_buf_printf(&b, "SELECT COUNT(*) FROM (%.*s)", (int)n, select);
+    size_t count_len = b.len;
+    util_buf_printf(&b, "%c%.*s", '\0', (int)n, select); /* the SELECT alone, after it */
+    if (b.err) {
+        util_buf_free(&b);
+        return util_err_set(err, CORM_ENOMEM, "out of memory copying %s", table);
+    }
+    drv_stmt *st = NULL;
+    copy_progress p = { log, table, 0 };
+    int rc = sql_run(c, b.p, count_len, NULL, &st, err);
+    if (rc == CORM_OK && (rc = d->step(st, err)) == 1) {
+        p.total = d->column_int(st, 0);
+        rc = CORM_OK;
+    }
+    if (st)
+        d->reset(st);
+    if (rc == CORM_OK && p.total == 0)
+        rc = d->exec(c->dc, sql, err); /* nothing to show */
+    else if (rc == CORM_OK) {
+        int64_t rows = 0;
+        log->progress(log->progress_ud, table, 0, p.total);
+        rc = d->exec_counted(c->dc, sql, insert_len, b.p + count_len + 1, copied, &p, &rows, err);
+        if (rc == CORM_OK)
+            log->progress(log->progress_ud, table, rows, rows);
+    }
+    util_buf_free(&b);
+    return rc;
+}
+
 /* Run (or, with sql != NULL, write) one revision one way, moving *set. */
 static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, revset *set,
                     FILE *sql, const mig_log *log, util_err *err)
@@ -261,7 +346,7 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
         d->exec(c->dc, d->migrate_before, &ignored);
     int rc = sql_begin(c, err);
     for (size_t i = 0; rc == CORM_OK && i < n; i++)
-        if ((rc = d->exec(c->dc, v[i].sql, err)) < 0)
+        if ((rc = run_stmt(c, v[i].sql, log, err)) < 0)
             util_err_prefix(err, "%s:%d: %s failed: ", r->path, v[i].line,
                             up ? "upgrade" : "downgrade");
     if (rc == CORM_OK && (rc = sql_exec(c, util_buf_str(&vs), err)) < 0)

@@ -11,7 +11,8 @@
  *
  * so that `./app db migrate -m "add age"` diffs the app's models against
  * its database. The database comes from --url or DATABASE_URL, the folder
- * from --dir (default "migrations"). --help (alone, or after a command)
+ * from --dir (default "migrations"). On a terminal, a long SQLite table
+ * rebuild shows the rows it has copied on stderr. --help (alone, or after a command)
  * and usage errors are answered before any database is opened; exit 0
  * when done, 1 when a command failed (or check found differences), 2 for
  * a usage error.
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The commands: name, arguments, what it does (for --help). */
 static const struct verb {
@@ -81,6 +83,17 @@ static void say(void *ud, const char *line)
     (void)ud;
     printf("%s\n", line);
     fflush(stdout);
+}
+
+/* A table rebuild's rows, on a terminal: one line rewritten in place. */
+static void show_progress(void *ud, const char *what, int64_t done, int64_t total)
+{
+    (void)ud;
+    fprintf(stderr, "\r  copying the rows of %s: %lld of %lld", what, (long long)done,
+            (long long)total);
+    if (done == total)
+        fputc('\n', stderr);
+    fflush(stderr);
 }
 
 static const struct verb *find_verb(const char *name)
@@ -163,6 +176,8 @@ int corm_cli_main(int argc, char **argv, const corm_model *const *models)
     int rc = corm_engine_open(&e, url, has_models ? models : none);
     if (rc == CORM_OK) {
         corm_engine_set_info(e, say, NULL);
+        if (isatty(STDERR_FILENO)) /* quiet in a pipe, a log, a CI job */
+            corm_engine_set_progress(e, show_progress, NULL);
         char id[64] = "";
         if (strcmp(cmd, "init") == 0) {
             rc = corm_migrate_init(e, dir);

@@ -71,6 +71,8 @@ int mig_current(sql_conn *c, const mig_graph *g, const mig_rev **out, size_t max
 typedef struct mig_log {
     corm_warn_fn fn;
     void *ud;
+    corm_progress_fn progress; /* rows a table rebuild copied, or NULL */
+    void *progress_ud;
 } mig_log;
 int mig_upgrade(sql_conn *c, const mig_graph *g, const char *dir, const mig_rev *target,
                 long n_steps, FILE *sql, const mig_log *log, util_err *err);

@@ -38,6 +38,8 @@ struct corm_engine {
     void *warn_ud;
     corm_warn_fn info;       /* corm_engine_set_info: what migrations run */
     void *info_ud;
+    corm_progress_fn progress; /* corm_engine_set_progress: rows a rebuild copied */
+    void *progress_ud;
     struct orm_listener {    /* corm_listen, in the order registered */
         corm_event ev;
         const sch_mapper *mp; /* NULL: a session event */

@@ -1302,3 +1302,9 @@ void corm_engine_set_info(corm_engine *e, corm_warn_fn fn, void *ud)
     e->info = fn;
     e->info_ud = ud;
 }
+
+void corm_engine_set_progress(corm_engine *e, corm_progress_fn fn, void *ud)
+{
+    e->progress = fn;
+    e->progress_ud = ud;
+}
