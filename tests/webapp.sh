@@ -151,20 +151,19 @@ req GET /users/$m/posts/1 "" 404
 
 # ---- concurrent requests: 40 new users, and 10 of one name ------------------------
 curls=
-n=0
-while [ $n -lt 40 ]; do
-    curl -s -o /dev/null -w '%{http_code}\n' -X POST --data-binary \
-        "{\"username\": \"c$n\", \"email\": \"c$n@example.org\"}" "$base/users" >>"$tmp/many" &
-    curls="$curls $!"
-    n=$((n + 1))
-done
-n=0
-while [ $n -lt 10 ]; do
-    curl -s -o /dev/null -w '%{http_code}\n' -X POST --data-binary \
-        '{"username": "same", "email": "same@example.org"}' "$base/users" >>"$tmp/same" &
-    curls="$curls $!"
-    n=$((n + 1))
-done
+# post N BODY FILE: N requests at once (%d in BODY is each one's number),
+# their statuses into FILE
+post() {
+    i=0
+    while [ $i -lt "$1" ]; do
+        curl -s -o /dev/null -w '%{http_code}\n' -X POST --data-binary "$(echo "$2" | sed "s/%d/$i/g")" \
+            "$base/users" >>"$3" &
+        curls="$curls $!"
+        i=$((i + 1))
+    done
+}
+post 40 '{"username": "c%d", "email": "c%d@example.org"}' "$tmp/many"
+post 10 '{"username": "same", "email": "same@example.org"}' "$tmp/same"
 for j in $curls; do wait "$j" || true; done
 [ "$(grep -c '^201$' "$tmp/many")" = 40 ] || fail "40 concurrent creations: $(sort "$tmp/many" | uniq -c)"
 [ "$(grep -c '^201$' "$tmp/same")" = 1 ] && [ "$(grep -c '^409$' "$tmp/same")" = 9 ] ||

@@ -236,34 +236,35 @@ static int create_user(corm_session *s, void *ud)
     return rc ? rc : corm_add(s, u);
 }
 
+/* The row of model m the request names, into *out: CORM_ENOTFOUND (and
+ * w->missing) when there is none. */
+static int named(corm_session *s, const corm_model *m, unit *w, void **out)
+{
+    int rc = corm_get_(s, m, corm_v_int(w->id), out);
+    if (rc == CORM_OK && !*out)
+        w->missing = true, rc = CORM_ENOTFOUND;
+    return rc;
+}
+
 static int update_user(corm_session *s, void *ud)
 {
     unit *w = ud;
-    User *u;
-    int rc = corm_get(s, User, w->id, &u);
-    if (rc == CORM_OK && !u)
-        w->missing = true, rc = CORM_ENOTFOUND;
-    w->obj = u;
-    return rc ? rc : assign(s, u, w->fields, w->body);
+    int rc = named(s, User_model, w, &w->obj);
+    return rc ? rc : assign(s, w->obj, w->fields, w->body);
 }
 
 static int delete_user(corm_session *s, void *ud)
 {
-    unit *w = ud;
-    User *u;
-    int rc = corm_get(s, User, w->id, &u);
-    if (rc == CORM_OK && !u)
-        w->missing = true, rc = CORM_ENOTFOUND;
+    void *u;
+    int rc = named(s, User_model, ud, &u);
     return rc ? rc : corm_delete(s, u);
 }
 
 static int create_post(corm_session *s, void *ud)
 {
     unit *w = ud;
-    User *u;
-    int rc = corm_get(s, User, w->id, &u);
-    if (rc == CORM_OK && !u)
-        w->missing = true, rc = CORM_ENOTFOUND;
+    void *u;
+    int rc = named(s, User_model, w, &u);
     if (rc)
         return rc;
     Post *p = corm_new(s, Post);
@@ -277,11 +278,8 @@ static int create_post(corm_session *s, void *ud)
 
 static int delete_post(corm_session *s, void *ud)
 {
-    unit *w = ud;
-    Post *p;
-    int rc = corm_get(s, Post, w->id, &p);
-    if (rc == CORM_OK && !p)
-        w->missing = true, rc = CORM_ENOTFOUND;
+    void *p;
+    int rc = named(s, Post_model, ud, &p);
     return rc ? rc : corm_delete(s, p);
 }
 

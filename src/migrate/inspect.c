@@ -761,14 +761,8 @@ int corm_inspect(corm_engine *e, FILE *out, FILE *notes)
 {
     if (!e || !out)
         return CORM_EINVAL;
-    util_err_clear(&e->err);
-    sql_conn *c;
     drv_rschema rs;
-    int rc = orm_engine_acquire(e, &c, &e->err);
-    if (rc < 0)
-        return rc;
-    rc = e->drv->reflect(c->dc, &rs, &e->err);
-    orm_engine_release(e, c);
+    int rc = orm_engine_reflect(e, &rs);
     if (rc < 0)
         return rc;
     inspector x = { e->drv, NULL, 0, &e->err };

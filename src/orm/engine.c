@@ -234,18 +234,24 @@ struct corm_schema_diff {
     sch_diff d;
 };
 
-int corm_check_schema(corm_engine *e, corm_schema_diff **out)
+int orm_engine_reflect(corm_engine *e, drv_rschema *rs)
 {
     sql_conn *c;
-    drv_rschema rs;
-    if (out)
-        *out = NULL;
     util_err_clear(&e->err);
     int rc = orm_engine_acquire(e, &c, &e->err);
     if (rc < 0)
         return rc;
-    rc = e->drv->reflect(c->dc, &rs, &e->err);
+    rc = e->drv->reflect(c->dc, rs, &e->err);
     orm_engine_release(e, c);
+    return rc;
+}
+
+int corm_check_schema(corm_engine *e, corm_schema_diff **out)
+{
+    drv_rschema rs;
+    if (out)
+        *out = NULL;
+    int rc = orm_engine_reflect(e, &rs);
     if (rc < 0)
         return rc;
     static const char *const own[] = { "corm_version", "corm_version_halfway", NULL };

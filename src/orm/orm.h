@@ -69,6 +69,9 @@ struct corm_engine {
 int orm_engine_acquire(corm_engine *e, sql_conn **out, util_err *err);
 /* Back to the pool; an open transaction is rolled back first. */
 void orm_engine_release(corm_engine *e, sql_conn *c);
+/* The database's schema as the driver reads it, on a pooled connection
+ * (check and inspect); free it with drv_rschema_free. */
+int orm_engine_reflect(corm_engine *e, drv_rschema *rs);
 
 enum orm_state {
     OBJ_TRANSIENT,   /* made by corm_new, not added */
