@@ -4,6 +4,7 @@
  * GROUP BY and HAVING, pagination, and raw SQL.
  */
 #include "common.h"
+#include "util/alloc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -315,6 +316,51 @@ static void like_escapes_mean_the_same_everywhere(void **state)
     assert_int_equal(n, 1);
 }
 
+/* A user's search text is matched as it is: "50%" finds the prices that
+ * hold "50%", not every row; "_" and a backslash are characters too. */
+static void searching_for_user_text_escapes_it(void **state)
+{
+    (void)state;
+    const char *texts[] = { "50% off", "500 off", "save 50%", "a_b", "axb", "c:\\tmp", "Sale 50%" };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        Kitchen *k = corm_new(s, Kitchen);
+        k->s = (char *)texts[i];
+        OK(corm_add(s, k));
+    }
+    OK(corm_commit(s));
+    struct { corm_expr *e; int64_t n; const char *what; } cases[] = {
+        { corm_contains(Kitchen_s, "50%"), 3, "contains 50%" },
+        { corm_contains(Kitchen_s, "0%"), 3, "contains 0%" },
+        { corm_startswith(Kitchen_s, "50%"), 1, "starts with 50%" },
+        { corm_endswith(Kitchen_s, "50%"), 2, "ends with 50%" },
+        { corm_contains(Kitchen_s, "_"), 1, "contains _" },
+        { corm_contains(Kitchen_s, "\\"), 1, "contains a backslash" },
+        { corm_endswith(Kitchen_s, "\\tmp"), 1, "ends with \\tmp" },
+        { corm_contains(Kitchen_s, "%"), 3, "contains %" },
+        { corm_startswith(Kitchen_s, "sale"), 0, "starts with sale" },
+        { corm_istartswith(Kitchen_s, "sale"), 1, "starts with sale, any case" },
+        { corm_icontains(Kitchen_s, "SAVE 50%"), 1, "contains SAVE 50%, any case" },
+        { corm_iendswith(Kitchen_s, "OFF"), 2, "ends with OFF, any case" },
+        { corm_contains(Kitchen_s, ""), 7, "contains nothing" },
+        { corm_contains(Kitchen_s, NULL), 0, "contains NULL" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        corm_query *q = corm_query_new(s, Kitchen);
+        OK(corm_filter(q, cases[i].e));
+        int64_t n;
+        OK(corm_count(q, &n));
+        if (n != cases[i].n)
+            fail_msg("%s matched %lld, want %lld", cases[i].what, (long long)n, (long long)cases[i].n);
+    }
+    /* out of memory building one: NULL, which the query reports */
+    util_alloc_fail_after(0);
+    corm_expr *e = corm_contains(Kitchen_s, "x");
+    util_alloc_fail_after(-1);
+    assert_null(e);
+    corm_query *q = corm_query_new(s, Kitchen);
+    assert_int_equal(corm_filter(q, e), CORM_ENOMEM);
+}
+
 static void pagination(void **state)
 {
     (void)state;
@@ -618,6 +664,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bulk_update_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(aggregates, setup, teardown),
         cmocka_unit_test_setup_teardown(decimal_aggregates_are_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(searching_for_user_text_escapes_it, setup, teardown),
         cmocka_unit_test_setup_teardown(like_escapes_mean_the_same_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_sql, setup, teardown),

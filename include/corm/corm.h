@@ -472,6 +472,21 @@ corm_expr *corm_in_(corm_expr *a, const corm_value *values, size_t n, bool negat
 corm_expr *corm_like_(corm_expr *a, const char *pattern, bool icase);
 #define corm_like(a, pattern)  corm_like_(CORM__E(a), (pattern), false)
 #define corm_ilike(a, pattern) corm_like_(CORM__E(a), (pattern), true)
+/* Searching for the user's text (SQLAlchemy's contains, startswith and
+ * endswith with autoescape): text is matched as it is, its %, _ and
+ * backslashes literal, so that a search box given "50%" finds "50%", not
+ * everything. The i- forms ignore the case of ASCII letters, as ILIKE.
+ * text is copied; NULL matches nothing. */
+typedef enum corm_match {
+    CORM_MATCH_CONTAINS = 0, CORM_MATCH_STARTS, CORM_MATCH_ENDS
+} corm_match;
+corm_expr *corm_match_(corm_expr *a, const char *text, corm_match where, bool icase);
+#define corm_contains(a, text)    corm_match_(CORM__E(a), (text), CORM_MATCH_CONTAINS, false)
+#define corm_icontains(a, text)   corm_match_(CORM__E(a), (text), CORM_MATCH_CONTAINS, true)
+#define corm_startswith(a, text)  corm_match_(CORM__E(a), (text), CORM_MATCH_STARTS, false)
+#define corm_istartswith(a, text) corm_match_(CORM__E(a), (text), CORM_MATCH_STARTS, true)
+#define corm_endswith(a, text)    corm_match_(CORM__E(a), (text), CORM_MATCH_ENDS, false)
+#define corm_iendswith(a, text)   corm_match_(CORM__E(a), (text), CORM_MATCH_ENDS, true)
 corm_expr *corm_null_test_(corm_expr *a, bool negate);
 #define corm_is_null(a)     corm_null_test_(CORM__E(a), false)
 #define corm_is_not_null(a) corm_null_test_(CORM__E(a), true)

@@ -125,6 +125,37 @@ corm_expr *corm_like_(corm_expr *a, const char *pattern, bool icase)
     return adopt(node(EX_LIKE, icase, &v, 1), &a, 1);
 }
 
+/* The user's text as a LIKE pattern: %, _ and the backslash made literal
+ * (SQLAlchemy's autoescape), with % before it (ends, contains) and after
+ * it (starts, contains). */
+corm_expr *corm_match_(corm_expr *a, const char *text, corm_match where, bool icase)
+{
+    if (!text) { /* a NULL never matches: as LIKE NULL */
+        corm_value v = corm_v_null(NULL);
+        return adopt(node(EX_LIKE, icase, &v, 1), &a, 1);
+    }
+    size_t n = strlen(text), k = 0;
+    char small[256], *pat = n * 2 + 3 <= sizeof small ? small : util_malloc(n * 2 + 3);
+    if (!pat) {
+        corm_expr_free(a);
+        return NULL;
+    }
+    if (where != CORM_MATCH_STARTS)
+        pat[k++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+            pat[k++] = '\\';
+        pat[k++] = text[i];
+    }
+    if (where != CORM_MATCH_ENDS)
+        pat[k++] = '%';
+    pat[k] = '\0';
+    corm_expr *e = corm_like_(a, pat, icase);
+    if (pat != small)
+        util_free(pat);
+    return e;
+}
+
 corm_expr *corm_null_test_(corm_expr *a, bool negate)
 {
     return adopt(node(EX_NULL, negate, NULL, 0), &a, 1);
