@@ -901,6 +901,98 @@ static void out_of_memory_while_loading_and_linking(void **state)
     fail_msg("never succeeded");
 }
 
+/* corm_related loads on first use and tells "no row" from an error;
+ * corm_is_loaded says when a field can be trusted. */
+static void related_loads_on_first_use(void **state)
+{
+    (void)state;
+    author("h1", 2, 0);
+    Author *lonely = author("h2", 0, 0);
+    Note *orphan = corm_new(s, Note);
+    orphan->body = "no article";
+    OK(corm_add(s, orphan));
+    OK(corm_commit(s));
+    int64_t lonely_id = lonely->id, orphan_id = orphan->id;
+    corm_session *t = corm_session_new(db);
+    corm_query *q = corm_query_new(t, Article);
+    OK(corm_order_by(q, Article_id));
+    Article **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 2);
+    assert_false(corm_is_loaded(v[0], Article_author));
+    assert_null(v[0]->author); /* not loaded: NULL says nothing */
+    clear_log();
+    Author *a = corm_related(t, v[0], Article_author); /* Post.user gives you the author */
+    assert_non_null(a);
+    assert_string_equal(a->name, "h1");
+    assert_int_equal(corm_errcode(t), 0);
+    assert_true(corm_is_loaded(v[0], Article_author));
+    assert_int_equal(count_selects("author"), 1);
+    assert_ptr_equal(corm_related(t, v[0], Article_author), a); /* loaded once */
+    assert_int_equal(count_selects("author"), 1);
+    /* to-many: the items after loading, n in the field */
+    Article **arts = corm_related(t, a, Author_articles);
+    assert_non_null(arts);
+    assert_int_equal(a->articles.n, 2);
+    assert_true(corm_is_loaded(a, Author_articles));
+    /* "no row" is NULL with no error: a key that is NULL, an empty collection */
+    Note *note;
+    OK(corm_get(t, Note, orphan_id, &note));
+    assert_null(corm_related(t, note, Note_article));
+    assert_int_equal(corm_errcode(t), 0);
+    assert_true(corm_is_loaded(note, Note_article));
+    Author *alone;
+    OK(corm_get(t, Author, lonely_id, &alone));
+    assert_null(corm_related(t, alone, Author_articles));
+    assert_int_equal(corm_errcode(t), 0);
+    assert_int_equal(alone->articles.n, 0);
+    /* an error is NULL with its code */
+    assert_null(corm_related(t, note, Author_articles));
+    assert_int_equal(corm_errcode(t), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(t), "Author.articles used on a Note"));
+    assert_null(corm_related(s, note, Note_article)); /* another session's object */
+    assert_int_equal(corm_errcode(s), CORM_EINVAL);
+    assert_false(corm_is_loaded(NULL, Note_article));
+    assert_false(corm_is_loaded(note, Author_articles));
+    /* a new object's field is what was set, without SQL */
+    Note *fresh = corm_new(t, Note);
+    clear_log();
+    assert_null(corm_related(t, fresh, Note_article));
+    assert_int_equal(corm_errcode(t), 0);
+    assert_int_equal(nlog, 0);
+    /* out of memory while loading: NULL and CORM_ENOMEM, and the session goes on */
+    Article *second = v[1];
+    util_alloc_fail_after(0);
+    void *got = corm_related(t, second, Article_notes);
+    util_alloc_fail_after(-1);
+    assert_null(got);
+    assert_int_equal(corm_errcode(t), CORM_ENOMEM);
+    assert_false(corm_is_loaded(second, Article_notes));
+    assert_null(corm_related(t, second, Article_notes)); /* no notes */
+    assert_int_equal(corm_errcode(t), 0);
+    assert_true(corm_is_loaded(second, Article_notes));
+    corm_session_free(t);
+}
+
+/* corm_related in a loop is the N+1 pattern too. */
+static void related_in_a_loop_is_reported(void **state)
+{
+    (void)state;
+    author("r1", 1, 0);
+    author("r2", 1, 0);
+    OK(corm_commit(s));
+    corm_session *t = corm_session_new(db);
+    corm_query *q = corm_query_new(t, Author);
+    Author **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(corm_related(t, v[i], Author_articles));
+    assert_non_null(strstr(warning, "N+1: Author.articles"));
+    corm_session_free(t);
+}
+
 static void lazy_loads_one_at_a_time_are_reported(void **state)
 {
     (void)state;
@@ -925,6 +1017,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_declarations_are_refused),
+        cmocka_unit_test_setup_teardown(related_loads_on_first_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(related_in_a_loop_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(save_cascade_inserts_children_with_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(cascade_deletes_unloaded_children_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(passive_deletes_leave_children_to_the_database, setup,

@@ -706,6 +706,23 @@ int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
  * (by corm_rel_add or by its key) is not put back, and children added with
  * corm_rel_add stay in the collection. */
 int corm_load(corm_session *s, void *obj, const corm_relation *rel);
+/* Whether obj's relationship rel has been loaded (corm_load, corm_related,
+ * an eager option, or set by corm_rel_add on a loaded parent): only then
+ * does its field say what the database holds — a NULL to-one is "no row",
+ * an empty array "no children". false for NULL, an object corm did not
+ * make, or rel of another model. */
+bool corm_is_loaded(const void *obj, const corm_relation *rel);
+/* The relationship, loaded on first use (SQLAlchemy's lazy="select"), in
+ * one expression: `User *u = corm_related(s, post, Post_user);`. A to-one
+ * gives the object or NULL; a to-many the field's items after loading
+ * (obj->rel.n of them; NULL when there are none). NULL is "no row" when
+ * corm_errcode(s) is 0, else the error (CORM_EINVAL for an object of
+ * another session or rel of another model, a database error from the
+ * SELECT). Loaded once: later calls read the field (corm_load reloads). A
+ * new or deleted object's field is returned as it is, without SQL. Each
+ * load counts for the N+1 warning as corm_load does. */
+void *corm_related_(corm_session *s, void *obj, const corm_relation *rel);
+#define corm_related(s, obj, rel) corm_related_((s), (obj), (rel))
 /* Eager loading for a query: after its rows, each relationship on the path
  * (User_posts, then Post_comments, ...) is loaded for all the objects of the
  * level before in one SELECT ... WHERE key IN (...) (chunked by 500 keys).

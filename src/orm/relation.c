@@ -836,6 +836,33 @@ int corm_load(corm_session *s, void *obj, const corm_relation *rel)
     return orm_rel_load(s, sr, &o, 1, false, NULL, NULL);
 }
 
+bool corm_is_loaded(const void *obj, const corm_relation *rel)
+{
+    if (!obj || !rel)
+        return false;
+    orm_obj *o = orm_hdr(obj);
+    return o->magic == ORM_MAGIC && rel->model == o->mp->model && is_loaded(o, rel);
+}
+
+void *corm_related_(corm_session *s, void *obj, const corm_relation *rel)
+{
+    util_err_clear(&s->err);
+    orm_obj *o = orm_check(s, obj);
+    const sch_rel *sr = o ? rel_for(s, o, rel) : NULL;
+    if (!sr)
+        return NULL;
+    /* a new or deleted object's field is what the user made it */
+    if (o->state == OBJ_PERSISTENT && !is_loaded(o, rel)) {
+        count_lazy_load(s, sr, o);
+        if (orm_rel_load(s, sr, &o, 1, false, NULL, NULL) < 0)
+            return NULL;
+    }
+    char *field = (char *)obj + rel->offset;
+    if (rel->kind == CORM_REL_MANY_TO_ONE || rel->kind == CORM_REL_ONE_TO_ONE)
+        return *(void **)(void *)field;
+    return ((many *)(void *)field)->items;
+}
+
 /* ---- changing ------------------------------------------------------------------- */
 
 static int add_link(corm_session *s, const sch_rel *sr, orm_obj *a, orm_obj *b, enum orm_link_op op)
