@@ -975,6 +975,40 @@ static void related_loads_on_first_use(void **state)
     corm_session_free(t);
 }
 
+/* An expired article read again with another author (changed by another
+ * session) no longer points at the old one: corm_related reads the new. */
+static void expiring_follows_a_moved_key(void **state)
+{
+    (void)state;
+    author("m1", 1, 0);
+    Author *b = author("m2", 0, 0);
+    OK(corm_commit(s));
+    int64_t b_id = b->id;
+    corm_session *t = corm_session_new(db);
+    corm_query *q = corm_query_new(t, Article);
+    Article **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    Author *first = corm_related(t, v[0], Article_author);
+    assert_string_equal(first->name, "m1");
+    Article *theirs;
+    OK(corm_get(s, Article, v[0]->id, &theirs));
+    theirs->author_id = b_id;
+    OK(corm_commit(s));
+    OK(corm_expire(t, v[0]));
+    Article *again;
+    OK(corm_get(t, Article, v[0]->id, &again));
+    assert_int_equal(again->author_id, b_id);
+    assert_false(corm_is_loaded(again, Article_author));
+    assert_null(again->author);
+    Author *now = corm_related(t, again, Article_author);
+    assert_non_null(now);
+    assert_string_equal(now->name, "m2");
+    assert_false(corm_is_modified(t, again));
+    OK(corm_commit(t)); /* nothing to write */
+    corm_session_free(t);
+}
+
 /* corm_related in a loop is the N+1 pattern too. */
 static void related_in_a_loop_is_reported(void **state)
 {
@@ -1019,6 +1053,7 @@ int main(void)
         cmocka_unit_test(bad_declarations_are_refused),
         cmocka_unit_test_setup_teardown(related_loads_on_first_use, setup, teardown),
         cmocka_unit_test_setup_teardown(related_in_a_loop_is_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(expiring_follows_a_moved_key, setup, teardown),
         cmocka_unit_test_setup_teardown(save_cascade_inserts_children_with_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(cascade_deletes_unloaded_children_by_key, setup, teardown),
         cmocka_unit_test_setup_teardown(passive_deletes_leave_children_to_the_database, setup,

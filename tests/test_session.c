@@ -46,6 +46,105 @@ static void add_commit_fills_keys_and_defaults(void **state)
     corm_session_free(s);
 }
 
+/* What another session committed, as a long-lived session sees it: not
+ * through its identity map, until the object is expired; then corm_get and
+ * queries read it again, into the same object. */
+static void expired_objects_see_other_writers(void **state)
+{
+    (void)state;
+    corm_session *a = corm_session_new(fx.db), *b = corm_session_new(fx.db);
+    User *u = fx_user(a, "ann", 30);
+    int64_t id = u->id;
+    User *theirs;
+    OK(corm_get(b, User, id, &theirs));
+    theirs->age = 31;
+    OK(corm_commit(b));
+    User *g;
+    OK(corm_get(a, User, id, &g));
+    assert_int_equal(g->age, 30); /* the identity map: no SELECT, the old value */
+    OK(corm_expire(a, u));
+    fx_clear_log(&fx);
+    OK(corm_get(a, User, id, &g));
+    assert_ptr_equal(g, u);
+    assert_int_equal(u->age, 31);
+    assert_int_equal(fx_count(&fx, "SELECT"), 1);
+    OK(corm_get(a, User, id, &g)); /* read once: no longer expired */
+    assert_int_equal(fx_count(&fx, "SELECT"), 1);
+    assert_false(corm_is_modified(a, u));
+
+    /* a query meets the row: expire_all, then the new value */
+    theirs->age = 32;
+    OK(corm_commit(b));
+    corm_query *q = corm_query_new(a, User);
+    User **all;
+    size_t n;
+    OK(corm_all(q, &all, &n));
+    assert_int_equal(u->age, 31);
+    corm_expire_all(a);
+    q = corm_query_new(a, User);
+    OK(corm_all(q, &all, &n));
+    assert_int_equal(n, 1);
+    assert_ptr_equal(all[0], u);
+    assert_int_equal(u->age, 32);
+
+    /* changed after expiring: an ordinary change, kept and written */
+    theirs->age = 33;
+    OK(corm_commit(b));
+    OK(corm_expire(a, u));
+    u->age = 40;
+    OK(corm_get(a, User, id, &g));
+    assert_int_equal(u->age, 40);
+    OK(corm_commit(a));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\""), 40);
+    fx_clear_log(&fx);
+    OK(corm_get(a, User, id, &g)); /* still expired: read again once, now */
+    assert_int_equal(fx_count(&fx, "SELECT"), 1);
+    assert_int_equal(u->age, 40);
+
+    /* expire_on_commit: off by default, on when asked */
+    OK(corm_refresh(b, theirs));
+    theirs->age = 41;
+    OK(corm_commit(b));
+    User *other = fx_user(a, "bob", 20); /* a commit of a's own */
+    (void)other;
+    OK(corm_get(a, User, id, &g));
+    assert_int_equal(u->age, 40);
+    corm_session_set_expire_on_commit(a, true);
+    fx_user(a, "cy", 20);
+    OK(corm_get(a, User, id, &g));
+    assert_int_equal(u->age, 41);
+
+    /* the row gone: corm_get says so, as for any missing row */
+    OK(corm_delete(b, theirs));
+    OK(corm_commit(b));
+    OK(corm_expire(a, u));
+    OK(corm_get(a, User, id, &g));
+    assert_null(g);
+    corm_session_free(a);
+    corm_session_free(b);
+}
+
+/* Expiring what has unsaved changes, or what is not in the database, is
+ * refused with a sentence; the session goes on. */
+static void expiring_refuses_unsaved_objects(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *u = fx_user(s, "dee", 30);
+    u->age = 31;
+    assert_int_equal(corm_expire(s, u), CORM_ESTATE);
+    assert_non_null(strstr(corm_errmsg(s), "User id = "));
+    assert_non_null(strstr(corm_errmsg(s), "changes not yet flushed"));
+    assert_int_equal(u->age, 31); /* nothing discarded */
+    User *fresh = corm_new(s, User);
+    assert_int_equal(corm_expire(s, fresh), CORM_ESTATE);
+    assert_non_null(strstr(corm_errmsg(s), "only a persistent object"));
+    OK(corm_commit(s));
+    OK(corm_expire(s, u));
+    assert_int_equal(corm_expire(s, NULL), CORM_EINVAL);
+    corm_session_free(s);
+}
+
 static void identity_map_returns_the_same_pointer(void **state)
 {
     (void)state;
@@ -701,6 +800,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(add_commit_fills_keys_and_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(hooks_run_around_the_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_objects_see_other_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(expiring_refuses_unsaved_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(unchanged_object_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(one_changed_column_writes_one_column, setup, teardown),
         cmocka_unit_test_setup_teardown(delete_and_flush_order, setup, teardown),

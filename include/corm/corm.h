@@ -414,6 +414,29 @@ int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out);
 /* Reload every column of a persistent object from the database, discarding
  * unflushed changes. CORM_ENOTFOUND when its row is gone. */
 int corm_refresh(corm_session *s, void *obj);
+/* Expire obj (SQLAlchemy's session.expire): its columns are read again the
+ * next time the session meets its row — corm_get (which asks the database
+ * instead of the identity map), a query returning it, a relationship
+ * loading it — so that a long-lived session sees what others committed;
+ * corm_refresh reads it at once. C has no attribute access to hook, so
+ * until then its fields hold the values they had. A many-to-one whose key
+ * the new row changes is unloaded (corm_related reads it again). Changing
+ * an expired object before it is read makes it an ordinary change, which
+ * is kept and written; the object stays expired, and is read again when
+ * next met after the flush. CORM_ESTATE for an object that is not persistent or
+ * has changes not yet flushed (flush them, or corm_refresh to discard). */
+int corm_expire(corm_session *s, void *obj);
+/* corm_expire for every persistent object of the session without
+ * unflushed changes. */
+void corm_expire_all(corm_session *s);
+/* Expire every object at each successful commit (SQLAlchemy's
+ * expire_on_commit). Off by default in corm, unlike SQLAlchemy: there a
+ * read of an expired attribute loads it, so expiring costs only what is
+ * read; in C a field cannot load itself, so expired objects keep their old
+ * values until the session meets their rows again, and turning this on
+ * makes every corm_get after a commit a SELECT. Turn it on for a
+ * long-lived session that must see other writers' changes without asking. */
+void corm_session_set_expire_on_commit(corm_session *s, bool on);
 /* Forget the object: it is no longer tracked or written. Its memory stays
  * valid until corm_session_free. */
 int corm_expunge(corm_session *s, void *obj);

@@ -94,8 +94,9 @@ typedef struct orm_obj {
     uint8_t state;
     uint8_t in_list : 1;  /* has an entry in its mapper's list */
     uint8_t has_snap : 1;
-    uint8_t seen : 6;     /* scratch marks: a query collecting distinct objects (1),
+    uint8_t seen : 5;     /* scratch marks: a query collecting distinct objects (1),
                              relation.c's SEEN_* (2, 4, 8) */
+    uint8_t expired : 1;  /* corm_expire: read again when its row is next met */
     uint32_t sid;         /* its session's number */
     const sch_mapper *mp;
 } orm_obj;
@@ -241,6 +242,7 @@ struct corm_session {
     bool one_by_one;         /* flush a row per statement (to name the row a
                                 many-row statement failed on) */
     bool rows_failed;        /* a many-row statement failed in this flush */
+    bool expire_on_commit;   /* corm_session_set_expire_on_commit */
     util_buf sql;
     struct orm_sqlc *sqlc;   /* statement texts a flush built, ORM_SQLC per mapper */
     void **scratch;          /* rows being collected */
@@ -347,6 +349,10 @@ void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow);
 /* The snapshot takes o's to-one pointers: a flush found them pointing
  * where the keys, unchanged, already point. */
 void orm_rel_sync_pointers(orm_obj *o);
+/* After an expired o's columns were read again over its snapshot's: each
+ * loaded many-to-one whose key the database changed is unloaded (NULL, not
+ * loaded), for corm_related or corm_load to read again. */
+void orm_rel_drop_moved(orm_obj *o);
 /* Undo a J_LOADED or J_COLL entry: the relationship field (and, for a
  * load, its snapshot) as it was before. */
 void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load);

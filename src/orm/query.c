@@ -672,7 +672,10 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         return orm_set_error(s, CORM_ETYPE, "%s: a row whose primary key is not of the key's type",
                              mp->model->name);
     orm_obj *o = how == LOAD_NEW || how == LOAD_STREAM ? NULL : orm_imap_find(s, mp, &key, h);
-    if (o && (how == LOAD_KEEP || (how == LOAD_FRESHEN && corm_is_modified(s, orm_data(o))))) {
+    /* an expired object is read again, unless changed since it expired */
+    bool reread = o && o->expired && o->state == OBJ_PERSISTENT && !corm_is_modified(s, orm_data(o));
+    if (o && !reread &&
+        (how == LOAD_KEEP || (how == LOAD_FRESHEN && corm_is_modified(s, orm_data(o))))) {
         *out = o;
         return CORM_OK;
     }
@@ -700,6 +703,11 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         o->state = OBJ_STREAMED;
         *out = o;
         return CORM_OK;
+    }
+    if (o->expired) {
+        if (mp->has_to_one)
+            orm_rel_drop_moved(o);
+        o->expired = 0;
     }
     memcpy(orm_snap(o), obj, o->mp->stride);
     o->has_snap = true;
@@ -1286,6 +1294,11 @@ int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out)
         return orm_set_error(s, CORM_EINVAL, "model %s is not registered with the engine",
                              m ? m->name : "(null)");
     orm_obj *o = orm_imap_get(s, mp, &pk);
+    if (o && o->expired && o->state == OBJ_PERSISTENT && !corm_is_modified(s, orm_data(o))) {
+        int rc = load_by_key(s, mp, &pk, LOAD_KEEP, &o); /* read again */
+        if (rc < 0 || !o)
+            return rc; /* its row is gone: NULL, as for any missing row */
+    }
     if (!o || o->state != OBJ_PERSISTENT) {
         if (o) /* deleted in this session */
             return CORM_OK;

@@ -836,6 +836,32 @@ int corm_load(corm_session *s, void *obj, const corm_relation *rel)
     return orm_rel_load(s, sr, &o, 1, false, NULL, NULL);
 }
 
+void orm_rel_drop_moved(orm_obj *o)
+{
+    for (size_t i = 0; i < o->mp->nrels; i++) {
+        const sch_rel *sr = &o->mp->rels[i];
+        const corm_relation *r = sr->rel;
+        if (r->kind != CORM_REL_MANY_TO_ONE || !is_loaded(o, r))
+            continue;
+        const corm_column *fk = sr->fk;
+        const char *now = (const char *)orm_data(o) + fk->offset;
+        const char *was = (const char *)orm_snap(o) + fk->offset;
+        bool same;
+        if (orm_is_pointer(fk)) {
+            const char *a = *(const char *const *)(const void *)now;
+            const char *b = *(const char *const *)(const void *)was;
+            same = a == b || (a && b && strcmp(a, b) == 0);
+        } else {
+            same = memcmp(now, was, fk->size) == 0 &&
+                   (!orm_flagged(fk) || orm_bit(orm_nulls(o), fk) == orm_bit(orm_snap_nulls(o), fk));
+        }
+        if (!same) {
+            *to_one(o, r) = NULL;
+            *orm_loaded(o, false) &= ~((uint64_t)1 << r->index);
+        }
+    }
+}
+
 bool corm_is_loaded(const void *obj, const corm_relation *rel)
 {
     if (!obj || !rel)

@@ -272,6 +272,7 @@ orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot)
     o->in_list = false;
     o->has_snap = false;
     o->seen = 0;
+    o->expired = 0;
     o->mp = mp;
     o->sid = s->sid;
     return o;
@@ -822,6 +823,8 @@ int corm_commit(corm_session *s)
     }
     settle(s);
     orm_release_conn(s);
+    if (s->expire_on_commit)
+        corm_expire_all(s);
     if (orm_event_on(s, CORM_AFTER_COMMIT, NULL) && (rc = orm_event_run(s, CORM_AFTER_COMMIT, NULL)) < 0)
         return rc; /* committed: the hook's code says what it could not do after */
     return CORM_OK;
@@ -878,6 +881,39 @@ static int nested_end(corm_session *s, bool commit)
 
 int corm_commit_nested(corm_session *s) { return nested_end(s, true); }
 int corm_rollback_nested(corm_session *s) { return nested_end(s, false); }
+
+int corm_expire(corm_session *s, void *obj)
+{
+    util_err_clear(&s->err);
+    orm_obj *o = orm_check(s, obj);
+    if (!o)
+        return s->err.code;
+    if (o->state != OBJ_PERSISTENT)
+        return orm_set_error(s, CORM_ESTATE, "%s: only a persistent object can be expired (this "
+                             "one is new, deleted or gone)", o->mp->model->name);
+    if (orm_obj_dirty(o)) {
+        char vb[96];
+        corm_value key = sql_field_value(o->mp->pk, orm_snap(o), false);
+        return orm_set_error(s, CORM_ESTATE, "%s %s = %s has changes not yet flushed: flush them, "
+                             "or discard them with corm_refresh, before expiring it",
+                             o->mp->model->name, o->mp->pk->name,
+                             util_value_repr(&key, vb, sizeof vb));
+    }
+    o->expired = 1;
+    return CORM_OK;
+}
+
+void corm_expire_all(corm_session *s)
+{
+    for (size_t r = 0; r < s->e->meta.n; r++)
+        for (size_t i = 0; i < s->lists[r].n; i++) {
+            orm_obj *o = s->lists[r].v[i];
+            if (o && o->state == OBJ_PERSISTENT && !orm_obj_dirty(o))
+                o->expired = 1;
+        }
+}
+
+void corm_session_set_expire_on_commit(corm_session *s, bool on) { s->expire_on_commit = on; }
 
 bool corm_is_modified(const corm_session *s, const void *obj)
 {
