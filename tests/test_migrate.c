@@ -940,6 +940,8 @@ static void out_of_memory_in_migrations(void **state)
         char id[64] = "";
         util_alloc_fail_after(n);
         int rc1 = corm_check_schema(e, &d);
+        char msg1[512];
+        snprintf(msg1, sizeof msg1, "%s", corm_engine_errmsg(e));
         int rc2 = corm_migrate_autogenerate(e, migs, "oom", devnull, id, sizeof id);
         int rc3 = corm_migrate_history(e, migs, devnull, false);
         int rc4 = corm_inspect(e, devnull, NULL);
@@ -948,7 +950,8 @@ static void out_of_memory_in_migrations(void **state)
         corm_schema_diff_free(d);
         if ((rc1 < 0 && rc1 != CORM_ENOMEM) || (rc2 < 0 && rc2 != CORM_ENOMEM) ||
             (rc3 < 0 && rc3 != CORM_ENOMEM) || (rc4 < 0 && rc4 != CORM_ENOMEM))
-            fail_msg("allocation %ld: %d %d %d %d: %s", n, rc1, rc2, rc3, rc4, corm_engine_errmsg(e));
+            fail_msg("allocation %ld: %d %d %d %d: %s (check: %s)", n, rc1, rc2, rc3, rc4,
+                     corm_engine_errmsg(e), msg1);
         if (rc2 == 1) { /* a revision was written: remove it for the next round */
             char cmd[400];
             snprintf(cmd, sizeof cmd, "rm -f '%s'/%s_*.sql", migs, id);

@@ -794,11 +794,125 @@ static void hooks_run_around_the_flush(void **state)
     corm_session_free(s);
 }
 
+/* Optimistic concurrency: a version column (CORM_VERSION). */
+#define CORM_DEFINE_MODELS
+#define DOC_FIELDS(COLUMN, RELATION)                                   \
+    COLUMN(id,      CORM_INTEGER,    CORM_PRIMARY_KEY)                  \
+    COLUMN(title,   CORM_STRING(40), CORM_NOT_NULL)                     \
+    COLUMN(body,    CORM_TEXT,       0)                                 \
+    COLUMN(version, CORM_INTEGER,    CORM_NOT_NULL | CORM_VERSION)
+CORM_MODEL(Doc, "doc", DOC_FIELDS)
+#define BAD_VERSION_FIELDS(COLUMN, RELATION)                           \
+    COLUMN(id,      CORM_INTEGER,    CORM_PRIMARY_KEY)                  \
+    COLUMN(version, CORM_TEXT,       CORM_VERSION)
+CORM_MODEL(BadVersion, "bad_version", BAD_VERSION_FIELDS)
+#define TWO_VERSIONS_FIELDS(COLUMN, RELATION)                          \
+    COLUMN(id, CORM_INTEGER, CORM_PRIMARY_KEY)                          \
+    COLUMN(v1, CORM_INTEGER, CORM_VERSION)                              \
+    COLUMN(v2, CORM_INTEGER, CORM_VERSION)
+CORM_MODEL(TwoVersions, "two_versions", TWO_VERSIONS_FIELDS)
+
+static void a_version_column_refuses_stale_writes(void **state)
+{
+    (void)state;
+    static const corm_model *const docs[] = { Doc_model, NULL };
+    corm_engine *e;
+    OK(corm_engine_open(&e, fx.url, docs));
+    OK(corm_drop_all(e));
+    OK(corm_create_all(e));
+    corm_session *a = corm_session_new(e), *b = corm_session_new(e);
+    Doc *d = corm_new(a, Doc);
+    d->title = "draft";
+    OK(corm_add(a, d));
+    OK(corm_commit(a));
+    assert_int_equal(d->version, 1); /* a new row is at version 1 */
+    assert_int_equal(db_int(fx.url, "SELECT version FROM doc"), 1);
+    int64_t id = d->id;
+
+    /* two sessions read version 1; the first write wins, the second is stale */
+    Doc *theirs;
+    OK(corm_get(b, Doc, id, &theirs));
+    d->title = "final";
+    OK(corm_commit(a));
+    assert_int_equal(d->version, 2);
+    theirs->body = "my edit";
+    assert_int_equal(corm_commit(b), CORM_ESTALE);
+    char want[96];
+    snprintf(want, sizeof want, "Doc id = %lld: the row was changed", (long long)id);
+    assert_non_null(strstr(corm_errmsg(b), want));
+    assert_non_null(strstr(corm_errmsg(b), "version 1"));
+    assert_string_equal(corm_err_name(CORM_ESTALE), "CORM_ESTALE");
+    assert_string_equal(theirs->body, "my edit"); /* kept, as after any failed commit */
+    assert_int_equal(theirs->version, 1);
+    char buf[64];
+    assert_string_equal(db_text(fx.url, "SELECT title FROM doc", buf, sizeof buf), "final");
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM doc WHERE body IS NULL"), 1);
+    /* reload, change again: written at version 3, both changes there */
+    OK(corm_refresh(b, theirs));
+    assert_int_equal(theirs->version, 2);
+    theirs->body = "my edit";
+    OK(corm_commit(b));
+    assert_int_equal(theirs->version, 3);
+    assert_string_equal(db_text(fx.url, "SELECT body FROM doc", buf, sizeof buf), "my edit");
+    assert_string_equal(db_text(fx.url, "SELECT title FROM doc", buf, sizeof buf), "final");
+
+    /* a stale DELETE is refused too; the session goes on */
+    OK(corm_delete(a, d));
+    assert_int_equal(corm_commit(a), CORM_ESTALE);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM doc"), 1);
+    OK(corm_rollback(a));
+    OK(corm_refresh(a, d));
+    OK(corm_delete(a, d));
+    OK(corm_commit(a));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM doc"), 0);
+
+    /* many rows in one flush, one of them stale: that one named, none written */
+    Doc *many[300];
+    for (int i = 0; i < 300; i++) {
+        many[i] = corm_new(a, Doc);
+        snprintf(buf, sizeof buf, "doc %d", i);
+        many[i]->title = corm_strdup(a, buf);
+        OK(corm_add(a, many[i]));
+    }
+    OK(corm_commit(a));
+    Doc *one;
+    OK(corm_get(b, Doc, many[150]->id, &one));
+    one->title = "changed by b";
+    OK(corm_commit(b));
+    for (int i = 0; i < 300; i++)
+        many[i]->body = "edited by a";
+    assert_int_equal(corm_commit(a), CORM_ESTALE);
+    snprintf(want, sizeof want, "Doc id = %lld:", (long long)many[150]->id);
+    assert_non_null(strstr(corm_errmsg(a), want));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM doc WHERE body IS NOT NULL"), 0);
+    OK(corm_refresh(a, many[150]));
+    many[150]->body = "edited by a";
+    OK(corm_commit(a));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM doc WHERE body IS NOT NULL"), 300);
+    assert_int_equal(db_int(fx.url, "SELECT MAX(version) FROM doc"), 3);
+    corm_session_free(a);
+    corm_session_free(b);
+    OK(corm_drop_all(e));
+    corm_engine_close(e);
+
+    /* declarations refused when the engine opens */
+    static const corm_model *const bad[] = { BadVersion_model, NULL };
+    assert_int_equal(corm_engine_open(&e, "sqlite://", bad), CORM_ESCHEMA);
+    assert_non_null(strstr(corm_engine_errmsg(e), "model BadVersion, column version"));
+    assert_non_null(strstr(corm_engine_errmsg(e), "INTEGER or BIGINT"));
+    corm_engine_close(e);
+    static const corm_model *const two[] = { TwoVersions_model, NULL };
+    assert_int_equal(corm_engine_open(&e, "sqlite://", two), CORM_ESCHEMA);
+    assert_non_null(strstr(corm_engine_errmsg(e), "a second version column"));
+    corm_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(add_commit_fills_keys_and_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(hooks_run_around_the_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_version_column_refuses_stale_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_objects_see_other_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(expiring_refuses_unsaved_objects, setup, teardown),

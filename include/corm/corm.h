@@ -57,7 +57,8 @@ extern "C" {
     XX(ESQL,       -23, "the database rejected the statement")                \
     XX(EIO,        -24, "database I/O error")                                \
     XX(EINDOUBT,   -25, "connection lost during COMMIT: it may have been applied") \
-    XX(EUNSUPPORTED,-26, "not supported by this database or cluster")
+    XX(EUNSUPPORTED,-26, "not supported by this database or cluster")         \
+    XX(ESTALE,     -27, "row was changed by someone else")
 
 typedef enum corm_errno {
     CORM_OK = 0,

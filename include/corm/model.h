@@ -121,7 +121,14 @@ enum {
     CORM_UNIQUE      = 1 << 1,
     CORM_NOT_NULL    = 1 << 2,
     CORM_INDEX       = 1 << 3, /* a single-column index */
-    CORM_SENSITIVE   = 1 << 4  /* its values are masked in the SQL echo */
+    CORM_SENSITIVE   = 1 << 4, /* its values are masked in the SQL echo */
+    /* Optimistic concurrency (SQLAlchemy's version_id_col): an INTEGER
+     * column, one per model, that corm sets to 1 on INSERT and adds one to
+     * at every UPDATE; each UPDATE and DELETE of the row requires the
+     * version it read (WHERE ... AND version = ?), and a row that another
+     * transaction changed or deleted meanwhile fails the flush with
+     * CORM_ESTALE. */
+    CORM_VERSION     = 1 << 5
 };
 
 /* A client default: text parsed as the column's type at registration and

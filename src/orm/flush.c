@@ -119,12 +119,19 @@ static void put_placeholders(sql_ctx *x, size_t from, size_t n)
     }
 }
 
+/* WHERE key = ? [AND version = ?: the version the row was read at] */
 static void put_where_pk(sql_ctx *x, const sch_mapper *mp, size_t nparams)
 {
     util_buf_puts(x->b, " WHERE ");
     sql_put_ident(x, mp->pk->name);
     util_buf_puts(x->b, " = ");
     put_placeholders(x, nparams, 1);
+    if (mp->version) {
+        util_buf_puts(x->b, " AND ");
+        sql_put_ident(x, mp->version->name);
+        util_buf_puts(x->b, " = ");
+        put_placeholders(x, nparams + 1, 1);
+    }
 }
 
 static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uint64_t mask,
@@ -374,10 +381,25 @@ static void batch_abandon(corm_session *s, batch *b, size_t from)
     s->rows.n = 0;
 }
 
-/* The error of an UPDATE that matched no row. */
+/* A version column's value in the snapshot (what the row was read at). */
+static int64_t version_read(orm_obj *o)
+{
+    return sql_field_value(o->mp->version, orm_snap(o), false).u.i;
+}
+
+/* The error of an UPDATE or a versioned DELETE that matched no row. */
 static int gone(corm_session *s, orm_obj *o)
 {
     char repr[256];
+    if (o->mp->version) {
+        char vb[96];
+        corm_value key = sql_field_value(o->mp->pk, orm_snap(o), false);
+        return orm_set_error(s, CORM_ESTALE, "%s %s = %s: the row was changed or deleted by "
+                             "someone else since it was read at %s %lld (reload it with "
+                             "corm_refresh, then make the change again)", o->mp->model->name,
+                             o->mp->pk->name, util_value_repr(&key, vb, sizeof vb),
+                             o->mp->version->name, (long long)version_read(o));
+    }
     return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
                          "transaction?)", o->mp->model->name,
                          corm_repr(orm_data(o), repr, sizeof repr));
@@ -559,7 +581,10 @@ static int batch_row(corm_session *s, batch *b, enum orm_sqlk kind, uint64_t mas
 static int batch_send(corm_session *s, batch *b, const sql_text *t, sent *e)
 {
     const drv_driver *d = s->conn->drv;
-    bool via_send = d->send && !(d->send_counts_only && (e->kind == SQLK_INSERT || s->one_by_one));
+    /* an array binding counts rows for the whole array only: not for a
+     * versioned row, whose miss must be named */
+    bool via_send = d->send && !(d->send_counts_only && (e->kind == SQLK_INSERT || s->one_by_one ||
+                                                        e->o->mp->version));
     int rc;
     if (!t)
         return s->err.code;
@@ -621,6 +646,11 @@ static int insert(corm_session *s, batch *b, orm_obj *o)
             dflt = true;
             continue;
         }
+        if (c == mp->version && unset(o, c)) { /* a new row is at version 1 */
+            int64_t one = 1;
+            memcpy((char *)obj + c->offset, &one, sizeof one);
+            corm_set_null(obj, c, false);
+        }
         corm_value v = sql_field_value(c, obj, eff_null(o, c));
         if ((rc = push(s, c, &v)) < 0)
             return rc;
@@ -678,6 +708,8 @@ static int inserted(corm_session *s, sent *e)
     return ORM_EVENT(s, CORM_AFTER_INSERT, o);
 }
 
+/* The key, and the version the row was read at: the WHERE of an UPDATE
+ * or DELETE. */
 static int bind_pk(corm_session *s, orm_obj *o)
 {
     const corm_column *pk = o->mp->pk;
@@ -685,7 +717,11 @@ static int bind_pk(corm_session *s, orm_obj *o)
     sql_param *p = sql_params_push(&s->params);
     if (!p)
         return orm_set_error(s, CORM_ENOMEM, "out of memory");
-    return sql_param_set(p, pk, &v, false, &s->err);
+    int rc = sql_param_set(p, pk, &v, false, &s->err);
+    if (rc < 0 || !o->mp->version)
+        return rc;
+    corm_value ver = corm_v_int(version_read(o));
+    return push(s, o->mp->version, &ver);
 }
 
 static int update(corm_session *s, batch *b, orm_obj *o)
@@ -712,7 +748,7 @@ static int update(corm_session *s, batch *b, orm_obj *o)
     s->params.n = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
-        if (c == mp->pk || !orm_column_changed(o, c))
+        if (c == mp->pk || c == mp->version || !orm_column_changed(o, c))
             continue;
         corm_value v = sql_field_value(c, obj, eff_null(o, c));
         if ((rc = push(s, c, &v)) < 0)
@@ -724,12 +760,19 @@ static int update(corm_session *s, batch *b, orm_obj *o)
             orm_rel_sync_pointers(o);
         return CORM_OK;
     }
+    if (mp->version) { /* the next version, set in the object once written */
+        corm_value next = corm_v_int(version_read(o) + 1);
+        if ((rc = push(s, mp->version, &next)) < 0)
+            return rc;
+        mask |= (uint64_t)1 << mp->version->index;
+    }
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
     sent e = { .o = o, .kind = SQLK_UPDATE };
     if (!(e.before = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
-    if (s->conn->drv->update_from_values && !s->one_by_one)
+    /* a versioned row's UPDATE is counted alone: a miss is that row's */
+    if (s->conn->drv->update_from_values && !s->one_by_one && !mp->version)
         return batch_row(s, b, SQLK_UPDATE_ROWS, mask, &e);
     return batch_send(s, b, orm_statement(s, mp, SQLK_UPDATE, mask), &e);
 }
@@ -743,6 +786,10 @@ static int finish_update(corm_session *s, sent *e, bool counted)
         return gone(s, o);
     if ((rc = orm_journal(s, o, J_UPDATED, false, e->before)) < 0)
         return rc;
+    if (o->mp->version) { /* what the UPDATE wrote */
+        int64_t next = version_read(o) + 1;
+        memcpy((char *)orm_data(o) + o->mp->version->offset, &next, sizeof next);
+    }
     orm_take_snapshot(o);
     return ORM_EVENT(s, CORM_AFTER_UPDATE, o);
 }
@@ -756,7 +803,7 @@ static int delete(corm_session *s, batch *b, orm_obj *o)
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
     sent e = { .o = o, .kind = SQLK_DELETE };
-    if (!s->one_by_one)
+    if (!s->one_by_one && !o->mp->version) /* a versioned row's DELETE is counted alone */
         return batch_row(s, b, SQLK_DELETE_ROWS, 0, &e);
     return batch_send(s, b, orm_statement(s, o->mp, SQLK_DELETE, 0), &e);
 }
@@ -764,6 +811,8 @@ static int delete(corm_session *s, batch *b, orm_obj *o)
 static int finish_delete(corm_session *s, sent *e)
 {
     int rc;
+    if (e->o->mp->version && s->conn->drv->changes(s->conn->dc) != 1)
+        return gone(s, e->o);
     if ((rc = orm_journal(s, e->o, J_DELETED, false, NULL)) < 0)
         return rc;
     e->o->state = OBJ_GONE; /* stays listed and mapped until COMMIT, so that undo cannot fail */

@@ -211,12 +211,21 @@ static int check_model(const corm_model *m, util_err *err)
         return bad(err, m, NULL, "a model needs a name and a table name");
     if (m->ncolumns == 0)
         return bad(err, m, NULL, "a model needs columns");
-    const corm_column *pk = NULL;
+    const corm_column *pk = NULL, *version = NULL;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
         int rc = check_column(m, c, i, err);
         if (rc < 0)
             return rc;
+        if (c->flags & CORM_VERSION) {
+            if (version)
+                return bad(err, m, c, "a second version column (CORM_VERSION); a model has one");
+            if ((c->type != CORM_TYPE_INTEGER && c->type != CORM_TYPE_BIGINT) ||
+                (c->flags & CORM_PRIMARY_KEY))
+                return bad(err, m, c, "a version column (CORM_VERSION) is an INTEGER or BIGINT "
+                           "column that is not the primary key");
+            version = c;
+        }
         if (c->flags & CORM_PRIMARY_KEY) {
             if (pk) {
                 char what[200];
@@ -515,6 +524,8 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
         const corm_column *c = m->columns[i];
         if (c->flags & CORM_PRIMARY_KEY)
             mp->pk = c;
+        if (c->flags & CORM_VERSION)
+            mp->version = c;
         mp->has_server_defaults |= c->server_default != NULL;
         mp->has_default_fns |= c->default_fn != NULL;
     }

@@ -29,6 +29,7 @@ typedef struct sch_mapper {
     const corm_model *model;
     size_t rank;                /* position in dependency order */
     const corm_column *pk;
+    const corm_column *version; /* CORM_VERSION, or NULL */
     bool pk_autoinc;            /* an integer key the database assigns */
     bool has_server_defaults;
     bool has_default_fns;
