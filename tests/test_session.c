@@ -794,6 +794,117 @@ static void hooks_run_around_the_flush(void **state)
     corm_session_free(s);
 }
 
+/* corm_merge: a struct from anywhere onto the session's object for its key. */
+static void merge_copies_onto_the_sessions_object(void **state)
+{
+    (void)state;
+    corm_session *a = corm_session_new(fx.db), *b = corm_session_new(fx.db);
+    User *ann = fx_user(a, "ann", 30);
+    /* a struct filled by hand, as from a request: its strings in a buffer */
+    char mail[32] = "ann@new.example";
+    User src = { .id = ann->id, .username = "ann", .email = mail, .age = 31 };
+    User *got;
+    OK(corm_merge(a, User, &src, &got));
+    assert_ptr_equal(got, ann); /* the object the session holds */
+    assert_int_equal(ann->age, 31);
+    strcpy(mail, "overwritten");
+    assert_string_equal(ann->email, "ann@new.example"); /* copied, not borrowed */
+    assert_true(corm_is_modified(a, ann));
+    fx_clear_log(&fx);
+    OK(corm_commit(a));
+    assert_int_equal(fx_count(&fx, "UPDATE"), 1);
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\""), 31);
+    /* another session's object, merged: loaded first, then changed */
+    User *theirs;
+    OK(corm_get(b, User, ann->id, &theirs));
+    theirs->age = 32;
+    corm_session *c = corm_session_new(fx.db);
+    OK(corm_merge(c, User, theirs, &got));
+    assert_ptr_not_equal(got, theirs);
+    assert_int_equal(got->age, 32);
+    OK(corm_commit(c));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\""), 32);
+    /* a key no row has: a new object with that key; no key: a new one */
+    User fresh = { .id = 4242, .username = "bo", .email = "bo@example.com", .age = 5 };
+    OK(corm_merge(c, User, &fresh, &got));
+    assert_int_equal(got->id, 4242);
+    User nokey = { .username = "cy", .email = "cy@example.com", .age = 6 };
+    User *third;
+    OK(corm_merge(c, User, &nokey, &third));
+    OK(corm_commit(c));
+    assert_true(third->id > 0 && third->id != 4242);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\""), 3);
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE id = 4242"), 5);
+    /* refusals */
+    assert_int_equal(corm_merge(c, User, (User *)NULL, &got), CORM_EINVAL);
+    corm_session_free(a);
+    corm_session_free(b);
+    corm_session_free(c);
+}
+
+/* corm_upsert: insert or update on a unique column, the identity map kept. */
+static void upsert_inserts_or_updates_on_a_unique_column(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *ann = fx_user(s, "ann", 30);
+    User *v[3], *out[3];
+    const char *names[] = { "ann", "bo", "cy" };
+    for (int i = 0; i < 3; i++) {
+        v[i] = corm_new(s, User);
+        v[i]->username = names[i];
+        char mail[64];
+        snprintf(mail, sizeof mail, "%s@up.example", names[i]);
+        v[i]->email = corm_strdup(s, mail);
+        v[i]->age = 40 + i;
+    }
+    OK(corm_upsert(s, User, v, 3, User_username, out));
+    assert_ptr_equal(out[0], ann); /* the row the session held: the same object, updated */
+    assert_int_equal(ann->age, 40);
+    assert_string_equal(ann->email, "ann@up.example");
+    assert_true(out[1]->id > 0 && out[2]->id > 0 && out[1] != v[1]);
+    assert_int_equal(out[1]->created.date.year, 2024); /* a server default, read back */
+    assert_false(corm_is_modified(s, ann));
+    User *g;
+    OK(corm_get(s, User, out[1]->id, &g));
+    assert_ptr_equal(g, out[1]);
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\""), 3);
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'ann'"), 40);
+    /* again: both update, one statement each */
+    User *w = corm_new(s, User);
+    w->username = "bo";
+    w->email = "bo@up.example";
+    w->age = 50;
+    fx_clear_log(&fx);
+    OK(corm_upsert(s, User, &w, 1, User_username, out));
+    assert_ptr_equal(out[0], g);
+    assert_int_equal(g->age, 50);
+    assert_int_equal(fx_count(&fx, "INSERT"), 1);
+    /* the database refuses one: the transaction rolls back, as a failed flush */
+    User *bad = corm_new(s, User);
+    bad->username = "cy";
+    bad->email = "cy@up.example";
+    bad->age = -1; /* CHECK (age >= 0) */
+    assert_int_equal(corm_upsert(s, User, &bad, 1, User_username, out), CORM_ECHECK);
+    assert_null(out[0]);
+    assert_int_equal(g->age, 41); /* bo's update of this transaction undone */
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'bo'"), 41);
+    /* refusals before any SQL */
+    User *x = corm_new(s, User);
+    x->username = "dee";
+    x->email = "dee@up.example";
+    assert_int_equal(corm_upsert(s, User, &x, 1, User_age, out), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "unique by itself (age is not)"));
+    assert_int_equal(corm_upsert(s, User, &ann, 1, User_username, out), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "already in the session"));
+    OK(corm_upsert(s, User, &x, 1, User_email, out)); /* another unique column */
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\""), 4);
+    corm_session_free(s);
+}
+
 /* Optimistic concurrency: a version column (CORM_VERSION). */
 #define CORM_DEFINE_MODELS
 #define DOC_FIELDS(COLUMN, RELATION)                                   \
@@ -913,6 +1024,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(add_commit_fills_keys_and_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(hooks_run_around_the_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(a_version_column_refuses_stale_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(merge_copies_onto_the_sessions_object, setup, teardown),
+        cmocka_unit_test_setup_teardown(upsert_inserts_or_updates_on_a_unique_column, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_objects_see_other_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(expiring_refuses_unsaved_objects, setup, teardown),

@@ -412,6 +412,39 @@ int corm_rollback_nested(corm_session *s);
 int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out);
 #define corm_get(s, M, pk, out)                                               \
     ((void)sizeof(*(out) = (M *)0), corm_get_((s), M##_model, corm_val(pk), (void **)(out)))
+/* Copy the values of src, a struct of model M from anywhere (another
+ * session's object, one you filled by hand, a request's body), onto the
+ * session's object for its key (SQLAlchemy's session.merge): the one the
+ * session holds, or loads with corm_get, or — when no row has the key, or
+ * the key is an unset autoincrementing one — a new object, added. *out is
+ * that object; the changes are written at the next flush, as any change.
+ * Every column is copied but the key, a version column, and what src
+ * leaves unsaid: a NULL string, JSON or blob, a zero date, time or
+ * datetime (no valid one is zero) keep the object's value; numbers and
+ * booleans are always copied (zero is a value). Strings and blobs are
+ * copied into the session (src may go away). To store a NULL, use
+ * corm_set_null (or assign NULL) on *out.
+ * Relationship fields are not merged. CORM_EINVAL for a NULL src or out. */
+int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **out);
+#define corm_merge(s, M, src, out)                                              \
+    ((void)sizeof(*(out) = (M *)0), corm_merge_((s), M##_model, (src), (void **)(out)))
+/* Insert-or-update on a unique column (SQLAlchemy's on_conflict_do_update):
+ * each of the n new objects of model M (corm_new, not added) is written
+ * now, one statement each, as INSERT ... ON CONFLICT (on) DO UPDATE SET
+ * its other columns (MariaDB: ON DUPLICATE KEY UPDATE, which any unique
+ * key's conflict triggers), and its row is read back (RETURNING) into the
+ * session's object for that row: out[i] is the object the session already
+ * held, updated, or a new persistent one; objs[i] stays as you made it,
+ * outside the session. Columns left unset that the database fills (the
+ * key, server defaults) keep an existing row's values; a version column
+ * starts at 1 and is bumped by an update. Pending changes are flushed
+ * first. An error rolls the transaction back as a failed flush does
+ * (out[] all NULL). CORM_EINVAL when on is not a column of M unique by
+ * itself, or an object is not a new M of this session. */
+int corm_upsert_(corm_session *s, const corm_model *m, void *const *objs, size_t n,
+                 const corm_column *on, void **out);
+#define corm_upsert(s, M, objs, n, on, out)                                     \
+    corm_upsert_((s), M##_model, (void *const *)(objs), (n), (on), (void **)(out))
 /* Reload every column of a persistent object from the database, discarding
  * unflushed changes. CORM_ENOTFOUND when its row is gone. */
 int corm_refresh(corm_session *s, void *obj);

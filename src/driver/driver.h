@@ -159,6 +159,10 @@ typedef struct drv_driver {
      * t.key = v.column2 (SQLite 3.33 and later, where no send saves the
      * per-statement cost instead). */
     bool update_from_values;
+    /* Insert-or-update is INSERT ... ON DUPLICATE KEY UPDATE a = VALUES(a)
+     * (MariaDB/MySQL: any unique key's conflict), not INSERT ... ON
+     * CONFLICT (key) DO UPDATE SET a = excluded.a (SQLite, PostgreSQL). */
+    bool upsert_duplicate_key;
     /* The caller reads the rows of st's run to the last, or drops them,
      * before anything else runs on the connection: the driver may read
      * them from the socket as they come (MariaDB) rather than buffer them

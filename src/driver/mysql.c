@@ -1498,4 +1498,5 @@ const drv_driver drv_mysql = {
     .modify_column = true,
     .ddl_autocommits = true,
     .table_sql_has_indexes = true,
+    .upsert_duplicate_key = true,
 };

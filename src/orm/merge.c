@@ -1,0 +1,293 @@
+/*
+ * merge.c — values from outside the session, into it: corm_merge
+ * (SQLAlchemy's session.merge) and corm_upsert (insert-or-update on a
+ * unique column, SQLAlchemy's on_conflict_do_update).
+ *
+ * Both leave the caller's struct alone and hand back the session's object
+ * for the row, so that the identity map keeps one object a row: merge
+ * copies the values onto the object the session holds or loads for the
+ * key (a new pending one when there is none), to be written at the next
+ * flush as any change; upsert writes at once, one statement a row, and
+ * reads the row back (RETURNING) into the session's object for it.
+ */
+#include "orm/orm.h"
+#include "util/alloc.h"
+
+#include <string.h>
+
+static const sch_mapper *mapper_of(corm_session *s, const corm_model *m)
+{
+    const sch_mapper *mp = sch_find(&s->e->meta, m);
+    if (!mp)
+        orm_set_error(s, CORM_EINVAL, "model %s is not registered with the engine",
+                      m ? m->name : "(null)");
+    return mp;
+}
+
+/* Whether src leaves column c unsaid: a NULL string or blob, a zero date,
+ * time or datetime (no valid one is zero). Numbers and booleans always say
+ * something: zero is a value. */
+static bool unsaid(const corm_column *c, const void *src)
+{
+    const char *f = (const char *)src + c->offset;
+    switch (c->type) {
+    case CORM_TYPE_STRING: case CORM_TYPE_TEXT: case CORM_TYPE_JSON: {
+        const char *p;
+        memcpy(&p, f, sizeof p);
+        return p == NULL;
+    }
+    case CORM_TYPE_BLOB: {
+        corm_blob b;
+        memcpy(&b, f, sizeof b);
+        return b.data == NULL;
+    }
+    case CORM_TYPE_DATE: case CORM_TYPE_TIME: case CORM_TYPE_DATETIME: {
+        static const unsigned char zero[sizeof(corm_datetime)];
+        return memcmp(f, zero, c->size) == 0;
+    }
+    default:
+        return false;
+    }
+}
+
+/* Copy column c of src into dst, a session object: strings and blobs into
+ * the session's memory, so that src may go away. */
+static int copy_field(corm_session *s, const corm_column *c, void *dst, const void *src)
+{
+    char *to = (char *)dst + c->offset;
+    const char *from = (const char *)src + c->offset;
+    if (c->type == CORM_TYPE_BLOB) {
+        corm_blob b;
+        memcpy(&b, from, sizeof b);
+        if (b.data && !(b.data = util_arena_memdup(&s->arena, b.data, b.len ? b.len : 1)))
+            return orm_set_error(s, CORM_ENOMEM, "out of memory copying %s.%s", c->model->name,
+                                 c->name);
+        memcpy(to, &b, sizeof b);
+        return CORM_OK;
+    }
+    if (orm_is_pointer(c)) {
+        const char *str;
+        memcpy(&str, from, sizeof str);
+        char *copy = str ? corm_strdup(s, str) : NULL;
+        if (str && !copy)
+            return s->err.code;
+        memcpy(to, &copy, sizeof copy);
+        return CORM_OK;
+    }
+    memcpy(to, from, c->size);
+    if (orm_flagged(c))
+        corm_set_null(dst, c, false);
+    return CORM_OK;
+}
+
+int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **out)
+{
+    util_err_clear(&s->err);
+    if (out)
+        *out = NULL;
+    const sch_mapper *mp = mapper_of(s, m);
+    if (!mp)
+        return s->err.code;
+    if (!src || !out)
+        return orm_set_error(s, CORM_EINVAL, "%s: corm_merge needs an object and a place for "
+                             "the result", m->name);
+    const corm_column *pk = mp->pk;
+    void *obj = NULL;
+    int rc;
+    /* a key given: the session's object for it, loaded if need be */
+    bool keyed = sql_field_differs(pk, src, mp->proto) || !mp->pk_autoinc;
+    if (keyed && (rc = corm_get_(s, m, sql_field_value(pk, src, false), &obj)) < 0)
+        return rc;
+    bool fresh = obj == NULL;
+    if (fresh && !(obj = corm_new_(s, m)))
+        return s->err.code;
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        /* the key is the one looked up; a version is the row's, not src's */
+        if ((c == pk && (!fresh || !keyed)) || (c == mp->version && !fresh) || unsaid(c, src))
+            continue;
+        if ((rc = copy_field(s, c, obj, src)) < 0)
+            return rc;
+    }
+    if (fresh && (rc = corm_add(s, obj)) < 0)
+        return rc;
+    *out = obj;
+    return CORM_OK;
+}
+
+/* ---- upsert ---------------------------------------------------------------------- */
+
+/* Whether c is unique by itself: the key, CORM_UNIQUE, or a one-column
+ * CORM_UNIQUE_TOGETHER. */
+static bool unique_alone(const corm_model *m, const corm_column *c)
+{
+    if (c->flags & (CORM_PRIMARY_KEY | CORM_UNIQUE))
+        return true;
+    for (size_t i = 0; i < m->nconstraints; i++) {
+        const corm_constraint *k = &m->constraints[i];
+        if (k->kind == CORM_C_UNIQUE && k->columns[0] && !k->columns[1] &&
+            strcmp(k->columns[0], c->name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Whether the INSERT leaves column c to the database (an unset key it
+ * numbers, an unset column with a server default). */
+static bool left_out(const sch_mapper *mp, const corm_column *c, const void *obj)
+{
+    bool unset = !sql_field_differs(c, obj, mp->proto);
+    return unset && ((c == mp->pk && mp->pk_autoinc) || (c->server_default && c != mp->version));
+}
+
+/* INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (on) DO UPDATE SET a =
+ * excluded.a, ... RETURNING <every column>, or MariaDB's ON DUPLICATE KEY
+ * UPDATE a = VALUES(a); the values bound into s->params. */
+static int build_upsert(corm_session *s, const sch_mapper *mp, const void *obj,
+                        const corm_column *on)
+{
+    const corm_model *m = mp->model;
+    const drv_driver *d = s->conn->drv;
+    sql_ctx x = { d, &s->sql, &s->params, &s->err };
+    util_buf *b = &s->sql;
+    int rc;
+    util_buf_reset(b);
+    s->params.n = 0;
+    util_buf_puts(b, "INSERT INTO ");
+    sql_put_ident(&x, m->table);
+    size_t n = 0;
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        if (left_out(mp, m->columns[i], obj))
+            continue;
+        util_buf_puts(b, n++ ? ", " : " (");
+        sql_put_ident(&x, m->columns[i]->name);
+    }
+    util_buf_puts(b, n ? ") VALUES (" : " DEFAULT VALUES");
+    for (size_t i = 0, k = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        if (left_out(mp, c, obj))
+            continue;
+        corm_value v = c == mp->version ? corm_v_int(1)
+                                        : sql_field_value(c, obj, orm_flagged(c) &&
+                                                          corm_field_is_null(obj, c));
+        if (k++)
+            util_buf_puts(b, ", ");
+        if ((rc = sql_put_value(&x, c, &v, true)) < 0)
+            return rc;
+    }
+    if (n)
+        util_buf_putc(b, ')');
+    if (d->upsert_duplicate_key) {
+        util_buf_puts(b, " ON DUPLICATE KEY UPDATE ");
+    } else {
+        util_buf_puts(b, " ON CONFLICT (");
+        sql_put_ident(&x, on->name);
+        util_buf_puts(b, ") DO UPDATE SET ");
+    }
+    size_t set = 0;
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        if (c == mp->pk || left_out(mp, c, obj))
+            continue;
+        if (set++)
+            util_buf_puts(b, ", ");
+        sql_put_ident(&x, c->name);
+        if (c == mp->version) { /* the row's next version */
+            util_buf_puts(b, " = ");
+            sql_put_column(&x, c);
+            util_buf_puts(b, " + 1");
+        } else if (d->upsert_duplicate_key) {
+            util_buf_puts(b, " = VALUES(");
+            sql_put_ident(&x, c->name);
+            util_buf_putc(b, ')');
+        } else {
+            util_buf_puts(b, " = excluded.");
+            sql_put_ident(&x, c->name);
+        }
+    }
+    if (!set) { /* nothing but the key: a no-op update, so that the row comes back */
+        sql_put_ident(&x, on->name);
+        util_buf_puts(b, " = ");
+        sql_put_column(&x, on);
+    }
+    util_buf_puts(b, " RETURNING ");
+    util_buf_puts(b, mp->sql_cols);
+    return b->err ? orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name) : CORM_OK;
+}
+
+/* Write one object's upsert and read its row into the session's object. */
+static int upsert_one(corm_session *s, const sch_mapper *mp, const void *obj,
+                      const corm_column *on, void **out)
+{
+    const drv_driver *d = s->conn->drv;
+    drv_stmt *st = NULL;
+    int rc = build_upsert(s, mp, obj, on);
+    if (rc == CORM_OK)
+        rc = sql_run(s->conn, s->sql.p, s->sql.len, &s->params, &st, &s->err);
+    if (rc == CORM_OK && (rc = d->step(st, &s->err)) == 0)
+        rc = orm_set_error(s, CORM_ESQL, "%s: the upsert returned no row", mp->model->name);
+    if (rc < 0)
+        return orm_db_error(s, orm_hdr(obj), rc);
+    /* the session's object for the row: one it held is overwritten (and
+     * its old values kept for a rollback), else a new one is loaded */
+    corm_value key;
+    orm_obj *held = NULL;
+    if (orm_row_key(d, st, mp->pk->index, &key) == CORM_OK)
+        held = orm_imap_get(s, mp, &key);
+    if (held && held->state == OBJ_PERSISTENT) {
+        unsigned char *old = util_arena_memdup(&s->arena, orm_snap(held), mp->stride);
+        if (!old || (rc = orm_journal(s, held, J_BULK_UPDATED, false, old)) < 0) {
+            d->reset(st);
+            return orm_set_error(s, CORM_ENOMEM, "out of memory after an upsert");
+        }
+    }
+    orm_obj *o;
+    rc = orm_load_row(s, mp, st, mp->model->columns, mp->model->ncolumns, LOAD_OVERWRITE, &o);
+    d->reset(st);
+    if (rc < 0)
+        return rc;
+    *out = orm_data(o);
+    return CORM_OK;
+}
+
+int corm_upsert_(corm_session *s, const corm_model *m, void *const *objs, size_t n,
+                 const corm_column *on, void **out)
+{
+    util_err_clear(&s->err);
+    const sch_mapper *mp = mapper_of(s, m);
+    if (!mp)
+        return s->err.code;
+    if (!on || on->model != m || !unique_alone(m, on))
+        return orm_set_error(s, CORM_EINVAL, "%s: an upsert's conflict column must be one of its "
+                             "columns that is unique by itself (%s is not)", m->name,
+                             on ? on->name : "NULL");
+    if (n && (!objs || !out))
+        return orm_set_error(s, CORM_EINVAL, "%s: corm_upsert needs objects and a place for "
+                             "the results", m->name);
+    for (size_t i = 0; i < n; i++) {
+        orm_obj *o = orm_check(s, objs[i]);
+        if (!o)
+            return s->err.code;
+        if (o->mp != mp || o->state != OBJ_TRANSIENT)
+            return orm_set_error(s, CORM_EINVAL, "%s: an upsert takes new objects of its model "
+                                 "(corm_new, not added): object %zu is %s", m->name, i,
+                                 o->mp != mp ? o->mp->model->name : "already in the session");
+        out[i] = NULL;
+    }
+    int rc = corm_flush(s); /* what is pending first, as any statement */
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n && rc == CORM_OK; i++) {
+        if ((rc = orm_begin(s)) == CORM_OK)
+            rc = upsert_one(s, mp, objs[i], on, &out[i]);
+    }
+    if (rc < 0) { /* as a failed flush: the transaction rolled back, values kept */
+        util_err keep = s->err;
+        orm_undo(s, 0, true);
+        orm_release_conn(s);
+        s->err = keep;
+        for (size_t i = 0; i < n; i++)
+            out[i] = NULL;
+    }
+    return rc;
+}
