@@ -245,6 +245,116 @@ static void filters_compare_typed_values(void **state)
     corm_session_free(s);
 }
 
+/* UUIDs: as keys made by the client, as foreign keys, in filters and
+ * relationships, and their text. */
+#define CORM_DEFINE_MODELS
+#define DEVICE_FIELDS(COLUMN, RELATION)                                              \
+    COLUMN(id,    CORM_UUID,       CORM_PRIMARY_KEY, CORM_DEFAULT_FN(corm_default_uuid4)) \
+    COLUMN(name,  CORM_STRING(20), CORM_NOT_NULL)                                     \
+    COLUMN(twin,  CORM_UUID,       0)                                                 \
+    RELATION(readings, CORM_ONE_TO_MANY(Reading, device))
+CORM_MODEL(Device, "device", DEVICE_FIELDS)
+#define READING_FIELDS(COLUMN, RELATION)                                             \
+    COLUMN(id,        CORM_INTEGER, CORM_PRIMARY_KEY)                                 \
+    COLUMN(device_id, CORM_UUID,    CORM_NOT_NULL | CORM_INDEX, CORM_FK(Device, id))  \
+    COLUMN(value,     CORM_FLOAT,   CORM_NOT_NULL)                                    \
+    RELATION(device, CORM_MANY_TO_ONE(Device, device_id, readings))
+CORM_MODEL(Reading, "reading", READING_FIELDS)
+
+static void uuids_as_keys_and_values(void **state)
+{
+    (void)state;
+    /* the text form */
+    corm_uuid u, w;
+    char buf[CORM_UUID_BUFSIZE];
+    OK(corm_uuid_parse("F81D4FAE-7DEC-11D0-A765-00A0C91E6BF6", &u));
+    assert_string_equal(corm_uuid_format(u, buf), "f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+    OK(corm_uuid_parse("f81d4fae7dec11d0a76500a0c91e6bf6", &w));
+    assert_memory_equal(&u, &w, sizeof u);
+    const char *bad[] = { "", "f81d4fae-7dec-11d0-a765-00a0c91e6bf", "g81d4fae-7dec-11d0-a765-00a0c91e6bf6",
+                          "f81d4fae+7dec-11d0-a765-00a0c91e6bf6", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6x" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(corm_uuid_parse(bad[i], &w), CORM_EINVAL);
+    corm_uuid r1 = corm_uuid4(), r2 = corm_uuid4();
+    assert_true(memcmp(&r1, &r2, sizeof r1) != 0);
+    assert_int_equal(r1.b[6] >> 4, 4);        /* version 4 */
+    assert_int_equal(r1.b[8] & 0xc0, 0x80);   /* the RFC's variant */
+
+    static const corm_model *const models[] = { Device_model, Reading_model, NULL };
+    corm_engine *e;
+    OK(corm_engine_open(&e, fx.url, models));
+    OK(corm_drop_all(e));
+    OK(corm_create_all(e));
+    corm_session *s = corm_session_new(e);
+    Device *d = corm_new(s, Device), *other = corm_new(s, Device);
+    assert_int_equal(d->id.b[6] >> 4, 4); /* a key made as the object was */
+    d->name = "thermo";
+    d->twin = u;
+    other->name = "hygro";
+    corm_set_null(other, Device_twin, true);
+    OK(corm_add(s, d));
+    OK(corm_add(s, other));
+    for (int i = 0; i < 3; i++) {
+        Reading *r = corm_new(s, Reading);
+        r->device = d;
+        r->value = 20.5 + i;
+        OK(corm_add(s, r));
+    }
+    OK(corm_commit(s));
+    corm_uuid key = d->id;
+    char text[CORM_UUID_BUFSIZE];
+    corm_uuid_format(key, text);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM reading"), 3);
+
+    /* read back in another session: by key, by text, by filter, through relationships */
+    corm_session *t = corm_session_new(e);
+    Device *got, *again;
+    OK(corm_get(t, Device, key, &got));
+    assert_non_null(got);
+    assert_memory_equal(&got->id, &key, sizeof key);
+    assert_memory_equal(&got->twin, &u, sizeof u);
+    OK(corm_get(t, Device, text, &again)); /* the text names the same row: the same object */
+    assert_ptr_equal(again, got);
+    corm_query *q = corm_query_new(t, Device);
+    OK(corm_filter(q, corm_eq(Device_twin, u)));
+    Device *one;
+    OK(corm_one(q, &one));
+    assert_ptr_equal(one, got);
+    q = corm_query_new(t, Device);
+    OK(corm_filter(q, corm_is_null(Device_twin)));
+    OK(corm_one(q, &one));
+    assert_string_equal(one->name, "hygro");
+    assert_true(corm_field_is_null(one, Device_twin));
+    Reading **rs = corm_related(t, got, Device_readings);
+    assert_int_equal(got->readings.n, 3);
+    assert_ptr_equal(corm_related(t, rs[0], Reading_device), got);
+    q = corm_query_new(t, Reading);
+    OK(corm_selectin(q, Reading_device));
+    Reading **all;
+    size_t n;
+    OK(corm_all(q, &all, &n));
+    assert_int_equal(n, 3);
+    assert_ptr_equal(all[2]->device, got);
+    /* a change and a delete by key */
+    got->twin = corm_uuid4();
+    OK(corm_commit(t));
+    char tb[CORM_UUID_BUFSIZE];
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM device WHERE twin = '%s'", corm_uuid_format(got->twin, tb));
+    assert_int_equal(db_int(fx.url, sql), 1);
+    /* a bad value is refused with the column named */
+    q = corm_query_new(t, Device);
+    OK(corm_filter(q, corm_eq(Device_twin, "not-a-uuid")));
+    int64_t count;
+    assert_int_equal(corm_count(q, &count), CORM_ETYPE);
+    assert_non_null(strstr(corm_errmsg(t), "Device.twin"));
+    assert_non_null(strstr(corm_errmsg(t), "not a UUID"));
+    corm_session_free(t);
+    corm_session_free(s);
+    OK(corm_drop_all(e));
+    corm_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +364,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dates_at_the_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(filters_compare_typed_values, setup, teardown),
         cmocka_unit_test_setup_teardown(decimals_compare_and_sort_by_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(uuids_as_keys_and_values, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,7 +77,7 @@ const char *corm_err_name(int err);
  * cell of a result. Text and blob values point at memory they do not own. */
 typedef enum corm_vkind {
     CORM_V_NULL, CORM_V_INT, CORM_V_FLOAT, CORM_V_BOOL, CORM_V_TEXT, CORM_V_BLOB,
-    CORM_V_NUMERIC, CORM_V_DATE, CORM_V_TIME, CORM_V_DATETIME
+    CORM_V_NUMERIC, CORM_V_DATE, CORM_V_TIME, CORM_V_DATETIME, CORM_V_UUID
 } corm_vkind;
 
 typedef struct corm_value {
@@ -92,6 +92,7 @@ typedef struct corm_value {
         corm_date date;
         corm_time time;
         corm_datetime dt;
+        corm_uuid uuid;
     } u;
 } corm_value;
 
@@ -109,6 +110,7 @@ corm_value corm_v_numeric(corm_numeric n);
 corm_value corm_v_date(corm_date d);
 corm_value corm_v_time(corm_time t);
 corm_value corm_v_datetime(corm_datetime dt);
+corm_value corm_v_uuid(corm_uuid u);
 corm_value corm_v_value(corm_value v);
 
 /* corm_val(x): the corm_value of a C value, chosen by x's type. */
@@ -124,7 +126,7 @@ corm_value corm_v_value(corm_value v);
     void *: corm_v_null,                                                      \
     corm_blob: corm_v_blob, corm_numeric: corm_v_numeric,                     \
     corm_date: corm_v_date, corm_time: corm_v_time,                           \
-    corm_datetime: corm_v_datetime, corm_value: corm_v_value)(x)
+    corm_datetime: corm_v_datetime, corm_uuid: corm_v_uuid, corm_value: corm_v_value)(x)
 
 #define CORM__OP_VAL(M, i, x) corm_val(x),
 /* CORM_ARGS(a, b, ...) expands to "array, count" of their corm_values, for
@@ -165,6 +167,18 @@ char *corm_time_format(corm_time t, char *buf);
 char *corm_datetime_format(corm_datetime dt, char *buf);
 /* The current UTC time, for CORM_DEFAULT_FN on a DATETIME field. */
 void corm_default_utcnow(void *field);
+
+/* Parse a UUID's text, "f81d4fae-7dec-11d0-a765-00a0c91e6bf6" (either
+ * case) or its 32 hex digits without dashes. CORM_EINVAL otherwise. */
+int corm_uuid_parse(const char *text, corm_uuid *out);
+/* Write the UUID's text (36 characters, lower case) into buf of at least
+ * CORM_UUID_BUFSIZE bytes; returns buf. */
+#define CORM_UUID_BUFSIZE 37
+char *corm_uuid_format(corm_uuid u, char *buf);
+/* A random (version 4) UUID, from the kernel's generator. */
+corm_uuid corm_uuid4(void);
+/* A new random UUID, for CORM_DEFAULT_FN on a UUID field (a key, say). */
+void corm_default_uuid4(void *field);
 
 /* ---- engine --------------------------------------------------------------
  * An engine is a database reached through a URL, its validated models and a

@@ -52,6 +52,9 @@ typedef struct corm_blob { const void *data; size_t len; } corm_blob;
 /* NUMERIC(p,s): an exact decimal, value = coef * 10^-scale, up to 38 digits.
  * Read and write it with corm_numeric_parse / corm_numeric_format. */
 typedef struct corm_numeric { uint64_t lo; int64_t hi; int32_t scale; } corm_numeric;
+/* UUID: 16 bytes, in the order of the text form. Read and write it with
+ * corm_uuid_parse / corm_uuid_format; corm_uuid4 makes a random one. */
+typedef struct corm_uuid { uint8_t b[16]; } corm_uuid;
 
 /* ---- column types ----------------------------------------------------- */
 
@@ -59,7 +62,7 @@ typedef enum corm_type {
     CORM_TYPE_INTEGER = 1, CORM_TYPE_BIGINT, CORM_TYPE_SMALLINT, CORM_TYPE_BOOLEAN,
     CORM_TYPE_FLOAT, CORM_TYPE_NUMERIC, CORM_TYPE_STRING, CORM_TYPE_TEXT,
     CORM_TYPE_DATE, CORM_TYPE_TIME, CORM_TYPE_DATETIME, CORM_TYPE_BLOB,
-    CORM_TYPE_JSON, CORM_TYPE_ENUM,
+    CORM_TYPE_JSON, CORM_TYPE_ENUM, CORM_TYPE_UUID,
     CORM_TYPE_MAX_ /* one past the last valid type */
 } corm_type;
 
@@ -78,6 +81,9 @@ typedef enum corm_type {
 #define CORM_DATETIME       (DATETIME, 0, 0)
 #define CORM_BLOB           (BLOB, 0, 0)
 #define CORM_JSON           (JSON, 0, 0)
+/* UUID: a corm_uuid field; UUID on PostgreSQL and MariaDB, CHAR(36) text
+ * on SQLite. A key of this type is the client's: CORM_DEFAULT_FN(corm_default_uuid4). */
+#define CORM_UUID           (UUID, 0, 0)
 /* ENUM: `ctype` is the C enum type of the field, `names` a NULL-terminated
  * array of the names stored in the database, indexed by the enum's value. */
 #define CORM_ENUM(ctype, names) (ENUM, ctype, names)
@@ -97,6 +103,7 @@ typedef enum corm_type {
 #define CORM__CTYPE_BLOB(a)     corm_blob
 #define CORM__CTYPE_JSON(a)     const char *
 #define CORM__CTYPE_ENUM(a)     a
+#define CORM__CTYPE_UUID(a)     corm_uuid
 
 #define CORM__TINIT(k, a, b) .type = CORM_TYPE_##k, CORM__TARGS_##k(a, b)
 #define CORM__TARGS_INTEGER(a, b)  .length = 0
@@ -113,6 +120,7 @@ typedef enum corm_type {
 #define CORM__TARGS_BLOB(a, b)     .length = 0
 #define CORM__TARGS_JSON(a, b)     .length = 0
 #define CORM__TARGS_ENUM(a, b)     .enum_names = (b)
+#define CORM__TARGS_UUID(a, b)     .length = 0
 
 /* ---- column flags and options ---------------------------------------- */
 

@@ -235,6 +235,7 @@ static const char *ddl_type(const corm_column *c, char *buf, size_t size)
     case CORM_TYPE_DATETIME: return "DATETIME(6)";
     case CORM_TYPE_BLOB: return "LONGBLOB";
     case CORM_TYPE_JSON: return "JSON";
+    case CORM_TYPE_UUID: return "UUID"; /* MariaDB 10.7 and later */
     case CORM_TYPE_ENUM: {
         size_t max = 1;
         for (const char *const *n = c->enum_names; *n; n++)

@@ -164,6 +164,7 @@ static const char *ddl_type(const corm_column *c, char *buf, size_t size)
     case CORM_TYPE_DATETIME: return "TIMESTAMP";
     case CORM_TYPE_BLOB: return "BYTEA";
     case CORM_TYPE_JSON: return "JSON"; /* JSON keeps the text as written; JSONB would not */
+    case CORM_TYPE_UUID: return "UUID";
     case CORM_TYPE_ENUM: {
         size_t max = 1;
         for (const char *const *n = c->enum_names; *n; n++)

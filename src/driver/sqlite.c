@@ -96,6 +96,7 @@ static const char *ddl_type(const corm_column *c, char *buf, size_t size)
     case CORM_TYPE_DATETIME: return "DATETIME";
     case CORM_TYPE_BLOB: return "BLOB";
     case CORM_TYPE_JSON: return "JSON_TEXT";
+    case CORM_TYPE_UUID: return "CHAR(36)"; /* the text, readable in any SQLite tool */
     case CORM_TYPE_ENUM: {
         size_t max = 1;
         for (const char *const *n = c->enum_names; *n; n++)

@@ -227,7 +227,7 @@ static void map_type(const drv_driver *d, icol *c, bool key)
         { CORM_TYPE_STRING, "CORM_STRING" }, { CORM_TYPE_TEXT, "CORM_TEXT" },
         { CORM_TYPE_DATE, "CORM_DATE" }, { CORM_TYPE_TIME, "CORM_TIME" },
         { CORM_TYPE_DATETIME, "CORM_DATETIME" }, { CORM_TYPE_BLOB, "CORM_BLOB" },
-        { CORM_TYPE_JSON, "CORM_JSON" },
+        { CORM_TYPE_JSON, "CORM_JSON" }, { CORM_TYPE_UUID, "CORM_UUID" },
     };
     const char *db = c->rc->type ? c->rc->type : "";
     int a, b;

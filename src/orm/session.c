@@ -488,6 +488,9 @@ static uint64_t key_hash(const sch_mapper *mp, const corm_value *k)
     if (k->kind == CORM_V_TEXT) {
         for (size_t i = 0; i < k->u.text.n; i++)
             h = (h ^ (unsigned char)k->u.text.p[i]) * 1099511628211ull;
+    } else if (k->kind == CORM_V_UUID) {
+        for (size_t i = 0; i < sizeof k->u.uuid.b; i++)
+            h = (h ^ k->u.uuid.b[i]) * 1099511628211ull;
     } else {
         h ^= (uint64_t)k->u.i;
         h *= 0xff51afd7ed558ccdull;
@@ -496,13 +499,22 @@ static uint64_t key_hash(const sch_mapper *mp, const corm_value *k)
     return h;
 }
 
-/* Keys are normalized to INT (integer types) or TEXT. */
+/* Keys are normalized to INT (integer types), UUID or TEXT. */
 static bool key_of(const sch_mapper *mp, const corm_value *in, corm_value *out)
 {
     *out = *in;
     if (in->kind == CORM_V_BOOL) {
         out->kind = CORM_V_INT;
         out->u.i = in->u.b;
+    }
+    if (mp->pk->type == CORM_TYPE_UUID) { /* as a row gives it: its text */
+        char tmp[40];
+        if (in->kind == CORM_V_TEXT && in->u.text.n < sizeof tmp) {
+            memcpy(tmp, in->u.text.p, in->u.text.n);
+            tmp[in->u.text.n] = '\0';
+            out->kind = corm_uuid_parse(tmp, &out->u.uuid) == CORM_OK ? CORM_V_UUID : CORM_V_NULL;
+        }
+        return out->kind == CORM_V_UUID;
     }
     bool int_pk = mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT ||
                   mp->pk->type == CORM_TYPE_SMALLINT || mp->pk->type == CORM_TYPE_ENUM;
@@ -513,6 +525,8 @@ static bool key_eq(const corm_value *a, const corm_value *b)
 {
     if (a->kind == CORM_V_INT)
         return a->u.i == b->u.i;
+    if (a->kind == CORM_V_UUID)
+        return memcmp(&a->u.uuid, &b->u.uuid, sizeof a->u.uuid) == 0;
     return a->u.text.n == b->u.text.n && memcmp(a->u.text.p, b->u.text.p, a->u.text.n) == 0;
 }
 

@@ -76,6 +76,7 @@ static size_t expected_size(const corm_column *c)
     case CORM_TYPE_TIME: return sizeof(corm_time);
     case CORM_TYPE_DATETIME: return sizeof(corm_datetime);
     case CORM_TYPE_BLOB: return sizeof(corm_blob);
+    case CORM_TYPE_UUID: return sizeof(corm_uuid);
     case CORM_TYPE_ENUM: return c->size; /* checked separately */
     default: return 0;
     }
@@ -139,6 +140,7 @@ static int parse_default(const corm_model *m, const corm_column *c, void *obj, u
     case CORM_TYPE_DATE: rc = corm_date_parse(t, (corm_date *)(void *)f); break;
     case CORM_TYPE_TIME: rc = corm_time_parse(t, (corm_time *)(void *)f); break;
     case CORM_TYPE_DATETIME: rc = corm_datetime_parse(t, (corm_datetime *)(void *)f); break;
+    case CORM_TYPE_UUID: rc = corm_uuid_parse(t, (corm_uuid *)(void *)f); break;
     case CORM_TYPE_BLOB: {
         corm_blob b = { t, strlen(t) };
         memcpy(f, &b, sizeof b);

@@ -23,6 +23,7 @@ corm_value corm_v_numeric(corm_numeric n) { corm_value v = { .kind = CORM_V_NUME
 corm_value corm_v_date(corm_date d) { corm_value v = { .kind = CORM_V_DATE, .u.date = d }; return v; }
 corm_value corm_v_time(corm_time t) { corm_value v = { .kind = CORM_V_TIME, .u.time = t }; return v; }
 corm_value corm_v_datetime(corm_datetime dt) { corm_value v = { .kind = CORM_V_DATETIME, .u.dt = dt }; return v; }
+corm_value corm_v_uuid(corm_uuid u) { corm_value v = { .kind = CORM_V_UUID, .u.uuid = u }; return v; }
 corm_value corm_v_value(corm_value v) { return v; }
 
 corm_value corm_v_text(const char *s)

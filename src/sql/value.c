@@ -210,6 +210,28 @@ static int to_temporal(sql_param *p, const corm_column *col, const corm_value *v
     return CORM_OK;
 }
 
+/* UUIDs travel as their text, which every backend's UUID type reads. */
+static int to_uuid(sql_param *p, const corm_column *col, const corm_value *v, util_err *err)
+{
+    corm_uuid u;
+    if (v->kind == CORM_V_UUID) {
+        u = v->u.uuid;
+    } else if (v->kind == CORM_V_TEXT) {
+        char tmp[40];
+        if (v->u.text.n >= sizeof tmp)
+            return bad(err, CORM_ETYPE, col, v, "not a UUID");
+        memcpy(tmp, v->u.text.p, v->u.text.n);
+        tmp[v->u.text.n] = '\0';
+        if (corm_uuid_parse(tmp, &u) < 0)
+            return bad(err, CORM_ETYPE, col, v, "not a UUID");
+    } else {
+        return bad(err, CORM_ETYPE, col, v, "a UUID column takes a corm_uuid or its text");
+    }
+    corm_uuid_format(u, p->buf);
+    set_buf(p);
+    return CORM_OK;
+}
+
 static int to_enum(sql_param *p, const corm_column *col, const corm_value *v, util_err *err)
 {
     size_t n = 0;
@@ -278,6 +300,10 @@ int sql_param_set(sql_param *p, const corm_column *col, const corm_value *v, boo
             corm_numeric_format(&v->u.num, p->buf);
             set_buf(p);
             return CORM_OK;
+        case CORM_V_UUID:
+            corm_uuid_format(v->u.uuid, p->buf);
+            set_buf(p);
+            return CORM_OK;
         case CORM_V_DATE:
         case CORM_V_TIME:
         case CORM_V_DATETIME: {
@@ -334,6 +360,8 @@ int sql_param_set(sql_param *p, const corm_column *col, const corm_value *v, boo
         return CORM_OK;
     case CORM_TYPE_ENUM:
         return to_enum(p, col, v, err);
+    case CORM_TYPE_UUID:
+        return to_uuid(p, col, v, err);
     default:
         return bad(err, CORM_ETYPE, col, v, "unknown column type");
     }
@@ -416,6 +444,10 @@ corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null
         memcpy(&v.u.blob, f, sizeof(corm_blob));
         v.kind = v.u.blob.data ? CORM_V_BLOB : CORM_V_NULL;
         break;
+    case CORM_TYPE_UUID:
+        v.kind = CORM_V_UUID;
+        memcpy(&v.u.uuid, f, sizeof(corm_uuid));
+        break;
     default:
         v.kind = CORM_V_NULL;
     }
@@ -472,6 +504,8 @@ bool sql_field_differs(const corm_column *col, const void *obj, const void *snap
         const corm_numeric *x = (const void *)a, *y = (const void *)b;
         return x->lo != y->lo || x->hi != y->hi || x->scale != y->scale;
     }
+    case CORM_TYPE_UUID:
+        return memcmp(a, b, sizeof(corm_uuid)) != 0;
     default:
         return read_int(a, col->size) != read_int(b, col->size);
     }
@@ -581,6 +615,10 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
         if (corm_time_parse(tmp, (corm_time *)(void *)f) < 0)
             return load_error(err, col, CORM_EDATE, "a malformed time");
         return CORM_OK;
+    case CORM_TYPE_UUID:
+        if (corm_uuid_parse(tmp, (corm_uuid *)(void *)f) < 0)
+            return load_error(err, col, CORM_ETYPE, "a value that is not a UUID");
+        return CORM_OK;
     case CORM_TYPE_ENUM:
         for (int64_t e = 0; col->enum_names[e]; e++)
             if (strcmp(col->enum_names[e], tmp) == 0) {
@@ -667,6 +705,10 @@ int sql_value_typed(const corm_column *col, corm_value *v, util_err *err)
     case CORM_TYPE_DATETIME:
         if (text && (rc = corm_datetime_parse(tmp, &v->u.dt)) == CORM_OK)
             v->kind = CORM_V_DATETIME;
+        break;
+    case CORM_TYPE_UUID:
+        if (text && corm_uuid_parse(tmp, &v->u.uuid) == CORM_OK)
+            v->kind = CORM_V_UUID;
         break;
     default:
         break;

@@ -82,6 +82,11 @@ const char *util_value_repr(const corm_value *v, char *buf, size_t size)
                                    (int)v->u.dt.date.year, v->u.dt.date.month, v->u.dt.date.day,
                                    v->u.dt.time.hour, v->u.dt.time.minute, v->u.dt.time.second,
                                    (unsigned)v->u.dt.time.usec); break;
+    case CORM_V_UUID: {
+        char u[CORM_UUID_BUFSIZE];
+        snprintf(buf, size, "'%s'", corm_uuid_format(v->u.uuid, u));
+        break;
+    }
     }
     return buf;
 }
