@@ -510,6 +510,7 @@ bool corm_field_is_null(const void *obj, const corm_column *col);
  * with CORM_ENOMEM when it runs. Column arguments are column handles
  * (User_age) or expressions. */
 typedef struct corm_expr corm_expr;
+typedef struct corm_alias corm_alias;
 typedef struct corm_query corm_query;
 
 typedef enum corm_op {
@@ -619,10 +620,31 @@ int corm_filter_by_(corm_query *q, const char *column, corm_value v);
 /* JOIN (inner) or LEFT OUTER JOIN the target of rel, which starts at the
  * query's model or a model joined before; filters, ordering and selected
  * columns may then use the joined model's columns. The query still returns
- * objects of its own model (once per joined row). Joining a model twice is
- * CORM_EINVAL (no aliases yet). */
+ * objects of its own model (once per joined row). Joining a model already
+ * in the query (itself, or twice) takes an alias (below): without one it
+ * is CORM_EINVAL. */
 int corm_join(corm_query *q, const corm_relation *rel);
 int corm_outerjoin(corm_query *q, const corm_relation *rel);
+/* Aliases (SQLAlchemy's aliased(User)): model M once more in query q,
+ * under a name of its own, so that a query can join the same model twice
+ * (a message's sender and its recipient) or a model to itself (a tree's
+ * parents and children). corm_join_alias joins rel from `from` (an alias
+ * joined before, or NULL: rel's model as the query has it) to `to` (an
+ * alias of rel's target, or NULL: the target itself); corm_acol(a, col) is
+ * col of the alias, for filters, ordering and selected columns;
+ * corm_add_alias adds its objects to what corm_tuples returns. The alias
+ * belongs to the query (freed with it, usable in it only); NULL when out
+ * of memory or past 8 aliases (the query then fails with CORM_ENOMEM or
+ * CORM_EINVAL). CORM_EINVAL for an alias of another model or query, or one
+ * not joined yet where a joined one is needed. */
+corm_alias *corm_alias_(corm_query *q, const corm_model *m);
+#define corm_alias(q, M) corm_alias_((q), M##_model)
+int corm_join_alias(corm_query *q, const corm_alias *from, const corm_relation *rel,
+                    const corm_alias *to);
+int corm_outerjoin_alias(corm_query *q, const corm_alias *from, const corm_relation *rel,
+                         const corm_alias *to);
+corm_expr *corm_acol(const corm_alias *a, const corm_column *col);
+int corm_add_alias(corm_query *q, const corm_alias *a);
 /* Read the query's rows from another query of the same model, as a derived
  * table: SELECT ... FROM (sub's SELECT) AS "table" (SQLAlchemy's
  * select_from(subquery)). sub must select whole objects (no corm_select) and

@@ -31,11 +31,18 @@ struct corm_query {
     util_err errinfo;
     const sch_rel *eager[8][8];  /* selectin paths */
     size_t eager_len[8], neager;
-    struct { const sch_rel *sr; bool outer; } joins[8];
+    struct {
+        const sch_rel *sr;
+        bool outer;
+        const corm_alias *from, *to; /* aliases at either end, or NULL */
+    } joins[8];
     size_t njoins;
+    corm_alias aliases[8];       /* corm_alias: each a name of its own */
+    size_t naliases;
     const sch_rel *joined;       /* corm_joinedload */
     corm_query *from;            /* corm_select_from: a derived table */
     const sch_mapper *also[8];   /* corm_add_entity */
+    const corm_alias *also_as[8];/* ... or corm_add_alias: its alias */
     size_t nalso;
     struct {                     /* corm_yield_per: rows read a batch at a time */
         size_t per;              /* rows a batch; 0: not a stream */
@@ -183,91 +190,186 @@ int corm_set_(corm_query *q, const corm_column *col, corm_value v)
     return vec_push(q, &q->sets, corm_cmp_(corm_expr_col(col), CORM_OP_EQ, v));
 }
 
-/* The models whose columns the query may use: its own, then the joined. */
+/* The models whose columns the query may use: its own, then the joined
+ * (those joined under an alias are the aliases' to name). */
 static size_t scope(const corm_query *q, const corm_model **models)
 {
-    models[0] = q->mp->model;
+    size_t n = 0;
+    models[n++] = q->mp->model;
     for (size_t i = 0; i < q->njoins; i++)
-        models[i + 1] = q->joins[i].sr->rel->target;
-    return q->njoins + 1;
+        if (!q->joins[i].to)
+            models[n++] = q->joins[i].sr->rel->target;
+    return n;
 }
 
-static int join(corm_query *q, const corm_relation *rel, bool outer)
+static bool own_alias(const corm_query *q, const corm_alias *a)
+{
+    return a && a >= q->aliases && a < q->aliases + q->naliases;
+}
+
+static int join(corm_query *q, const corm_alias *from, const corm_relation *rel,
+                const corm_alias *to, bool outer)
 {
     const sch_rel *sr = sch_rel_of(&q->s->e->meta, rel);
     const corm_model *models[9];
     size_t n = scope(q, models);
-    char what[200];
+    char what[300];
     if (!sr)
         return qfail(q, CORM_EINVAL, "join: relationship %s is not registered",
                      rel && rel->name ? rel->name : "(null)");
-    bool from = false, twice = false;
+    bool in = false, twice = false;
     for (size_t i = 0; i < n; i++) {
-        from |= models[i] == rel->model;
-        twice |= models[i] == rel->target;
+        in |= !from && models[i] == rel->model;
+        twice |= !to && models[i] == rel->target;
     }
-    if (!from || twice || q->njoins == 8) {
-        snprintf(what, sizeof what, "join along %s.%s: %s", rel->model->name, rel->name,
-                 !from ? "its model is not in the query" : twice ? "its target is already in the "
-                 "query (joining a model twice needs aliases, not supported)" : "too many joins");
+    const char *why = NULL;
+    if (from && (!own_alias(q, from) || !from->joined || from->model != rel->model))
+        why = "the alias it starts from is not one of this query's, joined, of its model";
+    else if (!from && !in)
+        why = "its model is not in the query";
+    else if (to && (!own_alias(q, to) || to->joined || to->model != rel->target))
+        why = "the alias it ends at is not one of this query's, not yet joined, of its target";
+    else if (twice)
+        why = "its target is already in the query (join it again under an alias: corm_alias "
+              "and corm_join_alias)";
+    else if (q->njoins == 8)
+        why = "too many joins";
+    if (why) {
+        snprintf(what, sizeof what, "join along %s.%s: %s", rel->model->name, rel->name, why);
         return qfail(q, CORM_EINVAL, "%s", what);
     }
     q->joins[q->njoins].sr = sr;
+    q->joins[q->njoins].from = from;
+    q->joins[q->njoins].to = to;
     q->joins[q->njoins++].outer = outer;
+    if (to)
+        ((corm_alias *)to)->joined = true;
     return CORM_OK;
 }
 
-int corm_join(corm_query *q, const corm_relation *rel) { return join(q, rel, false); }
-int corm_outerjoin(corm_query *q, const corm_relation *rel) { return join(q, rel, true); }
-
-/* "a"."x" = "b"."y" for the two ends of a relationship hop. */
-static void put_eq(sql_ctx *x, const corm_column *a, const corm_column *b)
+int corm_join(corm_query *q, const corm_relation *rel) { return join(q, NULL, rel, NULL, false); }
+int corm_outerjoin(corm_query *q, const corm_relation *rel) { return join(q, NULL, rel, NULL, true); }
+int corm_join_alias(corm_query *q, const corm_alias *from, const corm_relation *rel,
+                    const corm_alias *to)
 {
-    sql_put_column(x, a);
-    util_buf_puts(x->b, " = ");
-    sql_put_column(x, b);
+    return join(q, from, rel, to, false);
+}
+int corm_outerjoin_alias(corm_query *q, const corm_alias *from, const corm_relation *rel,
+                         const corm_alias *to)
+{
+    return join(q, from, rel, to, true);
 }
 
-/* The condition tying rel's model to its target (through the association
- * for many-to-many, whose table the caller has put in FROM). */
-static void put_link(sql_ctx *x, const sch_rel *sr)
+corm_alias *corm_alias_(corm_query *q, const corm_model *m)
+{
+    if (!q)
+        return NULL;
+    if (!m || !sch_find(&q->s->e->meta, m) || q->naliases == 8) {
+        qfail(q, CORM_EINVAL, "alias: %s is not a registered model (or the query has 8 aliases)",
+              m && m->name ? m->name : "(null)");
+        return NULL;
+    }
+    corm_alias *a = &q->aliases[q->naliases++];
+    a->model = m;
+    a->owner = q;
+    a->joined = false;
+    snprintf(a->name, sizeof a->name, "corm_a%zu", q->naliases);
+    return a;
+}
+
+int corm_add_alias(corm_query *q, const corm_alias *a)
+{
+    if (!own_alias(q, a) || q->nalso == 8)
+        return qfail(q, CORM_EINVAL, "add_alias: %s", !own_alias(q, a)
+                     ? "not an alias of this query" : "more than 8 entities");
+    q->also[q->nalso] = sch_find(&q->s->e->meta, a->model);
+    q->also_as[q->nalso++] = a;
+    return CORM_OK;
+}
+
+/* col, of alias a or (a NULL) of its table. */
+static void put_col(sql_ctx *x, const corm_column *col, const corm_alias *a)
+{
+    if (!a) {
+        sql_put_column(x, col);
+        return;
+    }
+    sql_put_ident(x, a->name);
+    util_buf_putc(x->b, '.');
+    sql_put_ident(x, col->name);
+}
+
+/* "a"."x" = "b"."y" for the two ends of a relationship hop. */
+static void put_eq_as(sql_ctx *x, const corm_column *a, const corm_alias *aa, const corm_column *b,
+                      const corm_alias *ba)
+{
+    put_col(x, a, aa);
+    util_buf_puts(x->b, " = ");
+    put_col(x, b, ba);
+}
+
+static void put_eq(sql_ctx *x, const corm_column *a, const corm_column *b)
+{
+    put_eq_as(x, a, NULL, b, NULL);
+}
+
+/* The condition tying rel's model (as `from`) to its target (as `to`);
+ * for many-to-many, to the association, whose table the caller has put in
+ * FROM (under `assoc`, or its own name). */
+static void put_link_as(sql_ctx *x, const sch_rel *sr, const corm_alias *from,
+                        const corm_alias *to, const corm_alias *assoc)
 {
     const sch_mapper *mp = sch_find(&((corm_session *)x->ud)->e->meta, sr->rel->model);
     switch (sr->rel->kind) {
-    case CORM_REL_MANY_TO_ONE: put_eq(x, sr->target->pk, sr->fk); break;
-    case CORM_REL_MANY_TO_MANY: put_eq(x, sr->fk, mp->pk); break;
-    default: put_eq(x, sr->fk, mp->pk); break;
+    case CORM_REL_MANY_TO_ONE: put_eq_as(x, sr->target->pk, to, sr->fk, from); break;
+    case CORM_REL_MANY_TO_MANY: put_eq_as(x, sr->fk, assoc, mp->pk, from); break;
+    default: put_eq_as(x, sr->fk, to, mp->pk, from); break;
     }
 }
 
-static void put_join(sql_ctx *x, const sch_rel *sr, bool outer);
+static void put_link(sql_ctx *x, const sch_rel *sr) { put_link_as(x, sr, NULL, NULL, NULL); }
+
+/* "table" AS "alias", or "table" */
+static void put_table(sql_ctx *x, const corm_model *m, const corm_alias *a)
+{
+    sql_put_ident(x, m->table);
+    if (a) {
+        util_buf_puts(x->b, " AS ");
+        sql_put_ident(x, a->name);
+    }
+}
+
+static void put_join(sql_ctx *x, const sch_rel *sr, bool outer, const corm_alias *from,
+                     const corm_alias *to)
+{
+    const char *kw = outer ? " LEFT OUTER JOIN " : " JOIN ";
+    if (sr->rel->kind == CORM_REL_MANY_TO_MANY) {
+        /* under an alias, the association table gets one too: <alias>_x */
+        corm_alias through;
+        if (to) {
+            through = (corm_alias){ sr->through->model, NULL, true, "" };
+            snprintf(through.name, sizeof through.name, "%.9s_x", to->name);
+        }
+        util_buf_puts(x->b, kw);
+        put_table(x, sr->through->model, to ? &through : NULL);
+        util_buf_puts(x->b, " ON ");
+        put_link_as(x, sr, from, to, to ? &through : NULL);
+        util_buf_puts(x->b, kw);
+        put_table(x, sr->target->model, to);
+        util_buf_puts(x->b, " ON ");
+        put_eq_as(x, sr->target->pk, to, sr->fk_target, to ? &through : NULL);
+        return;
+    }
+    util_buf_puts(x->b, kw);
+    put_table(x, sr->target->model, to);
+    util_buf_puts(x->b, " ON ");
+    put_link_as(x, sr, from, to, NULL);
+}
 
 static void put_joins(sql_ctx *x, const corm_query *q)
 {
     for (size_t i = 0; i < q->njoins; i++)
-        put_join(x, q->joins[i].sr, q->joins[i].outer);
-}
-
-static void put_join(sql_ctx *x, const sch_rel *sr, bool outer)
-{
-    {
-        const char *kw = outer ? " LEFT OUTER JOIN " : " JOIN ";
-        if (sr->rel->kind == CORM_REL_MANY_TO_MANY) {
-            util_buf_puts(x->b, kw);
-            sql_put_ident(x, sr->through->model->table);
-            util_buf_puts(x->b, " ON ");
-            put_link(x, sr);
-            util_buf_puts(x->b, kw);
-            sql_put_ident(x, sr->target->model->table);
-            util_buf_puts(x->b, " ON ");
-            put_eq(x, sr->target->pk, sr->fk_target);
-            return;
-        }
-        util_buf_puts(x->b, kw);
-        sql_put_ident(x, sr->target->model->table);
-        util_buf_puts(x->b, " ON ");
-        put_link(x, sr);
-    }
+        put_join(x, q->joins[i].sr, q->joins[i].outer, q->joins[i].from, q->joins[i].to);
 }
 
 static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offset);
@@ -299,32 +401,44 @@ static int hook(sql_ctx *x, const corm_expr *e)
         return util_err_set(x->err, CORM_EINVAL, "relationship %s is not registered",
                             e->rel && e->rel->name ? e->rel->name : "(null)");
     if (sr->rel->target == sr->rel->model) {
-        /* a model related to itself: the inner rows get an alias of their own */
-        if (sr->rel->kind == CORM_REL_MANY_TO_MANY || x->alias)
-            return util_err_set(x->err, CORM_EINVAL, "any/has along %s.%s: this self-referential "
-                                "form needs more table aliases than corm has yet",
-                                sr->rel->model->name, sr->rel->name);
+        /* a model related to itself: the inner rows get an alias of their
+         * own, one more at each level of nesting (corm_in1, corm_in2, ...):
+         * the link names the level outside, the condition this one */
+        static const char *const inner_names[] = { "corm_in1", "corm_in2", "corm_in3", "corm_in4",
+                                                   "corm_in5", "corm_in6", "corm_in7", "corm_in8" };
+        const char *outer_alias = x->alias;
+        const corm_model *outer_of = x->alias_of;
+        size_t depth = 0;
+        while (outer_alias && depth < 8 && strcmp(inner_names[depth], outer_alias) != 0)
+            depth++;
+        depth = outer_alias ? depth + 1 : 0;
+        if (sr->rel->kind == CORM_REL_MANY_TO_MANY || depth >= 8)
+            return util_err_set(x->err, CORM_EINVAL, "any/has along %s.%s: %s",
+                                sr->rel->model->name, sr->rel->name, depth >= 8
+                                ? "nested more than 8 deep" : "a self-referential many-to-many "
+                                "takes a join under an alias (corm_join_alias) instead");
+        const char *name = inner_names[depth];
         const sch_mapper *mp = sr->target;
         util_buf_puts(x->b, "EXISTS (SELECT 1 FROM ");
         sql_put_ident(x, mp->model->table);
         util_buf_puts(x->b, " AS ");
-        sql_put_ident(x, "corm_inner");
+        sql_put_ident(x, name);
         util_buf_puts(x->b, " WHERE ");
         /* inner.fk = outer.pk (children), inner.pk = outer.fk (parent) */
         const corm_column *in = sr->rel->kind == CORM_REL_MANY_TO_ONE ? mp->pk : sr->fk;
         const corm_column *out = sr->rel->kind == CORM_REL_MANY_TO_ONE ? sr->fk : mp->pk;
-        sql_put_ident(x, "corm_inner");
+        sql_put_ident(x, name);
         util_buf_putc(x->b, '.');
         sql_put_ident(x, in->name);
         util_buf_puts(x->b, " = ");
-        sql_put_column(x, out);
+        sql_put_column(x, out); /* the level outside: its alias, or the table */
         if (e->nkids) {
             util_buf_puts(x->b, " AND (");
             x->alias_of = mp->model;
-            x->alias = "corm_inner";
+            x->alias = name;
             rc = sql_compile_expr(x, e->kids[0]);
-            x->alias_of = NULL;
-            x->alias = NULL;
+            x->alias_of = outer_of;
+            x->alias = outer_alias;
             if (rc < 0)
                 return rc;
             util_buf_putc(x->b, ')');
@@ -551,8 +665,16 @@ static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offs
             util_buf_puts(x->b, q->joined->target->sql_cols);
         }
         for (size_t i = 0; i < q->nalso; i++) {
-            util_buf_puts(x->b, ", ");
-            util_buf_puts(x->b, q->also[i]->sql_cols);
+            if (!q->also_as[i]) {
+                util_buf_puts(x->b, ", ");
+                util_buf_puts(x->b, q->also[i]->sql_cols);
+                continue;
+            }
+            const corm_model *m = q->also[i]->model; /* its columns under the alias */
+            for (size_t k = 0; k < m->ncolumns; k++) {
+                util_buf_puts(x->b, ", ");
+                put_col(x, m->columns[k], q->also_as[i]);
+            }
         }
     }
     util_buf_puts(x->b, " FROM ");
@@ -570,7 +692,7 @@ static int compile_select(corm_query *q, sql_ctx *x, int64_t limit, int64_t offs
     sql_put_ident(x, mp->model->table);
     put_joins(x, q);
     if (q->joined && !q->select.n)
-        put_join(x, q->joined, true);
+        put_join(x, q->joined, true, NULL, NULL);
     if ((rc = put_where(x, q)) < 0)
         return rc;
     if (q->group.n) {
@@ -615,7 +737,8 @@ static int begin(corm_query *q, sql_ctx *x)
     const expr_vec *parts[] = { &q->where, &q->order, &q->select, &q->group, &q->having, &q->sets };
     for (size_t p = 0; !q->err && p < sizeof parts / sizeof *parts; p++)
         for (size_t i = 0; !q->err && i < parts[p]->n; i++)
-            q->err = sql_expr_check_models(parts[p]->v[i], models, n, &q->errinfo);
+            q->err = sql_expr_check_models(parts[p]->v[i], models, n, q->aliases, q->naliases,
+                                           &q->errinfo);
     if (q->err) {
         s->err = q->errinfo;
         return orm_fail(s, q->err);
@@ -1470,8 +1593,8 @@ int corm_tuples(corm_query *q, void ****rows, size_t *n)
     const corm_model *models[9];
     size_t nscope = scope(q, models);
     for (size_t i = 0; i < q->nalso; i++) {
-        bool in = false;
-        for (size_t k = 1; k < nscope; k++)
+        bool in = q->also_as[i] && q->also_as[i]->joined;
+        for (size_t k = 1; k < nscope && !q->also_as[i]; k++)
             in |= models[k] == q->also[i]->model;
         if (!in)
             return orm_set_error(s, CORM_EINVAL, "tuples: %s is not joined into the query of %s",

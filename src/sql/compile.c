@@ -77,7 +77,13 @@ int sql_compile_expr(sql_ctx *x, const corm_expr *e)
     int rc;
     switch (e->kind) {
     case EX_COL:
-        sql_put_column(x, e->col);
+        if (e->alias) {
+            sql_put_ident(x, e->alias->name);
+            util_buf_putc(x->b, '.');
+            sql_put_ident(x, e->col->name);
+        } else {
+            sql_put_column(x, e->col);
+        }
         if (e->col->type == CORM_TYPE_NUMERIC && x->drv->numeric_collation)
             util_buf_printf(x->b, " COLLATE %s", x->drv->numeric_collation);
         return CORM_OK;

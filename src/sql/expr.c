@@ -110,6 +110,16 @@ corm_expr *corm_expr_col(const corm_column *col)
 
 corm_expr *corm_expr_id(corm_expr *e) { return e; }
 
+corm_expr *corm_acol(const corm_alias *a, const corm_column *col)
+{
+    if (!a || !col)
+        return NULL; /* the query reports it */
+    corm_expr *e = corm_expr_col(col); /* a column of another model: refused as the query runs */
+    if (e)
+        e->alias = a;
+    return e;
+}
+
 corm_expr *corm_cmp_(corm_expr *a, corm_op op, corm_value v)
 {
     return adopt(node(EX_CMP, op, &v, 1), &a, 1);
@@ -205,8 +215,20 @@ const corm_column *sql_expr_column(const corm_expr *e)
 }
 
 int sql_expr_check_models(const corm_expr *e, const corm_model *const *models, size_t n,
-                          util_err *err)
+                          const corm_alias *aliases, size_t na, util_err *err)
 {
+    if (e->kind == EX_COL && e->alias) {
+        if (e->col->model != e->alias->model)
+            return util_err_set(err, CORM_EINVAL, "column %s.%s used through an alias of %s",
+                                e->col->model->name, e->col->name, e->alias->model->name);
+        for (size_t i = 0; i < na; i++)
+            if (e->alias == &aliases[i] && aliases[i].joined)
+                return CORM_OK;
+        return util_err_set(err, CORM_EINVAL, "column %s.%s of alias %s used in a query of %s "
+                            "that has not joined it (an alias belongs to the query that made it, "
+                            "once corm_join_alias brings it in)", e->col->model->name,
+                            e->col->name, e->alias->name, models[0]->name);
+    }
     if (e->kind == EX_COL) {
         for (size_t i = 0; i < n; i++)
             if (e->col->model == models[i])
@@ -220,10 +242,10 @@ int sql_expr_check_models(const corm_expr *e, const corm_model *const *models, s
         size_t k = n < 16 ? n : 16;
         memcpy(inner, models, k * sizeof *inner);
         inner[k] = e->rel->target;
-        return sql_expr_check_models(e->kids[0], inner, k + 1, err);
+        return sql_expr_check_models(e->kids[0], inner, k + 1, aliases, na, err);
     }
     for (size_t i = 0; i < e->nkids; i++) {
-        int rc = sql_expr_check_models(e->kids[i], models, n, err);
+        int rc = sql_expr_check_models(e->kids[i], models, n, aliases, na, err);
         if (rc < 0)
             return rc;
     }

@@ -121,10 +121,19 @@ typedef enum sql_ex_kind {
     EX_SUBQ    /* kid IN (a query's SELECT): `sub` */
 } sql_ex_kind;
 
+/* A model's table under another name in one query (corm_alias). */
+struct corm_alias {
+    const corm_model *model;
+    const void *owner;        /* the query that made it */
+    bool joined;              /* a join has brought it in */
+    char name[12];            /* "corm_a1" */
+};
+
 struct corm_expr {
     sql_ex_kind kind;
     int op;                   /* corm_op, corm_fn, or a flag: negate, icase, desc */
     const corm_column *col;   /* EX_COL */
+    const corm_alias *alias;  /* EX_COL: the column of this alias (NULL: of its table) */
     const corm_relation *rel; /* EX_REL */
     corm_query *sub;          /* EX_SUBQ: owned by its session, not by the node */
     corm_expr **kids;
@@ -138,10 +147,11 @@ struct corm_expr {
  * argument's of SUM/MIN/MAX; NULL otherwise. */
 const corm_column *sql_expr_column(const corm_expr *e);
 /* Check that every column of e belongs to one of the n models in scope
- * (an EXISTS adds its relationship's target for its condition): CORM_EINVAL
- * naming the column and the query's model otherwise. */
+ * (an EXISTS adds its relationship's target for its condition), or to one
+ * of the na joined aliases: CORM_EINVAL naming the column and the query's
+ * model otherwise. */
 int sql_expr_check_models(const corm_expr *e, const corm_model *const *models, size_t n,
-                          util_err *err);
+                          const corm_alias *aliases, size_t na, util_err *err);
 
 /* Compilation appends SQL text to b and parameters to ps. */
 typedef struct sql_ctx sql_ctx;
