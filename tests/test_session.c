@@ -639,7 +639,7 @@ typedef struct tally {
     int before_insert, after_insert, before_update, after_update, before_delete, after_delete;
     int before_commit, after_commit, after_rollback;
     int64_t last_id;
-    bool refuse_commit, fail_after_commit;
+    bool refuse_commit, fail_after_commit, fail_after_rollback;
 } tally;
 
 static int on_before_insert(corm_session *s, void *obj, void *ud)
@@ -690,6 +690,12 @@ static int on_after_delete(corm_session *s, void *obj, void *ud)
     return CORM_OK;
 }
 
+static int no_op(corm_session *s, void *obj, void *ud)
+{
+    (void)s, (void)obj, (void)ud;
+    return CORM_OK;
+}
+
 static int on_session(corm_session *s, void *obj, void *ud, int *count, bool refuse)
 {
     (void)s;
@@ -710,7 +716,8 @@ static int on_after_commit(corm_session *s, void *obj, void *ud)
 }
 static int on_after_rollback(corm_session *s, void *obj, void *ud)
 {
-    return on_session(s, obj, ud, &((tally *)ud)->after_rollback, false);
+    tally *t = ud;
+    return on_session(s, obj, ud, &t->after_rollback, t->fail_after_rollback);
 }
 
 /* Hooks before and after each write, and around commit and rollback; a
@@ -731,8 +738,10 @@ static void hooks_run_around_the_flush(void **state)
     OK(corm_listen_session(fx.db, CORM_AFTER_COMMIT, on_after_commit, &t));
     OK(corm_listen_session(fx.db, CORM_AFTER_ROLLBACK, on_after_rollback, &t));
     /* misuse, and out of memory registering: refused, nothing registered */
-    util_alloc_fail_after(0); /* the listener list cannot grow */
-    int refused = corm_listen(fx.db, CORM_AFTER_DELETE, Post, on_after_delete, &t);
+    util_alloc_fail_after(0); /* the listener list cannot grow: until it must, hooks register */
+    int refused = CORM_OK;
+    for (int i = 0; i < 64 && refused == CORM_OK; i++)
+        refused = corm_listen(fx.db, CORM_AFTER_DELETE, Post, no_op, NULL);
     util_alloc_fail_after(-1);
     assert_int_equal(refused, CORM_ENOMEM);
     assert_non_null(strstr(corm_engine_errmsg(fx.db), "out of memory registering a hook"));
@@ -791,6 +800,16 @@ static void hooks_run_around_the_flush(void **state)
     assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE age = 60"), 1);
     assert_false(corm_is_modified(s, a));
     t.fail_after_commit = false;
+    /* after a rollback too: the code is returned, and the rollback stands */
+    t.fail_after_rollback = true;
+    a->age = 70;
+    OK(corm_flush(s));
+    assert_int_equal(corm_rollback(s), CORM_EBUSY);
+    assert_non_null(strstr(corm_errmsg(s), "after_rollback hook refused"));
+    assert_int_equal(a->age, 60);
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\" WHERE age = 70"), 0);
+    t.fail_after_rollback = false;
+    OK(corm_commit(s)); /* the session goes on */
     corm_session_free(s);
 }
 

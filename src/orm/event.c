@@ -39,8 +39,7 @@ int corm_listen_(corm_engine *e, corm_event ev, const corm_model *m, corm_event_
                             "the engine", m->name);
     if (mp && !e->events && !(e->events = util_calloc(e->meta.n, sizeof *e->events)))
         return util_err_set(&e->err, CORM_ENOMEM, "out of memory registering a hook");
-    size_t cap = e->nlisteners;
-    if (util_grow(&e->listeners, &cap, e->nlisteners, sizeof *e->listeners, 4) < 0)
+    if (util_grow(&e->listeners, &e->caplisteners, e->nlisteners, sizeof *e->listeners, 4) < 0)
         return util_err_set(&e->err, CORM_ENOMEM, "out of memory registering a hook");
     e->listeners[e->nlisteners++] = (struct orm_listener){ ev, mp, fn, ud };
     if (mp)

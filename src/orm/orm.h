@@ -46,7 +46,7 @@ struct corm_engine {
         corm_event_fn fn;
         void *ud;
     } *listeners;
-    size_t nlisteners;
+    size_t nlisteners, caplisteners;
     uint16_t *events;        /* per mapper rank: bit ev set when it has hooks */
     uint16_t session_events;
     /* read replicas (corm_engine_add_replica): engines of their own, with
