@@ -459,6 +459,14 @@ int corm_upsert_(corm_session *s, const corm_model *m, void *const *objs, size_t
                  const corm_column *on, void **out);
 #define corm_upsert(s, M, objs, n, on, out)                                     \
     corm_upsert_((s), M##_model, (void *const *)(objs), (n), (on), (void **)(out))
+/* corm_get for a model whose key has several columns (or one): the n
+ * values in the key's column order, as the model declares them:
+ * corm_get_key(s, PostTag, CORM_ARGS(post_id, tag_id), &pt). CORM_EINVAL
+ * when n is not the key's width (corm_get says so for a composite key). */
+int corm_get_key_(corm_session *s, const corm_model *m, const corm_value *pk, size_t n,
+                  void **out);
+#define corm_get_key(s, M, pk_and_n, out)                                       \
+    ((void)sizeof(*(out) = (M *)0), corm_get_key_((s), M##_model, pk_and_n, (void **)(out)))
 /* Reload every column of a persistent object from the database, discarding
  * unflushed changes. CORM_ENOTFOUND when its row is gone. */
 int corm_refresh(corm_session *s, void *obj);

@@ -314,8 +314,8 @@ static int read_table(inspector *x, imodel *m)
     size_t npk = 0;
     for (size_t i = 0; i < t->ncolumns; i++)
         npk += t->columns[i].pk;
-    if (npk != 1) {
-        m->skip = npk ? "its primary key has several columns (corm models take one)"
+    if (npk == 0 || npk > 8) {
+        m->skip = npk ? "its primary key has more than 8 columns (corm models take 8)"
                       : "it has no primary key (corm models need one)";
         return CORM_OK;
     }
@@ -336,12 +336,13 @@ static int read_table(inspector *x, imodel *m)
         unique_in(m, c->field, base);
         m->ncols = t->ncolumns;
         if (c->rc->pk) {
-            m->pk = (int)i;
+            if (npk == 1) /* relationships need a key of one column */
+                m->pk = (int)i;
             c->flags |= CORM_PRIMARY_KEY;
         } else if (c->rc->notnull) {
             c->flags |= CORM_NOT_NULL;
         }
-        map_type(x->d, c, c->rc->pk);
+        map_type(x->d, c, c->rc->pk && npk == 1); /* a composite key is never numbered */
     }
     /* one-column uniques and indexes as flags, others as constraints */
     for (size_t i = 0; i < t->nindexes; i++) {
@@ -461,14 +462,16 @@ static size_t key_fks(const inspector *x, const imodel *m, int out[2])
     return n;
 }
 
-/* An association table: its key and two foreign keys to two other models'
- * keys, nothing else. */
+/* An association table: two foreign keys to two other models' keys, and
+ * nothing else but a key of its own (or the two are its key). */
 static bool is_assoc(const inspector *x, const imodel *m, int fks[2])
 {
-    if (m->ncols != 3 || key_fks(x, m, fks) != 2)
+    if (key_fks(x, m, fks) != 2)
         return false;
+    bool own_key = m->ncols == 3 && m->pk >= 0 && fks[0] != m->pk && fks[1] != m->pk;
+    bool fks_key = m->ncols == 2 && (m->cols[0].flags & m->cols[1].flags & CORM_PRIMARY_KEY);
     int a = m->cols[fks[0]].target, b = m->cols[fks[1]].target;
-    return a != b && &x->m[a] != m && &x->m[b] != m && fks[0] != m->pk && fks[1] != m->pk;
+    return (own_key || fks_key) && a != b && &x->m[a] != m && &x->m[b] != m;
 }
 
 static int relate(inspector *x)

@@ -119,18 +119,23 @@ static void put_placeholders(sql_ctx *x, size_t from, size_t n)
     }
 }
 
-/* WHERE key = ? [AND version = ?: the version the row was read at] */
+/* WHERE key = ? [AND key2 = ? ...] [AND version = ?: the version the row
+ * was read at] */
 static void put_where_pk(sql_ctx *x, const sch_mapper *mp, size_t nparams)
 {
     util_buf_puts(x->b, " WHERE ");
-    sql_put_ident(x, mp->pk->name);
-    util_buf_puts(x->b, " = ");
-    put_placeholders(x, nparams, 1);
+    for (size_t c = 0; c < mp->npk; c++) {
+        if (c)
+            util_buf_puts(x->b, " AND ");
+        sql_put_ident(x, mp->pks[c]->name);
+        util_buf_puts(x->b, " = ");
+        put_placeholders(x, nparams + c, 1);
+    }
     if (mp->version) {
         util_buf_puts(x->b, " AND ");
         sql_put_ident(x, mp->version->name);
         util_buf_puts(x->b, " = ");
-        put_placeholders(x, nparams + 1, 1);
+        put_placeholders(x, nparams + mp->npk, 1);
     }
 }
 
@@ -394,11 +399,12 @@ static int gone(corm_session *s, orm_obj *o)
     if (o->mp->version) {
         char vb[96];
         corm_value key = sql_field_value(o->mp->pk, orm_snap(o), false);
-        return orm_set_error(s, CORM_ESTALE, "%s %s = %s: the row was changed or deleted by "
+        return orm_set_error(s, CORM_ESTALE, "%s %s = %s%s: the row was changed or deleted by "
                              "someone else since it was read at %s %lld (reload it with "
                              "corm_refresh, then make the change again)", o->mp->model->name,
                              o->mp->pk->name, util_value_repr(&key, vb, sizeof vb),
-                             o->mp->version->name, (long long)version_read(o));
+                             o->mp->npk > 1 ? ", ..." : "", o->mp->version->name,
+                             (long long)version_read(o));
     }
     return orm_set_error(s, CORM_ENOTFOUND, "%s: the row of %s is gone (deleted by another "
                          "transaction?)", o->mp->model->name,
@@ -417,13 +423,17 @@ static int find_gone(corm_session *s, sent *v, size_t n)
     const drv_driver *d = s->conn->drv;
     for (size_t i = 0; i < n; i++) {
         const sch_mapper *mp = v[i].o->mp;
-        corm_value key = sql_field_value(mp->pk, orm_snap(v[i].o), false);
+        corm_value key[8];
+        orm_key_of(mp, orm_snap(v[i].o), key);
         drv_stmt *st;
         s->params.n = 0;
-        sql_param *p = sql_params_push(&s->params);
-        int rc = !p ? orm_set_error(s, CORM_ENOMEM, "out of memory") : CORM_OK;
-        if (rc < 0 || (rc = sql_param_set(p, mp->pk, &key, false, &s->err)) < 0 ||
-            (rc = sql_run_text(s->conn, &mp->sql_get, &s->params, &st, &s->err)) < 0)
+        int rc = CORM_OK;
+        for (size_t c = 0; rc == CORM_OK && c < mp->npk; c++) {
+            sql_param *p = sql_params_push(&s->params);
+            rc = !p ? orm_set_error(s, CORM_ENOMEM, "out of memory")
+                    : sql_param_set(p, mp->pks[c], &key[c], false, &s->err);
+        }
+        if (rc < 0 || (rc = sql_run_text(s->conn, &mp->sql_get, &s->params, &st, &s->err)) < 0)
             return rc;
         rc = d->step(st, &s->err);
         d->reset(st);
@@ -712,12 +722,15 @@ static int inserted(corm_session *s, sent *e)
  * or DELETE. */
 static int bind_pk(corm_session *s, orm_obj *o)
 {
-    const corm_column *pk = o->mp->pk;
-    corm_value v = sql_field_value(pk, o->has_snap ? orm_snap(o) : orm_data(o), false);
-    sql_param *p = sql_params_push(&s->params);
-    if (!p)
-        return orm_set_error(s, CORM_ENOMEM, "out of memory");
-    int rc = sql_param_set(p, pk, &v, false, &s->err);
+    const sch_mapper *mp = o->mp;
+    int rc = CORM_OK;
+    for (size_t c = 0; rc == CORM_OK && c < mp->npk; c++) {
+        corm_value v = sql_field_value(mp->pks[c], o->has_snap ? orm_snap(o) : orm_data(o), false);
+        sql_param *p = sql_params_push(&s->params);
+        if (!p)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory");
+        rc = sql_param_set(p, mp->pks[c], &v, false, &s->err);
+    }
     if (rc < 0 || !o->mp->version)
         return rc;
     corm_value ver = corm_v_int(version_read(o));
@@ -738,17 +751,18 @@ static int update(corm_session *s, batch *b, orm_obj *o)
     if (orm_event_on(s, CORM_BEFORE_UPDATE, mp) && orm_obj_dirty(o) &&
         (rc = orm_event_run(s, CORM_BEFORE_UPDATE, o)) < 0)
         return rc;
-    if (sql_field_differs(mp->pk, obj, orm_snap(o))) {
-        char vb[96];
-        corm_value v = sql_field_value(mp->pk, obj, false);
-        return orm_set_error(s, CORM_ESTATE, "%s.%s: the primary key of a persistent object "
-                             "cannot change (to %s)", m->name, mp->pk->name,
-                             util_value_repr(&v, vb, sizeof vb));
-    }
+    for (size_t k = 0; k < mp->npk; k++)
+        if (sql_field_differs(mp->pks[k], obj, orm_snap(o))) {
+            char vb[96];
+            corm_value v = sql_field_value(mp->pks[k], obj, false);
+            return orm_set_error(s, CORM_ESTATE, "%s.%s: the primary key of a persistent object "
+                                 "cannot change (to %s)", m->name, mp->pks[k]->name,
+                                 util_value_repr(&v, vb, sizeof vb));
+        }
     s->params.n = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
-        if (c == mp->pk || c == mp->version || !orm_column_changed(o, c))
+        if ((c->flags & CORM_PRIMARY_KEY) || c == mp->version || !orm_column_changed(o, c))
             continue;
         corm_value v = sql_field_value(c, obj, eff_null(o, c));
         if ((rc = push(s, c, &v)) < 0)
@@ -772,7 +786,7 @@ static int update(corm_session *s, batch *b, orm_obj *o)
     if (!(e.before = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     /* a versioned row's UPDATE is counted alone: a miss is that row's */
-    if (s->conn->drv->update_from_values && !s->one_by_one && !mp->version)
+    if (s->conn->drv->update_from_values && !s->one_by_one && !mp->version && mp->npk == 1)
         return batch_row(s, b, SQLK_UPDATE_ROWS, mask, &e);
     return batch_send(s, b, orm_statement(s, mp, SQLK_UPDATE, mask), &e);
 }
@@ -803,7 +817,8 @@ static int delete(corm_session *s, batch *b, orm_obj *o)
     if ((rc = bind_pk(s, o)) < 0)
         return rc;
     sent e = { .o = o, .kind = SQLK_DELETE };
-    if (!s->one_by_one && !o->mp->version) /* a versioned row's DELETE is counted alone */
+    /* a versioned row's DELETE is counted alone; a composite key's is not an IN list */
+    if (!s->one_by_one && !o->mp->version && o->mp->npk == 1)
         return batch_row(s, b, SQLK_DELETE_ROWS, 0, &e);
     return batch_send(s, b, orm_statement(s, o->mp, SQLK_DELETE, 0), &e);
 }

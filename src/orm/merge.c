@@ -96,7 +96,9 @@ int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **ou
     int rc;
     /* a key given: the session's object for it, loaded if need be */
     bool keyed = sql_field_differs(pk, src, mp->proto) || !mp->pk_autoinc;
-    if (keyed && (rc = corm_get_(s, m, sql_field_value(pk, src, false), &obj)) < 0)
+    corm_value key[8];
+    orm_key_of(mp, src, key);
+    if (keyed && (rc = corm_get_key_(s, m, key, mp->npk, &obj)) < 0)
         return rc;
     bool fresh = obj == NULL;
     if (fresh && !(obj = corm_new_(s, m)))
@@ -104,7 +106,8 @@ int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **ou
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
         /* the key is the one looked up; a version is the row's, not src's */
-        if ((c == pk && (!fresh || !keyed)) || (c == mp->version && !fresh) || unsaid(c, src))
+        bool key_col = (c->flags & CORM_PRIMARY_KEY) != 0;
+        if ((key_col && (!fresh || !keyed)) || (c == mp->version && !fresh) || unsaid(c, src))
             continue;
         if ((rc = copy_field(s, c, obj, src)) < 0)
             return rc;
@@ -187,7 +190,7 @@ static int build_upsert(corm_session *s, const sch_mapper *mp, const void *obj,
     size_t set = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
-        if (c == mp->pk || left_out(mp, c, obj))
+        if ((c->flags & CORM_PRIMARY_KEY) || left_out(mp, c, obj))
             continue;
         if (set++)
             util_buf_puts(b, ", ");
@@ -230,10 +233,13 @@ static int upsert_one(corm_session *s, const sch_mapper *mp, const void *obj,
         return orm_db_error(s, orm_hdr(obj), rc);
     /* the session's object for the row: one it held is overwritten (and
      * its old values kept for a rollback), else a new one is loaded */
-    corm_value key;
+    corm_value key[8];
     orm_obj *held = NULL;
-    if (orm_row_key(d, st, mp->pk->index, &key) == CORM_OK)
-        held = orm_imap_get(s, mp, &key);
+    bool ok = true;
+    for (size_t c = 0; c < mp->npk; c++)
+        ok &= orm_row_key(d, st, mp->pks[c]->index, &key[c]) == CORM_OK;
+    if (ok)
+        held = orm_imap_get(s, mp, key);
     if (held && held->state == OBJ_PERSISTENT) {
         unsigned char *old = util_arena_memdup(&s->arena, orm_snap(held), mp->stride);
         if (!old || (rc = orm_journal(s, held, J_BULK_UPDATED, false, old)) < 0) {

@@ -277,7 +277,12 @@ orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
 orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot);
 int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);
 void orm_list_compact(orm_list *l);
+/* Keys are given as mp->npk values, one per column of the key (one, for
+ * most models). */
 orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key);
+/* The key of the object data obj of mapper mp (its fields, or a snapshot),
+ * into out (mp->npk values). */
+void orm_key_of(const sch_mapper *mp, const void *obj, corm_value *out);
 int orm_imap_put(corm_session *s, orm_obj *o);
 /* The identity-map hash of key for mp (0 when the key cannot be one). */
 uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key);

@@ -783,18 +783,23 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
 {
     const drv_driver *d = s->conn->drv;
     int rc, pki = -1;
-    for (size_t i = 0; i < ncols && pki < 0; i++)
-        if (cols[i] == mp->pk)
-            pki = (int)i;
-    corm_value key;
-    if (pki < 0 || orm_row_key(d, st, pki, &key) < 0)
-        return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
-                             mp->model->name);
-    uint64_t h = orm_imap_hash(mp, &key);
+    corm_value keys[8], key = { 0 };
+    for (size_t c = 0; c < mp->npk; c++) { /* each column of the key, from the row */
+        int at = -1;
+        for (size_t i = 0; i < ncols && at < 0; i++)
+            if (cols[i] == mp->pks[c])
+                at = (int)i;
+        if (at < 0 || orm_row_key(d, st, at, &keys[c]) < 0)
+            return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
+                                 mp->model->name);
+        if (c == 0)
+            pki = at, key = keys[0];
+    }
+    uint64_t h = orm_imap_hash(mp, keys);
     if (!h)
         return orm_set_error(s, CORM_ETYPE, "%s: a row whose primary key is not of the key's type",
                              mp->model->name);
-    orm_obj *o = how == LOAD_NEW || how == LOAD_STREAM ? NULL : orm_imap_find(s, mp, &key, h);
+    orm_obj *o = how == LOAD_NEW || how == LOAD_STREAM ? NULL : orm_imap_find(s, mp, keys, h);
     /* an expired object is read again, unless changed since it expired */
     bool reread = o && o->expired && o->state == OBJ_PERSISTENT && !corm_is_modified(s, orm_data(o));
     if (o && !reread &&
@@ -813,7 +818,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     void *obj = orm_data(o);
     uint64_t *nulls = orm_nulls(o);
     /* an integer key read above is not read again */
-    bool int_key = key.kind == CORM_V_INT && mp->pk->size == sizeof(int64_t) &&
+    bool int_key = mp->npk == 1 && key.kind == CORM_V_INT && mp->pk->size == sizeof(int64_t) &&
                    (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
     if (int_key)
         memcpy((char *)obj + mp->pk->offset, &key.u.i, sizeof key.u.i);
@@ -1290,7 +1295,11 @@ static int matching_objects(corm_query *q)
     if (rc < 0)
         return rc;
     util_buf_puts(x.b, "SELECT ");
-    sql_put_column(&x, q->mp->pk);
+    for (size_t c = 0; c < q->mp->npk; c++) {
+        if (c)
+            util_buf_puts(x.b, ", ");
+        sql_put_column(&x, q->mp->pks[c]);
+    }
     util_buf_puts(x.b, " FROM ");
     sql_put_ident(&x, q->mp->model->table);
     if ((rc = put_where(&x, q)) < 0)
@@ -1300,10 +1309,11 @@ static int matching_objects(corm_query *q)
         return rc;
     s->nscratch = 0;
     while ((rc = s->conn->drv->step(st, &s->err)) == 1) {
-        corm_value k;
-        if (orm_row_key(s->conn->drv, st, 0, &k) < 0)
-            continue;
-        orm_obj *o = orm_imap_get(s, q->mp, &k);
+        corm_value k[8];
+        bool ok = true;
+        for (size_t c = 0; c < q->mp->npk; c++)
+            ok &= orm_row_key(s->conn->drv, st, (int)c, &k[c]) == CORM_OK;
+        orm_obj *o = ok ? orm_imap_get(s, q->mp, k) : NULL;
         if (o && (rc = orm_scratch_push(s, o)) < 0) {
             s->conn->drv->reset(st);
             return rc;
@@ -1393,11 +1403,13 @@ static int load_by_key(corm_session *s, const sch_mapper *mp, const corm_value *
     if ((rc = orm_read(s)) < 0)
         return rc;
     s->params.n = 0;
-    sql_param *p = sql_params_push(&s->params);
-    if (!p)
-        return orm_set_error(s, CORM_ENOMEM, "out of memory");
-    if ((rc = sql_param_set(p, mp->pk, key, false, &s->err)) < 0)
-        return rc;
+    for (size_t c = 0; c < mp->npk; c++) {
+        sql_param *p = sql_params_push(&s->params);
+        if (!p)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory");
+        if ((rc = sql_param_set(p, mp->pks[c], &key[c], false, &s->err)) < 0)
+            return rc;
+    }
     drv_stmt *st = NULL;
     if ((rc = sql_run_text(s->conn, &mp->sql_get, &s->params, &st, &s->err)) < 0)
         return rc;
@@ -1410,15 +1422,31 @@ static int load_by_key(corm_session *s, const sch_mapper *mp, const corm_value *
 
 int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out)
 {
+    const sch_mapper *mp = sch_find(&s->e->meta, m);
+    if (mp && mp->npk > 1) {
+        util_err_clear(&s->err);
+        *out = NULL;
+        return orm_set_error(s, CORM_EINVAL, "%s has a key of %zu columns: pass them all, with "
+                             "corm_get_key", m->name, mp->npk);
+    }
+    return corm_get_key_(s, m, &pk, 1, out);
+}
+
+int corm_get_key_(corm_session *s, const corm_model *m, const corm_value *pk, size_t n,
+                  void **out)
+{
     util_err_clear(&s->err);
     *out = NULL;
     const sch_mapper *mp = sch_find(&s->e->meta, m);
     if (!mp)
         return orm_set_error(s, CORM_EINVAL, "model %s is not registered with the engine",
                              m ? m->name : "(null)");
-    orm_obj *o = orm_imap_get(s, mp, &pk);
+    if (!pk || n != mp->npk)
+        return orm_set_error(s, CORM_EINVAL, "%s: its key has %zu column%s, %zu value%s given",
+                             m->name, mp->npk, mp->npk == 1 ? "" : "s", n, n == 1 ? " was" : "s were");
+    orm_obj *o = orm_imap_get(s, mp, pk);
     if (o && o->expired && o->state == OBJ_PERSISTENT && !corm_is_modified(s, orm_data(o))) {
-        int rc = load_by_key(s, mp, &pk, LOAD_KEEP, &o); /* read again */
+        int rc = load_by_key(s, mp, pk, LOAD_KEEP, &o); /* read again */
         if (rc < 0 || !o)
             return rc; /* its row is gone: NULL, as for any missing row */
     }
@@ -1429,7 +1457,7 @@ int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out)
         /* only inserts and deletes can change which row has a key */
         if ((s->npending || s->ndeleted) && (rc = orm_flush(s, ORM_SCAN_NONE, mp)) < 0)
             return rc;
-        if ((rc = load_by_key(s, mp, &pk, LOAD_NEW, &o)) < 0)
+        if ((rc = load_by_key(s, mp, pk, LOAD_NEW, &o)) < 0)
             return rc;
         if (!o)
             return CORM_OK;
@@ -1446,16 +1474,16 @@ int corm_refresh(corm_session *s, void *obj)
     if (o->state != OBJ_PERSISTENT && o->state != OBJ_DELETED)
         return orm_set_error(s, CORM_ESTATE, "%s: only a persistent object can be refreshed",
                              o->mp->model->name);
-    corm_value key = sql_field_value(o->mp->pk, o->has_snap ? orm_snap(o) : obj, false);
+    corm_value key[8];
+    orm_key_of(o->mp, o->has_snap ? orm_snap(o) : obj, key);
     orm_obj *got;
-    int rc = load_by_key(s, o->mp, &key, LOAD_OVERWRITE, &got);
+    int rc = load_by_key(s, o->mp, key, LOAD_OVERWRITE, &got);
     if (rc < 0)
         return rc;
     if (!got) {
-        char vb[96];
-        return orm_set_error(s, CORM_ENOTFOUND, "%s: no row with %s = %s any more",
-                             o->mp->model->name, o->mp->pk->name,
-                             util_value_repr(&key, vb, sizeof vb));
+        char repr[256];
+        return orm_set_error(s, CORM_ENOTFOUND, "%s: its row is gone",
+                             corm_repr(obj, repr, sizeof repr));
     }
     return CORM_OK;
 }

@@ -370,8 +370,9 @@ int corm_add(corm_session *s, void *obj)
             o->state = OBJ_TRANSIENT;
             return corm_add(s, obj);
         }
-        corm_value key = sql_field_value(o->mp->pk, obj, false);
-        if (orm_imap_get(s, o->mp, &key))
+        corm_value key[8];
+        orm_key_of(o->mp, obj, key);
+        if (orm_imap_get(s, o->mp, key))
             return orm_set_error(s, CORM_ESTATE, "%s: another object with this primary key is "
                                  "in the session", o->mp->model->name);
         if ((rc = track(s, o)) < 0 || (rc = orm_imap_put(s, o)) < 0)
@@ -482,32 +483,36 @@ bool corm_field_is_null(const void *obj, const corm_column *col)
 
 /* ---- identity map ---------------------------------------------------------------- */
 
+/* A key's hash: its columns' values mixed in order (one for most keys). */
 static uint64_t key_hash(const sch_mapper *mp, const corm_value *k)
 {
     uint64_t h = (uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull;
-    if (k->kind == CORM_V_TEXT) {
-        for (size_t i = 0; i < k->u.text.n; i++)
-            h = (h ^ (unsigned char)k->u.text.p[i]) * 1099511628211ull;
-    } else if (k->kind == CORM_V_UUID) {
-        for (size_t i = 0; i < sizeof k->u.uuid.b; i++)
-            h = (h ^ k->u.uuid.b[i]) * 1099511628211ull;
-    } else {
-        h ^= (uint64_t)k->u.i;
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 33;
+    for (size_t c = 0; c < mp->npk; c++, k++) {
+        if (k->kind == CORM_V_TEXT) {
+            for (size_t i = 0; i < k->u.text.n; i++)
+                h = (h ^ (unsigned char)k->u.text.p[i]) * 1099511628211ull;
+        } else if (k->kind == CORM_V_UUID) {
+            for (size_t i = 0; i < sizeof k->u.uuid.b; i++)
+                h = (h ^ k->u.uuid.b[i]) * 1099511628211ull;
+        } else {
+            h ^= (uint64_t)k->u.i;
+            h *= 0xff51afd7ed558ccdull;
+            h ^= h >> 33;
+        }
     }
     return h;
 }
 
-/* Keys are normalized to INT (integer types), UUID or TEXT. */
-static bool key_of(const sch_mapper *mp, const corm_value *in, corm_value *out)
+/* A key column's value normalized to INT (integer types), UUID or TEXT;
+ * false when it is not of its column's kind. */
+static bool key_of(const corm_column *col, const corm_value *in, corm_value *out)
 {
     *out = *in;
     if (in->kind == CORM_V_BOOL) {
         out->kind = CORM_V_INT;
         out->u.i = in->u.b;
     }
-    if (mp->pk->type == CORM_TYPE_UUID) { /* as a row gives it: its text */
+    if (col->type == CORM_TYPE_UUID) { /* as a row gives it: its text */
         char tmp[40];
         if (in->kind == CORM_V_TEXT && in->u.text.n < sizeof tmp) {
             memcpy(tmp, in->u.text.p, in->u.text.n);
@@ -516,44 +521,67 @@ static bool key_of(const sch_mapper *mp, const corm_value *in, corm_value *out)
         }
         return out->kind == CORM_V_UUID;
     }
-    bool int_pk = mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT ||
-                  mp->pk->type == CORM_TYPE_SMALLINT || mp->pk->type == CORM_TYPE_ENUM;
+    bool int_pk = col->type == CORM_TYPE_INTEGER || col->type == CORM_TYPE_BIGINT ||
+                  col->type == CORM_TYPE_SMALLINT || col->type == CORM_TYPE_ENUM ||
+                  col->type == CORM_TYPE_BOOLEAN;
     return int_pk ? out->kind == CORM_V_INT : out->kind == CORM_V_TEXT;
 }
 
-static bool key_eq(const corm_value *a, const corm_value *b)
+/* The key given as mp->npk values, normalized into out. */
+static bool keys_of(const sch_mapper *mp, const corm_value *in, corm_value *out)
 {
-    if (a->kind == CORM_V_INT)
-        return a->u.i == b->u.i;
-    if (a->kind == CORM_V_UUID)
-        return memcmp(&a->u.uuid, &b->u.uuid, sizeof a->u.uuid) == 0;
-    return a->u.text.n == b->u.text.n && memcmp(a->u.text.p, b->u.text.p, a->u.text.n) == 0;
+    for (size_t c = 0; c < mp->npk; c++)
+        if (!key_of(mp->pks[c], &in[c], &out[c]))
+            return false;
+    return true;
 }
 
-static corm_value obj_key(orm_obj *o)
+static bool key_eq(const sch_mapper *mp, const corm_value *a, const corm_value *b)
 {
-    corm_value v = sql_field_value(o->mp->pk, orm_data(o), false), k;
-    key_of(o->mp, &v, &k);
-    return k;
+    for (size_t c = 0; c < mp->npk; c++, a++, b++) {
+        bool same = a->kind == CORM_V_INT    ? a->u.i == b->u.i
+                  : a->kind == CORM_V_UUID   ? memcmp(&a->u.uuid, &b->u.uuid, sizeof a->u.uuid) == 0
+                  : a->u.text.n == b->u.text.n &&
+                        memcmp(a->u.text.p, b->u.text.p, a->u.text.n) == 0;
+        if (!same)
+            return false;
+    }
+    return true;
+}
+
+/* o's key, as its fields hold it, into out (mp->npk values). */
+static void obj_key(orm_obj *o, corm_value *out)
+{
+    for (size_t c = 0; c < o->mp->npk; c++) {
+        corm_value v = sql_field_value(o->mp->pks[c], orm_data(o), false);
+        key_of(o->mp->pks[c], &v, &out[c]);
+    }
+}
+
+void orm_key_of(const sch_mapper *mp, const void *obj, corm_value *out)
+{
+    for (size_t c = 0; c < mp->npk; c++)
+        out[c] = sql_field_value(mp->pks[c], obj, false);
 }
 
 uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key)
 {
-    corm_value k;
-    return key_of(mp, key, &k) ? key_hash(mp, &k) | 1 : 0; /* 0 marks an empty slot */
+    corm_value k[8];
+    return keys_of(mp, key, k) ? key_hash(mp, k) | 1 : 0; /* 0 marks an empty slot */
 }
 
 orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h)
 {
-    corm_value k;
-    if (!s->imap_cap || !h || !key_of(mp, key, &k))
+    corm_value k[8];
+    if (!s->imap_cap || !h || !keys_of(mp, key, k))
         return NULL;
     size_t mask = s->imap_cap - 1, i = (size_t)h & mask;
     for (; s->imap[i].hash; i = (i + 1) & mask) {
         orm_obj *o = s->imap[i].o;
         if (s->imap[i].hash == h && o->mp == mp && o->state != OBJ_GONE) {
-            corm_value ok = obj_key(o);
-            if (key_eq(&k, &ok))
+            corm_value ok[8];
+            obj_key(o, ok);
+            if (key_eq(mp, k, ok))
                 return o;
         }
     }
@@ -578,8 +606,9 @@ static void imap_insert(struct orm_slot *tab, size_t cap, uint64_t h, orm_obj *o
 
 static uint64_t obj_hash(orm_obj *o)
 {
-    corm_value k = obj_key(o);
-    return orm_imap_hash(o->mp, &k);
+    corm_value k[8];
+    obj_key(o, k);
+    return orm_imap_hash(o->mp, k);
 }
 
 int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)

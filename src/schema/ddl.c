@@ -41,7 +41,7 @@ static void put_column_def(sql_ctx *x, const sch_mapper *mp, const corm_column *
         util_buf_puts(x->b, sch_column_type(mp, x->drv, c, tb, sizeof tb));
         if (c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY))
             util_buf_puts(x->b, " NOT NULL");
-        if (c == mp->pk)
+        if (c == mp->pk && mp->npk == 1) /* a composite key is the table's: below */
             util_buf_puts(x->b, " PRIMARY KEY");
         else if (c->flags & CORM_UNIQUE)
             util_buf_puts(x->b, " UNIQUE");
@@ -122,6 +122,15 @@ int sch_table_ddl(const sch_mapper *mp, const drv_driver *d, const char *as_name
         if (i)
             util_buf_puts(&b, ",\n    ");
         put_column_def(&x, mp, m->columns[i]);
+    }
+    if (mp->npk > 1) {
+        util_buf_puts(&b, ",\n    PRIMARY KEY (");
+        for (size_t k = 0; k < mp->npk; k++) {
+            if (k)
+                util_buf_puts(&b, ", ");
+            sql_put_ident(&x, mp->pks[k]->name);
+        }
+        util_buf_putc(&b, ')');
     }
     for (size_t i = 0; i < m->nconstraints; i++) {
         const corm_constraint *k = &m->constraints[i];

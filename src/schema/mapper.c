@@ -214,6 +214,7 @@ static int check_model(const corm_model *m, util_err *err)
     if (m->ncolumns == 0)
         return bad(err, m, NULL, "a model needs columns");
     const corm_column *pk = NULL, *version = NULL;
+    size_t npk = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
         int rc = check_column(m, c, i, err);
@@ -229,17 +230,14 @@ static int check_model(const corm_model *m, util_err *err)
             version = c;
         }
         if (c->flags & CORM_PRIMARY_KEY) {
-            if (pk) {
-                char what[200];
-                snprintf(what, sizeof what, "two primary keys (%s and %s); a model has one",
-                         pk->name, c->name);
-                return bad(err, m, NULL, what);
-            }
+            if (++npk > 8)
+                return bad(err, m, c, "a primary key of more than 8 columns");
             pk = c;
         }
     }
     if (!pk)
-        return bad(err, m, NULL, "no primary key; mark one column CORM_PRIMARY_KEY");
+        return bad(err, m, NULL, "no primary key; mark one column CORM_PRIMARY_KEY (several, "
+                   "for a composite key)");
     for (size_t i = 0; i < m->nconstraints; i++) {
         const char *const *cols = m->constraints[i].columns;
         if (!cols || !cols[0])
@@ -379,13 +377,38 @@ static size_t count_names(const char *const *v)
     return n;
 }
 
-/* Whether target has a unique constraint over exactly these columns. */
+/* How many columns t's primary key has. */
+static size_t key_width(const corm_model *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->ncolumns; i++)
+        n += (t->columns[i]->flags & CORM_PRIMARY_KEY) != 0;
+    return n;
+}
+
+/* Whether c is unique by itself: CORM_UNIQUE, or the whole primary key. */
+static bool unique_alone(const corm_column *c)
+{
+    return (c->flags & CORM_UNIQUE) || ((c->flags & CORM_PRIMARY_KEY) && key_width(c->model) == 1);
+}
+
+/* Whether target has a unique constraint over exactly these columns (its
+ * primary key, when it has these columns). */
 static bool unique_set(const corm_model *t, const char *const *cols)
 {
     size_t n = count_names(cols);
     if (n == 1) {
         const corm_column *c = sch_column(t, cols[0]);
-        return c && (c->flags & (CORM_PRIMARY_KEY | CORM_UNIQUE));
+        return c && unique_alone(c);
+    }
+    if (key_width(t) == n) {
+        size_t found = 0;
+        for (size_t a = 0; a < n; a++) {
+            const corm_column *c = sch_column(t, cols[a]);
+            found += c && (c->flags & CORM_PRIMARY_KEY);
+        }
+        if (found == n)
+            return true;
     }
     for (size_t i = 0; i < t->nconstraints; i++) {
         const corm_constraint *k = &t->constraints[i];
@@ -439,8 +462,11 @@ static int check_fks(const corm_model *const *models, size_t n, util_err *err)
                 return bad(err, m, c, "foreign key to a model that is not registered");
             if (!(is_int_type(c->type) && is_int_type(t->type)) && c->type != t->type)
                 return bad(err, m, c, "foreign key column's type differs from the key's");
-            if (!(t->flags & (CORM_PRIMARY_KEY | CORM_UNIQUE)))
-                return bad(err, m, c, "foreign key must reference a primary key or unique column");
+            if (!unique_alone(t))
+                return bad(err, m, c, (t->flags & CORM_PRIMARY_KEY)
+                           ? "foreign key to one column of a composite key: reference every "
+                             "column of it with CORM_FOREIGN_KEY"
+                           : "foreign key must reference a primary key or unique column");
         }
     }
     return CORM_OK;
@@ -504,10 +530,14 @@ static int build_sql(sch_mapper *mp, const drv_driver *d, util_err *err)
     util_buf_printf(&b, "SELECT %s FROM ", mp->sql_cols);
     sql_put_ident(&x, m->table);
     util_buf_puts(&b, " WHERE ");
-    sql_put_column(&x, mp->pk);
-    util_buf_puts(&b, " = ");
-    none.n = 1; /* the key is parameter 1 */
-    sql_put_placeholder(&x);
+    for (size_t k = 0; k < mp->npk; k++) { /* the key's columns are parameters 1, 2, ... */
+        if (k)
+            util_buf_puts(&b, " AND ");
+        sql_put_column(&x, mp->pks[k]);
+        util_buf_puts(&b, " = ");
+        none.n = k + 1;
+        sql_put_placeholder(&x);
+    }
     if (b.err || !(mp->sql_get.p = util_strdup(util_buf_str(&b))))
         goto nomem;
     mp->sql_get.len = b.len;
@@ -524,14 +554,18 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
     mp->model = m;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
-        if (c->flags & CORM_PRIMARY_KEY)
-            mp->pk = c;
+        if ((c->flags & CORM_PRIMARY_KEY) && mp->npk < 8) {
+            if (!mp->pk)
+                mp->pk = c;
+            mp->pks[mp->npk++] = c;
+        }
         if (c->flags & CORM_VERSION)
             mp->version = c;
         mp->has_server_defaults |= c->server_default != NULL;
         mp->has_default_fns |= c->default_fn != NULL;
     }
-    mp->pk_autoinc = mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT;
+    mp->pk_autoinc = mp->npk == 1 &&
+                     (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
     /* NULL flags only for nullable scalar columns, up to the last of them */
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];

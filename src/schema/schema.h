@@ -28,7 +28,9 @@ typedef struct sch_rel {
 typedef struct sch_mapper {
     const corm_model *model;
     size_t rank;                /* position in dependency order */
-    const corm_column *pk;
+    const corm_column *pk;      /* the key; its first column when it has several */
+    const corm_column *pks[8];  /* every column of the key, in model order */
+    size_t npk;
     const corm_column *version; /* CORM_VERSION, or NULL */
     bool pk_autoinc;            /* an integer key the database assigns */
     bool has_server_defaults;
