@@ -11,8 +11,8 @@
  * back and commits new work; nothing leaks (ASan, valgrind). The
  * workloads: the quickstart, CRUD over every type, every query form,
  * relationships with each loading strategy, flush with cascades and
- * delete-orphan, and migrations (autogenerate, upgrade, schema check,
- * downgrade). CORM_OOM_STEP=k runs every kth N only (make test's short
+ * delete-orphan, corm_related, expiry, merge, upsert, aliases and escaped
+ * search, and migrations (autogenerate, upgrade, schema check, downgrade). CORM_OOM_STEP=k runs every kth N only (make test's short
  * form); make test-oom runs them all and prints the number of injection
  * points.
  */
@@ -507,6 +507,38 @@ static int cascades(corm_session *s, int round)
     return commit(s);
 }
 
+/* What SQLAlchemy users reach for next: a relationship loaded on first
+ * use, expiry, merge, upsert, aliases and a user's text searched. */
+static int reached_for_next(corm_session *s, int round)
+{
+    (void)round;
+    TRY(seed(s));
+    corm_session_reset(s);
+    Writer *w;
+    TRY(writer_named(s, "ann", &w));
+    if (!corm_related(s, w, Writer_books) && corm_errcode(s))
+        return corm_errcode(s);
+    TRY(corm_expire(s, w));
+    Writer *again;
+    TRY(corm_get(s, Writer, w->id, &again));
+    Writer src = { .id = w->id, .name = "ann", .born = { 1970, 1, 2 } };
+    Writer *merged;
+    TRY(corm_merge(s, Writer, &src, &merged));
+    Writer *u, *got;
+    NEW(s, Writer, u);
+    u->name = "dee";
+    TRY(corm_upsert(s, Writer, &u, 1, Writer_name, &got));
+    corm_query *q;
+    QUERY(s, Book, q);
+    corm_alias *by = corm_alias(q, Writer);
+    TRY(corm_join_alias(q, NULL, Book_writer, by));
+    TRY(corm_filter(q, corm_contains(corm_acol(by, Writer_name), "n%")));
+    Book **bs;
+    size_t n;
+    TRY(corm_all(q, &bs, &n));
+    return commit(s);
+}
+
 /* Migrations: a revision written from the models, applied, checked, undone. */
 static int migrate(corm_session *s, int round)
 {
@@ -551,6 +583,11 @@ static void sweep_crud_types(void **state) { (void)state; sweep(crud_types, "CRU
 static void sweep_queries(void **state) { (void)state; sweep(queries, "every query form"); }
 static void sweep_relationships(void **state) { (void)state; sweep(relationships, "relationships"); }
 static void sweep_cascades(void **state) { (void)state; sweep(cascades, "cascades"); }
+static void sweep_reached_for_next(void **state)
+{
+    (void)state;
+    sweep(reached_for_next, "related, expire, merge, upsert, aliases, search");
+}
 
 /* Revision files written so far. */
 static int revisions(void)
@@ -622,6 +659,7 @@ int main(void)
         cmocka_unit_test(sweep_queries),
         cmocka_unit_test(sweep_relationships),
         cmocka_unit_test(sweep_cascades),
+        cmocka_unit_test(sweep_reached_for_next),
         cmocka_unit_test(sweep_migrations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
