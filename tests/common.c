@@ -121,6 +121,13 @@ void test_remove_db(const char *path)
     }
 }
 
+void test_rm_rf(const char *dir)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 size_t fx_count(const fixture *fx, const char *prefix)
 {
     size_t n = 0;

@@ -170,9 +170,7 @@ static void processes_and_threads_lose_nothing(void **state)
     assert_int_equal(db_int(file, "SELECT count FROM total WHERE id = 1"), want);
     printf("# %d processes x %d threads: %d units committed once each, the counter %d; %d "
            "CORM_EBUSY retried, no other error\n", PROCS, THREADS, want, want, busy);
-    char cmd[100];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    test_rm_rf(dir);
 }
 
 int main(void)

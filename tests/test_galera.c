@@ -296,9 +296,7 @@ static void refused(const char *up, const char *what)
     for (int i = 0; i < NODES; i++)
         assert_int_equal(db_int(url[i], "SELECT count(*) FROM information_schema.tables WHERE "
                                         "table_schema = 'corm_test' AND table_name IN ('fine', 'log')"), 0);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    test_rm_rf(dir);
     db_exec(url[0], "DROP TABLE IF EXISTS corm_version, corm_version_halfway");
 }
 
@@ -327,9 +325,7 @@ static void galera_refuses_what_it_cannot_replicate(void **state)
            "AND table_name = 'log'", n, sizeof n);
     assert_string_equal(n, "1");
     OK(corm_migrate_downgrade(node[0], dir, "base", NULL));
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    test_rm_rf(dir);
     db_exec(url[0], "DROP TABLE IF EXISTS corm_version, corm_version_halfway");
 }
 

@@ -65,9 +65,7 @@ static int teardown(void **state)
 {
     (void)state;
     corm_engine_close(db);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    test_rm_rf(dir);
     return 0;
 }
 

@@ -115,9 +115,7 @@ static int teardown(void **state)
 {
     (void)state;
     corm_engine_close(db);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    test_rm_rf(dir);
     return 0;
 }
 

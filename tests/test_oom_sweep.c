@@ -544,9 +544,7 @@ static int migrate(corm_session *s, int round)
 {
     (void)s;
     /* (not under the fault: the sweep's start) an empty database, no folder */
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", migrations);
-    assert_int_equal(system(cmd), 0);
+    test_rm_rf(migrations);
     OK(corm_drop_all(db));
     db_exec(url, "DROP TABLE IF EXISTS corm_version");
     mark_committed();
@@ -643,9 +641,7 @@ static int teardown(void **state)
 {
     (void)state;
     corm_engine_close(db);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    test_rm_rf(dir);
     free(committed);
     printf("# in all: %ld allocations made to fail (CORM_OOM_STEP=%ld)\n", points_total, step());
     return 0;
