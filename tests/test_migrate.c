@@ -858,6 +858,13 @@ static int cli_on_a_terminal(char *out, size_t size, const char *const *words)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+static void count_progress(void *ud, const char *what, int64_t done, int64_t total)
+{
+    (void)what;
+    assert_true(done <= total);
+    (*(int *)ud)++;
+}
+
 /* A table rebuilt on SQLite shows the rows it copies when stderr is a
  * terminal, and nothing when it is not; the servers change the table in
  * place, with nothing to show. Every row is there either way. */
@@ -889,9 +896,32 @@ static void a_rebuild_shows_its_rows_on_a_terminal(void **state)
     corm_engine_close(e);
     OK(corm_engine_open(&e, url, v3)); /* the type of username changes: a rebuild on SQLite */
     assert_int_equal(corm_migrate_autogenerate(e, migs, "v3", NULL, NULL, 0), 1);
+    bool sqlite = strncmp(url, "sqlite", 6) == 0;
+    if (sqlite) {
+        /* out of memory at each allocation of the counted copy (SQLite's only:
+         * the servers alter in place, and MariaDB's DDL, which commits by
+         * itself, leaves a failed revision half-applied by design): the
+         * revision is undone and every row stays */
+        int calls = 0;
+        corm_engine_set_progress(e, count_progress, &calls);
+        for (long n = 0;; n++) {
+            util_alloc_fail_after(n);
+            int rc = corm_migrate_upgrade(e, migs, "head", NULL);
+            bool injected = util_alloc_failed();
+            util_alloc_fail_after(-1);
+            if (rc != CORM_OK && rc != CORM_ENOMEM)
+                fail_msg("allocation %ld: %s", n, corm_engine_errmsg(e));
+            assert_int_equal(db_int(url, "SELECT COUNT(*) FROM \"user\""), ROWS);
+            if (rc == CORM_OK) {
+                assert_true(n > 0 && !injected);
+                break;
+            }
+        }
+        assert_true(calls >= 2);
+        OK(corm_migrate_downgrade(e, migs, "-1", NULL));
+    }
     corm_engine_close(e);
 
-    bool sqlite = strncmp(url, "sqlite", 6) == 0;
     int rc = cli_on_a_terminal(out, sizeof out, (const char *[]){ "corm", "db", "upgrade", "--url",
                                                                   url, "--dir", migs, NULL });
     if (rc != 0)
