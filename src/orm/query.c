@@ -783,7 +783,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
 {
     const drv_driver *d = s->conn->drv;
     int rc, pki = -1;
-    corm_value keys[8], key = { 0 };
+    corm_value keys[8];
     for (size_t c = 0; c < mp->npk; c++) { /* each column of the key, from the row */
         int at = -1;
         for (size_t i = 0; i < ncols && at < 0; i++)
@@ -793,7 +793,7 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
             return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
                                  mp->model->name);
         if (c == 0)
-            pki = at, key = keys[0];
+            pki = at;
     }
     uint64_t h = orm_imap_hash(mp, keys);
     if (!h)
@@ -818,10 +818,10 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     void *obj = orm_data(o);
     uint64_t *nulls = orm_nulls(o);
     /* an integer key read above is not read again */
-    bool int_key = mp->npk == 1 && key.kind == CORM_V_INT && mp->pk->size == sizeof(int64_t) &&
+    bool int_key = mp->npk == 1 && keys[0].kind == CORM_V_INT && mp->pk->size == sizeof(int64_t) &&
                    (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
     if (int_key)
-        memcpy((char *)obj + mp->pk->offset, &key.u.i, sizeof key.u.i);
+        memcpy((char *)obj + mp->pk->offset, &keys[0].u.i, sizeof keys[0].u.i);
     for (size_t i = 0; i < ncols; i++)
         if (cols[i] && !(int_key && (int)i == pki) &&
             (rc = sql_field_load(d, st, (int)i, cols[i], obj, orm_flagged(cols[i]) ? nulls : NULL,
@@ -1420,16 +1420,21 @@ static int load_by_key(corm_session *s, const sch_mapper *mp, const corm_value *
     return rc;
 }
 
+static inline int get_by_key(corm_session *s, const sch_mapper *mp, const corm_value *pk,
+                             void **out);
+
 int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out)
 {
+    util_err_clear(&s->err);
+    *out = NULL;
     const sch_mapper *mp = sch_find(&s->e->meta, m);
-    if (mp && mp->npk > 1) {
-        util_err_clear(&s->err);
-        *out = NULL;
+    if (!mp)
+        return orm_set_error(s, CORM_EINVAL, "model %s is not registered with the engine",
+                             m ? m->name : "(null)");
+    if (mp->npk > 1)
         return orm_set_error(s, CORM_EINVAL, "%s has a key of %zu columns: pass them all, with "
                              "corm_get_key", m->name, mp->npk);
-    }
-    return corm_get_key_(s, m, &pk, 1, out);
+    return get_by_key(s, mp, &pk, out);
 }
 
 int corm_get_key_(corm_session *s, const corm_model *m, const corm_value *pk, size_t n,
@@ -1444,6 +1449,12 @@ int corm_get_key_(corm_session *s, const corm_model *m, const corm_value *pk, si
     if (!pk || n != mp->npk)
         return orm_set_error(s, CORM_EINVAL, "%s: its key has %zu column%s, %zu value%s given",
                              m->name, mp->npk, mp->npk == 1 ? "" : "s", n, n == 1 ? " was" : "s were");
+    return get_by_key(s, mp, pk, out);
+}
+
+/* corm_get and corm_get_key past their checks: the map, else the database. */
+static inline int get_by_key(corm_session *s, const sch_mapper *mp, const corm_value *pk, void **out)
+{
     orm_obj *o = orm_imap_get(s, mp, pk);
     if (o && o->expired && o->state == OBJ_PERSISTENT && !corm_is_modified(s, orm_data(o))) {
         int rc = load_by_key(s, mp, pk, LOAD_KEEP, &o); /* read again */

@@ -483,36 +483,47 @@ bool corm_field_is_null(const void *obj, const corm_column *col)
 
 /* ---- identity map ---------------------------------------------------------------- */
 
+/* One key column's value mixed into h. */
+static inline uint64_t mix(uint64_t h, const corm_value *k)
+{
+    if (k->kind == CORM_V_INT) {
+        h ^= (uint64_t)k->u.i;
+        h *= 0xff51afd7ed558ccdull;
+        return h ^ (h >> 33);
+    }
+    if (k->kind == CORM_V_UUID) {
+        for (size_t i = 0; i < sizeof k->u.uuid.b; i++)
+            h = (h ^ k->u.uuid.b[i]) * 1099511628211ull;
+        return h;
+    }
+    for (size_t i = 0; i < k->u.text.n; i++)
+        h = (h ^ (unsigned char)k->u.text.p[i]) * 1099511628211ull;
+    return h;
+}
+
 /* A key's hash: its columns' values mixed in order (one for most keys). */
 static uint64_t key_hash(const sch_mapper *mp, const corm_value *k)
 {
     uint64_t h = (uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull;
-    for (size_t c = 0; c < mp->npk; c++, k++) {
-        if (k->kind == CORM_V_TEXT) {
-            for (size_t i = 0; i < k->u.text.n; i++)
-                h = (h ^ (unsigned char)k->u.text.p[i]) * 1099511628211ull;
-        } else if (k->kind == CORM_V_UUID) {
-            for (size_t i = 0; i < sizeof k->u.uuid.b; i++)
-                h = (h ^ k->u.uuid.b[i]) * 1099511628211ull;
-        } else {
-            h ^= (uint64_t)k->u.i;
-            h *= 0xff51afd7ed558ccdull;
-            h ^= h >> 33;
-        }
-    }
+    for (size_t c = 0; c < mp->npk; c++)
+        h = mix(h, &k[c]);
     return h;
 }
 
 /* A key column's value normalized to INT (integer types), UUID or TEXT;
  * false when it is not of its column's kind. */
-static bool key_of(const corm_column *col, const corm_value *in, corm_value *out)
+static inline bool key_of(const corm_column *col, const corm_value *in, corm_value *out)
 {
     *out = *in;
-    if (in->kind == CORM_V_BOOL) {
-        out->kind = CORM_V_INT;
-        out->u.i = in->u.b;
-    }
-    if (col->type == CORM_TYPE_UUID) { /* as a row gives it: its text */
+    switch (col->type) {
+    case CORM_TYPE_INTEGER: case CORM_TYPE_BIGINT: case CORM_TYPE_SMALLINT:
+    case CORM_TYPE_ENUM: case CORM_TYPE_BOOLEAN:
+        if (in->kind == CORM_V_BOOL) {
+            out->kind = CORM_V_INT;
+            out->u.i = in->u.b;
+        }
+        return out->kind == CORM_V_INT;
+    case CORM_TYPE_UUID: { /* as a row gives it: its text */
         char tmp[40];
         if (in->kind == CORM_V_TEXT && in->u.text.n < sizeof tmp) {
             memcpy(tmp, in->u.text.p, in->u.text.n);
@@ -521,10 +532,9 @@ static bool key_of(const corm_column *col, const corm_value *in, corm_value *out
         }
         return out->kind == CORM_V_UUID;
     }
-    bool int_pk = col->type == CORM_TYPE_INTEGER || col->type == CORM_TYPE_BIGINT ||
-                  col->type == CORM_TYPE_SMALLINT || col->type == CORM_TYPE_ENUM ||
-                  col->type == CORM_TYPE_BOOLEAN;
-    return int_pk ? out->kind == CORM_V_INT : out->kind == CORM_V_TEXT;
+    default:
+        return out->kind == CORM_V_TEXT;
+    }
 }
 
 /* The key given as mp->npk values, normalized into out. */
@@ -536,14 +546,20 @@ static bool keys_of(const sch_mapper *mp, const corm_value *in, corm_value *out)
     return true;
 }
 
-static bool key_eq(const sch_mapper *mp, const corm_value *a, const corm_value *b)
+static inline bool value_eq(const corm_value *a, const corm_value *b)
 {
-    for (size_t c = 0; c < mp->npk; c++, a++, b++) {
-        bool same = a->kind == CORM_V_INT    ? a->u.i == b->u.i
-                  : a->kind == CORM_V_UUID   ? memcmp(&a->u.uuid, &b->u.uuid, sizeof a->u.uuid) == 0
-                  : a->u.text.n == b->u.text.n &&
-                        memcmp(a->u.text.p, b->u.text.p, a->u.text.n) == 0;
-        if (!same)
+    return a->kind == CORM_V_INT  ? a->u.i == b->u.i
+         : a->kind == CORM_V_UUID ? memcmp(&a->u.uuid, &b->u.uuid, sizeof a->u.uuid) == 0
+         : a->u.text.n == b->u.text.n && memcmp(a->u.text.p, b->u.text.p, a->u.text.n) == 0;
+}
+
+/* Whether o's key, as its fields hold it, is k (normalized). */
+static bool obj_has_key(orm_obj *o, const corm_value *k)
+{
+    const sch_mapper *mp = o->mp;
+    for (size_t c = 0; c < mp->npk; c++) {
+        corm_value v = sql_field_value(mp->pks[c], orm_data(o), false), ok;
+        if (!key_of(mp->pks[c], &v, &ok) || !value_eq(&k[c], &ok))
             return false;
     }
     return true;
@@ -566,6 +582,13 @@ void orm_key_of(const sch_mapper *mp, const void *obj, corm_value *out)
 
 uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key)
 {
+    if (mp->pk_int && key->kind == CORM_V_INT) /* most keys */
+        return mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, key) | 1;
+    if (mp->npk == 1) { /* one column: no array */
+        corm_value k;
+        return key_of(mp->pk, key, &k)
+                   ? mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, &k) | 1 : 0;
+    }
     corm_value k[8];
     return keys_of(mp, key, k) ? key_hash(mp, k) | 1 : 0; /* 0 marks an empty slot */
 }
@@ -573,17 +596,29 @@ uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key)
 orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h)
 {
     corm_value k[8];
-    if (!s->imap_cap || !h || !keys_of(mp, key, k))
+    if (!s->imap_cap || !h)
         return NULL;
     size_t mask = s->imap_cap - 1, i = (size_t)h & mask;
-    for (; s->imap[i].hash; i = (i + 1) & mask) {
-        orm_obj *o = s->imap[i].o;
-        if (s->imap[i].hash == h && o->mp == mp && o->state != OBJ_GONE) {
-            corm_value ok[8];
-            obj_key(o, ok);
-            if (key_eq(mp, k, ok))
+    if (mp->pk_int && key->kind == CORM_V_INT) { /* most keys: compared in place */
+        for (; s->imap[i].hash; i = (i + 1) & mask) {
+            orm_obj *o = s->imap[i].o;
+            int64_t id;
+            if (s->imap[i].hash != h || o->mp != mp || o->state == OBJ_GONE)
+                continue;
+            memcpy(&id, (char *)orm_data(o) + mp->pk->offset, sizeof id);
+            if (id == key->u.i)
                 return o;
         }
+        s->miss_hash = h;
+        s->miss_slot = i;
+        return NULL;
+    }
+    if (!(mp->npk == 1 ? key_of(mp->pk, key, k) : keys_of(mp, key, k)))
+        return NULL;
+    for (; s->imap[i].hash; i = (i + 1) & mask) {
+        orm_obj *o = s->imap[i].o;
+        if (s->imap[i].hash == h && o->mp == mp && o->state != OBJ_GONE && obj_has_key(o, k))
+            return o;
     }
     s->miss_hash = h; /* a load adds the key next: no second probe */
     s->miss_slot = i;

@@ -566,6 +566,7 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
     }
     mp->pk_autoinc = mp->npk == 1 &&
                      (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
+    mp->pk_int = mp->pk_autoinc && mp->pk->size == sizeof(int64_t);
     /* NULL flags only for nullable scalar columns, up to the last of them */
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];

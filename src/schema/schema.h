@@ -31,6 +31,7 @@ typedef struct sch_mapper {
     const corm_column *pk;      /* the key; its first column when it has several */
     const corm_column *pks[8];  /* every column of the key, in model order */
     size_t npk;
+    bool pk_int;                /* one integer column (int64_t): the identity map's fast path */
     const corm_column *version; /* CORM_VERSION, or NULL */
     bool pk_autoinc;            /* an integer key the database assigns */
     bool has_server_defaults;
