@@ -825,6 +825,17 @@ static void the_command_line_helps_without_a_database(void **state)
     char want[160];
     snprintf(want, sizeof want, "Running upgrade <base> -> %s, make t\n", id);
     assert_string_equal(out, want);
+    /* inspect writes its models where told, and says when it cannot */
+    char header[600];
+    snprintf(header, sizeof header, "%s/models.h", dir);
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "inspect", "--url",
+                                                                   db_url("cli-say.db"), "-o", header,
+                                                                   NULL }), 0);
+    assert_non_null(strstr(out, "wrote 1 model to "));
+    assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "inspect", "--url",
+                                                                   db_url("cli-say.db"), "-o",
+                                                                   "/nonexistent/dir/models.h", NULL }), 1);
+    assert_non_null(strstr(out, "cannot write /nonexistent/dir/models.h"));
     /* a relative revision is not an option; with no database that is what is missing */
     assert_int_equal(cli_caught(out, sizeof out, (const char *[]){ "corm", "db", "downgrade", "-1", NULL }), 2);
     assert_non_null(strstr(out, "no database"));

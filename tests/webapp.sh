@@ -44,6 +44,11 @@ until grep -q "listening on" "$tmp/out" 2>/dev/null; do
     sleep 0.05
 done
 base=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/out")
+# a second server on the same port says it cannot listen, and exits 1
+status=0
+PORT=${base##*:} "$app" >"$tmp/second" 2>&1 || status=$?
+[ $status = 1 ] && grep -q "cannot listen on 127.0.0.1:${base##*:}" "$tmp/second" ||
+    fail "a second server on the port: exit $status, $(cat "$tmp/second")"
 
 # req METHOD PATH BODY STATUS [TEXT...]: the status must be STATUS and the
 # body hold each TEXT. The body is left in $tmp/body.
