@@ -121,6 +121,18 @@ void test_remove_db(const char *path)
     }
 }
 
+void assert_schema_matches(corm_engine *e)
+{
+    corm_schema_diff *d = NULL;
+    int n = corm_check_schema(e, &d);
+    for (size_t i = 0; i < corm_schema_diff_count(d); i++)
+        print_message("unexpected: %s\n", corm_schema_diff_line(d, i));
+    corm_schema_diff_free(d);
+    if (n != 0)
+        fail_msg("the database differs from the models (%d): %s", n,
+                 n < 0 ? corm_engine_errmsg(e) : "the differences are above");
+}
+
 void test_rm_rf(const char *dir)
 {
     char cmd[700];

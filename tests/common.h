@@ -72,6 +72,8 @@ void fx_open(fixture *fx, const char *params);
 void fx_close(fixture *fx);
 /* Remove an SQLite database file and its -wal, -shm and -journal. */
 void test_remove_db(const char *path);
+/* Fail, printing every difference, unless e's database matches its models. */
+void assert_schema_matches(corm_engine *e);
 /* Remove a test's temporary folder and everything in it. */
 void test_rm_rf(const char *dir);
 /* A copy of an echoed statement with PostgreSQL's $n placeholders written
