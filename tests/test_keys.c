@@ -143,6 +143,12 @@ static void a_composite_key_is_an_identity(void **state)
     assert_int_equal(corm_get(s, ArticleLabel, a->id, &got), CORM_EINVAL);
     assert_non_null(strstr(corm_errmsg(s), "key of 2 columns"));
     assert_int_equal(corm_get_key(s, ArticleLabel, CORM_ARGS(a->id), &got), CORM_EINVAL);
+    /* nor is one column of it unique enough for an upsert's conflict */
+    ArticleLabel *up = corm_new(s, ArticleLabel), *out[1];
+    up->article_id = a->id;
+    up->label_id = x->id;
+    assert_int_equal(corm_upsert(s, ArticleLabel, &up, 1, ArticleLabel_article_id, out), CORM_EINVAL);
+    assert_non_null(strstr(corm_errmsg(s), "(article_id is not)"));
     corm_session_free(t);
     corm_session_free(s);
 }

@@ -120,21 +120,6 @@ int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **ou
 
 /* ---- upsert ---------------------------------------------------------------------- */
 
-/* Whether c is unique by itself: the key, CORM_UNIQUE, or a one-column
- * CORM_UNIQUE_TOGETHER. */
-static bool unique_alone(const corm_model *m, const corm_column *c)
-{
-    if (c->flags & (CORM_PRIMARY_KEY | CORM_UNIQUE))
-        return true;
-    for (size_t i = 0; i < m->nconstraints; i++) {
-        const corm_constraint *k = &m->constraints[i];
-        if (k->kind == CORM_C_UNIQUE && k->columns[0] && !k->columns[1] &&
-            strcmp(k->columns[0], c->name) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Whether the INSERT leaves column c to the database (an unset key it
  * numbers, an unset column with a server default). */
 static bool left_out(const sch_mapper *mp, const corm_column *c, const void *obj)
@@ -263,7 +248,7 @@ int corm_upsert_(corm_session *s, const corm_model *m, void *const *objs, size_t
     const sch_mapper *mp = mapper_of(s, m);
     if (!mp)
         return s->err.code;
-    if (!on || on->model != m || !unique_alone(m, on))
+    if (!on || on->model != m || !sch_unique_alone(on))
         return orm_set_error(s, CORM_EINVAL, "%s: an upsert's conflict column must be one of its "
                              "columns that is unique by itself (%s is not)", m->name,
                              on ? on->name : "NULL");

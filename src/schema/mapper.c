@@ -386,10 +386,18 @@ static size_t key_width(const corm_model *t)
     return n;
 }
 
-/* Whether c is unique by itself: CORM_UNIQUE, or the whole primary key. */
-static bool unique_alone(const corm_column *c)
+bool sch_unique_alone(const corm_column *c)
 {
-    return (c->flags & CORM_UNIQUE) || ((c->flags & CORM_PRIMARY_KEY) && key_width(c->model) == 1);
+    const corm_model *m = c->model;
+    if ((c->flags & CORM_UNIQUE) || ((c->flags & CORM_PRIMARY_KEY) && key_width(m) == 1))
+        return true;
+    for (size_t i = 0; i < m->nconstraints; i++) {
+        const corm_constraint *k = &m->constraints[i];
+        if (k->kind == CORM_C_UNIQUE && k->columns[0] && !k->columns[1] &&
+            strcmp(k->columns[0], c->name) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* Whether target has a unique constraint over exactly these columns (its
@@ -399,7 +407,7 @@ static bool unique_set(const corm_model *t, const char *const *cols)
     size_t n = count_names(cols);
     if (n == 1) {
         const corm_column *c = sch_column(t, cols[0]);
-        return c && unique_alone(c);
+        return c && sch_unique_alone(c);
     }
     if (key_width(t) == n) {
         size_t found = 0;
@@ -462,7 +470,7 @@ static int check_fks(const corm_model *const *models, size_t n, util_err *err)
                 return bad(err, m, c, "foreign key to a model that is not registered");
             if (!(is_int_type(c->type) && is_int_type(t->type)) && c->type != t->type)
                 return bad(err, m, c, "foreign key column's type differs from the key's");
-            if (!unique_alone(t))
+            if (!sch_unique_alone(t))
                 return bad(err, m, c, (t->flags & CORM_PRIMARY_KEY)
                            ? "foreign key to one column of a composite key: reference every "
                              "column of it with CORM_FOREIGN_KEY"

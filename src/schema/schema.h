@@ -69,6 +69,9 @@ static inline const uint64_t *sch_proto_nulls(const sch_mapper *mp)
 {
     return (const uint64_t *)(const void *)(mp->proto + ((mp->model->size + 7) & ~(size_t)7));
 }
+/* Whether c is unique by itself: CORM_UNIQUE, the whole primary key, or a
+ * CORM_UNIQUE_TOGETHER of it alone (a column of a composite key is not). */
+bool sch_unique_alone(const corm_column *c);
 /* A column of m by name, or NULL. */
 const corm_column *sch_column(const corm_model *m, const char *name);
 /* The resolved relationship for a handle, or NULL when not registered. */
