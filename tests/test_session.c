@@ -417,6 +417,147 @@ static void objects_from_elsewhere_are_refused(void **state)
     corm_session_free(s);
 }
 
+/* corm_begin: the session's reads in one transaction, begun before the
+ * first of them. On SQLite they share one snapshot, so another session's
+ * commit is seen once the transaction ends; on PostgreSQL and MariaDB (READ
+ * COMMITTED, as corm sets them) each statement sees it at once. A write in
+ * it takes the write lock then; on SQLite, if another connection committed
+ * since the snapshot, that commit fails with CORM_EBUSY, the change kept,
+ * and committing again writes it. */
+static int64_t committed_age(int64_t id)
+{
+    corm_session *s = corm_session_new(fx.db);
+    User *u;
+    OK(corm_get(s, User, id, &u));
+    assert_non_null(u);
+    int64_t age = u->age;
+    corm_session_free(s);
+    return age;
+}
+
+static void begin_reads_in_one_transaction(void **state)
+{
+    (void)state;
+    bool snapshot = strcmp(fx_backend(&fx), "sqlite") == 0;
+    corm_session *a = corm_session_new(fx.db), *b = corm_session_new(fx.db);
+    User *first = fx_user(b, "first", 20);
+    OK(corm_begin(a));
+    OK(corm_begin(a)); /* in one already: nothing changes */
+    int64_t n;
+    OK(corm_count(corm_query_new(a, User), &n));
+    assert_int_equal(n, 1);
+    fx_user(b, "second", 21);
+    OK(corm_count(corm_query_new(a, User), &n));
+    assert_int_equal(n, snapshot ? 1 : 2);
+    OK(corm_commit(a)); /* ends it; nothing to write */
+    OK(corm_count(corm_query_new(a, User), &n));
+    assert_int_equal(n, 2);
+
+    User *u;
+    OK(corm_begin(a));
+    OK(corm_get(a, User, first->id, &u));
+    u->age = 40;
+    OK(corm_commit(a));
+    assert_int_equal(committed_age(first->id), 40);
+
+    OK(corm_begin(a));
+    OK(corm_count(corm_query_new(a, User), &n)); /* the snapshot is taken */
+    fx_user(b, "third", 22);
+    u->age = 41;
+    int rc = corm_commit(a);
+    if (strcmp(fx_backend(&fx), "sqlite") == 0) {
+        assert_int_equal(rc, CORM_EBUSY);
+        assert_true(corm_is_modified(a, u));
+        assert_int_equal(u->age, 41);
+        OK(corm_commit(a));
+    } else {
+        OK(rc);
+    }
+    assert_int_equal(committed_age(first->id), 41);
+    assert_int_equal(fx_rows(&fx, "user"), 3);
+    /* freed inside one: rolled back, the connection back in the pool */
+    OK(corm_begin(a));
+    OK(corm_count(corm_query_new(a, User), &n));
+    corm_session_free(a);
+    corm_session_free(b);
+    a = corm_session_new(fx.db);
+    fx_user(a, "fourth", 23);
+    assert_int_equal(fx_rows(&fx, "user"), 4);
+    corm_session_free(a);
+}
+
+/* A Post pointing at no user, through the session s: its commit's code. */
+static int dangling_post(corm_session *s)
+{
+    Post *p = corm_new(s, Post);
+    p->content = "nobody's";
+    p->user_id = 999;
+    OK(corm_add(s, p));
+    int rc = corm_commit(s);
+    if (rc != CORM_OK) {
+        assert_non_null(strstr(corm_errmsg(s), "user_id"));
+        corm_rollback(s);
+    }
+    return rc;
+}
+
+/* ?foreign_keys=off keeps SQLite's own default (the program answers for
+ * its references; SQLAlchemy's default too): a key pointing nowhere is
+ * written, a migration still refuses to commit rows that point nowhere
+ * and leaves the setting as the URL had it. corm's
+ * default enforces them. The servers always enforce foreign keys: there
+ * the parameter is refused. A value not on or off is refused. */
+static void foreign_keys_off_is_a_url_choice(void **state)
+{
+    (void)state;
+    corm_engine *off = NULL;
+    char url[1200];
+    const char *server = test_server_url();
+    snprintf(url, sizeof url, "%s%sforeign_keys=off", fx.url, strchr(fx.url, '?') ? "&" : "?");
+    if (server) {
+        assert_int_equal(corm_engine_open(&off, url, test_models), CORM_EURL);
+        assert_non_null(strstr(corm_engine_errmsg(off), "foreign_keys"));
+        corm_engine_close(off);
+        corm_session *s = corm_session_new(fx.db);
+        assert_int_equal(dangling_post(s), CORM_EFOREIGNKEY);
+        corm_session_free(s);
+        return;
+    }
+    snprintf(url, sizeof url, "sqlite:///%s?foreign_keys=maybe", fx.path);
+    assert_int_equal(corm_engine_open(&off, url, test_models), CORM_EURL);
+    assert_non_null(strstr(corm_engine_errmsg(off), "foreign_keys 'maybe' is not on or off"));
+    corm_engine_close(off);
+
+    snprintf(url, sizeof url, "sqlite:///%s?foreign_keys=off&pool_size=1", fx.path);
+    OK(corm_engine_open(&off, url, test_models));
+    corm_session *s = corm_session_new(off), *on = corm_session_new(fx.db);
+    assert_int_equal(dangling_post(on), CORM_EFOREIGNKEY);
+    OK(dangling_post(s));
+    assert_int_equal(fx_rows(&fx, "post"), 1);
+    corm_session_free(s);
+
+    char migs[300];
+    snprintf(migs, sizeof migs, "%s/migrations", fx.dir);
+    OK(corm_migrate_init(off, migs));
+    char rev[64];
+    OK(corm_migrate_revision(off, migs, "extra", "CREATE TABLE extra (id INTEGER PRIMARY KEY);",
+                             "DROP TABLE extra;", rev, sizeof rev));
+    /* a migration checks every reference before it commits, whatever the URL */
+    assert_int_equal(corm_migrate_upgrade(off, migs, "head", NULL), CORM_EFOREIGNKEY);
+    assert_non_null(strstr(corm_engine_errmsg(off), "rows of post point at rows that do not exist"));
+    db_exec(fx.url, "DELETE FROM post");
+    OK(corm_migrate_upgrade(off, migs, "head", NULL)); /* on the pool's one connection */
+    s = corm_session_new(off);
+    OK(dangling_post(s)); /* still off after it */
+    corm_session_free(s);
+    db_exec(fx.url, "DELETE FROM post");
+    OK(corm_migrate_downgrade(fx.db, migs, "base", NULL));
+    assert_int_equal(dangling_post(on), CORM_EFOREIGNKEY); /* and on where it was on */
+    assert_int_equal(fx_rows(&fx, "post"), 0);
+    corm_session_free(on);
+    corm_engine_close(off);
+}
+
 static void reset_forgets_everything(void **state)
 {
     (void)state;
@@ -1062,6 +1203,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(pool_waits_then_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(eight_threads_share_four_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_forgets_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(begin_reads_in_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(foreign_keys_off_is_a_url_choice, setup, teardown),
         cmocka_unit_test_setup_teardown(updates_of_many_column_sets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

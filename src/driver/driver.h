@@ -208,6 +208,9 @@ typedef struct drv_driver {
     /* Around each migration revision: run before BEGIN, a check whose rows
      * mean failure (run before COMMIT), and after the end; NULL: none. */
     const char *migrate_before, *migrate_check, *migrate_after;
+    /* On a live connection, what migrate_after does (NULL: run that text):
+     * SQLite turns foreign keys back on only where the URL had them on. */
+    void (*migrate_done)(drv_conn *c);
     /* ALTER TABLE changes columns and constraints in place (PostgreSQL,
      * MariaDB); false: migrations rebuild a changed table (SQLite). */
     bool alter_in_place;

@@ -32,6 +32,7 @@
 
 struct drv_conn {
     sqlite3 *db;
+    bool fk_off; /* ?foreign_keys=off: SQLite's own default kept */
 };
 
 #define ST(st) ((sqlite3_stmt *)(void *)(st))
@@ -226,7 +227,7 @@ static int run(sqlite3 *db, const char *sql, util_err *err)
 
 static const char *const params[] = {
     "journal_mode", "busy_timeout", "synchronous", "pool_size", "max_overflow", "pool_timeout",
-    "mode", NULL
+    "mode", "foreign_keys", NULL
 };
 
 static bool one_of(const char *v, const char *const *allowed)
@@ -242,6 +243,7 @@ static int check_params(const drv_url *url, util_err *err)
     static const char *const journal[] = { "delete", "truncate", "persist", "memory", "wal", "off", NULL };
     static const char *const sync[] = { "off", "normal", "full", "extra", NULL };
     static const char *const mode[] = { "ro", "rw", "rwc", NULL };
+    static const char *const on_off[] = { "on", "off", NULL };
     const char *v;
     if ((v = drv_url_param(url, "journal_mode")) && !one_of(v, journal))
         return util_err_set(err, CORM_EURL, "malformed database URL: journal_mode '%s' is not one "
@@ -252,10 +254,20 @@ static int check_params(const drv_url *url, util_err *err)
     if ((v = drv_url_param(url, "mode")) && !one_of(v, mode))
         return util_err_set(err, CORM_EURL, "malformed database URL: mode '%s' is not one of "
                             "ro, rw, rwc", v);
+    if ((v = drv_url_param(url, "foreign_keys")) && !one_of(v, on_off))
+        return util_err_set(err, CORM_EURL, "malformed database URL: foreign_keys '%s' is not "
+                            "on or off", v);
     if ((v = drv_url_param(url, "busy_timeout")) && (!*v || strspn(v, "0123456789") != strlen(v)))
         return util_err_set(err, CORM_EURL, "malformed database URL: busy_timeout '%s' is not "
                             "a number of milliseconds", v);
     return CORM_OK;
+}
+
+/* After a revision: foreign keys as the URL set them. */
+static void sq_migrate_done(drv_conn *c)
+{
+    if (!c->fk_off)
+        sqlite3_exec(c->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 }
 
 static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
@@ -298,7 +310,10 @@ static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
     const char *v = drv_url_param(url, "busy_timeout");
     sqlite3_busy_timeout(c->db, v ? atoi(v) : 5000);
     char sql[128];
-    rc = run(c->db, "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON", err);
+    v = drv_url_param(url, "foreign_keys");
+    c->fk_off = v && strcasecmp(v, "off") == 0;
+    rc = run(c->db, c->fk_off ? "PRAGMA case_sensitive_like = ON"
+                              : "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON", err);
     /* WAL unless asked otherwise; a read-only connection takes what the file has */
     v = drv_url_param(url, "journal_mode");
     if (rc == CORM_OK && (v || !(flags & SQLITE_OPEN_READONLY))) {
@@ -697,5 +712,6 @@ const drv_driver drv_sqlite = {
     .migrate_before = "PRAGMA foreign_keys = OFF",
     .migrate_check = "PRAGMA foreign_key_check",
     .migrate_after = "PRAGMA foreign_keys = ON",
+    .migrate_done = sq_migrate_done,
     .checks_verbatim = true,
 };

@@ -200,8 +200,9 @@ int orm_conn(corm_session *s)
  * no further (a statement failed in it, or the server went away) had
  * nothing to lose: it is rolled back, and the session goes on with a
  * fresh one. Elsewhere (SQLite) a session reads outside any transaction
- * until it first writes, so that a session that only reads holds no lock
- * between its calls and never makes another's commit wait. */
+ * until it first writes (or corm_begin begins one), so that each read sees
+ * the newest commit and a session that only reads holds no snapshot
+ * between its calls (a WAL file cannot be checkpointed past one). */
 int orm_read(corm_session *s)
 {
     const drv_driver *d = s->e->drv;
@@ -209,7 +210,7 @@ int orm_read(corm_session *s)
         orm_release_conn(s); /* its ROLLBACK, or the broken connection closed */
     int rc = orm_conn(s);
     if (rc == CORM_OK && d->reads_begin && s->conn->depth == 0 &&
-        (rc = sql_begin(s->conn, &s->err)) < 0)
+        (rc = sql_begin_read(s->conn, &s->err)) < 0)
         orm_release_conn(s);
     return rc;
 }
@@ -918,6 +919,15 @@ int corm_rollback(corm_session *s)
     orm_release_conn(s);
     return orm_event_on(s, CORM_AFTER_ROLLBACK, NULL) ? orm_event_run(s, CORM_AFTER_ROLLBACK, NULL)
                                                        : CORM_OK;
+}
+
+int corm_begin(corm_session *s)
+{
+    util_err_clear(&s->err);
+    int rc = orm_read(s);
+    if (rc == CORM_OK && s->conn->depth == 0 && (rc = sql_begin_read(s->conn, &s->err)) < 0)
+        orm_release_conn(s);
+    return rc;
 }
 
 int corm_begin_nested(corm_session *s)

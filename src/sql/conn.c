@@ -223,12 +223,22 @@ int sql_refuses_ddl(sql_conn *c, const char *sql, util_err *err)
     return c->drv->refuses_ddl ? c->drv->refuses_ddl(c->dc, sql, err) : CORM_OK;
 }
 
-int sql_begin(sql_conn *c, util_err *err)
+static int begin(sql_conn *c, const char *sql, util_err *err)
 {
-    int rc = sql_exec(c, c->drv->begin_write ? c->drv->begin_write : "BEGIN", err);
+    int rc = sql_exec(c, sql, err);
     if (rc == CORM_OK)
         c->depth = 1;
     return rc;
+}
+
+int sql_begin(sql_conn *c, util_err *err)
+{
+    return begin(c, c->drv->begin_write ? c->drv->begin_write : "BEGIN", err);
+}
+
+int sql_begin_read(sql_conn *c, util_err *err)
+{
+    return begin(c, "BEGIN", err);
 }
 
 int sql_commit(sql_conn *c, util_err *err)

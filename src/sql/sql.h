@@ -105,7 +105,12 @@ int sql_exec(sql_conn *c, const char *sql, util_err *err);
 int sql_refuses_ddl(sql_conn *c, const char *sql, util_err *err);
 /* Run a statement that returns no rows, through the cache, with parameters. */
 int sql_exec_params(sql_conn *c, const char *sql, size_t len, const sql_params *ps, util_err *err);
+/* Begin a transaction that is to write (drv_driver.begin_write: SQLite
+ * takes its write lock at once), or one that reads first (a plain BEGIN:
+ * SQLite's deferred transaction, one snapshot for its reads, taking the
+ * write lock at its first write). Either sets depth to 1. */
 int sql_begin(sql_conn *c, util_err *err);
+int sql_begin_read(sql_conn *c, util_err *err);
 int sql_commit(sql_conn *c, util_err *err);
 int sql_rollback(sql_conn *c, util_err *err);
 int sql_savepoint(sql_conn *c, util_err *err);
