@@ -657,7 +657,7 @@ int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
         for (size_t i = 0; i < s->imap_cap; i++)
             if (s->imap[i].hash)
                 imap_insert(tab, cap, s->imap[i].hash, s->imap[i].o);
-        util_pool_free(s->arena.pool, s->imap);
+        util_pool_discard(s->imap);
         s->imap = tab;
         s->imap_cap = cap;
         s->miss_hash = 0;

@@ -84,6 +84,11 @@ static void to_pool(util_arena_pool *pool, util_arena_chunk *c)
 /* Small blocks are not worth pooling: malloc serves them well. */
 #define POOL_MIN ((size_t)64 * 1024)
 
+static util_arena_chunk *chunk_of(void *p)
+{
+    return (util_arena_chunk *)(void *)((char *)p - offsetof(util_arena_chunk, data));
+}
+
 void *util_pool_alloc(util_arena_pool *pool, size_t n, bool zero)
 {
     util_arena_chunk *c = pool && n >= POOL_MIN ? from_pool(pool, n, false) : NULL;
@@ -101,7 +106,7 @@ void util_pool_free(util_arena_pool *pool, void *p)
 {
     if (!p)
         return;
-    util_arena_chunk *c = (util_arena_chunk *)(void *)((char *)p - offsetof(util_arena_chunk, data));
+    util_arena_chunk *c = chunk_of(p);
     if (!pool || c->size < POOL_MIN) {
         util_free(c);
         return;
@@ -111,19 +116,29 @@ void util_pool_free(util_arena_pool *pool, void *p)
     pthread_mutex_unlock(&pool->lock);
 }
 
+void util_pool_discard(void *p)
+{
+    if (p)
+        util_free(chunk_of(p));
+}
+
 int util_pool_grow(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
                    size_t first)
 {
     if (n < *cap)
         return 0;
     size_t c = *cap ? *cap * 2 : first;
-    void *p = util_pool_alloc(pool, c * elem, false);
-    if (!p)
-        return -1;
-    if (n)
-        memcpy(p, *(void **)pp, n * elem);
-    util_pool_free(pool, *(void **)pp);
-    *(void **)pp = p;
+    void *old = *(void **)pp;
+    if (!old) {
+        if (!(*(void **)pp = util_pool_alloc(pool, c * elem, false)))
+            return -1;
+    } else {
+        util_arena_chunk *ch = util_realloc(chunk_of(old), sizeof *ch + c * elem);
+        if (!ch)
+            return -1;
+        ch->size = c * elem;
+        *(void **)pp = ch->data;
+    }
     *cap = c;
     return 0;
 }

@@ -40,7 +40,13 @@ void util_arena_pool_free(util_arena_pool *pool);
  * block is zeroed. NULL when out of memory. */
 void *util_pool_alloc(util_arena_pool *pool, size_t n, bool zero);
 void util_pool_free(util_arena_pool *pool, void *p);
-/* util_grow (alloc.h) for a pooled array. */
+/* Free a block to malloc, not the pool: one an array has outgrown (the
+ * pool would keep every size a growing array passed through, doubling its
+ * memory while the session lives). */
+void util_pool_discard(void *p);
+/* util_grow (alloc.h) for a pooled array: its first block may come from
+ * the pool; it grows by realloc (in place where malloc can: for large
+ * blocks, by remapping pages, never holding the old and new at once). */
 int util_pool_grow(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
                    size_t first);
 
