@@ -20,11 +20,14 @@ mysql*) baseline=bench_baseline_my ;;
 ?*) baseline=bench_baseline_pg ;;
 esac
 printf '%-10s %16s %16s %7s\n' workload baseline corm ratio
-for w in insert get filter scan update relations lazy delete; do
+for w in insert get filter scan update relations lazy delete delete_fk; do
+    [ -n "${BENCH_URL:-}" ] && [ $w = delete_fk ] && continue # servers always enforce keys
     declare -A ir=()
     for p in $baseline bench_corm; do
         rm -f "$tmp"/*.db*
-        valgrind --tool=callgrind --collect-atstart=no --toggle-collect="w_$w" \
+        tw=$w
+        [ $p = $baseline ] && tw=${w%_fk} # delete_fk: against the baseline's delete
+        valgrind --tool=callgrind --collect-atstart=no --toggle-collect="w_$tw" \
             --callgrind-out-file="$tmp/$p.out" "$build/bench/$p" "$where" "$n" >/dev/null 2>&1
         ir[$p]=$(callgrind_annotate "$tmp/$p.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     done

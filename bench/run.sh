@@ -44,8 +44,9 @@ for line in open(sys.argv[1]):
 print(f"corm vs {sys.argv[4]}: N={sys.argv[3]}, median of {sys.argv[2]} runs")
 print(f"{'workload':<10} {'metric':<12} {'baseline':>12} {'corm':>12} {'ratio':>7}")
 for (workload, metric), by in rows.items():
-    # scan_ro (corm_read_only) is set against the baseline's scan
-    base = by.get("baseline") or rows[(workload.replace("_ro", ""), metric)]["baseline"]
+    # scan_ro (corm_read_only) is set against the baseline's scan, delete_fk
+    # (corm's delete with SQLite's foreign keys enforced) against its delete
+    base = by.get("baseline") or rows[(workload.split("_")[0], metric)]["baseline"]
     b, c = statistics.median(base), statistics.median(by["corm"])
     print(f"{workload:<10} {metric:<12} {b:>12.4f} {c:>12.4f} {c / b if b else float('nan'):>7.3f}")
 PY
