@@ -256,8 +256,6 @@ static void copied(void *ud, int64_t rows)
         p->log->progress(p->log->progress_ud, p->table, rows, p->total);
 }
 
-/* Run one statement; a rebuild's copy, when someone wants to know, counted
- * as it goes: the rows to copy first, then every few thousand copied. */
 /* The connection's settings back after a revision (SQLite: foreign keys). */
 static void migrate_done(sql_conn *c)
 {
@@ -269,6 +267,8 @@ static void migrate_done(sql_conn *c)
         d->exec(c->dc, d->migrate_after, &ignored);
 }
 
+/* Run one statement; a rebuild's copy, when someone wants to know, counted
+ * as it goes: the rows to copy first, then every few thousand copied. */
 static int run_stmt(sql_conn *c, const char *sql, const mig_log *log, util_err *err)
 {
     const drv_driver *d = c->drv;
