@@ -87,7 +87,12 @@ static corm_expr *tree(input *in, int depth)
     case 0:
     case 1:
     case 2:
-    case 3: return corm_cmp_(CORM__E(c), (corm_op)(1 + byte(in) % 6), value(in, a, sizeof a));
+    case 3: {
+        corm_expr *lhs = CORM__E(c);
+        if (byte(in) & 1) /* arithmetic on it, whatever the column's type */
+            lhs = corm_arith_(lhs, (corm_arith)(1 + byte(in) % 4), value(in, b, sizeof b));
+        return corm_cmp_(lhs, (corm_op)(1 + byte(in) % 6), value(in, a, sizeof a));
+    }
     case 4: {
         corm_value v[4];
         char bufs[4][32];

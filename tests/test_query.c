@@ -51,6 +51,45 @@ static int64_t count_where(corm_expr *e)
     return n;
 }
 
+/* Arithmetic on columns (ages 20..29): in filters, nested, in ORDER BY;
+ * on a column that is not a number, CORM_ETYPE naming it, and the session
+ * goes on. */
+static void arithmetic_on_columns(void **state)
+{
+    (void)state;
+    assert_int_equal(count_where(corm_eq(corm_mod(User_age, 2), 0)), 5);
+    assert_int_equal(count_where(corm_eq(corm_mod(corm_plus(User_age, 1), 2), 0)), 5);
+    assert_int_equal(count_where(corm_gt(corm_plus(User_age, 5), 30)), 4);
+    assert_int_equal(count_where(corm_lt(corm_minus(User_age, 20), 3)), 3);
+    assert_int_equal(count_where(corm_eq(corm_times(User_age, 2), 50)), 1);
+    assert_int_equal(count_where(corm_eq(corm_times(User_age, -1), -29)), 1);
+
+    corm_query *q = corm_query_new(s, User);
+    corm_order_by(q, corm_desc(corm_mod(User_age, 3)));
+    corm_order_by(q, User_id);
+    User **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 10);
+    int64_t want[] = { 20, 23, 26, 29, 22, 25, 28, 21, 24, 27 }; /* age % 3: 2, 1, 0 */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(v[i]->age, want[i]);
+    corm_query_free(q);
+
+    q = corm_query_new(s, User);
+    corm_filter(q, corm_eq(corm_mod(User_username, 2), 0));
+    assert_int_equal(corm_all(q, &v, &n), CORM_ETYPE);
+    assert_non_null(strstr(corm_errmsg(s), "corm_mod(User.username, ...): User.username is not an "
+                                           "integer column"));
+    corm_query_free(q);
+    q = corm_query_new(s, User);
+    corm_filter(q, corm_eq(corm_mod(User_age, 0), 0)); /* refused alike on every backend */
+    assert_int_equal(corm_all(q, &v, &n), CORM_ERANGE);
+    assert_non_null(strstr(corm_errmsg(s), "corm_mod(User.age, 0)"));
+    corm_query_free(q);
+    assert_int_equal(count_where(corm_eq(corm_mod(User_id, 1), 0)), 10); /* and on */
+}
+
 static void filter_operators(void **state)
 {
     (void)state;
@@ -654,6 +693,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(filter_operators, setup, teardown),
+        cmocka_unit_test_setup_teardown(arithmetic_on_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(stream_reads_every_row_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(streamed_objects_are_not_tracked, setup, teardown),
         cmocka_unit_test_setup_teardown(stream_misuse_is_refused, setup, teardown),

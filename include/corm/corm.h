@@ -604,6 +604,23 @@ corm_expr *corm_fn_(corm_fn fn, corm_expr *arg);
 #define corm_max(a)      corm_fn_(CORM_FN_MAX, CORM__E(a))
 #define corm_avg(a)      corm_fn_(CORM_FN_AVG, CORM__E(a))
 #define corm_count_all() corm_fn_(CORM_FN_COUNT, NULL)
+/* Arithmetic on a number column, SQLAlchemy's User.age + 1 and User.id % 2:
+ * (a + v), (a - v), (a * v) for integer and float columns, (a % v) for
+ * integer ones, usable wherever a column is (filters, ordering, selected
+ * columns); a value compared with the result is converted for a's column:
+ * corm_eq(corm_mod(User_id, 2), 0). On another column type the query fails
+ * with CORM_ETYPE naming it (decimals too: corm keeps them exact, and the
+ * databases' arithmetic on them would not be everywhere); corm_mod by 0
+ * with CORM_ERANGE on every backend. Integer results follow the database's
+ * integer arithmetic (% keeps the sign of a on all three). */
+typedef enum corm_arith {
+    CORM_ARITH_PLUS = 1, CORM_ARITH_MINUS, CORM_ARITH_TIMES, CORM_ARITH_MOD
+} corm_arith;
+corm_expr *corm_arith_(corm_expr *a, corm_arith op, corm_value v);
+#define corm_plus(a, v)  corm_arith_(CORM__E(a), CORM_ARITH_PLUS, corm_val(v))
+#define corm_minus(a, v) corm_arith_(CORM__E(a), CORM_ARITH_MINUS, corm_val(v))
+#define corm_times(a, v) corm_arith_(CORM__E(a), CORM_ARITH_TIMES, corm_val(v))
+#define corm_mod(a, v)   corm_arith_(CORM__E(a), CORM_ARITH_MOD, corm_val(v))
 /* Sort keys for corm_order_by. */
 corm_expr *corm_sort_(corm_expr *a, bool desc);
 #define corm_asc(a)  corm_sort_(CORM__E(a), false)

@@ -169,6 +169,31 @@ int sql_compile_expr(sql_ctx *x, const corm_expr *e)
         }
         return list(x, e, "");
     }
+    case EX_ARITH: {
+        static const char *const names[] = { "", "corm_plus", "corm_minus", "corm_times", "corm_mod" };
+        static const char *const ops[] = { "", " + ", " - ", " * ", " % " };
+        bool integer = col && (col->type == CORM_TYPE_INTEGER || col->type == CORM_TYPE_BIGINT ||
+                               col->type == CORM_TYPE_SMALLINT);
+        const char *want = e->op == CORM_ARITH_MOD ? "an integer" : "an integer or float";
+        if (!col)
+            return util_err_set(x->err, CORM_ETYPE, "%s needs %s column to start from (a column, "
+                                "or arithmetic on one)", names[e->op], want);
+        if (!integer && (col->type != CORM_TYPE_FLOAT || e->op == CORM_ARITH_MOD))
+            return util_err_set(x->err, CORM_ETYPE, "%s(%s.%s, ...): %s.%s is not %s column",
+                                names[e->op], col->model->name, col->name, col->model->name,
+                                col->name, want);
+        if (e->op == CORM_ARITH_MOD && e->vals[0].kind == CORM_V_INT && e->vals[0].u.i == 0)
+            return util_err_set(x->err, CORM_ERANGE, "corm_mod(%s.%s, 0): a remainder of a "
+                                "division by zero", col->model->name, col->name);
+        util_buf_putc(x->b, '(');
+        if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
+            return rc;
+        util_buf_puts(x->b, ops[e->op]);
+        if ((rc = sql_put_value(x, col, &e->vals[0], false)) < 0)
+            return rc;
+        util_buf_putc(x->b, ')');
+        return CORM_OK;
+    }
     case EX_SORT:
         if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
             return rc;

@@ -187,6 +187,11 @@ corm_expr *corm_fn_(corm_fn fn, corm_expr *arg)
     return arg ? adopt(node(EX_FN, fn, NULL, 0), &arg, 1) : node(EX_FN, fn, NULL, 0);
 }
 
+corm_expr *corm_arith_(corm_expr *a, corm_arith op, corm_value v)
+{
+    return adopt(node(EX_ARITH, op, &v, 1), &a, 1);
+}
+
 corm_expr *corm_sort_(corm_expr *a, bool desc) { return adopt(node(EX_SORT, desc, NULL, 0), &a, 1); }
 
 corm_expr *corm_any(const corm_relation *rel, corm_expr *where)
@@ -209,7 +214,8 @@ const corm_column *sql_expr_column(const corm_expr *e)
 {
     if (e->kind == EX_COL)
         return e->col;
-    if (e->kind == EX_FN && e->nkids && e->op != CORM_FN_COUNT && e->op != CORM_FN_AVG)
+    if ((e->kind == EX_FN && e->nkids && e->op != CORM_FN_COUNT && e->op != CORM_FN_AVG) ||
+        (e->kind == EX_ARITH && e->nkids))
         return sql_expr_column(e->kids[0]);
     return NULL;
 }

@@ -121,6 +121,7 @@ int sql_rollback_to(sql_conn *c, util_err *err);
 
 typedef enum sql_ex_kind {
     EX_COL = 1, EX_CMP, EX_IN, EX_LIKE, EX_NULL, EX_BETWEEN, EX_AND, EX_OR, EX_NOT, EX_FN, EX_SORT,
+    EX_ARITH,  /* kid <op> value: corm_arith */
     /* left to the caller's hook: they need the schema */
     EX_REL,    /* EXISTS along relationship `rel` (kid: a condition, optional) */
     EX_SUBQ    /* kid IN (a query's SELECT): `sub` */
@@ -148,8 +149,9 @@ struct corm_expr {
     int err;                  /* a constructor's failure, reported when compiled */
 };
 
-/* The column a value compared with e is converted for: e's column, or the
- * argument's of SUM/MIN/MAX; NULL otherwise. */
+/* The column a value compared with e is converted for: e's column, the
+ * argument's of SUM/MIN/MAX, or the column arithmetic starts from; NULL
+ * otherwise. */
 const corm_column *sql_expr_column(const corm_expr *e);
 /* Check that every column of e belongs to one of the n models in scope
  * (an EXISTS adds its relationship's target for its condition), or to one
