@@ -76,6 +76,20 @@ static void arithmetic_on_columns(void **state)
         assert_int_equal(v[i]->age, want[i]);
     corm_query_free(q);
 
+    q = corm_query_new(s, User); /* selected */
+    OK(corm_select(q, corm_plus(User_age, 100)));
+    OK(corm_filter(q, corm_eq(User_age, 26)));
+    corm_result *r;
+    OK(corm_rows(q, &r));
+    assert_int_equal(corm_result_nrows(r), 1);
+    assert_int_equal(corm_result_int(r, 0, 0), 126);
+    corm_query_free(q);
+    q = corm_query_new(s, User); /* summed: 20..29 % 3 */
+    OK(corm_select(q, corm_sum(corm_mod(User_age, 3))));
+    OK(corm_rows(q, &r));
+    assert_int_equal(corm_result_int(r, 0, 0), 2 + 0 + 1 + 2 + 0 + 1 + 2 + 0 + 1 + 2);
+    corm_query_free(q);
+
     q = corm_query_new(s, User);
     corm_filter(q, corm_eq(corm_mod(User_username, 2), 0));
     assert_int_equal(corm_all(q, &v, &n), CORM_ETYPE);
