@@ -422,7 +422,8 @@ int corm_rollback(corm_session *s);
  * file's read lock for itself. After corm_begin the reads share one
  * transaction: one snapshot (another connection's commit is not seen
  * until this transaction ends), no lock per statement, and many reads go
- * faster (2x for look-ups by key in bench/). Its first write takes the
+ * faster (10,000 look-ups by key in bench/: 22% fewer instructions, and
+ * no system call per statement). Its first write takes the
  * write lock then; if another connection committed since the snapshot was
  * taken, that write fails with CORM_EBUSY (retried by
  * corm_run_in_transaction). On PostgreSQL and MariaDB the first read
