@@ -486,6 +486,38 @@ static void begin_reads_in_one_transaction(void **state)
     corm_session_free(a);
 }
 
+/* Out of memory at each allocation corm_begin makes (a connection opened
+ * for it included): CORM_ENOMEM, nothing held (ASan sees the engine close
+ * clean), and the same session then begins and reads. */
+static void begin_out_of_memory(void **state)
+{
+    (void)state;
+    int rc = CORM_ENOMEM;
+    long n;
+    for (n = 0; rc == CORM_ENOMEM && n < 500; n++) {
+        corm_engine *e;
+        OK(corm_engine_open(&e, fx.url, test_models));
+        corm_session *holder = corm_session_new(e), *s = corm_session_new(e);
+        assert_non_null(s);
+        OK(corm_begin(holder)); /* holds the pooled connection: s needs a new one */
+        util_alloc_fail_after(n);
+        rc = corm_begin(s);
+        util_alloc_fail_after(-1);
+        if (rc == CORM_ENOMEM) {
+            OK(corm_begin(s));
+            int64_t count;
+            OK(corm_count(corm_query_new(s, User), &count));
+        } else {
+            OK(rc);
+        }
+        corm_session_free(s);
+        corm_session_free(holder);
+        corm_engine_close(e);
+    }
+    assert_true(n > 1); /* some allocation was made to fail */
+    printf("# corm_begin: %ld allocations made to fail in turn\n", n - 1);
+}
+
 /* A Post pointing at no user, through the session s: its commit's code. */
 static int dangling_post(corm_session *s)
 {
@@ -1204,6 +1236,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(eight_threads_share_four_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(reset_forgets_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(begin_reads_in_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(begin_out_of_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(foreign_keys_off_is_a_url_choice, setup, teardown),
         cmocka_unit_test_setup_teardown(updates_of_many_column_sets, setup, teardown),
     };
