@@ -101,6 +101,10 @@ static void arithmetic_on_columns(void **state)
     assert_int_equal(corm_all(q, &v, &n), CORM_ERANGE);
     assert_non_null(strstr(corm_errmsg(s), "corm_mod(User.age, 0)"));
     corm_query_free(q);
+    q = corm_query_new(s, User);
+    corm_filter(q, corm_eq(corm_mod(User_age, 0.0), 0)); /* a zero of another kind too */
+    assert_int_equal(corm_all(q, &v, &n), CORM_ERANGE);
+    corm_query_free(q);
     q = corm_query_new(s, User); /* arithmetic on what is not a column */
     OK(corm_select(q, corm_plus(corm_count_all(), 1)));
     assert_int_equal(corm_rows(q, &r), CORM_ETYPE);

@@ -206,10 +206,11 @@ typedef struct drv_driver {
     /* Read the user tables of the database (not the driver's own). */
     int (*reflect)(drv_conn *c, drv_rschema *out, util_err *err);
     /* Around each migration revision: run before BEGIN, a check whose rows
-     * mean failure (run before COMMIT), and after the end; NULL: none. */
+     * mean failure (run before COMMIT), and after the end; NULL: none.
+     * migrate_after is the text an offline script (--sql) ends with; on a
+     * live connection migrate_done puts its settings back (SQLite: foreign
+     * keys on, unless its URL had them off). */
     const char *migrate_before, *migrate_check, *migrate_after;
-    /* On a live connection, what migrate_after does (NULL: run that text):
-     * SQLite turns foreign keys back on only where the URL had them on. */
     void (*migrate_done)(drv_conn *c);
     /* ALTER TABLE changes columns and constraints in place (PostgreSQL,
      * MariaDB); false: migrations rebuild a changed table (SQLite). */

@@ -256,17 +256,6 @@ static void copied(void *ud, int64_t rows)
         p->log->progress(p->log->progress_ud, p->table, rows, p->total);
 }
 
-/* The connection's settings back after a revision (SQLite: foreign keys). */
-static void migrate_done(sql_conn *c)
-{
-    const drv_driver *d = c->drv;
-    util_err ignored;
-    if (d->migrate_done)
-        d->migrate_done(c->dc);
-    else if (d->migrate_after)
-        d->exec(c->dc, d->migrate_after, &ignored);
-}
-
 /* Run one statement; a rebuild's copy, when someone wants to know, counted
  * as it goes: the rows to copy first, then every few thousand copied. */
 static int run_stmt(sql_conn *c, const char *sql, const mig_log *log, util_err *err)
@@ -379,13 +368,15 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
     }
     if (rc == CORM_OK && (rc = sql_commit(c, err)) == CORM_OK) {
         *set = next;
-        migrate_done(c);
+        if (d->migrate_done)
+            d->migrate_done(c->dc);
         return CORM_OK;
     }
     util_err keep = *err;
     sql_rollback(c, err);
     *err = keep;
-    migrate_done(c);
+    if (d->migrate_done)
+        d->migrate_done(c->dc);
     return rc;
 }
 

@@ -182,14 +182,16 @@ int sql_compile_expr(sql_ctx *x, const corm_expr *e)
             return util_err_set(x->err, CORM_ETYPE, "%s(%s.%s, ...): %s.%s is not %s column",
                                 names[e->op], col->model->name, col->name, col->model->name,
                                 col->name, want);
-        if (e->op == CORM_ARITH_MOD && e->vals[0].kind == CORM_V_INT && e->vals[0].u.i == 0)
+        const corm_value *v = &e->vals[0];
+        if (e->op == CORM_ARITH_MOD && ((v->kind == CORM_V_INT && v->u.i == 0) ||
+                                        (v->kind == CORM_V_FLOAT && v->u.f == 0)))
             return util_err_set(x->err, CORM_ERANGE, "corm_mod(%s.%s, 0): a remainder of a "
                                 "division by zero", col->model->name, col->name);
         util_buf_putc(x->b, '(');
         if ((rc = sql_compile_expr(x, e->kids[0])) < 0)
             return rc;
         util_buf_puts(x->b, ops[e->op]);
-        if ((rc = sql_put_value(x, col, &e->vals[0], false)) < 0)
+        if ((rc = sql_put_value(x, col, v, false)) < 0)
             return rc;
         util_buf_putc(x->b, ')');
         return CORM_OK;
