@@ -90,6 +90,44 @@ static void dates_validate(void **state)
     assert_int_equal(dt.time.hour, 0);
 }
 
+/* The fast path for "YYYY-MM-DD HH:MM:SS[.ffffff]" reads eight bytes at a
+ * time; the general parser reads the same text with 'T' for ' ' (which
+ * the fast path leaves to it). Both must agree on every string: valid
+ * ones, and ones with a digit, a separator or a field out of range. */
+static void datetime_fast_path_agrees(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "0123456789-: .T/x";
+    uint64_t r = 0x2545F4914F6CDD1Dull;
+    size_t valid = 0;
+    for (int n = 0; n < 200000; n++) {
+        char a[32], b[32];
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        size_t len = r & 1 ? 26 : 19;
+        int y = (int)(r >> 8 & 8191) % 10000, mo = (int)(r >> 21 & 15), d = (int)(r >> 25 & 31),
+            h = (int)(r >> 30 & 31), mi = (int)(r >> 35 & 63), se = (int)(r >> 41 & 63),
+            us = (int)(r >> 47 & 0xfffff) % 1000000;
+        snprintf(a, sizeof a, "%04d-%02d-%02d %02d:%02d:%02d.%06d", y, mo, d, h, mi, se, us);
+        if (r >> 60 & 1) { /* a byte replaced: digits, separators and others */
+            size_t at = (size_t)(r >> 50 & 31) % len;
+            a[at] = alphabet[(r >> 40 & 0xff) % (sizeof alphabet - 1)];
+        }
+        a[len] = '\0';
+        if (a[10] != ' ')
+            continue; /* the fast path only reads the space form */
+        memcpy(b, a, sizeof a);
+        b[10] = 'T';
+        corm_datetime x, z;
+        memset(&x, 0, sizeof x);
+        memset(&z, 0, sizeof z);
+        int rx = corm_datetime_parse(a, &x), rz = corm_datetime_parse(b, &z);
+        if (rx != rz || (rx == CORM_OK && memcmp(&x, &z, sizeof x) != 0))
+            fail_msg("\"%s\": %d, but \"%s\": %d", a, rx, b, rz);
+        valid += rx == CORM_OK;
+    }
+    assert_true(valid > 1000); /* both kinds were met */
+}
+
 static void json_validates(void **state)
 {
     (void)state;
@@ -213,6 +251,7 @@ int main(void)
         cmocka_unit_test(numeric_round_trips),
         cmocka_unit_test(numeric_rejects_and_fits),
         cmocka_unit_test(dates_validate),
+        cmocka_unit_test(datetime_fast_path_agrees),
         cmocka_unit_test(json_validates),
         cmocka_unit_test(utf8_counts_characters),
         cmocka_unit_test(urls_parse),
