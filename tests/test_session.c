@@ -170,6 +170,69 @@ static void identity_map_returns_the_same_pointer(void **state)
     corm_session_free(s);
 }
 
+/* Keys in a run, strided by a power of two, negative, at the type's
+ * edges: the identity map's slot comes from the key's hash, and every
+ * object is found again without a query, also after others left the
+ * map (each leaving moves its neighbours back along their probe runs). */
+static void identity_map_holds_keys_of_any_pattern(void **state)
+{
+    (void)state;
+    static int64_t keys[3000];
+    size_t n = 0;
+    for (int64_t i = 1; i <= 1000; i++)
+        keys[n++] = i;
+    for (int64_t i = 1; i <= 1000; i++)
+        keys[n++] = i << 16;
+    for (int64_t i = 1; i <= 998; i++)
+        keys[n++] = -i * 4096;
+    keys[n++] = INT32_MAX;
+    keys[n++] = INT32_MIN + 1;
+    corm_session *s = corm_session_new(fx.db);
+    for (size_t i = 0; i < n; i++) {
+        char name[32], mail[48];
+        snprintf(name, sizeof name, "k%lld", (long long)keys[i]);
+        snprintf(mail, sizeof mail, "k%lld@example.com", (long long)keys[i]);
+        User *u = corm_new(s, User);
+        u->id = keys[i];
+        u->username = corm_strdup(s, name);
+        u->email = corm_strdup(s, mail);
+        u->age = (int64_t)i % 90;
+        OK(corm_add(s, u));
+    }
+    OK(corm_commit(s));
+    corm_session_free(s);
+
+    s = corm_session_new(fx.db);
+    User **v;
+    size_t cnt;
+    OK(corm_all(corm_query_new(s, User), &v, &cnt));
+    assert_int_equal(cnt, n);
+    fx_clear_log(&fx);
+    for (size_t i = 0; i < cnt; i++) {
+        User *g;
+        OK(corm_get(s, User, v[i]->id, &g));
+        assert_ptr_equal(g, v[i]);
+    }
+    assert_int_equal(fx_count(&fx, "SELECT"), 0);
+    for (size_t i = 0; i < cnt; i += 2)
+        OK(corm_expunge(s, v[i]));
+    for (size_t i = 1; i < cnt; i += 2) {
+        User *g;
+        OK(corm_get(s, User, v[i]->id, &g));
+        assert_ptr_equal(g, v[i]);
+    }
+    assert_int_equal(fx_count(&fx, "SELECT"), 0);
+    for (size_t i = 0; i < cnt; i += 500) { /* expunged: read again, a new object */
+        User *g;
+        OK(corm_get(s, User, v[i]->id, &g));
+        assert_non_null(g);
+        assert_ptr_not_equal(g, v[i]);
+        assert_int_equal(g->id, v[i]->id);
+    }
+    assert_int_equal(fx_count(&fx, "SELECT"), 6);
+    corm_session_free(s);
+}
+
 static void unchanged_object_writes_nothing(void **state)
 {
     (void)state;
@@ -1220,6 +1283,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(upsert_inserts_or_updates_on_a_unique_column, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
+        cmocka_unit_test_setup_teardown(identity_map_holds_keys_of_any_pattern, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_objects_see_other_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(expiring_refuses_unsaved_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(unchanged_object_writes_nothing, setup, teardown),
