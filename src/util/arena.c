@@ -3,6 +3,7 @@
  * arena up to a fixed size, so that a session loading 100,000 rows makes a
  * few dozen allocations, and pooled chunks fit the next arena.
  */
+#define _DEFAULT_SOURCE /* madvise's Linux advice (MADV_POPULATE_WRITE) */
 #include "util/arena.h"
 #include "util/alloc.h"
 
@@ -10,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* 8 bytes: every value corm stores needs no more */
 #define ALIGN ((size_t)8)
@@ -20,6 +23,34 @@ struct util_arena_chunk {
     size_t size;
     alignas(max_align_t) char data[];
 };
+
+/* A new chunk or array of this size is written through soon after it is
+ * made (objects, rows, the identity map): its pages are mapped with one
+ * call instead of one fault each as they are first written. Each fault is
+ * a trap into the kernel, dear in a virtual machine: populating costs a
+ * quarter to a third less per page there (measured: 2.1 against 1.5 us per
+ * 4 kB page), and a tracked scan of 100,000 rows writes 6,000 new pages.
+ * Best effort: a kernel before Linux 5.14 refuses the advice and the pages
+ * fault in as before. Pooled chunks are mapped already and are skipped. */
+#define POPULATE_MIN ((size_t)64 * 1024)
+static void populate(void *p, size_t n)
+{
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+    static uintptr_t page; /* the same for every thread that sets it */
+    if (n < POPULATE_MIN)
+        return;
+    if (!page) {
+        long ps = sysconf(_SC_PAGESIZE);
+        page = ps > 0 ? (uintptr_t)ps : 4096;
+    }
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(page - 1), to = ((uintptr_t)p + n) & ~(page - 1);
+    if (to > from)
+        (void)madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
 
 void util_arena_pool_init(util_arena_pool *pool, size_t max)
 {
@@ -96,6 +127,7 @@ void *util_pool_alloc(util_arena_pool *pool, size_t n, bool zero)
         if (!(c = util_malloc(sizeof *c + n)))
             return NULL;
         c->size = n;
+        populate(c->data, n);
     }
     if (zero)
         memset(c->data, 0, n);
@@ -153,6 +185,7 @@ static int grow(util_arena *a, size_t size)
         if (!(c = util_malloc(sizeof *c + n)))
             return -1;
         c->size = n;
+        populate(c->data, n);
     }
     c->next = a->head;
     a->head = c;
