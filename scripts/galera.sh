@@ -34,10 +34,28 @@ fail() {
     exit 1
 }
 
-# Four ports a node (client, group, IST, SST) from a base no other run uses.
+# Four ports a node (client, group, IST, SST) from a base no other run uses,
+# below the kernel's ephemeral range: there, a port can be taken at any time
+# as the source port of some outgoing connection (CI once saw node 3's IST
+# listener fail with "Address already in use" on 33610, taken so, and the
+# node abort). A base with one of its ports already listening is skipped.
 ports() {
-    base=$((20000 + ($$ % 1000) * 40))
-    echo $base > "$dir/base"
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    slots=$(((low - 20000) / 40))
+    [ "$slots" -gt 0 ] || fail "no room for ports below the ephemeral range (it starts at $low)"
+    listening=$(ss -Htln 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }')
+    k=0
+    while [ $k -lt "$slots" ]; do
+        base=$((20000 + (($$ + k) % slots) * 40))
+        p=$base taken=
+        while [ $p -lt $((base + 12)) ]; do
+            echo "$listening" | grep -qx "$p" && taken=1
+            p=$((p + 1))
+        done
+        [ -z "$taken" ] && { echo $base > "$dir/base"; return; }
+        k=$((k + 1))
+    done
+    fail "no free ports for the cluster below $low"
 }
 port() { echo $(($(cat "$dir/base") + ($1 - 1) * 4 + $2)); } # node, 0..3
 
