@@ -38,11 +38,21 @@ static char dir[64], file[128], url[512];
 static char *log_lines[512];
 static size_t nlog;
 
+/* The engine echoes from whichever thread runs a statement, so the log is
+ * guarded: eight_threads_read_and_write has eight sessions echoing at once. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void capture(void *ud, const char *line)
 {
     (void)ud;
-    if (nlog < 512)
-        log_lines[nlog++] = fx_normalize(line);
+    char *copy = fx_normalize(line);
+    pthread_mutex_lock(&log_lock);
+    if (nlog < 512) {
+        log_lines[nlog++] = copy;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&log_lock);
+    free(copy);
 }
 
 static void clear_log(void)
