@@ -315,8 +315,53 @@ struct corm_model {
 #define CORM__EACH__(OP, M, ...) \
     CORM__CAT(CORM__FE_, CORM__NARGS(__VA_ARGS__))(OP, M, 0, __VA_ARGS__)
 
+/* Misuse of COLUMN and RELATION is caught where the struct is declared, by
+ * a _Static_assert whose sentence names the model and the field, instead of
+ * the screen of expansion errors a malformed argument would give:
+ *   - a TYPE that is not one of the CORM_ types above (CORM_INTEGR, INTEGER,
+ *     CORM_STRING without its length): every type is a parenthesised
+ *     triple, which CORM__IS_PAREN tells from anything else;
+ *   - FLAGS left out (COLUMN(age, CORM_INTEGER)), or an option such as
+ *     CORM_DEFAULT written where FLAGS go, or a bit that is not a flag;
+ *   - a RELATION kind that is not one of the CORM_ kinds below.
+ * A malformed field still becomes a plain int (or nothing), so that the
+ * sentence is the only error. */
+#define CORM__IS_PAREN(x) CORM__SECOND(CORM__PAREN_PROBE x, 0, ~)
+#define CORM__PAREN_PROBE(...) ~, 1
+#define CORM__SECOND(...) CORM__SECOND_(__VA_ARGS__)
+#define CORM__SECOND_(a, b, ...) b
+/* Whether FLAGS were left out (an empty argument), and FLAGS as an
+ * expression that is 0 then */
+#define CORM__IS_EMPTY(f) CORM__CAT(CORM__IS_EMPTY_, CORM__IS_PAREN(f))(f)
+#define CORM__IS_EMPTY_1(f) 0
+#define CORM__IS_EMPTY_0(f) CORM__IS_PAREN(f ())
+#define CORM__FLAGS(f) CORM__CAT(CORM__FLAGS_, CORM__IS_EMPTY(f))(f)
+#define CORM__FLAGS_1(f) 0
+#define CORM__FLAGS_0(f) (f)
+#define CORM__ALL_FLAGS (CORM_PRIMARY_KEY | CORM_UNIQUE | CORM_NOT_NULL | CORM_INDEX | \
+                         CORM_SENSITIVE | CORM_VERSION)
+
 #define CORM__OP_FIELD(M, i, x) CORM__CALL(CORM__FIELD1, M, i, CORM__UNPAREN x)
-#define CORM__FIELD1(M, i, name, type, ...) CORM__CTYPE type name;
+#define CORM__FIELD1(M, i, name, type, ...)                                    \
+    CORM__CAT(CORM__FIELD_T, CORM__IS_PAREN(type))(M, name, type)              \
+    CORM__CHECK_FLAGS(M, name, __VA_ARGS__, )
+#define CORM__FIELD_T1(M, name, type) CORM__CTYPE type name;
+#define CORM__FIELD_T0(M, name, type) int name;                               \
+    _Static_assert(0, "corm: model " #M ", column " #name ": " #type " is not a " \
+                   "column type; write one of CORM_INTEGER, CORM_BIGINT, CORM_SMALLINT, " \
+                   "CORM_BOOLEAN, CORM_FLOAT, CORM_NUMERIC(p, s), CORM_STRING(n), "      \
+                   "CORM_TEXT, CORM_DATE, CORM_TIME, CORM_DATETIME, CORM_BLOB, "         \
+                   "CORM_JSON, CORM_ENUM(ctype, names), CORM_UUID");
+#define CORM__CHECK_FLAGS(M, name, flags_, ...)                                \
+    _Static_assert(!CORM__IS_EMPTY(flags_), "corm: model " #M ", column " #name     \
+                   ": FLAGS are missing; write COLUMN(name, TYPE, FLAGS [, option ...]) " \
+                   "with FLAGS 0 or an OR of CORM_PRIMARY_KEY, CORM_UNIQUE, "    \
+                   "CORM_NOT_NULL, CORM_INDEX, CORM_SENSITIVE, CORM_VERSION");   \
+    _Static_assert((CORM__FLAGS(flags_) & ~CORM__ALL_FLAGS) == 0, "corm: model " #M \
+                   ", column " #name ": FLAGS " #flags_ " has a bit that is not a " \
+                   "column flag; FLAGS are 0 or an OR of CORM_PRIMARY_KEY, "     \
+                   "CORM_UNIQUE, CORM_NOT_NULL, CORM_INDEX, CORM_SENSITIVE, "    \
+                   "CORM_VERSION (options such as CORM_DEFAULT come after them)");
 
 #define CORM__OP_DECL(M, i, x) CORM__CALL(CORM__DECL1, M, i, CORM__UNPAREN x)
 #define CORM__DECL1(M, i, name, ...) extern const corm_column M##_##name[1];
@@ -324,9 +369,12 @@ struct corm_model {
 #define CORM__OP_DEF(M, i, x) CORM__CALL(CORM__DEF1, M, i, CORM__UNPAREN x)
 #define CORM__DEF1(M, i, n_, t_, flags_, ...)                                \
     const corm_column M##_##n_[1] = {{                                          \
-        .name = #n_, .model = M##_model, CORM__TINIT t_,                        \
+        .name = #n_, .model = M##_model,                                        \
+        CORM__CAT(CORM__TINIT_, CORM__IS_PAREN(t_))(t_),                        \
         .offset = offsetof(M, n_), .size = sizeof(((M *)0)->n_),                \
-        .flags = (flags_), .index = (i), __VA_ARGS__ }};
+        .flags = CORM__FLAGS(flags_), .index = (i), __VA_ARGS__ }};
+#define CORM__TINIT_1(t_) CORM__TINIT t_
+#define CORM__TINIT_0(t_) .type = CORM_TYPE_MAX_ /* the struct's assertion failed */
 
 #define CORM__OP_PTR(M, i, x) CORM__CALL(CORM__PTR1, M, i, CORM__UNPAREN x)
 #define CORM__PTR1(M, i, name, ...) M##_##name,
@@ -340,7 +388,14 @@ struct corm_model {
 
 #define CORM__RFIELD(M, i, x) CORM__ROP(CORM__RFIELD_, M, i, x)
 #define CORM__RFIELD_E(...)
-#define CORM__RFIELD_R(M, i, n_, k_, ...) CORM__RCTYPE k_ n_;
+#define CORM__RFIELD_R(M, i, n_, k_, ...) \
+    CORM__CAT(CORM__RFIELD_K, CORM__IS_PAREN(k_))(M, n_, k_)
+#define CORM__RFIELD_K1(M, n_, k_) CORM__RCTYPE k_ n_;
+#define CORM__RFIELD_K0(M, n_, k_)                                             \
+    _Static_assert(0, "corm: model " #M ", relation " #n_ ": " #k_ " is not a " \
+                   "relationship kind; write one of CORM_MANY_TO_ONE(Target, fk_column, back), " \
+                   "CORM_ONE_TO_MANY(Target, back), CORM_ONE_TO_ONE(Target, back), " \
+                   "CORM_MANY_TO_MANY(Target, Assoc, back)");
 #define CORM__RCTYPE(k, T, a, b) CORM__RCTYPE_##k(T)
 #define CORM__RCTYPE_MANY_TO_ONE(T) struct T *
 #define CORM__RCTYPE_ONE_TO_ONE(T)  struct T *
@@ -353,7 +408,10 @@ struct corm_model {
 
 #define CORM__RDEF(M, i, x) CORM__ROP(CORM__RDEF_, M, i, x)
 #define CORM__RDEF_E(...)
-#define CORM__RDEF_R(M, i, n_, k_, ...)                                       \
+#define CORM__RDEF_R(M, i, n_, k_, ...) \
+    CORM__CAT(CORM__RDEF_K, CORM__IS_PAREN(k_))(M, i, n_, k_, __VA_ARGS__)
+#define CORM__RDEF_K0(...) /* the struct's assertion failed */
+#define CORM__RDEF_K1(M, i, n_, k_, ...)                                      \
     CORM__CALL2(CORM__RTARGET, CORM__UNPAREN k_)                               \
     const corm_relation M##_##n_[1] = {{                                       \
         .name = #n_, .model = M##_model, CORM__CALL2(CORM__RINIT, M, CORM__UNPAREN k_), \
