@@ -25,29 +25,6 @@ static bool eff_null(orm_obj *o, const corm_column *c)
     return orm_bit(orm_nulls(o), c) && orm_zero(orm_data(o), c);
 }
 
-bool orm_column_changed(orm_obj *o, const corm_column *c)
-{
-    void *snap = orm_snap(o);
-    if (sql_field_differs(c, orm_data(o), snap))
-        return true;
-    if (orm_is_pointer(c))
-        return false;
-    return orm_bit(orm_nulls(o), c) != orm_bit(orm_snap_nulls(o), c);
-}
-
-bool orm_obj_dirty(orm_obj *o)
-{
-    if (!o->has_snap)
-        return true;
-    /* field by field: a memcmp would also compare padding bytes, which
-     * assignments of C structs leave undefined */
-    const corm_model *m = o->mp->model;
-    for (size_t i = 0; i < m->ncolumns; i++)
-        if (orm_column_changed(o, m->columns[i]))
-            return true;
-    return false;
-}
-
 /* A sentence for a database error while writing o. */
 int orm_db_error(corm_session *s, orm_obj *o, int code)
 {
@@ -103,210 +80,6 @@ static int push(corm_session *s, const corm_column *c, const corm_value *v)
     if (!p)
         return orm_set_error(s, CORM_ENOMEM, "out of memory binding %s.%s", c->model->name, c->name);
     return sql_param_set(p, c, v, true, &s->err);
-}
-
-/* ---- statement texts, built once per session and column set ---------------- */
-
-static void put_placeholders(sql_ctx *x, size_t from, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            util_buf_puts(x->b, ", ");
-        if (x->drv->placeholder == DRV_PH_DOLLAR)
-            util_buf_printf(x->b, "$%zu", from + i + 1);
-        else
-            util_buf_putc(x->b, '?');
-    }
-}
-
-/* WHERE key = ? [AND key2 = ? ...] [AND version = ?: the version the row
- * was read at] */
-static void put_where_pk(sql_ctx *x, const sch_mapper *mp, size_t nparams)
-{
-    util_buf_puts(x->b, " WHERE ");
-    for (size_t c = 0; c < mp->npk; c++) {
-        if (c)
-            util_buf_puts(x->b, " AND ");
-        sql_put_ident(x, mp->pks[c]->name);
-        util_buf_puts(x->b, " = ");
-        put_placeholders(x, nparams + c, 1);
-    }
-    if (mp->version) {
-        util_buf_puts(x->b, " AND ");
-        sql_put_ident(x, mp->version->name);
-        util_buf_puts(x->b, " = ");
-        put_placeholders(x, nparams + mp->npk, 1);
-    }
-}
-
-static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uint64_t mask,
-                  size_t rows)
-{
-    const corm_model *m = mp->model;
-    sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
-    size_t n = 0;
-    util_buf_reset(x.b);
-    switch (kind) {
-    case SQLK_INSERT:
-    case SQLK_INSERT_RETURNING:
-    case SQLK_INSERT_ROWS:
-        /* INSERT INTO t (a, b) VALUES (?, ?)[, (?, ?) ...] [RETURNING ...] */
-        util_buf_puts(x.b, "INSERT INTO ");
-        sql_put_ident(&x, m->table);
-        for (size_t i = 0; i < m->ncolumns; i++) {
-            if (!(mask >> i & 1))
-                continue;
-            util_buf_puts(x.b, n++ ? ", " : " (");
-            sql_put_ident(&x, m->columns[i]->name);
-        }
-        if (!n)
-            util_buf_puts(x.b, " DEFAULT VALUES");
-        else
-            util_buf_puts(x.b, ") VALUES ");
-        for (size_t r = 0; n && r < (kind == SQLK_INSERT_ROWS ? rows : 1); r++) {
-            util_buf_puts(x.b, r ? ", (" : "(");
-            put_placeholders(&x, r * n, n);
-            util_buf_putc(x.b, ')');
-        }
-        if (kind == SQLK_INSERT_RETURNING) {
-            util_buf_puts(x.b, " RETURNING ");
-            util_buf_puts(x.b, mp->sql_cols);
-        }
-        for (size_t i = 0, k = 0; kind == SQLK_INSERT_ROWS && i < m->ncolumns; i++) {
-            if (mask >> i & 1) /* the rows' RETURNING: what the database filled in */
-                continue;
-            util_buf_puts(x.b, k++ ? ", " : " RETURNING ");
-            sql_put_ident(&x, m->columns[i]->name);
-        }
-        break;
-    case SQLK_UPDATE:
-    case SQLK_UPDATE_ROWS:
-        /* UPDATE t SET a = ?, ... WHERE key = ?; or, many rows at once,
-         * UPDATE t SET a = corm_v.column1, ... FROM (VALUES (?, ..., ?), ...)
-         * AS corm_v WHERE t.key = corm_v.columnN: each row its new values,
-         * then its key */
-        util_buf_puts(x.b, "UPDATE ");
-        sql_put_ident(&x, m->table);
-        util_buf_puts(x.b, " SET ");
-        for (size_t i = 0; i < m->ncolumns; i++) {
-            if (!(mask >> i & 1))
-                continue;
-            if (n)
-                util_buf_puts(x.b, ", ");
-            sql_put_ident(&x, m->columns[i]->name);
-            if (kind == SQLK_UPDATE_ROWS) {
-                util_buf_printf(x.b, " = corm_v.column%zu", ++n);
-                continue;
-            }
-            util_buf_puts(x.b, " = ");
-            put_placeholders(&x, n++, 1);
-        }
-        if (kind == SQLK_UPDATE) {
-            put_where_pk(&x, mp, n);
-            break;
-        }
-        util_buf_puts(x.b, " FROM (VALUES ");
-        for (size_t r = 0; r < rows; r++) {
-            util_buf_puts(x.b, r ? ", (" : "(");
-            put_placeholders(&x, r * (n + 1), n + 1);
-            util_buf_putc(x.b, ')');
-        }
-        util_buf_puts(x.b, ") AS corm_v WHERE ");
-        sql_put_column(&x, mp->pk);
-        util_buf_printf(x.b, " = corm_v.column%zu", n + 1);
-        break;
-    case SQLK_DELETE:
-        util_buf_puts(x.b, "DELETE FROM ");
-        sql_put_ident(&x, m->table);
-        put_where_pk(&x, mp, 0);
-        break;
-    case SQLK_DELETE_ROWS:
-        util_buf_puts(x.b, "DELETE FROM ");
-        sql_put_ident(&x, m->table);
-        util_buf_puts(x.b, " WHERE ");
-        sql_put_ident(&x, mp->pk->name);
-        util_buf_puts(x.b, " IN (");
-        put_placeholders(&x, 0, rows);
-        util_buf_putc(x.b, ')');
-        break;
-    case SQLK_SELECT_M2M: {
-        /* SELECT target.*, assoc.<key to us> FROM target JOIN assoc ON ... */
-        const sch_rel *sr = &mp->rels[mask & 0xffff];
-        const sch_mapper *t = sr->target;
-        size_t k = (size_t)(mask >> 16);
-        util_buf_printf(x.b, "SELECT %s, ", t->sql_cols);
-        sql_put_column(&x, sr->fk);
-        util_buf_puts(x.b, " FROM ");
-        sql_put_ident(&x, t->model->table);
-        util_buf_puts(x.b, " JOIN ");
-        sql_put_ident(&x, sr->through->model->table);
-        util_buf_puts(x.b, " ON ");
-        sql_put_column(&x, sr->fk_target);
-        util_buf_puts(x.b, " = ");
-        sql_put_column(&x, t->pk);
-        if (k == 0) /* every link */
-            break;
-        util_buf_puts(x.b, " WHERE ");
-        sql_put_column(&x, sr->fk);
-        util_buf_puts(x.b, k == 1 ? " = " : " IN (");
-        put_placeholders(&x, 0, k);
-        if (k > 1)
-            util_buf_putc(x.b, ')');
-        break;
-    }
-    case SQLK_SELECT_IN:
-    case SQLK_DELETE_IN: {
-        size_t k = (size_t)(mask >> 16);
-        if (kind == SQLK_SELECT_IN)
-            util_buf_printf(x.b, "SELECT %s FROM ", mp->sql_cols);
-        else
-            util_buf_puts(x.b, "DELETE FROM ");
-        sql_put_ident(&x, m->table);
-        util_buf_puts(x.b, " WHERE ");
-        sql_put_column(&x, m->columns[mask & 0xffff]);
-        if (k == 0) { /* every row with a key */
-            util_buf_puts(x.b, " IS NOT NULL");
-            break;
-        }
-        util_buf_puts(x.b, k == 1 ? " = " : " IN (");
-        put_placeholders(&x, 0, k);
-        if (k > 1)
-            util_buf_putc(x.b, ')');
-        break;
-    }
-    }
-}
-
-/* The text of a statement of `kind` writing the columns in `mask`. */
-const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
-                              uint64_t mask)
-{
-    return orm_statement_rows(s, mp, kind, mask, 0);
-}
-
-const sql_text *orm_statement_rows(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
-                                   uint64_t mask, size_t rows)
-{
-    orm_sqlc *slots = &s->sqlc[mp->rank * ORM_SQLC], *free_slot = NULL;
-    for (size_t i = 0; i < ORM_SQLC; i++) {
-        if (slots[i].kind == kind && slots[i].mask == mask && slots[i].rows == rows)
-            return &slots[i].text;
-        if (!slots[i].kind && !free_slot)
-            free_slot = &slots[i];
-    }
-    build(s, mp, kind, mask, rows);
-    char *text = s->sql.err ? NULL : util_arena_strndup(&s->arena, s->sql.p, s->sql.len);
-    if (!text) {
-        orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", mp->model->name);
-        return NULL;
-    }
-    if (!free_slot) /* all taken: the column sets vary, replace one */
-        free_slot = &slots[(mask + rows) % ORM_SQLC];
-    free_slot->kind = (uint8_t)kind;
-    free_slot->rows = (uint16_t)rows;
-    free_slot->mask = mask;
-    free_slot->text = (sql_text){ text, s->sql.len, sql_hash(text, s->sql.len) };
-    return &free_slot->text;
 }
 
 /* ---- batches ----------------------------------------------------------------------
@@ -835,22 +608,6 @@ static int finish_delete(corm_session *s, sent *e)
     return ORM_EVENT(s, CORM_AFTER_DELETE, e->o);
 }
 
-/* Drop list entries of objects the session no longer tracks (a deleted
- * row's object stays until COMMIT: a rollback makes it persistent again). */
-void orm_list_compact(orm_list *l)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        orm_obj *o = l->v[i];
-        if (o->state == OBJ_PENDING || o->state == OBJ_PERSISTENT || o->state == OBJ_DELETED ||
-            o->state == OBJ_GONE)
-            l->v[k++] = o;
-        else
-            o->in_list = false;
-    }
-    l->n = k;
-}
-
 /* Save-update cascade: transient objects a pending object points at are
  * added too, before the flush walks the mappers in order. */
 static int cascade_adds(corm_session *s)
@@ -870,7 +627,7 @@ static int cascade_adds(corm_session *s)
                                   ? *(void **)(void *)((char *)orm_data(o) + rel->offset) : NULL;
                     orm_obj *to = t ? orm_hdr(t) : NULL;
                     if (to && to->magic == ORM_MAGIC && to->sid == s->sid && to->state == OBJ_TRANSIENT) {
-                        int rc = corm_add(s, t);
+                        int rc = orm_add(s, t);
                         if (rc < 0)
                             return rc;
                     }

@@ -12,7 +12,21 @@
  * field was filled from the database; it lives beside the fields so that
  * whatever restores the fields (rollback) restores it with them.
  *
- * Only session.c, flush.c and query.c see these; users see plain structs.
+ * Only src/orm/ sees these; users see plain structs. Its files are layers,
+ * each calling only the ones listed before it (tests/orm_layers.py checks):
+ *   engine.c     engines and their pools of connections
+ *   object.c     objects, their images, the identity map, rows into objects
+ *   event.c      the hooks of corm_listen
+ *   txn.c        a session's connection and transaction, the journal
+ *   statement.c  the texts of the statements flushes and relationships run
+ *   relation.c   relationships: loading, both sides kept in step, cascades
+ *   undo.c       the journal played back (failed flush, rollback, savepoint)
+ *   flush.c      the unit of work: writing what changed
+ *   query.c      queries, corm_get, raw SQL
+ *   session.c    the public calls of the session
+ *   merge.c      corm_merge and corm_upsert
+ *   retry.c      corm_run_in_transaction
+ * The prototypes below follow the same order.
  */
 #ifndef CORM_ORM_H
 #define CORM_ORM_H
@@ -148,6 +162,46 @@ static inline bool orm_zero(const void *obj, const corm_column *c)
     return true;
 }
 
+/* Relationship fields in an object's image (its fields or its snapshot):
+ * a to-one is a pointer, a to-many has the layout of every CORM_MANY(T). */
+typedef struct orm_many {
+    void **items;
+    size_t n, cap;
+} orm_many;
+static inline void *orm_field_at(void *image, const corm_relation *r)
+{
+    return (char *)image + r->offset;
+}
+static inline size_t orm_field_size(const corm_relation *r)
+{
+    return r->kind == CORM_REL_ONE_TO_MANY || r->kind == CORM_REL_MANY_TO_MANY ? sizeof(orm_many)
+                                                                               : sizeof(void *);
+}
+static inline void **orm_to_one(orm_obj *o, const corm_relation *r)
+{
+    return (void **)orm_field_at(orm_data(o), r);
+}
+static inline orm_many *orm_to_many(orm_obj *o, const corm_relation *r)
+{
+    return (orm_many *)orm_field_at(orm_data(o), r);
+}
+/* Whether o's relationship r was filled from the database. */
+static inline bool orm_is_loaded(orm_obj *o, const corm_relation *r)
+{
+    return (*orm_loaded(o, false) >> r->index) & 1;
+}
+
+/* A SELECT left open on the session's connection between two reads (the
+ * batches of corm_yield_per). The session lists the open ones, so that
+ * giving the connection back (orm_release_conn) ends them first: rows are
+ * not read from a connection back in the pool. */
+typedef struct orm_cursor {
+    drv_stmt *st;            /* NULL: closed */
+    sql_conn *conn;
+    bool cut;                /* closed by the connection's release, not by its reader */
+    struct orm_cursor *next, **pprev;
+} orm_cursor;
+
 typedef struct orm_list {
     orm_obj **v;
     size_t n, cap;
@@ -235,6 +289,7 @@ struct corm_session {
     bool failed_commit;      /* since the last commit or rollback: loaded collections
                                 may lag the keys, so cascades read them again */
     corm_query *queries;
+    orm_cursor *cursors;     /* open on conn: see orm_cursor */
     sql_params params;
     sql_params rows;         /* a flush's parameters for its many-row statements */
     corm_engine *conn_e;     /* the engine s->conn came from: s->e, or a replica's */
@@ -255,28 +310,37 @@ struct corm_session {
     uint64_t *warned;        /* per mapper rank: relationships already warned about */
 };
 
-/* event.c: run o's (or, o NULL, the session's) hooks for ev; CORM_OK, or
- * the refusal's code with s->err set. */
-int orm_event_run(corm_session *s, corm_event ev, orm_obj *o);
-static inline bool orm_event_on(corm_session *s, corm_event ev, const sch_mapper *mp)
-{
-    uint16_t bits = mp ? (s->e->events ? s->e->events[mp->rank] : 0) : s->e->session_events;
-    return bits >> ev & 1;
-}
-#define ORM_EVENT(s, ev, o) (orm_event_on((s), (ev), (o)->mp) ? orm_event_run((s), (ev), (o)) : CORM_OK)
-
-/* session.c */
+/* ---- object.c: objects, their images, the identity map, rows into objects */
 int orm_fail(corm_session *s, int code);  /* code already in s->err */
 int orm_set_error(corm_session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int orm_conn(corm_session *s);            /* the session's connection, as it is */
-int orm_read(corm_session *s);            /* ready to read (driver's reads_begin) */
-int orm_begin(corm_session *s);           /* in a transaction, to write */
 orm_obj *orm_check(corm_session *s, const void *obj);
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
 /* An object without room for a snapshot (snapshot false): a read-only copy. */
 orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot);
 int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);
+/* corm_add, for the layers above (a cascade's adds): s->err is not cleared. */
+int orm_add(corm_session *s, void *obj);
 void orm_list_compact(orm_list *l);
+/* Normalize o's NULL flags and copy its fields into the snapshot (whose
+ * collections stay as committed: see orm_rel_settle). */
+void orm_take_snapshot(orm_obj *o);
+/* Whether o differs from its snapshot (a new object: true). */
+bool orm_obj_dirty(orm_obj *o);
+/* Whether column c of a persistent object differs from its snapshot. */
+bool orm_column_changed(orm_obj *o, const corm_column *c);
+/* Whether o holds anything a flush would write: pending, deleted, or
+ * changed since its snapshot. */
+bool orm_obj_modified(orm_obj *o);
+/* The bits of o's loaded word that belong to collections (and one-to-one
+ * parent fields), whose undo has journal entries of its own. */
+uint64_t orm_collection_bits(const sch_mapper *mp);
+/* Copy an image of o's fields from src to dst (the object or its snapshot),
+ * leaving dst's collection fields and their loaded bits alone. */
+void orm_image_restore(orm_obj *o, void *dst, const void *src);
+/* After an expired o's columns were read again over its snapshot's: each
+ * loaded many-to-one whose key the database changed is unloaded (NULL, not
+ * loaded), for corm_related or corm_load to read again. */
+void orm_drop_moved(orm_obj *o);
 /* Keys are given as mp->npk values, one per column of the key (one, for
  * most models). */
 orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key);
@@ -290,30 +354,50 @@ uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key);
 orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h);
 int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h);
 void orm_imap_del(corm_session *s, orm_obj *o);
-int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assigned,
-                unsigned char *before);
-void orm_take_snapshot(orm_obj *o);
-/* Undo the journal back to entry `mark`; keep: leave user's values (failed
- * flush), else restore committed values (rollback). */
-void orm_undo(corm_session *s, size_t mark, bool keep);
-void orm_release_conn(corm_session *s);
 int orm_scratch_push(corm_session *s, void *p);
 /* The collected rows as an array the session owns (NULL when none or out
  * of memory: check s->nscratch). */
 void **orm_scratch_take(corm_session *s);
+/* The key in column i of the current row: an integer or (uncopied) text. */
+int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k);
+/* Load the current row of st as an object of mp: cols[i] is the model
+ * column of result column i (NULL: skip). An object already in the identity
+ * map is returned as it is (LOAD_KEEP) or read again (LOAD_OVERWRITE), or
+ * read again unless it holds changes not yet written (LOAD_FRESHEN: rows
+ * read with their locks, which must not be judged by older values);
+ * LOAD_NEW says the caller knows the map lacks it; LOAD_STREAM makes an
+ * object the session does not track (OBJ_STREAMED: no map, no list, no
+ * snapshot). */
+enum orm_load { LOAD_KEEP, LOAD_OVERWRITE, LOAD_NEW, LOAD_FRESHEN, LOAD_STREAM };
+int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
+                 const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out);
 
-/* flush.c */
-/* Write pending changes. Inserts and deletes always go; loaded objects are
- * checked for changes in every mapper (ORM_SCAN_ALL), in `mp` only
- * (ORM_SCAN_ONE) or not at all (ORM_SCAN_NONE). */
-enum orm_scan { ORM_SCAN_NONE, ORM_SCAN_ONE, ORM_SCAN_ALL };
-int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp);
-/* The flush a query of mp (NULL: raw SQL, any model) runs first, by the
- * session's autoflush mode. */
-int orm_autoflush(corm_session *s, const sch_mapper *mp);
-bool orm_obj_dirty(orm_obj *o);
-/* Whether column c of a persistent object differs from its snapshot. */
-bool orm_column_changed(orm_obj *o, const corm_column *c);
+/* ---- event.c */
+/* Run o's (or, o NULL, the session's) hooks for ev; CORM_OK, or
+ * the refusal's code with s->err set. */
+int orm_event_run(corm_session *s, corm_event ev, orm_obj *o);
+static inline bool orm_event_on(corm_session *s, corm_event ev, const sch_mapper *mp)
+{
+    uint16_t bits = mp ? (s->e->events ? s->e->events[mp->rank] : 0) : s->e->session_events;
+    return bits >> ev & 1;
+}
+#define ORM_EVENT(s, ev, o) (orm_event_on((s), (ev), (o)->mp) ? orm_event_run((s), (ev), (o)) : CORM_OK)
+
+/* ---- txn.c: the session's connection and transaction */
+int orm_conn(corm_session *s);            /* the session's connection, as it is */
+int orm_read(corm_session *s);            /* ready to read (driver's reads_begin) */
+int orm_begin(corm_session *s);           /* in a transaction, to write */
+/* Give the connection back to its pool (its transaction rolled back, its
+ * cursors closed and marked cut). */
+void orm_release_conn(corm_session *s);
+/* Open c on st, a statement just run on s->conn; close it: reset st, and
+ * off the session's list (a closed cursor: nothing). */
+void orm_cursor_open(corm_session *s, orm_cursor *c, drv_stmt *st);
+void orm_cursor_close(orm_cursor *c);
+int orm_journal(corm_session *s, orm_obj *o, enum orm_jkind kind, bool pk_assigned,
+                unsigned char *before);
+
+/* ---- statement.c: statement texts, built once per session */
 /* The text of a statement of `kind` for mp writing the columns in `mask`,
  * built once per session (NULL when out of memory, s->err set). */
 const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
@@ -321,10 +405,8 @@ const sql_text *orm_statement(corm_session *s, const sch_mapper *mp, enum orm_sq
 /* The same for the SQLK_*_ROWS kinds, of `rows` rows. */
 const sql_text *orm_statement_rows(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind,
                                    uint64_t mask, size_t rows);
-/* Fill s->err with a sentence for a database error on object o. */
-int orm_db_error(corm_session *s, orm_obj *o, int code);
 
-/* relation.c */
+/* ---- relation.c: relationships */
 /* Load sr for the n objects (all of sr's model); when next is not NULL,
  * the distinct related objects are collected there (a malloc'd array).
  * whole: the objects are every row of their table, so a to-many can be read
@@ -354,10 +436,6 @@ void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow);
 /* The snapshot takes o's to-one pointers: a flush found them pointing
  * where the keys, unchanged, already point. */
 void orm_rel_sync_pointers(orm_obj *o);
-/* After an expired o's columns were read again over its snapshot's: each
- * loaded many-to-one whose key the database changed is unloaded (NULL, not
- * loaded), for corm_related or corm_load to read again. */
-void orm_rel_drop_moved(orm_obj *o);
 /* Undo a J_LOADED or J_COLL entry: the relationship field (and, for a
  * load, its snapshot) as it was before. */
 void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load);
@@ -368,35 +446,33 @@ int orm_rel_reconcile(corm_session *s, orm_obj *o, const unsigned char *before);
  * set by hand across a failed commit can leave one behind) leave the
  * collection, and the snapshot takes it as committed. */
 void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before);
-/* The bits of o's loaded word that belong to collections (and one-to-one
- * parent fields), whose undo has journal entries of its own. */
-uint64_t orm_rel_collection_bits(const sch_mapper *mp);
-/* Copy an image of o's fields from src to dst (the object or its snapshot),
- * leaving dst's collection fields and their loaded bits alone. */
-void orm_rel_restore_image(orm_obj *o, void *dst, const void *src);
+/* corm_delete, for the layers above and the cascade itself: s->err is not
+ * cleared. */
+int orm_delete(corm_session *s, void *obj);
 /* Write the many-to-many changes not written yet. */
 int orm_rel_write_links(corm_session *s);
 /* Before a flush writes anything: the objects the session holds whose
  * parent is to be deleted by a LINK_CASCADE are deleted as objects. */
 int orm_rel_cascade_held(corm_session *s);
-/* The key in column i of the current row: an integer or (uncopied) text. */
-int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k);
 
-/* query.c */
-/* Load the current row of st as an object of mp: cols[i] is the model
- * column of result column i (NULL: skip). An object already in the identity
- * map is returned as it is (LOAD_KEEP) or read again (LOAD_OVERWRITE), or
- * read again unless it holds changes not yet written (LOAD_FRESHEN: rows
- * read with their locks, which must not be judged by older values);
- * LOAD_NEW says the caller knows the map lacks it; LOAD_STREAM makes an
- * object the session does not track (OBJ_STREAMED: no map, no list, no
- * snapshot). */
-enum orm_load { LOAD_KEEP, LOAD_OVERWRITE, LOAD_NEW, LOAD_FRESHEN, LOAD_STREAM };
-int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
-                 const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out);
+/* ---- undo.c: the journal played back */
+/* Undo the journal back to entry `mark`; keep: leave user's values (failed
+ * flush), else restore committed values (rollback). */
+void orm_undo(corm_session *s, size_t mark, bool keep);
+
+/* ---- flush.c: writing the unit of work */
+/* Write pending changes. Inserts and deletes always go; loaded objects are
+ * checked for changes in every mapper (ORM_SCAN_ALL), in `mp` only
+ * (ORM_SCAN_ONE) or not at all (ORM_SCAN_NONE). */
+enum orm_scan { ORM_SCAN_NONE, ORM_SCAN_ONE, ORM_SCAN_ALL };
+int orm_flush(corm_session *s, enum orm_scan scan, const sch_mapper *mp);
+/* The flush a query of mp (NULL: raw SQL, any model) runs first, by the
+ * session's autoflush mode. */
+int orm_autoflush(corm_session *s, const sch_mapper *mp);
+/* Fill s->err with a sentence for a database error on object o. */
+int orm_db_error(corm_session *s, orm_obj *o, int code);
+
+/* ---- query.c: queries */
 void orm_queries_free(corm_session *s);
-/* End the streams (corm_yield_per) reading on the session's connection:
- * it is about to go back to the pool. */
-void orm_queries_end_streams(corm_session *s);
 
 #endif

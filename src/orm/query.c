@@ -46,13 +46,13 @@ struct corm_query {
     size_t nalso;
     struct {                     /* corm_yield_per: rows read a batch at a time */
         size_t per;              /* rows a batch; 0: not a stream */
-        drv_stmt *st;            /* the SELECT being read, between batches */
-        sql_conn *conn;          /* its connection */
+        orm_cursor cur;          /* the SELECT being read, between batches */
         util_arena arena;        /* the current batch's objects and strings */
         void **items;
         size_t cap;
         bool started, done;
-        bool cut, failed;        /* ended before its last row: by a release, by an error */
+        bool failed;             /* ended before its last row by an error (by a
+                                    release: cur.cut) */
     } stream;
 };
 
@@ -114,23 +114,11 @@ corm_query *corm_query_new_(corm_session *s, const corm_model *m)
     return q;
 }
 
-/* The stream's SELECT reset, its batch freed: it reads no more. */
+/* The stream's SELECT reset: it reads no more. */
 static void stream_end(corm_query *q)
 {
-    if (q->stream.st && q->stream.conn)
-        q->stream.conn->drv->reset(q->stream.st);
-    q->stream.st = NULL;
-    q->stream.conn = NULL;
+    orm_cursor_close(&q->stream.cur);
     q->stream.done = true;
-}
-
-void orm_queries_end_streams(corm_session *s)
-{
-    for (corm_query *q = s->queries; q; q = q->next)
-        if (q->stream.st && q->stream.conn == s->conn) {
-            stream_end(q);
-            q->stream.cut = true;
-        }
 }
 
 static void query_free(corm_query *q)
@@ -763,93 +751,6 @@ static int run(corm_session *s, drv_stmt **st)
 
 /* ---- loading rows ---------------------------------------------------------------- */
 
-int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k)
-{
-    corm_vkind kind = d->column_kind(st, i);
-    if (kind == CORM_V_INT) {
-        k->kind = CORM_V_INT;
-        k->u.i = d->column_int(st, i);
-    } else if (kind == CORM_V_TEXT) {
-        k->kind = CORM_V_TEXT;
-        k->u.text.p = d->column_text(st, i, &k->u.text.n);
-    } else {
-        return CORM_ETYPE;
-    }
-    return CORM_OK;
-}
-
-int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
-                 const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out)
-{
-    const drv_driver *d = s->conn->drv;
-    int rc, pki = -1;
-    corm_value keys[8];
-    for (size_t c = 0; c < mp->npk; c++) { /* each column of the key, from the row */
-        int at = -1;
-        for (size_t i = 0; i < ncols && at < 0; i++)
-            if (cols[i] == mp->pks[c])
-                at = (int)i;
-        if (at < 0 || orm_row_key(d, st, at, &keys[c]) < 0)
-            return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
-                                 mp->model->name);
-        if (c == 0)
-            pki = at;
-    }
-    uint64_t h = orm_imap_hash(mp, keys);
-    if (!h)
-        return orm_set_error(s, CORM_ETYPE, "%s: a row whose primary key is not of the key's type",
-                             mp->model->name);
-    orm_obj *o = how == LOAD_NEW || how == LOAD_STREAM ? NULL : orm_imap_find(s, mp, keys, h);
-    /* an expired object is read again, unless changed since it expired */
-    bool reread = o && o->expired && o->state == OBJ_PERSISTENT && !corm_is_modified(s, orm_data(o));
-    if (o && !reread &&
-        (how == LOAD_KEEP || (how == LOAD_FRESHEN && corm_is_modified(s, orm_data(o))))) {
-        *out = o;
-        return CORM_OK;
-    }
-    bool fresh = !o;
-    if (fresh && !(o = orm_alloc_copy(s, mp, how != LOAD_STREAM)))
-        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
-    /* every column is loaded below: only the flag words, and relationship
-     * fields (not loaded until asked), need clearing */
-    if (fresh)
-        memset(mp->nrels ? orm_data(o) : (void *)orm_nulls(o), 0,
-               mp->nrels ? mp->stride : mp->nwords * 8);
-    void *obj = orm_data(o);
-    uint64_t *nulls = orm_nulls(o);
-    /* an integer key read above is not read again */
-    bool int_key = mp->npk == 1 && keys[0].kind == CORM_V_INT && mp->pk->size == sizeof(int64_t) &&
-                   (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
-    if (int_key)
-        memcpy((char *)obj + mp->pk->offset, &keys[0].u.i, sizeof keys[0].u.i);
-    for (size_t i = 0; i < ncols; i++)
-        if (cols[i] && !(int_key && (int)i == pki) &&
-            (rc = sql_field_load(d, st, (int)i, cols[i], obj, orm_flagged(cols[i]) ? nulls : NULL,
-                                 &s->arena, &s->err)) < 0)
-            return rc;
-    if (how == LOAD_STREAM) {
-        o->state = OBJ_STREAMED;
-        *out = o;
-        return CORM_OK;
-    }
-    if (o->expired) {
-        if (mp->has_to_one)
-            orm_rel_drop_moved(o);
-        o->expired = 0;
-    }
-    memcpy(orm_snap(o), obj, o->mp->stride);
-    o->has_snap = true;
-    if (fresh) {
-        o->state = OBJ_PERSISTENT;
-        if ((rc = orm_list_push(s->arena.pool, &s->lists[mp->rank], o)) < 0)
-            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
-        if ((rc = orm_imap_add(s, o, h)) < 0)
-            return rc;
-    }
-    *out = o;
-    return CORM_OK;
-}
-
 /* Run the compiled SELECT and collect objects into s->scratch. */
 static int collect(corm_query *q, size_t max)
 {
@@ -998,7 +899,7 @@ int corm_next_batch(corm_query *q, void *out, size_t *n)
     if (!q->stream.per)
         return orm_set_error(s, CORM_EINVAL, "%s: corm_next_batch on a query without "
                              "corm_yield_per", q->mp->model->name);
-    if (q->stream.cut)
+    if (q->stream.cur.cut)
         return orm_set_error(s, CORM_ESTATE, "%s: the stream ended when its session's connection "
                              "went back to the pool between batches (a commit, rollback or "
                              "reset): run the query again", q->mp->model->name);
@@ -1020,8 +921,7 @@ int corm_next_batch(corm_query *q, void *out, size_t *n)
         if (rc == CORM_OK && (rc = run(s, &st)) == CORM_OK) {
             if (s->conn->drv->stream)
                 s->conn->drv->stream(st);
-            q->stream.st = st;
-            q->stream.conn = s->conn;
+            orm_cursor_open(s, &q->stream.cur, st);
         }
         if (rc < 0)
             return rc;
@@ -1038,9 +938,9 @@ int corm_next_batch(corm_query *q, void *out, size_t *n)
     util_arena keep = s->arena;
     s->arena = q->stream.arena;
     size_t got = 0;
-    while (got < q->stream.per && (rc = d->step(q->stream.st, &s->err)) == 1) {
+    while (got < q->stream.per && (rc = d->step(q->stream.cur.st, &s->err)) == 1) {
         orm_obj *o;
-        rc = orm_load_row(s, q->mp, q->stream.st, q->mp->model->columns, q->mp->model->ncolumns,
+        rc = orm_load_row(s, q->mp, q->stream.cur.st, q->mp->model->columns, q->mp->model->ncolumns,
                           LOAD_STREAM, &o);
         if (rc < 0)
             break;

@@ -27,22 +27,6 @@
 
 #define IN_CHUNK 500
 
-/* The layout of every CORM_MANY(T) field. */
-typedef struct many {
-    void **items;
-    size_t n, cap;
-} many;
-
-static void **to_one(orm_obj *o, const corm_relation *r)
-{
-    return (void **)(void *)((char *)orm_data(o) + r->offset);
-}
-
-static many *to_many(orm_obj *o, const corm_relation *r)
-{
-    return (many *)(void *)((char *)orm_data(o) + r->offset);
-}
-
 /* Mark relationship r of o as loaded, in the fields and the snapshot. */
 static void mark_loaded(orm_obj *o, const corm_relation *r)
 {
@@ -52,15 +36,10 @@ static void mark_loaded(orm_obj *o, const corm_relation *r)
         *orm_loaded(o, true) |= bit;
 }
 
-static bool is_loaded(orm_obj *o, const corm_relation *r)
-{
-    return (*orm_loaded(o, false) >> r->index) & 1;
-}
-
 /* Set a to-one field, and its snapshot, so loading is not taken for a change. */
 static void set_one(orm_obj *o, const corm_relation *r, void *target)
 {
-    *to_one(o, r) = target;
+    *orm_to_one(o, r) = target;
     if (o->has_snap)
         memcpy((char *)orm_snap(o) + r->offset, &target, sizeof target);
     mark_loaded(o, r);
@@ -76,11 +55,11 @@ static corm_value column_value(orm_obj *o, const corm_column *c)
  * loaded or flushed (a new object: whether it points anywhere). */
 static bool pointer_changed(orm_obj *o, const corm_relation *r)
 {
-    void *was = NULL, *now = *to_one(o, r);
+    void *was = NULL, *now = *orm_to_one(o, r);
     if (o->has_snap)
         memcpy(&was, (char *)orm_snap(o) + r->offset, sizeof was);
     /* NULL in a field not loaded (after follow_key lost track) is no move */
-    return now != was && (now || !o->has_snap || is_loaded(o, r));
+    return now != was && (now || !o->has_snap || orm_is_loaded(o, r));
 }
 
 /* The parent the user means child k to have under sr (a one-to-many or
@@ -95,7 +74,7 @@ static orm_obj *intended_parent(corm_session *s, const sch_rel *sr, const sch_ma
     if (k->state != OBJ_PENDING && k->state != OBJ_PERSISTENT)
         return NULL;
     if (pointer_changed(k, sr->inverse)) {
-        void *p = *to_one(k, sr->inverse);
+        void *p = *orm_to_one(k, sr->inverse);
         return p ? orm_hdr(p) : NULL;
     }
     *unchanged = k->has_snap && !orm_column_changed(k, sr->fk);
@@ -123,7 +102,7 @@ static int journal_field(corm_session *s, orm_obj *p, const corm_relation *r, en
  * which stays as it was for a rollback to put back. */
 static int own_array(corm_session *s, orm_obj *p, const corm_relation *r, size_t extra)
 {
-    many *l = to_many(p, r);
+    orm_many *l = orm_to_many(p, r);
     bool mine = l->items && epoch_of(l->items) == s->coll_epoch;
     if (mine && l->n + extra <= l->cap)
         return CORM_OK;
@@ -147,7 +126,7 @@ static int own_array(corm_session *s, orm_obj *p, const corm_relation *r, size_t
 /* Take child out of p's to-many array r; 1 when it was there. */
 static int drop_item(corm_session *s, orm_obj *p, const corm_relation *r, void *child)
 {
-    many *l = to_many(p, r);
+    orm_many *l = orm_to_many(p, r);
     size_t i = 0;
     while (i < l->n && l->items[i] != child)
         i++;
@@ -266,7 +245,7 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
     for (size_t i = 0; rc == CORM_OK && i < n; i++) {
         orm_obj *t;
         if (pointer_changed(objs[i], r)) {
-            void *p = *to_one(objs[i], r);
+            void *p = *orm_to_one(objs[i], r);
             t = p ? orm_hdr(p) : NULL;
         } else {
             corm_value k = column_value(objs[i], sr->fk);
@@ -293,17 +272,9 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
 /* What a load inside a transaction replaced, for orm_rel_unload. */
 typedef struct loaded_before {
     const corm_relation *r;
-    many field, snap;        /* a to-one keeps its pointer in field.items */
+    orm_many field, snap;    /* a to-one keeps its pointer in field.items */
     uint64_t loaded, snap_loaded;
 } loaded_before;
-
-static void *field_at(void *base, const corm_relation *r) { return (char *)base + r->offset; }
-
-static size_t field_size(const corm_relation *r)
-{
-    return r->kind == CORM_REL_ONE_TO_MANY || r->kind == CORM_REL_MANY_TO_MANY ? sizeof(many)
-                                                                               : sizeof(void *);
-}
 
 /* Remember p's field r before a load replaces it (J_LOADED, in a
  * transaction that has written only: before it only committed rows are
@@ -317,10 +288,10 @@ static int journal_field(corm_session *s, orm_obj *p, const corm_relation *r, en
         return orm_set_error(s, CORM_ENOMEM, "out of memory changing %s.%s", r->model->name,
                              r->name);
     b->r = r;
-    memcpy(&b->field, field_at(orm_data(p), r), field_size(r));
+    memcpy(&b->field, orm_field_at(orm_data(p), r), orm_field_size(r));
     b->loaded = *orm_loaded(p, false);
     if (p->has_snap) {
-        memcpy(&b->snap, field_at(orm_snap(p), r), field_size(r));
+        memcpy(&b->snap, orm_field_at(orm_snap(p), r), orm_field_size(r));
         b->snap_loaded = *orm_loaded(p, true);
     }
     return orm_journal(s, p, kind, false, (unsigned char *)b);
@@ -330,10 +301,10 @@ void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load)
 {
     const loaded_before *b = (const loaded_before *)(const void *)before;
     uint64_t bit = (uint64_t)1 << b->r->index;
-    memcpy(field_at(orm_data(o), b->r), &b->field, field_size(b->r));
+    memcpy(orm_field_at(orm_data(o), b->r), &b->field, orm_field_size(b->r));
     *orm_loaded(o, false) = (*orm_loaded(o, false) & ~bit) | (b->loaded & bit);
     if (load && o->has_snap) {
-        memcpy(field_at(orm_snap(o), b->r), &b->snap, field_size(b->r));
+        memcpy(orm_field_at(orm_snap(o), b->r), &b->snap, orm_field_size(b->r));
         *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bit) | (b->snap_loaded & bit);
     }
 }
@@ -347,7 +318,7 @@ void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load)
 static int settle_children(corm_session *s, orm_obj *o, const loaded_before *b, bool journaled)
 {
     const sch_rel *sr = &o->mp->rels[b->r->index];
-    many *l = to_many(o, b->r);
+    orm_many *l = orm_to_many(o, b->r);
     size_t k = 0, back = 0;
     bool unchanged;
     int rc = CORM_OK;
@@ -411,7 +382,7 @@ void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before)
         return;
     if (b->r->kind == CORM_REL_ONE_TO_MANY && settle_children(s, o, b, false) < 0)
         return; /* out of memory: the collection stays as it was, and says not loaded */
-    memcpy(field_at(orm_snap(o), b->r), field_at(orm_data(o), b->r), field_size(b->r));
+    memcpy(orm_field_at(orm_snap(o), b->r), orm_field_at(orm_data(o), b->r), orm_field_size(b->r));
     /* loaded stays only what was loaded whole: a load that had to leave a
      * child out (its key moved by hand, then perhaps back) is not */
     if (!(*orm_loaded(o, true) & bit))
@@ -424,10 +395,10 @@ uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before)
     const sch_mapper *mp = o->mp;
     uint64_t follow = 0;
     for (size_t i = 0; i < mp->nrels; i++)
-        if (mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE && *to_one(o, mp->rels[i].rel) &&
+        if (mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE && *orm_to_one(o, mp->rels[i].rel) &&
             !pointer_changed(o, mp->rels[i].rel))
             follow |= (uint64_t)1 << i;
-    orm_rel_restore_image(o, orm_snap(o), before);
+    orm_image_restore(o, orm_snap(o), before);
     return follow;
 }
 
@@ -441,7 +412,7 @@ void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow)
     for (size_t i = 0; follow && i < o->mp->nrels; i++) {
         const sch_rel *sr = &o->mp->rels[i];
         const corm_relation *r = sr->rel;
-        void *t = *to_one(o, r);
+        void *t = *orm_to_one(o, r);
         if (!(follow >> i & 1) || !t)
             continue;
         corm_value key = column_value(o, sr->fk);
@@ -450,7 +421,7 @@ void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow)
          * undone INSERT had reused) */
         if (orm_hdr(t)->state == OBJ_PENDING && (!named || named->state != OBJ_PERSISTENT))
             continue;
-        *to_one(o, r) = NULL;
+        *orm_to_one(o, r) = NULL;
         *orm_loaded(o, false) &= ~((uint64_t)1 << i);
     }
 }
@@ -458,49 +429,12 @@ void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow)
 void orm_rel_sync_pointers(orm_obj *o)
 {
     const sch_mapper *mp = o->mp;
-    uint64_t bits = ~orm_rel_collection_bits(mp);
+    uint64_t bits = ~orm_collection_bits(mp);
     for (size_t i = 0; i < mp->nrels; i++)
         if (mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE)
-            memcpy(field_at(orm_snap(o), mp->rels[i].rel), field_at(orm_data(o), mp->rels[i].rel),
+            memcpy(orm_field_at(orm_snap(o), mp->rels[i].rel), orm_field_at(orm_data(o), mp->rels[i].rel),
                    sizeof(void *));
     *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bits) | (*orm_loaded(o, false) & bits);
-}
-
-uint64_t orm_rel_collection_bits(const sch_mapper *mp)
-{
-    uint64_t bits;
-    if (!mp->nrels)
-        return 0;
-    memcpy(&bits, mp->proto + mp->loaded_off, sizeof bits); /* a new object's: the collections */
-    return bits;
-}
-
-void orm_rel_restore_image(orm_obj *o, void *dst, const void *src)
-{
-    const sch_mapper *mp = o->mp;
-    uint64_t bits = orm_rel_collection_bits(mp);
-    if (!bits) {
-        memcpy(dst, src, mp->stride);
-        return;
-    }
-    unsigned char keep[64 * sizeof(many)];
-    size_t at = 0;
-    for (size_t i = 0; i < mp->nrels; i++)
-        if (bits >> i & 1) {
-            memcpy(keep + at, field_at(dst, mp->rels[i].rel), field_size(mp->rels[i].rel));
-            at += sizeof(many);
-        }
-    uint64_t loaded;
-    memcpy(&loaded, (char *)dst + mp->loaded_off, sizeof loaded);
-    memcpy(dst, src, mp->stride);
-    at = 0;
-    for (size_t i = 0; i < mp->nrels; i++)
-        if (bits >> i & 1) {
-            memcpy(field_at(dst, mp->rels[i].rel), keep + at, field_size(mp->rels[i].rel));
-            at += sizeof(many);
-        }
-    uint64_t *w = (uint64_t *)(void *)((char *)dst + mp->loaded_off);
-    *w = (*w & ~bits) | (loaded & bits);
 }
 
 
@@ -559,7 +493,7 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     bool to_many_field = r->kind == CORM_REL_ONE_TO_MANY || r->kind == CORM_REL_MANY_TO_MANY;
     bool merge = r->kind != CORM_REL_MANY_TO_MANY;
     const sch_mapper *pm = n ? parents[0]->mp : NULL;
-    many *old = n ? util_malloc(n * sizeof *old) : NULL; /* to-many: the old arrays */
+    orm_many *old = n ? util_malloc(n * sizeof *old) : NULL; /* to-many: the old arrays */
     void **old_one = n ? util_malloc(n * sizeof *old_one) : NULL; /* one-to-one: old pointers */
     orm_obj **dest = nkids ? util_malloc(nkids * sizeof *dest) : NULL;
     uint8_t *follow = nkids ? util_malloc(nkids * sizeof *follow) : NULL;
@@ -576,9 +510,9 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         orm_obj *p = parents[i];
         p->seen |= SEEN_PARENT;
         if (to_many_field)
-            old[i] = *to_many(p, r);
+            old[i] = *orm_to_many(p, r);
         else
-            old_one[i] = *to_one(p, r);
+            old_one[i] = *orm_to_one(p, r);
     }
     /* where each kid of the rows goes (NULL: to none of these parents) */
     for (size_t i = 0; i < nkids; i++) {
@@ -589,26 +523,26 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     }
     for (size_t i = 0; i < n; i++) {
         if (to_many_field) {
-            many *l = to_many(parents[i], r);
+            orm_many *l = orm_to_many(parents[i], r);
             l->items = NULL;
             l->n = l->cap = 0;
         } else {
-            *to_one(parents[i], r) = NULL;
+            *orm_to_one(parents[i], r) = NULL;
         }
     }
     /* count, then allocate each array once */
     for (size_t i = 0; to_many_field && i < nkids; i++)
         if (dest[i])
-            to_many(dest[i], r)->cap++;
+            orm_to_many(dest[i], r)->cap++;
     for (size_t i = 0; merge && to_many_field && i < n; i++) {
         for (size_t k = 0; k < old[i].n; k++) {
             orm_obj *c = orm_hdr(old[i].items[k]);
             if (!(c->seen & SEEN_KID) && added_to(s, sr, pm, c) == parents[i])
-                to_many(parents[i], r)->cap++;
+                orm_to_many(parents[i], r)->cap++;
         }
     }
     for (size_t i = 0; to_many_field && i < n; i++) {
-        many *l = to_many(parents[i], r);
+        orm_many *l = orm_to_many(parents[i], r);
         if (l->cap && !(l->items = alloc_items(s, l->cap, 0))) {
             rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name,
                                r->name);
@@ -620,10 +554,10 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         if (!p)
             continue;
         if (to_many_field) {
-            many *l = to_many(p, r);
+            orm_many *l = orm_to_many(p, r);
             l->items[l->n++] = orm_data(c);
         } else {
-            *to_one(p, r) = orm_data(c);
+            *orm_to_one(p, r) = orm_data(c);
         }
         /* a kid whose key the user changed keeps its pointer until the flush
          * (see follow_key): set now, it would look like a move of its own */
@@ -636,13 +570,13 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         if (!to_many_field) {
             void *was = old_one[i];
             orm_obj *c = was ? orm_hdr(was) : NULL;
-            if (c && !*to_one(p, r) && !(c->seen & SEEN_KID) && added_to(s, sr, pm, c) == p) {
-                *to_one(p, r) = was;
+            if (c && !*orm_to_one(p, r) && !(c->seen & SEEN_KID) && added_to(s, sr, pm, c) == p) {
+                *orm_to_one(p, r) = was;
                 p->seen |= SEEN_CHANGED;
             }
             continue;
         }
-        many *l = to_many(p, r);
+        orm_many *l = orm_to_many(p, r);
         for (size_t k = 0; k < old[i].n; k++) {
             orm_obj *c = orm_hdr(old[i].items[k]);
             if (!(c->seen & SEEN_KID) && added_to(s, sr, pm, c) == p) {
@@ -665,9 +599,9 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         if (!p->has_snap)
             continue;
         if (changed)
-            memset(field_at(orm_snap(p), r), 0, field_size(r));
+            memset(orm_field_at(orm_snap(p), r), 0, orm_field_size(r));
         else
-            memcpy(field_at(orm_snap(p), r), field_at(orm_data(p), r), field_size(r));
+            memcpy(orm_field_at(orm_snap(p), r), orm_field_at(orm_data(p), r), orm_field_size(r));
         *orm_loaded(p, true) = changed ? *orm_loaded(p, true) & ~bit : *orm_loaded(p, true) | bit;
     }
     for (size_t i = 0; i < nkids; i++)
@@ -836,38 +770,12 @@ int corm_load(corm_session *s, void *obj, const corm_relation *rel)
     return orm_rel_load(s, sr, &o, 1, false, NULL, NULL);
 }
 
-void orm_rel_drop_moved(orm_obj *o)
-{
-    for (size_t i = 0; i < o->mp->nrels; i++) {
-        const sch_rel *sr = &o->mp->rels[i];
-        const corm_relation *r = sr->rel;
-        if (r->kind != CORM_REL_MANY_TO_ONE || !is_loaded(o, r))
-            continue;
-        const corm_column *fk = sr->fk;
-        const char *now = (const char *)orm_data(o) + fk->offset;
-        const char *was = (const char *)orm_snap(o) + fk->offset;
-        bool same;
-        if (orm_is_pointer(fk)) {
-            const char *a = *(const char *const *)(const void *)now;
-            const char *b = *(const char *const *)(const void *)was;
-            same = a == b || (a && b && strcmp(a, b) == 0);
-        } else {
-            same = memcmp(now, was, fk->size) == 0 &&
-                   (!orm_flagged(fk) || orm_bit(orm_nulls(o), fk) == orm_bit(orm_snap_nulls(o), fk));
-        }
-        if (!same) {
-            *to_one(o, r) = NULL;
-            *orm_loaded(o, false) &= ~((uint64_t)1 << r->index);
-        }
-    }
-}
-
 bool corm_is_loaded(const void *obj, const corm_relation *rel)
 {
     if (!obj || !rel)
         return false;
     orm_obj *o = orm_hdr(obj);
-    return o->magic == ORM_MAGIC && rel->model == o->mp->model && is_loaded(o, rel);
+    return o->magic == ORM_MAGIC && rel->model == o->mp->model && orm_is_loaded(o, rel);
 }
 
 void *corm_related_(corm_session *s, void *obj, const corm_relation *rel)
@@ -878,7 +786,7 @@ void *corm_related_(corm_session *s, void *obj, const corm_relation *rel)
     if (!sr)
         return NULL;
     /* a new or deleted object's field is what the user made it */
-    if (o->state == OBJ_PERSISTENT && !is_loaded(o, rel)) {
+    if (o->state == OBJ_PERSISTENT && !orm_is_loaded(o, rel)) {
         count_lazy_load(s, sr, o);
         if (orm_rel_load(s, sr, &o, 1, false, NULL, NULL) < 0)
             return NULL;
@@ -886,7 +794,7 @@ void *corm_related_(corm_session *s, void *obj, const corm_relation *rel)
     char *field = (char *)obj + rel->offset;
     if (rel->kind == CORM_REL_MANY_TO_ONE || rel->kind == CORM_REL_ONE_TO_ONE)
         return *(void **)(void *)field;
-    return ((many *)(void *)field)->items;
+    return ((orm_many *)(void *)field)->items;
 }
 
 /* ---- changing ------------------------------------------------------------------- */
@@ -947,7 +855,7 @@ int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *
     const sch_rel *sr = to_many_rel(s, parent, rel, child, &p, &c);
     if (!sr)
         return s->err.code;
-    many *l = to_many(p, rel);
+    orm_many *l = orm_to_many(p, rel);
     bool present = false, unchanged;
     for (size_t i = 0; i < l->n && !present; i++)
         present = l->items[i] == child;
@@ -973,12 +881,12 @@ int corm_rel_add(corm_session *s, void *parent, const corm_relation *rel, void *
             l->items[l->n++] = child;
         }
         /* the pointer, and the key when the parent has one (else at flush) */
-        *to_one(c, sr->inverse) = parent;
+        *orm_to_one(c, sr->inverse) = parent;
         if (p->has_snap)
             set_key(c, &sr->target->rels[sr->inverse->index], p);
     }
     if (rc == CORM_OK && c->state == OBJ_TRANSIENT)
-        rc = corm_add(s, child);
+        rc = orm_add(s, child);
     return rc;
 }
 
@@ -1003,8 +911,8 @@ int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, voi
     if (!rc && intended_parent(s, sr, p->mp, c, &unchanged) != p)
         return CORM_OK; /* not its child, in memory or in the database */
     if (orphan)
-        return corm_delete(s, child);
-    *to_one(c, sr->inverse) = NULL; /* its key becomes NULL at flush */
+        return orm_delete(s, child);
+    *orm_to_one(c, sr->inverse) = NULL; /* its key becomes NULL at flush */
     if (!pointer_changed(c, sr->inverse))
         corm_set_null(child, sr->fk, true); /* the pointer was NULL already: say it with the key */
     return CORM_OK;
@@ -1038,9 +946,9 @@ static int follow_move(corm_session *s, orm_obj *o, const sch_rel *sr, orm_obj *
         return CORM_OK;
     if (from && (rc = drop_item(s, from, coll, orm_data(o))) < 0)
         return rc;
-    if (!to || !is_loaded(to, coll))
+    if (!to || !orm_is_loaded(to, coll))
         return CORM_OK;
-    many *l = to_many(to, coll);
+    orm_many *l = orm_to_many(to, coll);
     for (size_t i = 0; i < l->n; i++)
         if (l->items[i] == orm_data(o))
             return CORM_OK;
@@ -1060,7 +968,7 @@ static int follow_key(corm_session *s, orm_obj *o, const sch_rel *sr)
     corm_value key = column_value(o, sr->fk);
     orm_obj *t = key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &key);
     int rc = follow_move(s, o, sr, snapshot_parent(s, o, sr), t);
-    *to_one(o, sr->rel) = NULL;
+    *orm_to_one(o, sr->rel) = NULL;
     *orm_loaded(o, false) &= ~((uint64_t)1 << sr->rel->index);
     return rc;
 }
@@ -1076,7 +984,7 @@ int orm_rel_presync(corm_session *s, orm_obj *o)
         const corm_relation *r = sr->rel;
         if (r->kind != CORM_REL_MANY_TO_ONE)
             continue;
-        void *t = *to_one(o, r);
+        void *t = *orm_to_one(o, r);
         if (o->has_snap && !pointer_changed(o, r)) {
             int rc = orm_column_changed(o, sr->fk) ? follow_key(s, o, sr) : CORM_OK;
             if (rc < 0)
@@ -1100,7 +1008,7 @@ int orm_rel_presync(corm_session *s, orm_obj *o)
                                      "NULL", r->model->name, r->name, r->model->name, fk->name);
             continue;
         }
-        if (to->state == OBJ_TRANSIENT && (rc = corm_add(s, t)) < 0) /* save-update cascade */
+        if (to->state == OBJ_TRANSIENT && (rc = orm_add(s, t)) < 0) /* save-update cascade */
             return rc;
         if (to->state == OBJ_PENDING)
             return 1;
@@ -1121,7 +1029,7 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
             if (!coll || coll->kind != CORM_REL_ONE_TO_MANY)
                 continue;
             bool unchanged;
-            void *ptr = *to_one(o, r);
+            void *ptr = *orm_to_one(o, r);
             orm_obj *held[3] = {
                 intended_parent(s, &sr->target->rels[coll->index], sr->target, o, &unchanged),
                 ptr ? orm_hdr(ptr) : NULL,        /* where it points */
@@ -1144,7 +1052,7 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
          * added to it) or, for a pending object, what was added. A load that
          * had to leave out a child moved by its key is not trusted (the key
          * may have come back), nor is any after a failed commit: read again. */
-        bool trusted = is_loaded(o, r) && !s->failed_commit &&
+        bool trusted = orm_is_loaded(o, r) && !s->failed_commit &&
                        (!o->has_snap || (*orm_loaded(o, true) >> r->index & 1));
         if (o->state != OBJ_PENDING && !trusted && (r->cascade & CORM_PASSIVE_DELETES))
             continue; /* the database deletes them (ON DELETE CASCADE) */
@@ -1162,18 +1070,18 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
             (rc = orm_rel_load(s, sr, &o, 1, false, NULL, NULL)) < 0)
             return rc;
         if (r->kind == CORM_REL_ONE_TO_ONE) {
-            void *kid = *to_one(o, r);
-            if (kid && (rc = corm_delete(s, kid)) < 0)
+            void *kid = *orm_to_one(o, r);
+            if (kid && (rc = orm_delete(s, kid)) < 0)
                 return rc;
             continue;
         }
-        many *l = to_many(o, r);
+        orm_many *l = orm_to_many(o, r);
         for (size_t k = l->n; k-- > 0;) { /* each kid deleted leaves the array */
             orm_obj *kid = orm_hdr(l->items[k]);
             bool unchanged;
             if (intended_parent(s, sr, mp, kid, &unchanged) != o)
                 continue; /* moved away and not flushed */
-            if ((rc = corm_delete(s, l->items[k])) < 0)
+            if ((rc = orm_delete(s, l->items[k])) < 0)
                 return rc;
         }
     }
@@ -1261,7 +1169,7 @@ int orm_rel_cascade_held(corm_session *s)
             bool unchanged;
             orm_obj *p = intended_parent(s, sr, k->a->mp, l->v[j], &unchanged);
             if (p && p->seen && p->state == OBJ_DELETED)
-                rc = corm_delete(s, orm_data(l->v[j]));
+                rc = orm_delete(s, orm_data(l->v[j]));
         }
     }
     for (size_t i = 0; marked && i < s->nlinks; i++)
@@ -1360,4 +1268,38 @@ void corm_engine_set_progress(corm_engine *e, corm_progress_fn fn, void *ud)
 {
     e->progress = fn;
     e->progress_ud = ud;
+}
+
+/* Out of the session at the next flush (corm_delete without its clearing of
+ * the error): with the children that cascade (orm_rel_cascade_delete). */
+int orm_delete(corm_session *s, void *obj)
+{
+    orm_obj *o = orm_check(s, obj);
+    if (!o)
+        return s->err.code;
+    switch (o->state) {
+    case OBJ_PENDING: {
+        /* its pending children would add it back at flush: they go too */
+        int rc = o->mp->nrels ? orm_rel_cascade_delete(s, o) : CORM_OK;
+        if (rc < 0)
+            return rc;
+        o->state = OBJ_TRANSIENT;
+        s->npending--;
+        return CORM_OK;
+    }
+    case OBJ_PERSISTENT: {
+        int rc = o->mp->nrels ? orm_rel_cascade_delete(s, o) : CORM_OK;
+        if (rc < 0)
+            return rc;
+        o->state = OBJ_DELETED;
+        s->ndeleted++;
+        return CORM_OK;
+    }
+    case OBJ_DELETED:
+    case OBJ_GONE:
+        return CORM_OK;
+    default:
+        return orm_set_error(s, CORM_ESTATE, "%s: the object is not in the session, so it "
+                             "cannot be deleted", o->mp->model->name);
+    }
 }

@@ -1,0 +1,678 @@
+/*
+ * object.c — the object layer, under the rest of src/orm/: an object's
+ * memory and its two images (the fields the user sees, the snapshot of the
+ * row as last read or written), the identity map, the session's lists of
+ * objects, and turning a row into an object.
+ *
+ * relation.c, flush.c, query.c, session.c and merge.c call down into this
+ * file; it calls none of them. What they share about one object (is it
+ * changed? put its image back; load it from this row) lives here, once.
+ */
+#include "orm/orm.h"
+#include "util/alloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+int orm_fail(corm_session *s, int code)
+{
+    s->err.code = code;
+    return code;
+}
+
+int orm_set_error(corm_session *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err.msg, sizeof s->err.msg, fmt, ap);
+    va_end(ap);
+    s->err.code = code;
+    return code;
+}
+
+/* ---- objects ----------------------------------------------------------------------- */
+
+orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
+{
+    return orm_alloc_copy(s, mp, true);
+}
+
+orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot)
+{
+    orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + (snapshot ? 2 : 1) * mp->stride);
+    if (!o)
+        return NULL;
+    o->magic = ORM_MAGIC;
+    o->state = OBJ_TRANSIENT;
+    o->in_list = false;
+    o->has_snap = false;
+    o->seen = 0;
+    o->expired = 0;
+    o->mp = mp;
+    o->sid = s->sid;
+    return o;
+}
+
+orm_obj *orm_check(corm_session *s, const void *obj)
+{
+    if (!obj) {
+        orm_set_error(s, CORM_EINVAL, "NULL object");
+        return NULL;
+    }
+    orm_obj *o = orm_hdr(obj);
+    if (o->magic != ORM_MAGIC || o->sid != s->sid) {
+        orm_set_error(s, CORM_EINVAL, "the object was not made or loaded by this session "
+                      "(use corm_new)");
+        return NULL;
+    }
+    if (o->state == OBJ_STREAMED) {
+        orm_set_error(s, CORM_ESTATE, "%s: an object read by corm_next_batch or a corm_read_only "
+                      "query is a read-only copy the session does not track (load it with "
+                      "corm_get to change it)", o->mp->model->name);
+        return NULL;
+    }
+    return o;
+}
+
+int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o)
+{
+    if (util_pool_grow(pool, &l->v, &l->cap, l->n, sizeof *l->v, 64) < 0)
+        return CORM_ENOMEM;
+    l->v[l->n++] = o;
+    o->in_list = true;
+    return CORM_OK;
+}
+
+/* Drop list entries of objects the session no longer tracks (a deleted
+ * row's object stays until COMMIT: a rollback makes it persistent again). */
+void orm_list_compact(orm_list *l)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        orm_obj *o = l->v[i];
+        if (o->state == OBJ_PENDING || o->state == OBJ_PERSISTENT || o->state == OBJ_DELETED ||
+            o->state == OBJ_GONE)
+            l->v[k++] = o;
+        else
+            o->in_list = false;
+    }
+    l->n = k;
+}
+
+/* Into the session (corm_add without its clearing of the error): a new
+ * object becomes pending, a deleted one persistent again, a detached one
+ * persistent (or pending, when it never had a row). */
+static int track(corm_session *s, orm_obj *o)
+{
+    if (o->in_list)
+        return CORM_OK;
+    if (orm_list_push(s->arena.pool, &s->lists[o->mp->rank], o) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory adding a %s", o->mp->model->name);
+    return CORM_OK;
+}
+
+int orm_add(corm_session *s, void *obj)
+{
+    orm_obj *o = orm_check(s, obj);
+    if (!o)
+        return s->err.code;
+    int rc;
+    switch (o->state) {
+    case OBJ_TRANSIENT:
+        if ((rc = track(s, o)) < 0)
+            return rc;
+        o->state = OBJ_PENDING;
+        s->npending++;
+        return CORM_OK;
+    case OBJ_DELETED:
+        o->state = OBJ_PERSISTENT;
+        s->ndeleted--;
+        return CORM_OK;
+    case OBJ_DETACHED: {
+        if (!o->has_snap) {
+            o->state = OBJ_TRANSIENT;
+            return orm_add(s, obj);
+        }
+        corm_value key[8];
+        orm_key_of(o->mp, obj, key);
+        if (orm_imap_get(s, o->mp, key))
+            return orm_set_error(s, CORM_ESTATE, "%s: another object with this primary key is "
+                                 "in the session", o->mp->model->name);
+        if ((rc = track(s, o)) < 0 || (rc = orm_imap_put(s, o)) < 0)
+            return rc;
+        o->state = OBJ_PERSISTENT;
+        return CORM_OK;
+    }
+    case OBJ_GONE:
+        return orm_set_error(s, CORM_ESTATE, "%s: the object's row was deleted in this "
+                             "transaction", o->mp->model->name);
+    default:
+        return CORM_OK;
+    }
+}
+
+/* ---- images: fields and snapshot --------------------------------------------------- */
+
+void orm_take_snapshot(orm_obj *o)
+{
+    /* normalize NULL flags: a flagged field given a value is no longer NULL */
+    const corm_model *m = o->mp->model;
+    uint64_t *nulls = orm_nulls(o);
+    for (size_t i = 0; o->mp->nwords && i < m->ncolumns; i++)
+        if (orm_bit(nulls, m->columns[i]) && !orm_zero(orm_data(o), m->columns[i]))
+            nulls[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    /* collections in the snapshot stay as committed (see orm_rel_settle) */
+    if (o->has_snap)
+        orm_image_restore(o, orm_snap(o), orm_data(o));
+    else
+        memcpy(orm_snap(o), orm_data(o), o->mp->stride);
+    o->has_snap = true;
+}
+
+bool orm_column_changed(orm_obj *o, const corm_column *c)
+{
+    void *snap = orm_snap(o);
+    if (sql_field_differs(c, orm_data(o), snap))
+        return true;
+    if (orm_is_pointer(c))
+        return false;
+    return orm_bit(orm_nulls(o), c) != orm_bit(orm_snap_nulls(o), c);
+}
+
+bool orm_obj_dirty(orm_obj *o)
+{
+    if (!o->has_snap)
+        return true;
+    /* field by field: a memcmp would also compare padding bytes, which
+     * assignments of C structs leave undefined */
+    const corm_model *m = o->mp->model;
+    for (size_t i = 0; i < m->ncolumns; i++)
+        if (orm_column_changed(o, m->columns[i]))
+            return true;
+    return false;
+}
+
+/* Whether o holds anything a flush would write: pending, deleted, or a
+ * persistent object whose fields differ from its snapshot. */
+bool orm_obj_modified(orm_obj *o)
+{
+    return o->state == OBJ_PENDING || o->state == OBJ_DELETED ||
+           (o->state == OBJ_PERSISTENT && orm_obj_dirty(o));
+}
+
+uint64_t orm_collection_bits(const sch_mapper *mp)
+{
+    uint64_t bits;
+    if (!mp->nrels)
+        return 0;
+    memcpy(&bits, mp->proto + mp->loaded_off, sizeof bits); /* a new object's: the collections */
+    return bits;
+}
+
+void orm_image_restore(orm_obj *o, void *dst, const void *src)
+{
+    const sch_mapper *mp = o->mp;
+    uint64_t bits = orm_collection_bits(mp);
+    if (!bits) {
+        memcpy(dst, src, mp->stride);
+        return;
+    }
+    unsigned char keep[64 * sizeof(orm_many)];
+    size_t at = 0;
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (bits >> i & 1) {
+            memcpy(keep + at, orm_field_at(dst, mp->rels[i].rel), orm_field_size(mp->rels[i].rel));
+            at += sizeof(orm_many);
+        }
+    uint64_t loaded;
+    memcpy(&loaded, (char *)dst + mp->loaded_off, sizeof loaded);
+    memcpy(dst, src, mp->stride);
+    at = 0;
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (bits >> i & 1) {
+            memcpy(orm_field_at(dst, mp->rels[i].rel), keep + at, orm_field_size(mp->rels[i].rel));
+            at += sizeof(orm_many);
+        }
+    uint64_t *w = (uint64_t *)(void *)((char *)dst + mp->loaded_off);
+    *w = (*w & ~bits) | (loaded & bits);
+}
+
+void orm_drop_moved(orm_obj *o)
+{
+    for (size_t i = 0; i < o->mp->nrels; i++) {
+        const sch_rel *sr = &o->mp->rels[i];
+        const corm_relation *r = sr->rel;
+        if (r->kind != CORM_REL_MANY_TO_ONE || !orm_is_loaded(o, r))
+            continue;
+        const corm_column *fk = sr->fk;
+        const char *now = (const char *)orm_data(o) + fk->offset;
+        const char *was = (const char *)orm_snap(o) + fk->offset;
+        bool same;
+        if (orm_is_pointer(fk)) {
+            const char *a = *(const char *const *)(const void *)now;
+            const char *b = *(const char *const *)(const void *)was;
+            same = a == b || (a && b && strcmp(a, b) == 0);
+        } else {
+            same = memcmp(now, was, fk->size) == 0 &&
+                   (!orm_flagged(fk) || orm_bit(orm_nulls(o), fk) == orm_bit(orm_snap_nulls(o), fk));
+        }
+        if (!same) {
+            *orm_to_one(o, r) = NULL;
+            *orm_loaded(o, false) &= ~((uint64_t)1 << r->index);
+        }
+    }
+}
+
+int corm_set_null(void *obj, const corm_column *col, bool is_null)
+{
+    orm_obj *o = orm_hdr(obj);
+    if (!obj || !col || o->magic != ORM_MAGIC || col->model != o->mp->model)
+        return CORM_EINVAL;
+    if (orm_is_pointer(col)) {
+        if (is_null)
+            memset((char *)obj + col->offset, 0, col->size);
+        return CORM_OK;
+    }
+    if (!orm_flagged(col)) /* a NOT NULL number or date cannot hold NULL */
+        return is_null ? CORM_ENOTNULL : CORM_OK;
+    uint64_t *w = &orm_nulls(o)[col->index >> 6], bit = (uint64_t)1 << (col->index & 63);
+    *w = is_null ? *w | bit : *w & ~bit;
+    if (is_null)
+        memset((char *)obj + col->offset, 0, col->size); /* NULL while it stays zero */
+    return CORM_OK;
+}
+
+bool corm_field_is_null(const void *obj, const corm_column *col)
+{
+    if (!obj || !col)
+        return true;
+    orm_obj *o = orm_hdr(obj);
+    if (o->magic != ORM_MAGIC || col->model != o->mp->model)
+        return false; /* not a corm object of this column's model: it has no NULL flags */
+    if (orm_is_pointer(col)) {
+        const void *p;
+        memcpy(&p, (const char *)obj + col->offset, sizeof p);
+        return p == NULL;
+    }
+    return orm_bit(orm_nulls(o), col) && orm_zero(obj, col);
+}
+
+bool corm_is_modified(const corm_session *s, const void *obj)
+{
+    orm_obj *o = orm_check((corm_session *)s, obj);
+    return o && orm_obj_modified(o);
+}
+
+char *corm_repr(const void *obj, char *buf, size_t size)
+{
+    orm_obj *o = orm_hdr(obj);
+    util_buf b = UTIL_BUF_INIT;
+    if (!obj || o->magic != ORM_MAGIC) {
+        snprintf(buf, size, "<?>");
+        return buf;
+    }
+    const corm_model *m = o->mp->model;
+    util_buf_printf(&b, "<%s", m->name);
+    for (size_t i = 0; i < m->ncolumns; i++) {
+        const corm_column *c = m->columns[i];
+        char vb[96];
+        corm_value v = sql_field_value(c, obj, corm_field_is_null(obj, c));
+        if (c->type == CORM_TYPE_ENUM && v.kind == CORM_V_INT && v.u.i >= 0) {
+            int64_t n = 0;
+            while (c->enum_names[n] && n < v.u.i)
+                n++;
+            if (c->enum_names[n])
+                v = corm_v_text(c->enum_names[n]);
+        }
+        util_buf_printf(&b, " %s=%s", c->name,
+                        c->flags & CORM_SENSITIVE ? "***" : util_value_repr(&v, vb, sizeof vb));
+    }
+    util_buf_putc(&b, '>');
+    snprintf(buf, size, "%s", b.err ? "<out of memory>" : util_buf_str(&b));
+    util_buf_free(&b);
+    return buf;
+}
+
+/* ---- identity map ---------------------------------------------------------------- */
+
+/* One key column's value mixed into h. An integer is added and multiplied
+ * by 2^64/phi (Fibonacci hashing): the slot is the hash's top bits
+ * (slot_of), where keys that follow each other (the usual generated keys)
+ * land evenly spread, so a probe rarely meets another key even with the
+ * map 7/8 full; text and UUIDs are mixed byte by byte, then their bits
+ * spread up to the top. */
+static inline uint64_t spread(uint64_t h) /* every bit into the top ones */
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
+static inline uint64_t mix(uint64_t h, const corm_value *k)
+{
+    if (k->kind == CORM_V_INT)
+        return (h + (uint64_t)k->u.i) * 0x9E3779B97F4A7C15ull;
+    const unsigned char *p = k->kind == CORM_V_UUID ? k->u.uuid.b : (const unsigned char *)k->u.text.p;
+    size_t n = k->kind == CORM_V_UUID ? sizeof k->u.uuid.b : k->u.text.n;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return spread(h);
+}
+
+/* The slot of hash h in a map of cap slots (a power of two): its top bits. */
+static inline size_t slot_of(uint64_t h, size_t cap)
+{
+    return (size_t)(h >> (64 - __builtin_ctzll((unsigned long long)cap)));
+}
+
+/* A key's hash: its columns' values mixed in order (one for most keys). */
+static uint64_t key_hash(const sch_mapper *mp, const corm_value *k)
+{
+    uint64_t h = (uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull;
+    for (size_t c = 0; c < mp->npk; c++)
+        h = mix(h, &k[c]);
+    return spread(h); /* a grid of integer pairs would be a lattice in the top bits */
+}
+
+/* A key column's value normalized to INT (integer types), UUID or TEXT;
+ * false when it is not of its column's kind. */
+static inline bool key_of(const corm_column *col, const corm_value *in, corm_value *out)
+{
+    *out = *in;
+    switch (col->type) {
+    case CORM_TYPE_INTEGER: case CORM_TYPE_BIGINT: case CORM_TYPE_SMALLINT:
+    case CORM_TYPE_ENUM: case CORM_TYPE_BOOLEAN:
+        if (in->kind == CORM_V_BOOL) {
+            out->kind = CORM_V_INT;
+            out->u.i = in->u.b;
+        }
+        return out->kind == CORM_V_INT;
+    case CORM_TYPE_UUID: { /* as a row gives it: its text */
+        char tmp[40];
+        if (in->kind == CORM_V_TEXT && in->u.text.n < sizeof tmp) {
+            memcpy(tmp, in->u.text.p, in->u.text.n);
+            tmp[in->u.text.n] = '\0';
+            out->kind = corm_uuid_parse(tmp, &out->u.uuid) == CORM_OK ? CORM_V_UUID : CORM_V_NULL;
+        }
+        return out->kind == CORM_V_UUID;
+    }
+    default:
+        return out->kind == CORM_V_TEXT;
+    }
+}
+
+/* The key given as mp->npk values, normalized into out. */
+static bool keys_of(const sch_mapper *mp, const corm_value *in, corm_value *out)
+{
+    for (size_t c = 0; c < mp->npk; c++)
+        if (!key_of(mp->pks[c], &in[c], &out[c]))
+            return false;
+    return true;
+}
+
+static inline bool value_eq(const corm_value *a, const corm_value *b)
+{
+    return a->kind == CORM_V_INT  ? a->u.i == b->u.i
+         : a->kind == CORM_V_UUID ? memcmp(&a->u.uuid, &b->u.uuid, sizeof a->u.uuid) == 0
+         : a->u.text.n == b->u.text.n && memcmp(a->u.text.p, b->u.text.p, a->u.text.n) == 0;
+}
+
+/* Whether o's key, as its fields hold it, is k (normalized). */
+static bool obj_has_key(orm_obj *o, const corm_value *k)
+{
+    const sch_mapper *mp = o->mp;
+    for (size_t c = 0; c < mp->npk; c++) {
+        corm_value v = sql_field_value(mp->pks[c], orm_data(o), false), ok;
+        if (!key_of(mp->pks[c], &v, &ok) || !value_eq(&k[c], &ok))
+            return false;
+    }
+    return true;
+}
+
+/* o's key, as its fields hold it, into out (mp->npk values). */
+static void obj_key(orm_obj *o, corm_value *out)
+{
+    for (size_t c = 0; c < o->mp->npk; c++) {
+        corm_value v = sql_field_value(o->mp->pks[c], orm_data(o), false);
+        key_of(o->mp->pks[c], &v, &out[c]);
+    }
+}
+
+void orm_key_of(const sch_mapper *mp, const void *obj, corm_value *out)
+{
+    for (size_t c = 0; c < mp->npk; c++)
+        out[c] = sql_field_value(mp->pks[c], obj, false);
+}
+
+uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key)
+{
+    if (mp->pk_int && key->kind == CORM_V_INT) /* most keys */
+        return mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, key) | 1;
+    if (mp->npk == 1) { /* one column: no array */
+        corm_value k;
+        return key_of(mp->pk, key, &k)
+                   ? mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, &k) | 1 : 0;
+    }
+    corm_value k[8];
+    return keys_of(mp, key, k) ? key_hash(mp, k) | 1 : 0; /* 0 marks an empty slot */
+}
+
+orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h)
+{
+    corm_value k[8];
+    if (!s->imap_cap || !h)
+        return NULL;
+    size_t mask = s->imap_cap - 1, i = slot_of(h, s->imap_cap);
+    if (mp->pk_int && key->kind == CORM_V_INT) { /* most keys: compared in place */
+        for (; s->imap[i].hash; i = (i + 1) & mask) {
+            orm_obj *o = s->imap[i].o;
+            int64_t id;
+            if (s->imap[i].hash != h || o->mp != mp || o->state == OBJ_GONE)
+                continue;
+            memcpy(&id, (char *)orm_data(o) + mp->pk->offset, sizeof id);
+            if (id == key->u.i)
+                return o;
+        }
+        s->miss_hash = h;
+        s->miss_slot = i;
+        return NULL;
+    }
+    if (!(mp->npk == 1 ? key_of(mp->pk, key, k) : keys_of(mp, key, k)))
+        return NULL;
+    for (; s->imap[i].hash; i = (i + 1) & mask) {
+        orm_obj *o = s->imap[i].o;
+        if (s->imap[i].hash == h && o->mp == mp && o->state != OBJ_GONE && obj_has_key(o, k))
+            return o;
+    }
+    s->miss_hash = h; /* a load adds the key next: no second probe */
+    s->miss_slot = i;
+    return NULL;
+}
+
+orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *key)
+{
+    return orm_imap_find(s, mp, key, orm_imap_hash(mp, key));
+}
+
+static void imap_insert(struct orm_slot *tab, size_t cap, uint64_t h, orm_obj *o)
+{
+    size_t mask = cap - 1, i = slot_of(h, cap);
+    while (tab[i].hash)
+        i = (i + 1) & mask;
+    tab[i].hash = h;
+    tab[i].o = o;
+}
+
+static uint64_t obj_hash(orm_obj *o)
+{
+    corm_value k[8];
+    obj_key(o, k);
+    return orm_imap_hash(o->mp, k);
+}
+
+int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
+{
+    if ((s->imap_n + 1) * 8 > s->imap_cap * 7) { /* load factor 7/8 */
+        size_t cap = s->imap_cap ? s->imap_cap * 2 : 256;
+        struct orm_slot *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
+        if (!tab)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
+        for (size_t i = 0; i < s->imap_cap; i++)
+            if (s->imap[i].hash)
+                imap_insert(tab, cap, s->imap[i].hash, s->imap[i].o);
+        util_pool_discard(s->imap);
+        s->imap = tab;
+        s->imap_cap = cap;
+        s->miss_hash = 0;
+    }
+    /* linear probing puts h in the first empty slot of its run, where the
+     * last search for h stopped, if nothing was put in or taken out since */
+    if (s->miss_hash == h) {
+        s->imap[s->miss_slot].hash = h;
+        s->imap[s->miss_slot].o = o;
+    } else {
+        imap_insert(s->imap, s->imap_cap, h, o);
+    }
+    s->miss_hash = 0;
+    s->imap_n++;
+    return CORM_OK;
+}
+
+int orm_imap_put(corm_session *s, orm_obj *o) { return orm_imap_add(s, o, obj_hash(o)); }
+
+void orm_imap_del(corm_session *s, orm_obj *o)
+{
+    if (!s->imap_cap)
+        return;
+    size_t mask = s->imap_cap - 1, i;
+    for (i = slot_of(obj_hash(o), s->imap_cap); s->imap[i].hash && s->imap[i].o != o; i = (i + 1) & mask)
+        ;
+    if (!s->imap[i].hash)
+        return;
+    /* backward-shift deletion keeps probe chains whole without tombstones */
+    s->miss_hash = 0; /* a slot before the last miss's may be empty now */
+    s->imap[i].hash = 0;
+    s->imap_n--;
+    for (size_t j = (i + 1) & mask; s->imap[j].hash; j = (j + 1) & mask) {
+        struct orm_slot x = s->imap[j];
+        s->imap[j].hash = 0;
+        imap_insert(s->imap, s->imap_cap, x.hash, x.o);
+    }
+}
+
+/* ---- rows into objects ------------------------------------------------------------- */
+
+int orm_scratch_push(corm_session *s, void *p)
+{
+    if (util_pool_grow(s->arena.pool, &s->scratch, &s->capscratch, s->nscratch,
+                       sizeof *s->scratch, 64) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory collecting rows");
+    s->scratch[s->nscratch++] = p;
+    return CORM_OK;
+}
+
+void **orm_scratch_take(corm_session *s)
+{
+    if (!s->nscratch)
+        return NULL;
+    if (s->nscratch < 4096)
+        return util_arena_memdup(&s->arena, s->scratch, s->nscratch * sizeof(void *));
+    /* a large array is handed over instead of copied */
+    if (util_grow(&s->owned, &s->capowned, s->nowned, sizeof *s->owned, 8) < 0)
+        return NULL;
+    void **rows = s->scratch;
+    s->owned[s->nowned++] = rows;
+    s->scratch = NULL;
+    s->capscratch = 0;
+    return rows;
+}
+
+int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k)
+{
+    corm_vkind kind = d->column_kind(st, i);
+    if (kind == CORM_V_INT) {
+        k->kind = CORM_V_INT;
+        k->u.i = d->column_int(st, i);
+    } else if (kind == CORM_V_TEXT) {
+        k->kind = CORM_V_TEXT;
+        k->u.text.p = d->column_text(st, i, &k->u.text.n);
+    } else {
+        return CORM_ETYPE;
+    }
+    return CORM_OK;
+}
+
+int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
+                 const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out)
+{
+    const drv_driver *d = s->conn->drv;
+    int rc, pki = -1;
+    corm_value keys[8];
+    for (size_t c = 0; c < mp->npk; c++) { /* each column of the key, from the row */
+        int at = -1;
+        for (size_t i = 0; i < ncols && at < 0; i++)
+            if (cols[i] == mp->pks[c])
+                at = (int)i;
+        if (at < 0 || orm_row_key(d, st, at, &keys[c]) < 0)
+            return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
+                                 mp->model->name);
+        if (c == 0)
+            pki = at;
+    }
+    uint64_t h = orm_imap_hash(mp, keys);
+    if (!h)
+        return orm_set_error(s, CORM_ETYPE, "%s: a row whose primary key is not of the key's type",
+                             mp->model->name);
+    orm_obj *o = how == LOAD_NEW || how == LOAD_STREAM ? NULL : orm_imap_find(s, mp, keys, h);
+    /* an expired object is read again, unless changed since it expired */
+    bool reread = o && o->expired && o->state == OBJ_PERSISTENT && !orm_obj_modified(o);
+    if (o && !reread &&
+        (how == LOAD_KEEP || (how == LOAD_FRESHEN && orm_obj_modified(o)))) {
+        *out = o;
+        return CORM_OK;
+    }
+    bool fresh = !o;
+    if (fresh && !(o = orm_alloc_copy(s, mp, how != LOAD_STREAM)))
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+    /* every column is loaded below: only the flag words, and relationship
+     * fields (not loaded until asked), need clearing */
+    if (fresh)
+        memset(mp->nrels ? orm_data(o) : (void *)orm_nulls(o), 0,
+               mp->nrels ? mp->stride : mp->nwords * 8);
+    void *obj = orm_data(o);
+    uint64_t *nulls = orm_nulls(o);
+    /* an integer key read above is not read again */
+    bool int_key = mp->npk == 1 && keys[0].kind == CORM_V_INT && mp->pk->size == sizeof(int64_t) &&
+                   (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
+    if (int_key)
+        memcpy((char *)obj + mp->pk->offset, &keys[0].u.i, sizeof keys[0].u.i);
+    for (size_t i = 0; i < ncols; i++)
+        if (cols[i] && !(int_key && (int)i == pki) &&
+            (rc = sql_field_load(d, st, (int)i, cols[i], obj, orm_flagged(cols[i]) ? nulls : NULL,
+                                 &s->arena, &s->err)) < 0)
+            return rc;
+    if (how == LOAD_STREAM) {
+        o->state = OBJ_STREAMED;
+        *out = o;
+        return CORM_OK;
+    }
+    if (o->expired) {
+        if (mp->has_to_one)
+            orm_drop_moved(o);
+        o->expired = 0;
+    }
+    memcpy(orm_snap(o), obj, o->mp->stride);
+    o->has_snap = true;
+    if (fresh) {
+        o->state = OBJ_PERSISTENT;
+        if ((rc = orm_list_push(s->arena.pool, &s->lists[mp->rank], o)) < 0)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+        if ((rc = orm_imap_add(s, o, h)) < 0)
+            return rc;
+    }
+    *out = o;
+    return CORM_OK;
+}
