@@ -521,7 +521,16 @@ static int reached_for_next(corm_session *s, int round)
     TRY(corm_expire(s, w));
     Writer *again;
     TRY(corm_get(s, Writer, w->id, &again));
-    Writer src = { .id = w->id, .name = "ann", .born = { 1970, 1, 2 } };
+    /* merged with her books, one more than she has (the walk, the
+     * collection loaded and replaced) */
+    Book more = { .title = "merged", .writer_id = w->id };
+    Book *books[8];
+    size_t nb = 0;
+    for (size_t i = 0; i < w->books.n && nb < 7; i++)
+        books[nb++] = w->books.items[i];
+    books[nb++] = &more;
+    Writer src = { .id = w->id, .name = "ann", .born = { 1970, 1, 2 },
+                   .books = { books, nb, nb } };
     Writer *merged;
     TRY(corm_merge(s, Writer, &src, &merged));
     Writer *u, *got;

@@ -438,8 +438,9 @@ int corm_commit_nested(corm_session *s);
 int corm_rollback_nested(corm_session *s);
 
 /* Find the object of model M with primary key pk: from the identity map
- * when the session has it, else with one SELECT. *out is NULL (and CORM_OK
- * returned) when there is no such row. */
+ * when the session has it, else with one SELECT (pending inserts and
+ * deletes flushed first, unless autoflush is CORM_AUTOFLUSH_OFF). *out is
+ * NULL (and CORM_OK returned) when there is no such row. */
 int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out);
 #define corm_get(s, M, pk, out)                                               \
     ((void)sizeof(*(out) = (M *)0), corm_get_((s), M##_model, corm_val(pk), (void **)(out)))
@@ -455,7 +456,18 @@ int corm_get_(corm_session *s, const corm_model *m, corm_value pk, void **out);
  * booleans are always copied (zero is a value). Strings and blobs are
  * copied into the session (src may go away). To store a NULL, use
  * corm_set_null (or assign NULL) on *out.
- * Relationship fields are not merged. CORM_EINVAL for a NULL src or out. */
+ * Relationships are followed (SQLAlchemy's merge cascade): a to-one
+ * pointer src sets is merged the same way and *out points at the result
+ * (a one-to-one's old child lets go, or is deleted under
+ * CORM_DELETE_ORPHAN); a to-many array src fills is merged item by item
+ * and the collection becomes exactly those items (the ones left out are
+ * removed as corm_rel_remove does; CORM_ENOTNULL when the model forbids
+ * it). A NULL pointer or an empty array says nothing: the object's stays.
+ * A struct met twice in the graph is merged once. Pending objects are
+ * flushed first, as a query's autoflush does; nothing is flushed while the
+ * graph is being merged. On an error *out is NULL and what was merged so
+ * far stays in the session (corm_rollback undoes it).
+ * CORM_EINVAL for a NULL src or out. */
 int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **out);
 #define corm_merge(s, M, src, out)                                              \
     ((void)sizeof(*(out) = (M *)0), corm_merge_((s), M##_model, (src), (void **)(out)))

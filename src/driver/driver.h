@@ -50,6 +50,9 @@ typedef struct drv_driver {
     char quote;                    /* identifier quote character */
     enum drv_placeholder placeholder;
     bool has_returning;            /* INSERT ... RETURNING */
+    const char *default_values;    /* what follows INSERT INTO t for a row of
+                                      defaults only: " DEFAULT VALUES", or
+                                      MariaDB's " () VALUES ()" */
     const char *const *params;     /* the URL parameters it accepts, NULL-terminated */
 
     /* The column's type in DDL, written into buf. */

@@ -1451,6 +1451,7 @@ const drv_driver drv_mysql = {
     .quote = '`',
     .placeholder = DRV_PH_QMARK,
     .has_returning = true,
+    .default_values = " () VALUES ()",
     .params = params,
     .ddl_type = ddl_type,
     .autoinc_pk = "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",

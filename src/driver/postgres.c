@@ -1012,6 +1012,7 @@ const drv_driver drv_postgres = {
     .quote = '"',
     .placeholder = DRV_PH_DOLLAR,
     .has_returning = true,
+    .default_values = " DEFAULT VALUES",
     .replica_lag_sql = "SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() "
                        "<= pg_last_wal_replay_lsn() THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM now() "
                        "- pg_last_xact_replay_timestamp()), 0) END",

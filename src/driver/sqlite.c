@@ -672,6 +672,7 @@ const drv_driver drv_sqlite = {
     .quote = '"',
     .placeholder = DRV_PH_QMARK,
     .has_returning = true,
+    .default_values = " DEFAULT VALUES",
     .update_from_values = true,
     .params = params,
     .ddl_type = ddl_type,

@@ -510,17 +510,21 @@ static int bind_pk(corm_session *s, orm_obj *o)
     return push(s, o->mp->version, &ver);
 }
 
-static int update(corm_session *s, batch *b, orm_obj *o)
+/* may_wait: an object whose to-one points at a pending object writes
+ * nothing and returns 1, to be updated once that one is inserted. */
+static int update(corm_session *s, batch *b, orm_obj *o, bool may_wait)
 {
     const sch_mapper *mp = o->mp;
     const corm_model *m = mp->model;
     void *obj = orm_data(o);
     uint64_t mask = 0;
-    int rc;
+    int rc = CORM_OK;
     if (!o->has_snap)
         return CORM_OK;
     if (mp->has_to_one && (rc = orm_rel_presync(s, o)) < 0)
         return rc;
+    if (rc == 1 && may_wait)
+        return 1;
     if (orm_event_on(s, CORM_BEFORE_UPDATE, mp) && orm_obj_dirty(o) &&
         (rc = orm_event_run(s, CORM_BEFORE_UPDATE, o)) < 0)
         return rc;
@@ -640,10 +644,28 @@ static int cascade_adds(corm_session *s)
 
 /* The pending objects of one mapper, parents before the children that point
  * at them within the same table (a tree), then its changed objects. */
+/* One mapper's rows: UPDATEs first, then INSERTs, as SQLAlchemy orders
+ * them, so that a unique value an existing row gives up (a one-to-one's
+ * old child letting go of its parent) is free for the new row that takes
+ * it. An UPDATE that points at a new row of this mapper waits for its
+ * INSERT. */
 static int write_mapper(corm_session *s, batch *b, orm_list *l, bool scan)
 {
-    int rc;
-    size_t waiting;
+    int rc = CORM_OK;
+    orm_obj **later = NULL; /* in list order: the list's is the order of adds */
+    size_t waiting, nlater = 0, cap = 0;
+    for (size_t i = 0; scan && i < l->n && rc >= 0; i++) {
+        orm_obj *o = l->v[i];
+        if (o->state != OBJ_PERSISTENT || (rc = update(s, b, o, true)) != 1)
+            continue; /* update writes nothing when nothing changed */
+        rc = util_grow(&later, &cap, nlater, sizeof *later, 8) < 0
+                 ? orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", o->mp->model->name)
+                 : CORM_OK;
+        if (rc == CORM_OK)
+            later[nlater++] = o;
+    }
+    if (rc < 0 || (rc = batch_finish(s, b)) < 0)
+        goto out;
     do {
         size_t done = 0;
         waiting = 0;
@@ -651,7 +673,7 @@ static int write_mapper(corm_session *s, batch *b, orm_list *l, bool scan)
             if (l->v[i]->state != OBJ_PENDING)
                 continue;
             if ((rc = insert(s, b, l->v[i])) < 0)
-                return rc;
+                goto out;
             if (rc == 1)
                 waiting++;
             else
@@ -659,16 +681,21 @@ static int write_mapper(corm_session *s, batch *b, orm_list *l, bool scan)
         }
         /* the keys of this pass back before a child looks for its parent's */
         if ((rc = batch_finish(s, b)) < 0)
-            return rc;
-        if (waiting && !done)
-            return orm_set_error(s, CORM_ESTATE, "%s: the new objects point at each other in a "
-                                 "cycle; set one pointer after the first flush",
-                                 l->v[0]->mp->model->name);
+            goto out;
+        if (waiting && !done) {
+            rc = orm_set_error(s, CORM_ESTATE, "%s: the new objects point at each other in a "
+                               "cycle; set one pointer after the first flush",
+                               l->v[0]->mp->model->name);
+            goto out;
+        }
     } while (waiting);
-    for (size_t i = 0; scan && i < l->n; i++)
-        if (l->v[i]->state == OBJ_PERSISTENT && (rc = update(s, b, l->v[i])) < 0)
-            return rc; /* update writes nothing when nothing changed */
-    return batch_finish(s, b);
+    for (size_t i = 0; i < nlater && rc >= 0; i++)
+        rc = update(s, b, later[i], false);
+    if (rc >= 0)
+        rc = batch_finish(s, b);
+out:
+    util_free(later);
+    return rc;
 }
 
 static int write_all(corm_session *s, batch *b, enum orm_scan how, const sch_mapper *mp)

@@ -13,6 +13,7 @@
 #include "orm/orm.h"
 #include "util/alloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const sch_mapper *mapper_of(corm_session *s, const corm_model *m)
@@ -80,17 +81,161 @@ static int copy_field(corm_session *s, const corm_column *c, void *dst, const vo
     return CORM_OK;
 }
 
-int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **out)
+/* corm_merge's walk through a graph of structs: each struct met and the
+ * session's object it was merged into, so that one met again (an
+ * article's author, whose articles hold the article) is merged once. An
+ * open-addressing table keyed by the struct's address. */
+typedef struct walk {
+    struct walk_slot { const void *src; void *obj; } *slot;
+    size_t n, cap;
+} walk;
+
+static size_t walk_at(const walk *w, const void *src)
 {
-    util_err_clear(&s->err);
-    if (out)
-        *out = NULL;
-    const sch_mapper *mp = mapper_of(s, m);
-    if (!mp)
-        return s->err.code;
-    if (!src || !out)
-        return orm_set_error(s, CORM_EINVAL, "%s: corm_merge needs an object and a place for "
-                             "the result", m->name);
+    size_t mask = w->cap - 1;
+    size_t i = (size_t)(((uint64_t)(uintptr_t)src * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+    while (w->slot[i].src && w->slot[i].src != src)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static void *walk_find(const walk *w, const void *src)
+{
+    return w->cap ? w->slot[walk_at(w, src)].obj : NULL;
+}
+
+static int walk_put(corm_session *s, walk *w, const void *src, void *obj)
+{
+    if ((w->n + 1) * 2 > w->cap) {
+        walk bigger = { util_calloc(w->cap ? w->cap * 2 : 16, sizeof *w->slot), 0,
+                        w->cap ? w->cap * 2 : 16 };
+        if (!bigger.slot)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory merging a %s",
+                                 orm_hdr(obj)->mp->model->name);
+        for (size_t i = 0; i < w->cap; i++)
+            if (w->slot[i].src)
+                bigger.slot[walk_at(&bigger, w->slot[i].src)] = w->slot[i];
+        bigger.n = w->n;
+        util_free(w->slot);
+        *w = bigger;
+    }
+    size_t i = walk_at(w, src);
+    w->slot[i].src = src;
+    w->slot[i].obj = obj;
+    w->n++;
+    return CORM_OK;
+}
+
+static int merge_obj(corm_session *s, const sch_mapper *mp, const void *src, walk *w, void **out);
+
+static int by_address(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* A one-to-one's new child `to`: its many-to-one points at obj (its key
+ * follows at flush), and the child obj had leaves (deleted under
+ * CORM_DELETE_ORPHAN, else its key becomes NULL). */
+static int merge_one_to_one(corm_session *s, const sch_rel *sr, void *obj, void *to)
+{
+    const corm_relation *r = sr->rel;
+    orm_obj *o = orm_hdr(obj);
+    int rc = CORM_OK;
+    if (o->state == OBJ_PERSISTENT && !corm_is_loaded(obj, r) && (rc = corm_load(s, obj, r)) < 0)
+        return rc;
+    void *old = *orm_to_one(o, r);
+    if (old && old != to) {
+        if (r->cascade & CORM_DELETE_ORPHAN) {
+            rc = orm_delete(s, old);
+        } else if (sr->fk->flags & CORM_NOT_NULL) {
+            return orm_set_error(s, CORM_ENOTNULL, "%s.%s: the %s it has cannot let go of it: "
+                                 "%s.%s cannot be NULL (declare CORM_DELETE_ORPHAN, or delete "
+                                 "it first)", r->model->name, r->name, r->target->name,
+                                 r->target->name, sr->fk->name);
+        } else { /* the pointer, and the key (the pointer may not have been loaded) */
+            if (sr->inverse)
+                *orm_to_one(orm_hdr(old), sr->inverse) = NULL;
+            corm_set_null(old, sr->fk, true);
+        }
+    }
+    *orm_to_one(o, r) = to;
+    if (sr->inverse)
+        *orm_to_one(orm_hdr(to), sr->inverse) = obj;
+    return rc;
+}
+
+/* A to-many that src names (a non-empty array): each struct in it merged,
+ * and the collection of obj made exactly those (SQLAlchemy replaces it):
+ * the ones it lacked added, the ones src left out removed, as
+ * corm_rel_add and corm_rel_remove do (an orphan deleted under
+ * CORM_DELETE_ORPHAN). */
+static int merge_many(corm_session *s, const sch_rel *sr, void *obj, const orm_many *from, walk *w)
+{
+    const corm_relation *r = sr->rel;
+    size_t n = from->n, nleave = 0;
+    /* a copy: src may be obj itself, whose array the adds below change */
+    void **items = util_malloc(n * sizeof *items), **leave = NULL;
+    if (!items)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory merging %s.%s", r->model->name, r->name);
+    memcpy(items, from->items, n * sizeof *items);
+    int rc = CORM_OK;
+    for (size_t k = 0; k < n && rc == CORM_OK; k++)
+        rc = merge_obj(s, sr->target, items[k], w, &items[k]);
+    /* the collection as the database has it, to know who leaves */
+    if (rc == CORM_OK && orm_hdr(obj)->state == OBJ_PERSISTENT && !corm_is_loaded(obj, r))
+        rc = corm_load(s, obj, r);
+    for (size_t k = 0; k < n && rc == CORM_OK; k++)
+        rc = corm_rel_add(s, obj, r, items[k]);
+    const orm_many *now = orm_to_many(orm_hdr(obj), r);
+    if (rc == CORM_OK && now->n) {
+        qsort(items, n, sizeof *items, by_address);
+        if (!(leave = util_malloc(now->n * sizeof *leave)))
+            rc = orm_set_error(s, CORM_ENOMEM, "out of memory merging %s.%s", r->model->name,
+                               r->name);
+        for (size_t k = 0; rc == CORM_OK && k < now->n; k++)
+            if (!bsearch(&now->items[k], items, n, sizeof *items, by_address))
+                leave[nleave++] = now->items[k];
+    }
+    for (size_t k = 0; k < nleave && rc == CORM_OK; k++)
+        rc = corm_rel_remove(s, obj, r, leave[k]);
+    util_free(leave);
+    util_free(items);
+    return rc;
+}
+
+/* Relationship sr of src, merged onto obj: what src leaves unsaid (a NULL
+ * pointer, an empty array) keeps obj's. */
+static int merge_rel(corm_session *s, const sch_rel *sr, void *obj, const void *src, walk *w)
+{
+    const corm_relation *r = sr->rel;
+    const char *from = (const char *)src + r->offset;
+    if (r->kind == CORM_REL_ONE_TO_MANY || r->kind == CORM_REL_MANY_TO_MANY) {
+        orm_many l;
+        memcpy(&l, from, sizeof l);
+        return l.n ? merge_many(s, sr, obj, &l, w) : CORM_OK;
+    }
+    const void *t;
+    memcpy(&t, from, sizeof t);
+    if (!t)
+        return CORM_OK;
+    void *to;
+    int rc = merge_obj(s, sr->target, t, w, &to);
+    if (rc < 0)
+        return rc;
+    if (r->kind == CORM_REL_ONE_TO_ONE)
+        return merge_one_to_one(s, sr, obj, to);
+    *orm_to_one(orm_hdr(obj), r) = to; /* its key follows at flush */
+    return CORM_OK;
+}
+
+/* src's columns onto the session's object for its key (see corm_merge),
+ * then its relationships, each related struct merged the same way. */
+static int merge_obj(corm_session *s, const sch_mapper *mp, const void *src, walk *w, void **out)
+{
+    if ((*out = walk_find(w, src)))
+        return CORM_OK;
+    const corm_model *m = mp->model;
     const corm_column *pk = mp->pk;
     void *obj = NULL;
     int rc;
@@ -112,10 +257,41 @@ int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **ou
         if ((rc = copy_field(s, c, obj, src)) < 0)
             return rc;
     }
-    if (fresh && (rc = corm_add(s, obj)) < 0)
+    if ((fresh && (rc = orm_add(s, obj)) < 0) || (rc = walk_put(s, w, src, obj)) < 0)
         return rc;
+    for (size_t i = 0; i < mp->nrels; i++)
+        if ((rc = merge_rel(s, &mp->rels[i], obj, src, w)) < 0)
+            return rc;
     *out = obj;
     return CORM_OK;
+}
+
+int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **out)
+{
+    util_err_clear(&s->err);
+    if (out)
+        *out = NULL;
+    const sch_mapper *mp = mapper_of(s, m);
+    if (!mp)
+        return s->err.code;
+    if (!src || !out)
+        return orm_set_error(s, CORM_EINVAL, "%s: corm_merge needs an object and a place for "
+                             "the result", m->name);
+    /* one autoflush first, as a query's; none while the graph is half
+     * merged (a new child before its parent is set would be refused) */
+    corm_autoflush mode = s->autoflush;
+    int rc = mode == CORM_AUTOFLUSH_OFF
+                 ? CORM_OK
+                 : orm_flush(s, mode == CORM_AUTOFLUSH_ALL ? ORM_SCAN_ALL : ORM_SCAN_NONE, NULL);
+    walk w = { NULL, 0, 0 };
+    s->autoflush = CORM_AUTOFLUSH_OFF;
+    if (rc == CORM_OK)
+        rc = merge_obj(s, mp, src, &w, out);
+    s->autoflush = mode;
+    util_free(w.slot);
+    if (rc < 0)
+        *out = NULL;
+    return rc;
 }
 
 /* ---- upsert ---------------------------------------------------------------------- */
@@ -150,7 +326,7 @@ static int build_upsert(corm_session *s, const sch_mapper *mp, const void *obj,
         util_buf_puts(b, n++ ? ", " : " (");
         sql_put_ident(&x, m->columns[i]->name);
     }
-    util_buf_puts(b, n ? ") VALUES (" : " DEFAULT VALUES");
+    util_buf_puts(b, n ? ") VALUES (" : d->default_values);
     for (size_t i = 0, k = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
         if (left_out(mp, c, obj))

@@ -1365,8 +1365,11 @@ static inline int get_by_key(corm_session *s, const sch_mapper *mp, const corm_v
         if (o) /* deleted in this session */
             return CORM_OK;
         int rc;
-        /* only inserts and deletes can change which row has a key */
-        if ((s->npending || s->ndeleted) && (rc = orm_flush(s, ORM_SCAN_NONE, mp)) < 0)
+        /* only inserts and deletes can change which row has a key (and
+         * CORM_AUTOFLUSH_OFF flushes nothing: corm_merge's walk, a graph
+         * half linked, relies on it) */
+        if ((s->npending || s->ndeleted) && s->autoflush != CORM_AUTOFLUSH_OFF &&
+            (rc = orm_flush(s, ORM_SCAN_NONE, mp)) < 0)
             return rc;
         if ((rc = load_by_key(s, mp, pk, LOAD_NEW, &o)) < 0)
             return rc;

@@ -64,7 +64,7 @@ static void build(corm_session *s, const sch_mapper *mp, enum orm_sqlk kind, uin
             sql_put_ident(&x, m->columns[i]->name);
         }
         if (!n)
-            util_buf_puts(x.b, " DEFAULT VALUES");
+            util_buf_puts(x.b, x.drv->default_values);
         else
             util_buf_puts(x.b, ") VALUES ");
         for (size_t r = 0; n && r < (kind == SQLK_INSERT_ROWS ? rows : 1); r++) {
