@@ -181,6 +181,16 @@ static Author *author(const char *name, int articles, int notes)
     return a;
 }
 
+/* A new profile of a, added. */
+static Profile *profile(Author *a, const char *bio)
+{
+    Profile *p = corm_new(s, Profile);
+    p->bio = bio;
+    p->author = a;
+    OK(corm_add(s, p));
+    return p;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -293,10 +303,7 @@ static void merge_replaces_what_it_names(void **state)
     Article *x = a->articles.items[0];
     OK(corm_rel_add(s, x, Article_tags, t1));
     OK(corm_add(s, t2));
-    Profile *p1 = corm_new(s, Profile);
-    p1->bio = "old";
-    p1->author = a;
-    OK(corm_add(s, p1));
+    Profile *p1 = profile(a, "old");
     OK(corm_commit(s));
     int64_t aid = a->id, xid = x->id, yid = a->articles.items[1]->id, t2id = t2->id, p1id = p1->id;
     int64_t n1 = x->notes.items[0]->id;
@@ -395,17 +402,11 @@ static void unique_value_passed_on_in_one_flush(void **state)
 {
     (void)state;
     Author *a = author("Liskov", 0, 0);
-    Profile *old = corm_new(s, Profile);
-    old->bio = "old";
-    old->author = a;
-    OK(corm_add(s, old));
+    Profile *old = profile(a, "old");
     OK(corm_commit(s));
     OK(corm_load(s, old, Profile_author)); /* the commit expired it: NULL would say nothing */
     old->author = NULL;
-    Profile *fresh = corm_new(s, Profile);
-    fresh->bio = "new";
-    fresh->author = a;
-    OK(corm_add(s, fresh));
+    profile(a, "new");
     clear_log();
     OK(corm_commit(s));
     assert_int_equal(count_statements("UPDATE", "profile"), 1);
@@ -1039,10 +1040,7 @@ static void database_side_actions(void **state)
     /* ON DELETE SET NULL: the profile stays, unlinked; ON DELETE CASCADE:
      * deleting a tag by SQL removes its links */
     Author *a = author("zed", 1, 0);
-    Profile *p = corm_new(s, Profile);
-    p->bio = "x";
-    p->author = a;
-    OK(corm_add(s, p));
+    profile(a, "x");
     Tag *t = tag("gone");
     OK(corm_rel_add(s, a->articles.items[0], Article_tags, t));
     OK(corm_commit(s));
