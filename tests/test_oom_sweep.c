@@ -533,10 +533,12 @@ static int reached_for_next(corm_session *s, int round)
                    .books = { books, nb, nb } };
     Writer *merged;
     TRY(corm_merge(s, Writer, &src, &merged));
-    Writer *u, *got;
-    NEW(s, Writer, u);
-    u->name = "dee";
-    TRY(corm_upsert(s, Writer, &u, 1, Writer_name, &got));
+    Writer *up[2], *got[2]; /* two rows, one statement */
+    NEW(s, Writer, up[0]);
+    NEW(s, Writer, up[1]);
+    up[0]->name = "dee";
+    up[1]->name = "bob";
+    TRY(corm_upsert(s, Writer, up, 2, Writer_name, got));
     corm_query *q;
     QUERY(s, Book, q);
     corm_alias *by = corm_alias(q, Writer);

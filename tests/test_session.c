@@ -1160,6 +1160,73 @@ static void upsert_inserts_or_updates_on_a_unique_column(void **state)
     corm_session_free(s);
 }
 
+/* New objects for an upsert: up<id>, aged age + i. */
+static void upsert_batch(corm_session *s, User **v, const int *ids, size_t n, int64_t age)
+{
+    for (size_t i = 0; i < n; i++) {
+        char name[32], mail[64];
+        snprintf(name, sizeof name, "up%d", ids[i]);
+        snprintf(mail, sizeof mail, "up%d@up.example", ids[i]);
+        v[i] = corm_new(s, User);
+        v[i]->username = corm_strdup(s, name);
+        v[i]->email = corm_strdup(s, mail);
+        v[i]->age = age + (int64_t)i;
+    }
+}
+
+/* corm_upsert writes many rows a statement: up to 64 of the same columns,
+ * a power of two of them, cut where a conflict value comes again (one
+ * statement may not update a row twice); each row back to its object. A
+ * row the database refuses among many is named: the call runs again a row
+ * a statement. */
+static void upsert_writes_many_rows_a_statement(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    User *held = fx_user(s, "up3", 1);
+    /* 20 objects; up3 exists (held by the session), and comes twice */
+    int ids[20];
+    for (int i = 0; i < 20; i++)
+        ids[i] = i;
+    ids[9] = 3;
+    User *v[20], *out[20];
+    upsert_batch(s, v, ids, 20, 30);
+    fx_clear_log(&fx);
+    OK(corm_upsert(s, User, v, 20, User_username, out));
+    /* 0..8, cut at the second up3: 8 rows; then 8..19: 8 + 4 (uncut, 16 + 4) */
+    assert_int_equal(fx_count(&fx, "INSERT"), 3);
+    for (int i = 0; i < 20; i++) {
+        assert_string_equal(out[i]->username, v[i]->username);
+        assert_true(out[i]->id > 0);
+    }
+    assert_ptr_equal(out[3], held);  /* the row the session held */
+    assert_ptr_equal(out[9], held); /* met again: the same object, the later values */
+    assert_int_equal(held->age, 39);
+    assert_int_equal(out[19]->age, 49);
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\""), 19);
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'up3'"), 39);
+    assert_int_equal(db_int(fx.url, "SELECT SUM(age) FROM \"user\""),
+                     (30 + 49) * 20 / 2 - 33);
+
+    /* one refused among six (CHECK age >= 0): named by its value, and
+     * nothing kept */
+    int more[6] = { 1, 2, 30, 31, 32, 33 };
+    User *w[6], *got[6];
+    upsert_batch(s, w, more, 6, 70);
+    w[4]->age = -5;
+    fx_clear_log(&fx);
+    assert_int_equal(corm_upsert(s, User, w, 6, User_username, got), CORM_ECHECK);
+    /* the refused row's own value: not the first row's of its statement (70) */
+    assert_non_null(strstr(corm_errmsg(s), "User.age: value -5"));
+    for (int i = 0; i < 6; i++)
+        assert_null(got[i]);
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM \"user\""), 19);
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'up1'"), 31);
+    corm_session_free(s);
+}
+
 /* Optimistic concurrency: a version column (CORM_VERSION). */
 #define CORM_DEFINE_MODELS
 #define DOC_FIELDS(COLUMN, RELATION)                                   \
@@ -1282,6 +1349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(merge_copies_onto_the_sessions_object, setup, teardown),
         cmocka_unit_test_setup_teardown(upsert_inserts_or_updates_on_a_unique_column, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(upsert_writes_many_rows_a_statement, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_holds_keys_of_any_pattern, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_objects_see_other_writers, setup, teardown),

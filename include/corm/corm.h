@@ -473,16 +473,19 @@ int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **ou
     ((void)sizeof(*(out) = (M *)0), corm_merge_((s), M##_model, (src), (void **)(out)))
 /* Insert-or-update on a unique column (SQLAlchemy's on_conflict_do_update):
  * each of the n new objects of model M (corm_new, not added) is written
- * now, one statement each, as INSERT ... ON CONFLICT (on) DO UPDATE SET
- * its other columns (MariaDB: ON DUPLICATE KEY UPDATE, which any unique
- * key's conflict triggers), and its row is read back (RETURNING) into the
+ * now as INSERT ... ON CONFLICT (on) DO UPDATE SET its other columns
+ * (MariaDB: ON DUPLICATE KEY UPDATE, which any unique key's conflict
+ * triggers), many rows a statement (up to 64 that write the same columns,
+ * cut where a value of `on` comes again: the later one wins), and its row
+ * is read back (RETURNING) into the
  * session's object for that row: out[i] is the object the session already
  * held, updated, or a new persistent one; objs[i] stays as you made it,
  * outside the session. Columns left unset that the database fills (the
  * key, server defaults) keep an existing row's values; a version column
  * starts at 1 and is bumped by an update. Pending changes are flushed
  * first. An error rolls the transaction back as a failed flush does
- * (out[] all NULL). CORM_EINVAL when on is not a column of M unique by
+ * (out[] all NULL); a row refused among several is found by running the
+ * call again a row a statement, so that the error is that row's. CORM_EINVAL when on is not a column of M unique by
  * itself, or an object is not a new M of this session. */
 int corm_upsert_(corm_session *s, const corm_model *m, void *const *objs, size_t n,
                  const corm_column *on, void **out);

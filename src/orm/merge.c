@@ -7,8 +7,8 @@
  * for the row, so that the identity map keeps one object a row: merge
  * copies the values onto the object the session holds or loads for the
  * key (a new pending one when there is none), to be written at the next
- * flush as any change; upsert writes at once, one statement a row, and
- * reads the row back (RETURNING) into the session's object for it.
+ * flush as any change; upsert writes at once, many rows a statement, and
+ * reads the rows back (RETURNING) into the session's objects for them.
  */
 #include "orm/orm.h"
 #include "util/alloc.h"
@@ -304,16 +304,47 @@ static bool left_out(const sch_mapper *mp, const corm_column *c, const void *obj
     return unset && ((c == mp->pk && mp->pk_autoinc) || (c->server_default && c != mp->version));
 }
 
-/* INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (on) DO UPDATE SET a =
- * excluded.a, ... RETURNING <every column>, or MariaDB's ON DUPLICATE KEY
- * UPDATE a = VALUES(a); the values bound into s->params. */
-static int build_upsert(corm_session *s, const sch_mapper *mp, const void *obj,
+/* Objects one upsert statement writes: up to UPSERT_ROWS with the same
+ * columns (what left_out leaves to the database) whose conflict values
+ * differ (a statement may not update one row twice), a power of two of
+ * them, so that a model needs few statement texts. */
+#define UPSERT_ROWS 64
+
+static size_t upsert_chunk(const sch_mapper *mp, void *const *objs, size_t n,
+                           const corm_column *on)
+{
+    const corm_model *m = mp->model;
+    bool writes = false; /* a row of defaults only has no VALUES list to repeat */
+    for (size_t i = 0; i < m->ncolumns; i++)
+        writes |= !left_out(mp, m->columns[i], objs[0]);
+    size_t k = 1;
+    for (; writes && k < n && k < UPSERT_ROWS; k++) {
+        bool fits = true;
+        for (size_t i = 0; i < m->ncolumns && fits; i++)
+            fits = left_out(mp, m->columns[i], objs[0]) == left_out(mp, m->columns[i], objs[k]);
+        for (size_t j = 0; j < k && fits; j++)
+            fits = sql_field_differs(on, objs[j], objs[k]);
+        if (!fits)
+            break;
+    }
+    size_t p = 1;
+    while (p * 2 <= k)
+        p *= 2;
+    return p;
+}
+
+/* INSERT INTO t (a, b) VALUES (?, ?)[, (?, ?) ...] ON CONFLICT (on) DO
+ * UPDATE SET a = excluded.a, ... RETURNING <every column>, or MariaDB's ON
+ * DUPLICATE KEY UPDATE a = VALUES(a); the k objects' values bound into
+ * s->params (their columns are those of objs[0]: see upsert_chunk). */
+static int build_upsert(corm_session *s, const sch_mapper *mp, void *const *objs, size_t k,
                         const corm_column *on)
 {
     const corm_model *m = mp->model;
     const drv_driver *d = s->conn->drv;
     sql_ctx x = { d, &s->sql, &s->params, &s->err };
     util_buf *b = &s->sql;
+    const void *obj = objs[0];
     int rc;
     util_buf_reset(b);
     s->params.n = 0;
@@ -326,21 +357,23 @@ static int build_upsert(corm_session *s, const sch_mapper *mp, const void *obj,
         util_buf_puts(b, n++ ? ", " : " (");
         sql_put_ident(&x, m->columns[i]->name);
     }
-    util_buf_puts(b, n ? ") VALUES (" : d->default_values);
-    for (size_t i = 0, k = 0; i < m->ncolumns; i++) {
-        const corm_column *c = m->columns[i];
-        if (left_out(mp, c, obj))
-            continue;
-        corm_value v = c == mp->version ? corm_v_int(1)
-                                        : sql_field_value(c, obj, orm_flagged(c) &&
-                                                          corm_field_is_null(obj, c));
-        if (k++)
-            util_buf_puts(b, ", ");
-        if ((rc = sql_put_value(&x, c, &v, true)) < 0)
-            return rc;
-    }
-    if (n)
+    util_buf_puts(b, n ? ") VALUES " : d->default_values);
+    for (size_t r = 0; n && r < k; r++) {
+        util_buf_puts(b, r ? ", (" : "(");
+        for (size_t i = 0, j = 0; i < m->ncolumns; i++) {
+            const corm_column *c = m->columns[i];
+            if (left_out(mp, c, obj))
+                continue;
+            corm_value v = c == mp->version ? corm_v_int(1)
+                                            : sql_field_value(c, objs[r], orm_flagged(c) &&
+                                                              corm_field_is_null(objs[r], c));
+            if (j++)
+                util_buf_puts(b, ", ");
+            if ((rc = sql_put_value(&x, c, &v, true)) < 0)
+                return rc;
+        }
         util_buf_putc(b, ')');
+    }
     if (d->upsert_duplicate_key) {
         util_buf_puts(b, " ON DUPLICATE KEY UPDATE ");
     } else {
@@ -379,42 +412,58 @@ static int build_upsert(corm_session *s, const sch_mapper *mp, const void *obj,
     return b->err ? orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name) : CORM_OK;
 }
 
-/* Write one object's upsert and read its row into the session's object. */
-static int upsert_one(corm_session *s, const sch_mapper *mp, const void *obj,
-                      const corm_column *on, void **out)
+/* The row st is on, read into the session's object for it: one it held is
+ * overwritten (and its old values kept for a rollback), else a new one is
+ * loaded. */
+static int upserted(corm_session *s, const sch_mapper *mp, drv_stmt *st, void **out)
 {
     const drv_driver *d = s->conn->drv;
-    drv_stmt *st = NULL;
-    int rc = build_upsert(s, mp, obj, on);
-    if (rc == CORM_OK)
-        rc = sql_run(s->conn, s->sql.p, s->sql.len, &s->params, &st, &s->err);
-    if (rc == CORM_OK && (rc = d->step(st, &s->err)) == 0)
-        rc = orm_set_error(s, CORM_ESQL, "%s: the upsert returned no row", mp->model->name);
-    if (rc < 0)
-        return orm_db_error(s, orm_hdr(obj), rc);
-    /* the session's object for the row: one it held is overwritten (and
-     * its old values kept for a rollback), else a new one is loaded */
     corm_value key[8];
-    orm_obj *held = NULL;
+    orm_obj *held = NULL, *o;
     bool ok = true;
+    int rc;
     for (size_t c = 0; c < mp->npk; c++)
         ok &= orm_row_key(d, st, mp->pks[c]->index, &key[c]) == CORM_OK;
     if (ok)
         held = orm_imap_get(s, mp, key);
     if (held && held->state == OBJ_PERSISTENT) {
         unsigned char *old = util_arena_memdup(&s->arena, orm_snap(held), mp->stride);
-        if (!old || (rc = orm_journal(s, held, J_BULK_UPDATED, false, old)) < 0) {
-            d->reset(st);
+        if (!old || (rc = orm_journal(s, held, J_BULK_UPDATED, false, old)) < 0)
             return orm_set_error(s, CORM_ENOMEM, "out of memory after an upsert");
-        }
     }
-    orm_obj *o;
-    rc = orm_load_row(s, mp, st, mp->model->columns, mp->model->ncolumns, LOAD_OVERWRITE, &o);
-    d->reset(st);
-    if (rc < 0)
+    if ((rc = orm_load_row(s, mp, st, mp->model->columns, mp->model->ncolumns, LOAD_OVERWRITE,
+                           &o)) < 0)
         return rc;
     *out = orm_data(o);
     return CORM_OK;
+}
+
+/* Write the upsert of k objects in one statement and read their rows, which
+ * come back in the order of VALUES (as flush.c's many-row INSERTs rely on),
+ * into out. A database error names the object when k is 1; of more, it
+ * cannot say which (the caller runs them again a row a statement). */
+static int upsert_rows(corm_session *s, const sch_mapper *mp, void *const *objs, size_t k,
+                       const corm_column *on, void **out)
+{
+    const drv_driver *d = s->conn->drv;
+    drv_stmt *st = NULL;
+    int rc = build_upsert(s, mp, objs, k, on);
+    if (rc == CORM_OK)
+        rc = sql_run(s->conn, s->sql.p, s->sql.len, &s->params, &st, &s->err);
+    for (size_t r = 0; r < k && rc == CORM_OK; r++) {
+        if ((rc = d->step(st, &s->err)) == 0)
+            rc = orm_set_error(s, CORM_ESQL, "%s: the upsert of %zu rows returned %zu",
+                               mp->model->name, k, r);
+        else if (rc == 1)
+            rc = upserted(s, mp, st, &out[r]);
+        else if (k == 1)
+            rc = orm_db_error(s, orm_hdr(objs[0]), rc);
+    }
+    if (st)
+        d->reset(st);
+    else if (rc < 0 && rc != CORM_ENOMEM && k == 1)
+        rc = orm_db_error(s, orm_hdr(objs[0]), rc);
+    return rc;
 }
 
 int corm_upsert_(corm_session *s, const corm_model *m, void *const *objs, size_t n,
@@ -441,12 +490,16 @@ int corm_upsert_(corm_session *s, const corm_model *m, void *const *objs, size_t
                                  o->mp != mp ? o->mp->model->name : "already in the session");
         out[i] = NULL;
     }
-    int rc = corm_flush(s); /* what is pending first, as any statement */
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < n && rc == CORM_OK; i++) {
+    bool one_by_one = false, many_failed;
+    int rc;
+again:
+    rc = corm_flush(s); /* what is pending first, as any statement */
+    many_failed = false;
+    for (size_t i = 0, k; i < n && rc == CORM_OK; i += k) {
+        k = one_by_one ? 1 : upsert_chunk(mp, objs + i, n - i, on);
         if ((rc = orm_begin(s)) == CORM_OK)
-            rc = upsert_one(s, mp, objs[i], on, &out[i]);
+            rc = upsert_rows(s, mp, objs + i, k, on, out + i);
+        many_failed = rc < 0 && rc != CORM_ENOMEM && k > 1;
     }
     if (rc < 0) { /* as a failed flush: the transaction rolled back, values kept */
         util_err keep = s->err;
@@ -455,6 +508,11 @@ int corm_upsert_(corm_session *s, const corm_model *m, void *const *objs, size_t
         s->err = keep;
         for (size_t i = 0; i < n; i++)
             out[i] = NULL;
+        if (many_failed) { /* the database refused one of several: again, a row a
+                              statement, so that the error names it */
+            one_by_one = true;
+            goto again;
+        }
     }
     return rc;
 }
