@@ -30,12 +30,22 @@ CORM_MODEL(Post, "post", POST_FIELDS)
 static const corm_model *const models[] = { User_model, Post_model, NULL };
 static char dir[64], path[128], url[160], migrations[128];
 
+/* The run's directory goes when the fuzzer exits. */
+static void remove_dir(void)
+{
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fuzz_schema: could not remove %s\n", dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!*dir) {
         snprintf(dir, sizeof dir, "/tmp/corm-fuzz-schema-XXXXXX");
         if (!mkdtemp(dir))
             abort();
+        atexit(remove_dir);
         snprintf(path, sizeof path, "%s/f.db", dir);
         snprintf(url, sizeof url, "sqlite:///%s", path);
         snprintf(migrations, sizeof migrations, "%s/m", dir);

@@ -107,8 +107,7 @@ void fx_close(fixture *fx)
     fx_clear_log(fx);
     free(fx->log);
     corm_engine_close(fx->db);
-    test_remove_db(fx->path);
-    rmdir(fx->dir);
+    test_rm_rf(fx->dir); /* the database, and what a test put beside it (migrations) */
 }
 
 void test_remove_db(const char *path)
