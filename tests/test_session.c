@@ -738,6 +738,28 @@ static corm_session *reading_session(corm_engine *e)
     return r;
 }
 
+/* corm_merge onto an object the session holds, with nothing pending, takes
+ * no connection: it succeeds while another session holds the pool's only
+ * one. */
+static void merge_of_a_held_object_needs_no_connection(void **state)
+{
+    (void)state;
+    corm_engine *e = engine_with("pool_size=1&max_overflow=0&pool_timeout=1");
+    corm_session *s = corm_session_new(e);
+    User *u = fx_user(s, "held", 20);
+    corm_session *other = reading_session(e);
+    User src = { .id = u->id, .username = "held", .email = "held@example.com", .age = 21 };
+    User *got;
+    OK(corm_merge(s, User, &src, &got));
+    assert_ptr_equal(got, u);
+    assert_int_equal(u->age, 21);
+    corm_session_free(other);
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'held'"), 21);
+    corm_session_free(s);
+    corm_engine_close(e);
+}
+
 static void pool_waits_then_times_out(void **state)
 {
     (void)state;
@@ -1350,6 +1372,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(upsert_inserts_or_updates_on_a_unique_column, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(upsert_writes_many_rows_a_statement, setup, teardown),
+        cmocka_unit_test_setup_teardown(merge_of_a_held_object_needs_no_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_holds_keys_of_any_pattern, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_objects_see_other_writers, setup, teardown),

@@ -277,10 +277,12 @@ int corm_merge_(corm_session *s, const corm_model *m, const void *src, void **ou
     if (!src || !out)
         return orm_set_error(s, CORM_EINVAL, "%s: corm_merge needs an object and a place for "
                              "the result", m->name);
-    /* one autoflush first, as a query's; none while the graph is half
-     * merged (a new child before its parent is set would be refused) */
+    /* one autoflush first, of what is pending, as corm_get's; none while
+     * the graph is half merged (a new child before its parent is set would
+     * be refused). Nothing pending: no connection taken, as a merge onto
+     * objects the session holds needs none. */
     corm_autoflush mode = s->autoflush;
-    int rc = mode == CORM_AUTOFLUSH_OFF
+    int rc = mode == CORM_AUTOFLUSH_OFF || !(s->npending || s->ndeleted || s->nlinks)
                  ? CORM_OK
                  : orm_flush(s, mode == CORM_AUTOFLUSH_ALL ? ORM_SCAN_ALL : ORM_SCAN_NONE, NULL);
     walk w = { NULL, 0, 0 };
