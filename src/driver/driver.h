@@ -55,8 +55,10 @@ typedef struct drv_driver {
                                       MariaDB's " () VALUES ()" */
     const char *const *params;     /* the URL parameters it accepts, NULL-terminated */
 
-    /* The column's type in DDL, written into buf. */
-    const char *(*ddl_type)(const corm_column *c, char *buf, size_t size);
+    /* The name of each corm type in DDL. NUMERIC's is followed by
+     * "(precision, scale)", STRING's by "(length)"; an ENUM is a STRING as
+     * long as its longest name. sch_type_ddl (schema.h) writes the whole. */
+    const char *const *types;      /* CORM_TYPE_MAX_ of them */
     /* The DDL of an autoincrementing integer primary key column's type and
      * constraint ("INTEGER PRIMARY KEY"). */
     const char *autoinc_pk;

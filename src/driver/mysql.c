@@ -215,38 +215,14 @@ static int fail_stmt(drv_stmt *st, util_err *err)
 
 /* ---- dialect ---------------------------------------------------------------------- */
 
-static const char *ddl_type(const corm_column *c, char *buf, size_t size)
-{
-    switch (c->type) {
-    case CORM_TYPE_INTEGER:
-    case CORM_TYPE_BIGINT: return "BIGINT";
-    case CORM_TYPE_SMALLINT: return "SMALLINT";
-    case CORM_TYPE_BOOLEAN: return "BOOLEAN";
-    case CORM_TYPE_FLOAT: return "DOUBLE";
-    case CORM_TYPE_NUMERIC:
-        snprintf(buf, size, "DECIMAL(%d, %d)", c->precision, c->scale);
-        return buf;
-    case CORM_TYPE_STRING:
-        snprintf(buf, size, "VARCHAR(%d)", c->length);
-        return buf;
-    case CORM_TYPE_TEXT: return "LONGTEXT";
-    case CORM_TYPE_DATE: return "DATE";
-    case CORM_TYPE_TIME: return "TIME(6)";
-    case CORM_TYPE_DATETIME: return "DATETIME(6)";
-    case CORM_TYPE_BLOB: return "LONGBLOB";
-    case CORM_TYPE_JSON: return "JSON";
-    case CORM_TYPE_UUID: return "UUID"; /* MariaDB 10.7 and later */
-    case CORM_TYPE_ENUM: {
-        size_t max = 1;
-        for (const char *const *n = c->enum_names; *n; n++)
-            if (strlen(*n) > max)
-                max = strlen(*n);
-        snprintf(buf, size, "VARCHAR(%zu)", max);
-        return buf;
-    }
-    default: return "LONGBLOB";
-    }
-}
+static const char *const ddl_types[CORM_TYPE_MAX_] = {
+    [CORM_TYPE_INTEGER] = "BIGINT", [CORM_TYPE_BIGINT] = "BIGINT", [CORM_TYPE_SMALLINT] = "SMALLINT",
+    [CORM_TYPE_BOOLEAN] = "BOOLEAN", [CORM_TYPE_FLOAT] = "DOUBLE", [CORM_TYPE_NUMERIC] = "DECIMAL",
+    [CORM_TYPE_STRING] = "VARCHAR", [CORM_TYPE_TEXT] = "LONGTEXT", [CORM_TYPE_DATE] = "DATE",
+    [CORM_TYPE_TIME] = "TIME(6)", [CORM_TYPE_DATETIME] = "DATETIME(6)",
+    [CORM_TYPE_BLOB] = "LONGBLOB", [CORM_TYPE_JSON] = "JSON",
+    [CORM_TYPE_UUID] = "UUID", /* MariaDB 10.7 and later */
+};
 
 static const char *const params[] = { "unix_socket", "charset", "connect_timeout", "pool_size",
                                       "max_overflow", "pool_timeout", "wsrep_sync_wait", NULL };
@@ -1453,7 +1429,7 @@ const drv_driver drv_mysql = {
     .has_returning = true,
     .default_values = " () VALUES ()",
     .params = params,
-    .ddl_type = ddl_type,
+    .types = ddl_types,
     .autoinc_pk = "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
     .autoinc_type = "BIGINT",
     .table_options = " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",

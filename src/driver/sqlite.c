@@ -76,39 +76,15 @@ static int fail(sqlite3 *db, int rc, util_err *err)
     return code;
 }
 
-static const char *ddl_type(const corm_column *c, char *buf, size_t size)
-{
-    switch (c->type) {
-    case CORM_TYPE_INTEGER: return "INTEGER";
-    case CORM_TYPE_BIGINT: return "BIGINT";
-    case CORM_TYPE_SMALLINT: return "SMALLINT";
-    case CORM_TYPE_BOOLEAN: return "BOOLEAN";
-    case CORM_TYPE_FLOAT: return "FLOAT";
+static const char *const ddl_types[CORM_TYPE_MAX_] = {
+    [CORM_TYPE_INTEGER] = "INTEGER", [CORM_TYPE_BIGINT] = "BIGINT", [CORM_TYPE_SMALLINT] = "SMALLINT",
+    [CORM_TYPE_BOOLEAN] = "BOOLEAN", [CORM_TYPE_FLOAT] = "FLOAT",
     /* TEXT affinity keeps every digit; NUMERIC affinity would round to 15. */
-    case CORM_TYPE_NUMERIC:
-        snprintf(buf, size, "NUMERIC_TEXT(%d, %d)", c->precision, c->scale);
-        return buf;
-    case CORM_TYPE_STRING:
-        snprintf(buf, size, "VARCHAR(%d)", c->length);
-        return buf;
-    case CORM_TYPE_TEXT: return "TEXT";
-    case CORM_TYPE_DATE: return "DATE";
-    case CORM_TYPE_TIME: return "TIME";
-    case CORM_TYPE_DATETIME: return "DATETIME";
-    case CORM_TYPE_BLOB: return "BLOB";
-    case CORM_TYPE_JSON: return "JSON_TEXT";
-    case CORM_TYPE_UUID: return "CHAR(36)"; /* the text, readable in any SQLite tool */
-    case CORM_TYPE_ENUM: {
-        size_t max = 1;
-        for (const char *const *n = c->enum_names; *n; n++)
-            if (strlen(*n) > max)
-                max = strlen(*n);
-        snprintf(buf, size, "VARCHAR(%zu)", max);
-        return buf;
-    }
-    default: return "BLOB";
-    }
-}
+    [CORM_TYPE_NUMERIC] = "NUMERIC_TEXT", [CORM_TYPE_STRING] = "VARCHAR", [CORM_TYPE_TEXT] = "TEXT",
+    [CORM_TYPE_DATE] = "DATE", [CORM_TYPE_TIME] = "TIME", [CORM_TYPE_DATETIME] = "DATETIME",
+    [CORM_TYPE_BLOB] = "BLOB", [CORM_TYPE_JSON] = "JSON_TEXT",
+    [CORM_TYPE_UUID] = "CHAR(36)", /* the text, readable in any SQLite tool */
+};
 
 /* The collation "corm_decimal": decimal strings ("-12.50") compared by value,
  * exactly, since SQLite keeps NUMERIC columns as text to keep every digit. */
@@ -675,7 +651,7 @@ const drv_driver drv_sqlite = {
     .default_values = " DEFAULT VALUES",
     .update_from_values = true,
     .params = params,
-    .ddl_type = ddl_type,
+    .types = ddl_types,
     .autoinc_pk = "INTEGER PRIMARY KEY",
     .autoinc_type = "INTEGER",
     .numeric_collation = "corm_decimal",

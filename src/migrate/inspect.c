@@ -243,7 +243,7 @@ static void map_type(const drv_driver *d, icol *c, bool key)
         if (key && (types[i].t == CORM_TYPE_INTEGER || types[i].t == CORM_TYPE_BIGINT))
             continue; /* an integer key is the autoincrementing type, tried above */
         char tb[64];
-        if (!sch_same_type(d->ddl_type(&col, tb, sizeof tb), db))
+        if (!sch_same_type(sch_type_ddl(d, &col, tb, sizeof tb), db))
             continue;
         if (types[i].t == CORM_TYPE_STRING)
             snprintf(c->type, sizeof c->type, "CORM_STRING(%d)", a);

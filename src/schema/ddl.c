@@ -22,12 +22,32 @@ static void put_literal(util_buf *b, const char *s)
     util_buf_putc(b, '\'');
 }
 
+const char *sch_type_ddl(const drv_driver *d, const corm_column *c, char *buf, size_t size)
+{
+    const char *name = c->type > 0 && c->type < CORM_TYPE_MAX_ && d->types[c->type]
+                           ? d->types[c->type] : d->types[CORM_TYPE_BLOB];
+    switch (c->type) {
+    case CORM_TYPE_NUMERIC: snprintf(buf, size, "%s(%d, %d)", name, c->precision, c->scale); break;
+    case CORM_TYPE_STRING: snprintf(buf, size, "%s(%d)", name, c->length); break;
+    case CORM_TYPE_ENUM: {
+        size_t max = 1;
+        for (const char *const *n = c->enum_names; n && *n; n++)
+            if (strlen(*n) > max)
+                max = strlen(*n);
+        snprintf(buf, size, "%s(%zu)", d->types[CORM_TYPE_STRING], max);
+        break;
+    }
+    default: return name;
+    }
+    return buf;
+}
+
 const char *sch_column_type(const sch_mapper *mp, const drv_driver *d, const corm_column *c,
                             char *buf, size_t size)
 {
     if (c->sql_type)
         return c->sql_type;
-    return c == mp->pk && mp->pk_autoinc ? d->autoinc_type : d->ddl_type(c, buf, size);
+    return c == mp->pk && mp->pk_autoinc ? d->autoinc_type : sch_type_ddl(d, c, buf, size);
 }
 
 static void put_column_def(sql_ctx *x, const sch_mapper *mp, const corm_column *c)

@@ -139,6 +139,9 @@ typedef struct sch_span {
     size_t n;
 } sch_span;
 size_t sch_check_spans(const char *sql, sch_span *out, size_t max);
+/* The corm type of c in d's DDL (d->types, with NUMERIC's precision and
+ * scale, STRING's length, an ENUM's longest name), in buf or a constant. */
+const char *sch_type_ddl(const drv_driver *d, const corm_column *c, char *buf, size_t size);
 /* A column's type in d's words: its CORM_SQL_TYPE, the autoincrementing
  * key's type, or the driver's for the column's corm type (in buf). */
 const char *sch_column_type(const sch_mapper *mp, const drv_driver *d, const corm_column *c,
