@@ -187,16 +187,7 @@ __attribute__((noinline)) static void w_scan(int64_t n)
     double t0 = bench_now();
     size_t cnt;
     user **v = load_users(SELECT_USER, &cnt);
-    int64_t sum = 0;
-    for (size_t i = 0; i < cnt; i++)
-        sum += v[i]->age;
-    long peak = bench_peak_kb();
-    for (size_t i = 0; i < cnt; i++)
-        bench_free_user(v[i]);
-    free(v);
-    bench_report("scan", bench_now() - t0);
-    printf("workload scan peak_rss_kb %ld\n", peak - before);
-    bench_check("scan", sum, bench_sum_ages(n));
+    bench_scan_done(v, cnt, n, t0, before);
 }
 
 __attribute__((noinline)) static void w_update(int64_t n)
@@ -265,16 +256,8 @@ __attribute__((noinline)) static void w_relations(int64_t users)
     }
     PQclear(r);
     exec("COMMIT");
-    int64_t posts = 0, right = 0;
-    for (size_t i = 0; i < cnt; i++) {
-        posts += (int64_t)v[i].n;
-        right += v[i].n == 10;
-    }
     free(at);
-    bench_free_user_posts(v, cnt);
-    bench_report("relations", bench_now() - t0);
-    bench_check("relations", posts, users * 10);
-    bench_check("relations users with 10 posts", right, users);
+    bench_relations_done(v, cnt, users, t0);
 }
 
 /* The first 1,000 users, then each one's posts with its own query. */

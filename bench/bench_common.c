@@ -187,3 +187,30 @@ void bench_free_user_posts(user_posts *v, size_t n)
     }
     free(v);
 }
+
+void bench_scan_done(user **v, size_t cnt, int64_t n, double t0, long before)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < cnt; i++)
+        sum += v[i]->age;
+    long peak = bench_peak_kb();
+    for (size_t i = 0; i < cnt; i++)
+        bench_free_user(v[i]);
+    free(v);
+    bench_report("scan", bench_now() - t0);
+    printf("workload scan peak_rss_kb %ld\n", peak - before);
+    bench_check("scan", sum, bench_sum_ages(n));
+}
+
+void bench_relations_done(user_posts *v, size_t cnt, int64_t users, double t0)
+{
+    int64_t posts = 0, right = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        posts += (int64_t)v[i].n;
+        right += v[i].n == 10;
+    }
+    bench_free_user_posts(v, cnt);
+    bench_report("relations", bench_now() - t0);
+    bench_check("relations", posts, users * 10);
+    bench_check("relations users with 10 posts", right, users);
+}

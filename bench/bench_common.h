@@ -79,4 +79,11 @@ void bench_free_user(user *u);
 void bench_add_post(user_posts *up, post *p);
 void bench_free_user_posts(user_posts *v, size_t n);
 
+/* The end of a baseline's scan, begun at t0 with the peak at before: sum
+ * the ages, take the peak, free the users, report and check. */
+void bench_scan_done(user **v, size_t cnt, int64_t n, double t0, long before);
+/* The end of a baseline's relations workload: count the posts and the
+ * users with ten, free all, report and check. */
+void bench_relations_done(user_posts *v, size_t cnt, int64_t users, double t0);
+
 #endif
