@@ -184,6 +184,10 @@ static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *b
                      objvec *owners)
 {
     const corm_model *m = mp->model;
+    /* the owner last found, by its integer key: children come grouped by
+     * their parent (the index on `by`), so most rows name the one before's */
+    int64_t last_key = 0;
+    orm_obj *last = NULL;
     if (!keys)
         n = 1; /* one statement, no keys */
     for (size_t at = 0; at < n; at += IN_CHUNK) {
@@ -208,7 +212,15 @@ static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *b
             if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns, LOAD_KEEP, &o)) == CORM_OK &&
                 owners) { /* the parent as loaded (the snapshot), not as changed since */
                 corm_value key = sql_field_value(by, orm_snap(o), orm_bit(orm_snap_nulls(o), by));
-                named = key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, owner, &key);
+                if (last && key.kind == CORM_V_INT && key.u.i == last_key) {
+                    named = last;
+                } else {
+                    named = key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, owner, &key);
+                    /* only a found owner is kept: a row loaded later may be
+                     * the owner not found (a relationship of a table to itself) */
+                    last = named && key.kind == CORM_V_INT ? named : NULL;
+                    last_key = key.kind == CORM_V_INT ? key.u.i : 0;
+                }
             }
             if (rc < 0 || (rc = objvec_push(s, out, o)) < 0 ||
                 (owners && (rc = objvec_push(s, owners, named)) < 0)) {
