@@ -67,7 +67,7 @@ char *util_strndup(const char *s, size_t n)
 
 char *util_strdup(const char *s) { return util_strndup(s, strlen(s)); }
 
-int util_grow(void *pp, size_t *cap, size_t n, size_t elem, size_t first)
+int util_grow_full(void *pp, size_t *cap, size_t n, size_t elem, size_t first)
 {
     if (n < *cap)
         return 0;

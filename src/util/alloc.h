@@ -18,7 +18,11 @@ char *util_strdup(const char *s);
 /* Make room for one more element in the growable array *pp of *cap elements
  * of elem bytes holding n: doubles the array (first: `first` elements) when
  * full. 0, or -1 when out of memory (the array is untouched). */
-int util_grow(void *pp, size_t *cap, size_t n, size_t elem, size_t first);
+int util_grow_full(void *pp, size_t *cap, size_t n, size_t elem, size_t first);
+static inline int util_grow(void *pp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    return n < *cap ? 0 : util_grow_full(pp, cap, n, elem, first); /* on every push: inline */
+}
 char *util_strndup(const char *s, size_t n);
 
 /* Test hooks. n < 0 disarms; n >= 0 lets n allocations succeed, then fails

@@ -151,8 +151,8 @@ void util_pool_discard(void *p)
         util_free(chunk_of(p));
 }
 
-int util_pool_grow(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
-                   size_t first)
+int util_pool_grow_full(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
+                        size_t first)
 {
     if (n < *cap)
         return 0;

@@ -47,8 +47,13 @@ void util_pool_discard(void *p);
 /* util_grow (alloc.h) for a pooled array: its first block may come from
  * the pool; it grows by realloc (in place where malloc can: for large
  * blocks, by remapping pages, never holding the old and new at once). */
-int util_pool_grow(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
-                   size_t first);
+int util_pool_grow_full(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
+                        size_t first);
+static inline int util_pool_grow(util_arena_pool *pool, void *pp, size_t *cap, size_t n,
+                                 size_t elem, size_t first)
+{
+    return n < *cap ? 0 : util_pool_grow_full(pool, pp, cap, n, elem, first);
+}
 
 /* pool may be NULL. */
 void util_arena_init(util_arena *a, size_t chunk_size, util_arena_pool *pool);
