@@ -613,6 +613,8 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     corm_value keys[8];
     for (size_t c = 0; c < mp->npk; c++) { /* each column of the key, from the row */
         int at = -1;
+        if (cols == mp->model->columns) /* the model's columns in order: most loads */
+            at = mp->pks[c]->index;
         for (size_t i = 0; i < ncols && at < 0; i++)
             if (cols[i] == mp->pks[c])
                 at = (int)i;
