@@ -151,6 +151,67 @@ static void locked_reads_lose_no_update(void **state)
     assert_int_equal(value_of("a"), LOCKERS * LOCKED_UNITS);
 }
 
+/* ---- read, change, write back, no lock: SQLite ----------------------------------- */
+
+/* a + 1, read without a lock. */
+static int add_unlocked(corm_session *s, void *ud)
+{
+    (void)ud;
+    Counter *c;
+    int rc = load(s, "a", &c);
+    if (rc < 0)
+        return rc;
+    c->value++;
+    return CORM_OK;
+}
+
+static atomic_int unlocked_attempts;
+
+static int count_attempt(corm_session *s, void *ud)
+{
+    atomic_fetch_add(&unlocked_attempts, 1);
+    return add_unlocked(s, ud);
+}
+
+static void *run_unlocked(void *arg)
+{
+    (void)arg;
+    corm_session *s = corm_session_new(db);
+    for (int i = 0; i < LOCKED_UNITS; i++)
+        if (corm_run_in_transaction(s, count_attempt, NULL, 1000) != CORM_OK) {
+            fprintf(stderr, "unlocked: %s\n", corm_errmsg(s));
+            corm_session_free(s);
+            return (void *)1;
+        }
+    corm_session_free(s);
+    return NULL;
+}
+
+/* On SQLite a unit's first read begins its transaction, so the unit reads
+ * and writes one snapshot: a unit that read a before another committed a
+ * new value is refused at its write (CORM_EBUSY) and run again, instead of
+ * writing its stale value + 1 over the other's. (Outside a unit a session
+ * reads outside transactions there, and this pattern lost 2 of 40 runs'
+ * increments in test_retry before.) SQLite only: on PostgreSQL and MariaDB
+ * (READ COMMITTED) a statement sees the newest commit and the unit needs
+ * the lock, as docs/queries.md says and locked_reads_lose_no_update shows. */
+static void unlocked_units_lose_no_update_on_sqlite(void **state)
+{
+    (void)state;
+    atomic_store(&unlocked_attempts, 0);
+    pthread_t t[LOCKERS];
+    for (int i = 0; i < LOCKERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, run_unlocked, NULL), 0);
+    for (int i = 0; i < LOCKERS; i++) {
+        void *res;
+        pthread_join(t[i], &res);
+        assert_null(res);
+    }
+    assert_int_equal(value_of("a"), LOCKERS * LOCKED_UNITS);
+    /* the units collided, and the refused ones ran again */
+    assert_true(atomic_load(&unlocked_attempts) > LOCKERS * LOCKED_UNITS);
+}
+
 /* ---- two writers taking two rows in opposite orders ------------------------------ */
 
 #define UNITS 3
@@ -486,7 +547,12 @@ int main(void)
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test_setup_teardown(connection_lost_during_commit_is_in_doubt, setup, teardown),
     };
+    const struct CMUnitTest sqlite_tests[] = {
+        cmocka_unit_test_setup_teardown(unlocked_units_lose_no_update_on_sqlite, setup, teardown),
+    };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    if (!test_server_url())
+        failed += cmocka_run_group_tests(sqlite_tests, NULL, NULL);
     if (test_server_url())
         failed += cmocka_run_group_tests(server_tests, NULL, NULL);
     if (test_server_url() && strncmp(test_server_url(), "postgres", 8) == 0)

@@ -399,7 +399,13 @@ int corm_commit(corm_session *s);
  * doubles from 10 ms up to 1 s, with jitter; at most max_attempts calls in
  * all (1 or more). fn builds its work from nothing each time: it loads and
  * adds what it needs through s, keeps nothing from an earlier call, and
- * returns CORM_OK or an error code (which ends the loop).
+ * returns CORM_OK or an error code (which ends the loop). The unit's first
+ * read begins its transaction, as corm_begin would: on SQLite a unit that
+ * reads a row, changes it and writes it back is refused (CORM_EBUSY, run
+ * again) when another committed a change to the row after its read, so no
+ * update is lost; on PostgreSQL and MariaDB (READ COMMITTED) such a unit
+ * locks what it reads (corm_with_for_update), or may write over a change
+ * committed since its read.
  * Returns CORM_OK once committed; CORM_EINDOUBT, never retried, when the
  * connection was lost during COMMIT; otherwise the last error: with its own
  * sentence when it is not one that passes (a duplicate, a NULL in a NOT

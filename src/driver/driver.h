@@ -85,7 +85,9 @@ typedef struct drv_driver {
      * one per statement; READ COMMITTED still shows each statement all
      * that was committed before it, and readers never block writers).
      * false (SQLite): a session reads outside transactions until it writes,
-     * since a read transaction there would go stale or block writers. */
+     * since a read transaction there would go stale or block writers
+     * (except in corm_run_in_transaction, whose unit is retried when its
+     * snapshot went stale: orm_read). */
     bool reads_begin;
     /* Whether the connection's transaction takes no more statements until a
      * rollback (a statement failed in it on PostgreSQL, or the connection

@@ -294,6 +294,7 @@ struct corm_session {
     sql_params rows;         /* a flush's parameters for its many-row statements */
     corm_engine *conn_e;     /* the engine s->conn came from: s->e, or a replica's */
     bool primary_only;       /* the session has written: it reads from the primary */
+    bool in_unit;            /* in corm_run_in_transaction: reads begin the transaction */
     bool one_by_one;         /* flush a row per statement (to name the row a
                                 many-row statement failed on) */
     bool rows_failed;        /* a many-row statement failed in this flush */

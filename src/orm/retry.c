@@ -13,7 +13,11 @@
  * it twice. Between attempts the session is rolled back and reset, so the
  * next call of fn starts from nothing, and the pause doubles from 10 ms to
  * at most 1 s, each drawn at random between half and all of it, so that
- * writers that collided do not collide again in step.
+ * writers that collided do not collide again in step. While fn runs and
+ * commits, the session's first read begins its transaction on every
+ * backend (s->in_unit, orm_read): on SQLite the unit then works on one
+ * snapshot, and a write over a row changed since it read is refused
+ * (CORM_EBUSY) and run again, where it would be written over the change.
  */
 #include "orm/orm.h"
 
@@ -53,10 +57,13 @@ int corm_run_in_transaction(corm_session *s, corm_unit_fn fn, void *ud, int max_
     if (!seed)
         seed = 1;
     int rc = CORM_OK;
+    bool was_in_unit = s->in_unit;
     for (int attempt = 1; attempt <= max_attempts; attempt++) {
+        s->in_unit = true;
         rc = fn(s, ud);
         if (rc == CORM_OK)
             rc = corm_commit(s);
+        s->in_unit = was_in_unit;
         if (rc == CORM_OK)
             return CORM_OK;
         util_err keep = s->err;

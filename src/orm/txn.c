@@ -96,14 +96,18 @@ int orm_conn(corm_session *s)
  * fresh one. Elsewhere (SQLite) a session reads outside any transaction
  * until it first writes (or corm_begin begins one), so that each read sees
  * the newest commit and a session that only reads holds no snapshot
- * between its calls (a WAL file cannot be checkpointed past one). */
+ * between its calls (a WAL file cannot be checkpointed past one); except
+ * in a unit of corm_run_in_transaction, whose first read begins it there
+ * too: the unit then reads and writes one snapshot, and a write over a row
+ * another unit changed since is refused (CORM_EBUSY, run again), where it
+ * would otherwise overwrite that change. */
 int orm_read(corm_session *s)
 {
     const drv_driver *d = s->e->drv;
     if (s->conn && s->conn->depth && !s->wrote && d->txn_failed && d->txn_failed(s->conn->dc))
         orm_release_conn(s); /* its ROLLBACK, or the broken connection closed */
     int rc = orm_conn(s);
-    if (rc == CORM_OK && d->reads_begin && s->conn->depth == 0 &&
+    if (rc == CORM_OK && (d->reads_begin || s->in_unit) && s->conn->depth == 0 &&
         (rc = sql_begin_read(s->conn, &s->err)) < 0)
         orm_release_conn(s);
     return rc;
