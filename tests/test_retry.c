@@ -114,19 +114,24 @@ static int add_locked(corm_session *s, void *ud)
     return CORM_OK;
 }
 
-/* Half the lockers take a new session for each unit; the others keep one,
- * whose counter object from the unit before must be read again, not
- * trusted. */
+/* Each of LOCKERS threads runs LOCKED_UNITS units of fn. Half take a new
+ * session for each unit; the others keep one, whose counter object from
+ * the unit before must be read again, not trusted. */
+typedef struct locker {
+    corm_unit_fn fn;
+    bool keep;
+} locker;
+
 static void *run_locker(void *arg)
 {
-    bool keep = arg != NULL;
-    corm_session *kept = keep ? corm_session_new(db) : NULL;
+    const locker *l = arg;
+    corm_session *kept = l->keep ? corm_session_new(db) : NULL;
     for (int i = 0; i < LOCKED_UNITS; i++) {
-        corm_session *s = keep ? kept : corm_session_new(db);
-        int rc = corm_run_in_transaction(s, add_locked, NULL, 500);
+        corm_session *s = l->keep ? kept : corm_session_new(db);
+        int rc = corm_run_in_transaction(s, l->fn, NULL, 1000);
         if (rc != CORM_OK)
             fprintf(stderr, "locker: %s\n", corm_errmsg(s));
-        if (!keep)
+        if (!l->keep)
             corm_session_free(s);
         if (rc != CORM_OK) {
             corm_session_free(kept);
@@ -137,17 +142,25 @@ static void *run_locker(void *arg)
     return NULL;
 }
 
-static void locked_reads_lose_no_update(void **state)
+static void run_lockers(corm_unit_fn fn)
 {
-    (void)state;
+    locker l[LOCKERS];
     pthread_t t[LOCKERS];
-    for (int i = 0; i < LOCKERS; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, run_locker, i % 2 ? &t[i] : NULL), 0);
+    for (int i = 0; i < LOCKERS; i++) {
+        l[i] = (locker){ fn, i % 2 == 1 };
+        assert_int_equal(pthread_create(&t[i], NULL, run_locker, &l[i]), 0);
+    }
     for (int i = 0; i < LOCKERS; i++) {
         void *res;
         pthread_join(t[i], &res);
         assert_null(res);
     }
+}
+
+static void locked_reads_lose_no_update(void **state)
+{
+    (void)state;
+    run_lockers(add_locked);
     assert_int_equal(value_of("a"), LOCKERS * LOCKED_UNITS);
 }
 
@@ -173,20 +186,6 @@ static int count_attempt(corm_session *s, void *ud)
     return add_unlocked(s, ud);
 }
 
-static void *run_unlocked(void *arg)
-{
-    (void)arg;
-    corm_session *s = corm_session_new(db);
-    for (int i = 0; i < LOCKED_UNITS; i++)
-        if (corm_run_in_transaction(s, count_attempt, NULL, 1000) != CORM_OK) {
-            fprintf(stderr, "unlocked: %s\n", corm_errmsg(s));
-            corm_session_free(s);
-            return (void *)1;
-        }
-    corm_session_free(s);
-    return NULL;
-}
-
 /* On SQLite a unit's first read begins its transaction, so the unit reads
  * and writes one snapshot: a unit that read a before another committed a
  * new value is refused at its write (CORM_EBUSY) and run again, instead of
@@ -199,14 +198,7 @@ static void unlocked_units_lose_no_update_on_sqlite(void **state)
 {
     (void)state;
     atomic_store(&unlocked_attempts, 0);
-    pthread_t t[LOCKERS];
-    for (int i = 0; i < LOCKERS; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, run_unlocked, NULL), 0);
-    for (int i = 0; i < LOCKERS; i++) {
-        void *res;
-        pthread_join(t[i], &res);
-        assert_null(res);
-    }
+    run_lockers(count_attempt);
     assert_int_equal(value_of("a"), LOCKERS * LOCKED_UNITS);
     /* the units collided, and the refused ones ran again */
     assert_true(atomic_load(&unlocked_attempts) > LOCKERS * LOCKED_UNITS);
