@@ -95,6 +95,16 @@ static int load(corm_session *s, const char *name, Counter **out)
     return load_how(s, name, false, out);
 }
 
+/* The counter `name` + 1, read without a lock; written at the next flush. */
+static int bump(corm_session *s, const char *name)
+{
+    Counter *c;
+    int rc = load(s, name, &c);
+    if (rc == CORM_OK)
+        c->value++;
+    return rc;
+}
+
 /* ---- read, change, write back: corm_with_for_update ------------------------------ */
 
 enum { LOCKERS = 4, LOCKED_UNITS = 25 };
@@ -166,24 +176,14 @@ static void locked_reads_lose_no_update(void **state)
 
 /* ---- read, change, write back, no lock: SQLite ----------------------------------- */
 
-/* a + 1, read without a lock. */
-static int add_unlocked(corm_session *s, void *ud)
-{
-    (void)ud;
-    Counter *c;
-    int rc = load(s, "a", &c);
-    if (rc < 0)
-        return rc;
-    c->value++;
-    return CORM_OK;
-}
-
 static atomic_int unlocked_attempts;
 
+/* a + 1, read without a lock; the attempts counted. */
 static int count_attempt(corm_session *s, void *ud)
 {
+    (void)ud;
     atomic_fetch_add(&unlocked_attempts, 1);
-    return add_unlocked(s, ud);
+    return bump(s, "a");
 }
 
 /* On SQLite a unit's first read begins its transaction, so the unit reads
@@ -310,12 +310,7 @@ static int add_duplicate(corm_session *s, void *ud)
 static int add_one(corm_session *s, void *ud)
 {
     calls++;
-    Counter *c;
-    int rc = load(s, ud, &c);
-    if (rc < 0)
-        return rc;
-    c->value++;
-    return CORM_OK;
+    return bump(s, ud);
 }
 
 static int refuse(corm_session *s, void *ud)
@@ -412,14 +407,10 @@ static void kill_own_connection(corm_session *s)
 static int lose_before_commit(corm_session *s, void *ud)
 {
     (void)ud;
-    Counter *c;
-    int rc = load(s, "a", &c);
-    if (rc < 0)
-        return rc;
-    if (++calls == 1)
+    int rc = bump(s, "a");
+    if (rc == CORM_OK && ++calls == 1)
         kill_own_connection(s);
-    c->value++;
-    return CORM_OK; /* the UPDATE at commit finds the connection gone */
+    return rc; /* the UPDATE at commit finds the connection gone */
 }
 
 /* Attempt 1 writes its UPDATE, then loses the connection before COMMIT
@@ -427,12 +418,8 @@ static int lose_before_commit(corm_session *s, void *ud)
 static int lose_after_flush(corm_session *s, void *ud)
 {
     (void)ud;
-    Counter *c;
-    int rc = load(s, "a", &c);
-    if (rc < 0)
-        return rc;
-    c->value++;
-    if ((rc = corm_flush(s)) < 0)
+    int rc = bump(s, "a");
+    if (rc < 0 || (rc = corm_flush(s)) < 0)
         return rc;
     if (++calls == 1)
         kill_own_connection(s);

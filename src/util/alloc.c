@@ -69,8 +69,7 @@ char *util_strdup(const char *s) { return util_strndup(s, strlen(s)); }
 
 int util_grow_full(void *pp, size_t *cap, size_t n, size_t elem, size_t first)
 {
-    if (n < *cap)
-        return 0;
+    (void)n; /* n == *cap: util_grow calls this only when full */
     size_t c = *cap ? *cap * 2 : first;
     void *p = util_realloc(*(void **)pp, c * elem);
     if (!p)

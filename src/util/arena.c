@@ -154,8 +154,7 @@ void util_pool_discard(void *p)
 int util_pool_grow_full(util_arena_pool *pool, void *pp, size_t *cap, size_t n, size_t elem,
                         size_t first)
 {
-    if (n < *cap)
-        return 0;
+    (void)n; /* n == *cap: util_pool_grow calls this only when full */
     size_t c = *cap ? *cap * 2 : first;
     void *old = *(void **)pp;
     if (!old) {
