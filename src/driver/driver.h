@@ -193,9 +193,15 @@ typedef struct drv_driver {
 
     int (*column_count)(drv_stmt *st);
     const char *(*column_name)(drv_stmt *st, int i);
-    /* The wire kind of the current row's column: CORM_V_NULL, CORM_V_INT,
-     * CORM_V_FLOAT, CORM_V_TEXT or CORM_V_BLOB. Columns count from 0. */
-    corm_vkind (*column_kind)(drv_stmt *st, int i);
+    /* The current row's column i (from 0) as it came: out->kind is
+     * CORM_V_NULL, CORM_V_INT, CORM_V_FLOAT, CORM_V_TEXT or CORM_V_BLOB (also
+     * returned), with the value, uncopied: text and bytes stay valid until
+     * the next step or reset. One call gives both, because on SQLite each
+     * column call pays the statement's checks again: a row of five columns
+     * read with a kind and then a value each cost twice the calls the
+     * hand-written code makes. The calls below read a column as one type,
+     * converting it (a NOT NULL column, a number read as text). */
+    corm_vkind (*column)(drv_stmt *st, int i, corm_value *out);
     int64_t (*column_int)(drv_stmt *st, int i);
     double (*column_double)(drv_stmt *st, int i);
     const char *(*column_text)(drv_stmt *st, int i, size_t *len);

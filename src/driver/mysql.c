@@ -1119,11 +1119,6 @@ static bool my_stmt_readonly(drv_stmt *st) { return st->readonly; }
 static int my_column_count(drv_stmt *st) { return st->nfields; }
 static const char *my_column_name(drv_stmt *st, int i) { return st->fields[i].name; }
 
-static corm_vkind my_column_kind(drv_stmt *st, int i)
-{
-    return st->cols[i].is_null ? CORM_V_NULL : st->cols[i].kind;
-}
-
 static int64_t my_column_int(drv_stmt *st, int i)
 {
     my_col *c = &st->cols[i];
@@ -1178,6 +1173,19 @@ static bool my_column_datetime(drv_stmt *st, int i, corm_datetime *out)
 static const void *my_column_blob(drv_stmt *st, int i, size_t *len)
 {
     return my_column_text(st, i, len);
+}
+
+static corm_vkind my_column_value(drv_stmt *st, int i, corm_value *out)
+{
+    my_col *c = &st->cols[i];
+    switch (out->kind = c->is_null ? CORM_V_NULL : c->kind) {
+    case CORM_V_INT: out->u.i = c->i; break;
+    case CORM_V_FLOAT: out->u.f = c->d; break;
+    case CORM_V_TEXT: out->u.text.p = my_column_text(st, i, &out->u.text.n); break;
+    case CORM_V_BLOB: out->u.blob.data = my_column_blob(st, i, &out->u.blob.len); break;
+    default: break;
+    }
+    return out->kind;
 }
 
 static int64_t my_last_insert_id(drv_conn *c) { return c->insert_id; }
@@ -1460,7 +1468,7 @@ const drv_driver drv_mysql = {
     .stream = my_read_all,
     .column_count = my_column_count,
     .column_name = my_column_name,
-    .column_kind = my_column_kind,
+    .column = my_column_value,
     .column_int = my_column_int,
     .column_double = my_column_double,
     .column_text = my_column_text,

@@ -643,22 +643,6 @@ static bool pg_stmt_readonly(drv_stmt *st) { return st->readonly; }
 static int pg_column_count(drv_stmt *st) { return st->nfields; }
 static const char *pg_column_name(drv_stmt *st, int i) { return PQfname(st->desc, i); }
 
-static corm_vkind pg_column_kind(drv_stmt *st, int i)
-{
-    if (PQgetisnull(st->res, st->row, i))
-        return CORM_V_NULL;
-    switch (PQftype(st->res, i)) {
-    case OID_BOOL:
-    case OID_INT2:
-    case OID_INT4:
-    case OID_INT8: return CORM_V_INT;
-    case OID_FLOAT4:
-    case OID_FLOAT8: return CORM_V_FLOAT;
-    case OID_BYTEA: return CORM_V_BLOB;
-    default: return CORM_V_TEXT;
-    }
-}
-
 /* An integer as the server writes it (-?[0-9]+), read without strtoll's
  * locale and base handling: this is on the path of every row. */
 static int64_t parse_int(const char *v)
@@ -705,6 +689,32 @@ static const void *pg_column_blob(drv_stmt *st, int i, size_t *len)
     PQfreemem(b);
     *len = st->blob ? n : 0;
     return st->blob;
+}
+
+/* The kind comes from the column's type OID: every value is text on the
+ * wire. */
+static corm_vkind pg_column(drv_stmt *st, int i, corm_value *out)
+{
+    if (PQgetisnull(st->res, st->row, i))
+        return out->kind = CORM_V_NULL;
+    switch (PQftype(st->res, i)) {
+    case OID_BOOL:
+    case OID_INT2:
+    case OID_INT4:
+    case OID_INT8:
+        out->u.i = pg_column_int(st, i);
+        return out->kind = CORM_V_INT;
+    case OID_FLOAT4:
+    case OID_FLOAT8:
+        out->u.f = pg_column_double(st, i);
+        return out->kind = CORM_V_FLOAT;
+    case OID_BYTEA:
+        out->u.blob.data = pg_column_blob(st, i, &out->u.blob.len);
+        return out->kind = CORM_V_BLOB;
+    default:
+        out->u.text.p = pg_column_text(st, i, &out->u.text.n);
+        return out->kind = CORM_V_TEXT;
+    }
 }
 
 static int64_t pg_changes(drv_conn *c) { return c->changes; }
@@ -1022,7 +1032,7 @@ const drv_driver drv_postgres = {
     .stream = pg_stream,
     .column_count = pg_column_count,
     .column_name = pg_column_name,
-    .column_kind = pg_column_kind,
+    .column = pg_column,
     .column_int = pg_column_int,
     .column_double = pg_column_double,
     .column_text = pg_column_text,

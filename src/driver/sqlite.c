@@ -447,14 +447,34 @@ static bool sq_stmt_readonly(drv_stmt *st) { return sqlite3_stmt_readonly(ST(st)
 static int sq_column_count(drv_stmt *st) { return sqlite3_column_count(ST(st)); }
 static const char *sq_column_name(drv_stmt *st, int i) { return sqlite3_column_name(ST(st), i); }
 
-static corm_vkind sq_column_kind(drv_stmt *st, int i)
+/* Each sqlite3_column_* call checks the statement and its row again and
+ * ends through sqlite3ApiExit; sqlite3_column_value does that once, and the
+ * sqlite3_value_* calls on what it returns are plain reads. (SQLite calls
+ * such a value unprotected: reading it is not thread-safe under a
+ * connection's mutex. corm's connections have none (SQLITE_OPEN_NOMUTEX),
+ * and a connection is used by one thread at a time.) */
+static corm_vkind sq_column(drv_stmt *st, int i, corm_value *out)
 {
-    switch (sqlite3_column_type(ST(st), i)) {
-    case SQLITE_INTEGER: return CORM_V_INT;
-    case SQLITE_FLOAT: return CORM_V_FLOAT;
-    case SQLITE_TEXT: return CORM_V_TEXT;
-    case SQLITE_BLOB: return CORM_V_BLOB;
-    default: return CORM_V_NULL;
+    sqlite3_value *v = sqlite3_column_value(ST(st), i);
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER:
+        out->u.i = sqlite3_value_int64(v);
+        return out->kind = CORM_V_INT;
+    case SQLITE_FLOAT:
+        out->u.f = sqlite3_value_double(v);
+        return out->kind = CORM_V_FLOAT;
+    case SQLITE_TEXT: {
+        const char *p = (const char *)sqlite3_value_text(v);
+        out->u.text.n = p ? (size_t)sqlite3_value_bytes(v) : 0;
+        out->u.text.p = p ? p : "";
+        return out->kind = CORM_V_TEXT;
+    }
+    case SQLITE_BLOB:
+        out->u.blob.data = sqlite3_value_blob(v);
+        out->u.blob.len = (size_t)sqlite3_value_bytes(v);
+        return out->kind = CORM_V_BLOB;
+    default:
+        return out->kind = CORM_V_NULL;
     }
 }
 
@@ -463,15 +483,17 @@ static double sq_column_double(drv_stmt *st, int i) { return sqlite3_column_doub
 
 static const char *sq_column_text(drv_stmt *st, int i, size_t *len)
 {
-    const char *s = (const char *)sqlite3_column_text(ST(st), i);
-    *len = (size_t)sqlite3_column_bytes(ST(st), i);
+    sqlite3_value *v = sqlite3_column_value(ST(st), i);
+    const char *s = (const char *)sqlite3_value_text(v);
+    *len = s ? (size_t)sqlite3_value_bytes(v) : 0;
     return s ? s : "";
 }
 
 static const void *sq_column_blob(drv_stmt *st, int i, size_t *len)
 {
-    const void *p = sqlite3_column_blob(ST(st), i);
-    *len = (size_t)sqlite3_column_bytes(ST(st), i);
+    sqlite3_value *v = sqlite3_column_value(ST(st), i);
+    const void *p = sqlite3_value_blob(v);
+    *len = (size_t)sqlite3_value_bytes(v);
     return p;
 }
 
@@ -677,7 +699,7 @@ const drv_driver drv_sqlite = {
     .stmt_readonly = sq_stmt_readonly,
     .column_count = sq_column_count,
     .column_name = sq_column_name,
-    .column_kind = sq_column_kind,
+    .column = sq_column,
     .column_int = sq_column_int,
     .column_double = sq_column_double,
     .column_text = sq_column_text,

@@ -592,17 +592,8 @@ void **orm_scratch_take(corm_session *s)
 
 int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k)
 {
-    corm_vkind kind = d->column_kind(st, i);
-    if (kind == CORM_V_INT) {
-        k->kind = CORM_V_INT;
-        k->u.i = d->column_int(st, i);
-    } else if (kind == CORM_V_TEXT) {
-        k->kind = CORM_V_TEXT;
-        k->u.text.p = d->column_text(st, i, &k->u.text.n);
-    } else {
-        return CORM_ETYPE;
-    }
-    return CORM_OK;
+    corm_vkind kind = d->column(st, i, k);
+    return kind == CORM_V_INT || kind == CORM_V_TEXT ? CORM_OK : CORM_ETYPE;
 }
 
 int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,

@@ -797,6 +797,7 @@ static int collect_joined(corm_query *q)
     sql_read_all(s->conn, st);
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *p, *c;
+        corm_value probe;
         if ((rc = orm_load_row(s, mp, st, mp->model->columns, n1, LOAD_KEEP, &p)) < 0)
             break;
         /* an object comes back once per related row: keep its first */
@@ -805,7 +806,7 @@ static int collect_joined(corm_query *q)
             if ((rc = orm_scratch_push(s, orm_data(p))) < 0)
                 break;
         }
-        if (d->column_kind(st, (int)tpk) == CORM_V_NULL)
+        if (d->column(st, (int)tpk, &probe) == CORM_V_NULL)
             continue; /* the outer join found nothing */
         if ((rc = orm_load_row(s, t, st, cols, n1 + t->model->ncolumns, LOAD_KEEP, &c)) < 0)
             break;
@@ -1571,8 +1572,9 @@ int corm_tuples(corm_query *q, void ****rows, size_t *n)
         }
         for (size_t k = 0; rc >= 0 && k < width; k++) {
             const corm_model *m = mps[k]->model;
+            corm_value probe;
             row[k] = NULL;
-            if (d->column_kind(st, (int)(off[k] + (size_t)mps[k]->pk->index)) == CORM_V_NULL)
+            if (d->column(st, (int)(off[k] + (size_t)mps[k]->pk->index), &probe) == CORM_V_NULL)
                 continue; /* an outer join found nothing */
             for (size_t i = 0; i < m->ncolumns; i++)
                 cols[off[k] + i] = m->columns[i];

@@ -522,60 +522,12 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
 {
     char *f = (char *)obj + col->offset;
     uint64_t bit = (uint64_t)1 << (col->index & 63);
-    /* a NOT NULL column has no NULL to look for (one from a database that
-     * broke the constraint reads as the zero value or "") */
-    corm_vkind k = col->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY) ? CORM_V_INT
-                                                                   : d->column_kind(st, i);
-    if (k == CORM_V_NULL) {
-        memset(f, 0, col->size);
-        if (nulls)
-            nulls[col->index >> 6] |= bit;
-        return CORM_OK;
-    }
-    if (nulls)
-        nulls[col->index >> 6] &= ~bit;
-    size_t n;
-    switch (col->type) {
-    case CORM_TYPE_INTEGER:
-    case CORM_TYPE_BIGINT:
-    case CORM_TYPE_SMALLINT:
-        write_int(f, col->size, d->column_int(st, i));
-        return CORM_OK;
-    case CORM_TYPE_BOOLEAN:
-        *(bool *)f = d->column_int(st, i) != 0;
-        return CORM_OK;
-    case CORM_TYPE_FLOAT: {
-        double v = d->column_double(st, i);
-        memcpy(f, &v, sizeof v);
-        return CORM_OK;
-    }
-    case CORM_TYPE_STRING:
-    case CORM_TYPE_TEXT:
-    case CORM_TYPE_JSON: {
-        const char *s = d->column_text(st, i, &n);
-        char *copy = util_arena_strndup(a, s, n);
-        if (!copy)
-            return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s",
-                                col->model->name, col->name);
-        memcpy(f, &copy, sizeof copy);
-        return CORM_OK;
-    }
-    case CORM_TYPE_BLOB: {
-        const void *p = d->column_blob(st, i, &n);
-        corm_blob b = { util_arena_memdup(a, p ? p : "", n ? n : 1), n };
-        if (!b.data)
-            return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s",
-                                col->model->name, col->name);
-        memcpy(f, &b, sizeof b);
-        return CORM_OK;
-    }
-    default:
-        break;
-    }
+    bool temporal = col->type == CORM_TYPE_DATE || col->type == CORM_TYPE_TIME ||
+                    col->type == CORM_TYPE_DATETIME;
     corm_datetime dt;
-    if (d->column_datetime && (col->type == CORM_TYPE_DATE || col->type == CORM_TYPE_TIME ||
-                               col->type == CORM_TYPE_DATETIME) &&
-        d->column_datetime(st, i, &dt)) {
+    if (temporal && d->column_datetime && d->column_datetime(st, i, &dt)) {
+        if (nulls)
+            nulls[col->index >> 6] &= ~bit;
         bool date_ok = corm_date_is_valid(dt.date), time_ok = corm_time_is_valid(dt.time);
         if (col->type == CORM_TYPE_DATE && date_ok)
             memcpy(f, &dt.date, sizeof dt.date);
@@ -587,9 +539,65 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
             return load_error(err, col, CORM_EDATE, "an invalid date or time");
         return CORM_OK;
     }
+    /* the value and its kind in one call; a value of another kind than the
+     * field's (a number in a text column, or NULL in a NOT NULL column of a
+     * database that broke the constraint: the zero value or "") is read
+     * again as the field's type */
+    corm_value v;
+    if (d->column(st, i, &v) == CORM_V_NULL && !(col->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY))) {
+        memset(f, 0, col->size);
+        if (nulls)
+            nulls[col->index >> 6] |= bit;
+        return CORM_OK;
+    }
+    if (nulls)
+        nulls[col->index >> 6] &= ~bit;
+    switch (col->type) {
+    case CORM_TYPE_INTEGER:
+    case CORM_TYPE_BIGINT:
+    case CORM_TYPE_SMALLINT:
+        write_int(f, col->size, v.kind == CORM_V_INT ? v.u.i : d->column_int(st, i));
+        return CORM_OK;
+    case CORM_TYPE_BOOLEAN:
+        *(bool *)f = (v.kind == CORM_V_INT ? v.u.i : d->column_int(st, i)) != 0;
+        return CORM_OK;
+    case CORM_TYPE_FLOAT: {
+        double x = v.kind == CORM_V_FLOAT ? v.u.f : d->column_double(st, i);
+        memcpy(f, &x, sizeof x);
+        return CORM_OK;
+    }
+    case CORM_TYPE_STRING:
+    case CORM_TYPE_TEXT:
+    case CORM_TYPE_JSON: {
+        if (v.kind != CORM_V_TEXT)
+            v.u.text.p = d->column_text(st, i, &v.u.text.n);
+        char *copy = util_arena_strndup(a, v.u.text.p, v.u.text.n);
+        if (!copy)
+            return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s",
+                                col->model->name, col->name);
+        memcpy(f, &copy, sizeof copy);
+        return CORM_OK;
+    }
+    case CORM_TYPE_BLOB: {
+        if (v.kind != CORM_V_BLOB)
+            v.u.blob.data = d->column_blob(st, i, &v.u.blob.len);
+        size_t n = v.u.blob.len;
+        corm_blob b = { util_arena_memdup(a, v.u.blob.data ? v.u.blob.data : "", n ? n : 1), n };
+        if (!b.data)
+            return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s",
+                                col->model->name, col->name);
+        memcpy(f, &b, sizeof b);
+        return CORM_OK;
+    }
+    default:
+        break;
+    }
     /* the rest travel as text */
     char tmp[64];
-    const char *s = d->column_text(st, i, &n);
+    if (v.kind != CORM_V_TEXT)
+        v.u.text.p = d->column_text(st, i, &v.u.text.n);
+    const char *s = v.u.text.p;
+    size_t n = v.u.text.n;
     if (col->type == CORM_TYPE_DATETIME) { /* on every row of most tables: no copy */
         if (util_datetime_parse_n(s, n, (corm_datetime *)(void *)f) < 0)
             return load_error(err, col, CORM_EDATE, "a malformed datetime");
@@ -633,23 +641,16 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
 
 int sql_column_value(const drv_driver *d, drv_stmt *st, int i, corm_value *out, util_arena *a)
 {
-    size_t n;
-    out->kind = d->column_kind(st, i);
-    switch (out->kind) {
-    case CORM_V_INT: out->u.i = d->column_int(st, i); break;
-    case CORM_V_FLOAT: out->u.f = d->column_double(st, i); break;
-    case CORM_V_TEXT: {
-        const char *s = d->column_text(st, i, &n);
-        if (!(out->u.text.p = util_arena_strndup(a, s, n)))
+    switch (d->column(st, i, out)) {
+    case CORM_V_TEXT:
+        if (!(out->u.text.p = util_arena_strndup(a, out->u.text.p, out->u.text.n)))
             return CORM_ENOMEM;
-        out->u.text.n = n;
         break;
-    }
     case CORM_V_BLOB: {
-        const void *p = d->column_blob(st, i, &n);
+        size_t n = out->u.blob.len;
+        const void *p = out->u.blob.data;
         if (!(out->u.blob.data = util_arena_memdup(a, p ? p : "", n ? n : 1)))
             return CORM_ENOMEM;
-        out->u.blob.len = n;
         break;
     }
     default: break;
