@@ -21,6 +21,8 @@
 #include "orm/orm.h"
 #include "util/alloc.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,15 +144,43 @@ static int drop_item(corm_session *s, orm_obj *p, const corm_relation *r, void *
 
 /* ---- loading ------------------------------------------------------------------ */
 
+/* Objects collected while loading. Most loads collect a few (a lazy load:
+ * one parent's children), held in place without an allocation, and move
+ * to the heap when they outgrow it; one zeroed ({ 0 }) is on the heap from
+ * its first push, for an array handed out. Not to be copied. */
+#define OBJVEC_INLINE 32
 typedef struct objvec {
     orm_obj **v;
     size_t n, cap;
+    orm_obj *inl[OBJVEC_INLINE];
 } objvec;
+
+static void objvec_init(objvec *ov)
+{
+    ov->v = ov->inl;
+    ov->n = 0;
+    ov->cap = OBJVEC_INLINE;
+}
+
+static void objvec_free(objvec *ov)
+{
+    if (ov->v != ov->inl)
+        util_free(ov->v);
+}
 
 static int objvec_push(corm_session *s, objvec *ov, orm_obj *o)
 {
-    if (util_grow(&ov->v, &ov->cap, ov->n, sizeof *ov->v, 64) < 0)
-        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a relationship");
+    if (ov->n == ov->cap) {
+        bool inl = ov->v == ov->inl;
+        size_t cap = ov->cap ? ov->cap * 2 : 64;
+        orm_obj **v = cap <= SIZE_MAX / sizeof *v ? util_realloc(inl ? NULL : ov->v, cap * sizeof *v) : NULL;
+        if (!v)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a relationship");
+        if (inl)
+            memcpy(v, ov->inl, ov->n * sizeof *v);
+        ov->v = v;
+        ov->cap = cap;
+    }
     ov->v[ov->n++] = o;
     return CORM_OK;
 }
@@ -239,7 +269,8 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
 {
     const corm_relation *r = sr->rel;
     corm_value *keys = util_malloc((n ? n : 1) * sizeof *keys);
-    objvec found = { 0 };
+    objvec found;
+    objvec_init(&found);
     size_t nkeys = 0;
     int rc = CORM_OK;
     if (!keys)
@@ -271,7 +302,7 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
     }
     if (next)
         objvec_unique(next);
-    util_free(found.v);
+    objvec_free(&found);
     util_free(keys);
     return rc;
 }
@@ -505,15 +536,19 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     bool to_many_field = r->kind == CORM_REL_ONE_TO_MANY || r->kind == CORM_REL_MANY_TO_MANY;
     bool merge = r->kind != CORM_REL_MANY_TO_MANY;
     const sch_mapper *pm = n ? parents[0]->mp : NULL;
-    orm_many *old = n ? util_malloc(n * sizeof *old) : NULL; /* to-many: the old arrays */
-    void **old_one = n ? util_malloc(n * sizeof *old_one) : NULL; /* one-to-one: old pointers */
-    orm_obj **dest = nkids ? util_malloc(nkids * sizeof *dest) : NULL;
-    uint8_t *follow = nkids ? util_malloc(nkids * sizeof *follow) : NULL;
+    /* scratch, in one block (on the stack for a lazy load's few rows):
+     * per parent its old array (to-many) or pointer (one-to-one), per kid
+     * the parent it goes to and how its many-to-one follows */
+    size_t bytes = n * (sizeof(orm_many) + sizeof(void *)) + nkids * (sizeof(orm_obj *) + 1);
+    union { max_align_t align; unsigned char b[1024]; } few;
+    unsigned char *block = bytes <= sizeof few.b ? few.b : util_malloc(bytes);
+    if (!block)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
+    orm_many *old = (orm_many *)(void *)block;
+    void **old_one = (void **)(void *)(old + n);
+    orm_obj **dest = (orm_obj **)(void *)(old_one + n);
+    uint8_t *follow = (uint8_t *)(dest + nkids);
     int rc = CORM_OK;
-    if ((n && (!old || !old_one)) || (nkids && (!dest || !follow))) {
-        rc = orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
-        goto free_scratch;
-    }
     for (size_t i = 0; i < n && rc == CORM_OK; i++)
         rc = journal_field(s, parents[i], r, J_LOADED);
     if (rc < 0)
@@ -619,10 +654,8 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     for (size_t i = 0; i < nkids; i++)
         kids[i]->seen &= (uint8_t)~SEEN_KID;
 free_scratch:
-    util_free(old);
-    util_free(old_one);
-    util_free(dest);
-    util_free(follow);
+    if (block != few.b)
+        util_free(block);
     return rc;
 }
 
@@ -631,11 +664,14 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
 {
     const corm_relation *r = sr->rel;
     const sch_mapper *parent_mp = objs[0]->mp;
-    corm_value *keys = util_malloc(n * sizeof *keys);
-    objvec kids = { 0 }, parents = { 0 };
+    corm_value few[8]; /* a lazy load's one key, without an allocation */
+    corm_value *keys = n <= sizeof few / sizeof *few ? few : util_malloc(n * sizeof *keys);
+    objvec kids, parents;
     int rc = CORM_OK;
     if (!keys)
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading %s.%s", r->model->name, r->name);
+    objvec_init(&kids);
+    objvec_init(&parents);
     for (size_t i = 0; i < n; i++)
         keys[i] = sql_field_value(parent_mp->pk, orm_data(objs[i]), false);
     rc = select_in(s, sr->target, sr->fk, whole ? NULL : keys, n, &kids, parent_mp, &parents);
@@ -643,9 +679,10 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
         rc = orm_rel_attach(s, sr, objs, n, parents.v, kids.v, kids.n);
     for (size_t i = 0; rc == CORM_OK && next && i < kids.n; i++)
         rc = objvec_push(s, next, kids.v[i]);
-    util_free(parents.v);
-    util_free(kids.v);
-    util_free(keys);
+    objvec_free(&parents);
+    objvec_free(&kids);
+    if (keys != few)
+        util_free(keys);
     return rc;
 }
 
@@ -657,7 +694,9 @@ static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs,
     const corm_relation *r = sr->rel;
     const sch_mapper *owner = objs[0]->mp, *t = sr->target;
     const drv_driver *d = s->conn->drv;
-    objvec kids = { 0 }, parents = { 0 };
+    objvec kids, parents;
+    objvec_init(&kids);
+    objvec_init(&parents);
     int rc = CORM_OK;
     for (size_t at = 0; rc == CORM_OK && at < (whole ? 1 : n); at += IN_CHUNK) {
         size_t k = whole ? 0 : n - at < IN_CHUNK ? n - at : IN_CHUNK;
@@ -697,8 +736,8 @@ static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs,
         rc = objvec_push(s, next, kids.v[i]);
     if (next)
         objvec_unique(next);
-    util_free(kids.v);
-    util_free(parents.v);
+    objvec_free(&kids);
+    objvec_free(&parents);
     return rc;
 }
 
