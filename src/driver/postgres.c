@@ -697,22 +697,26 @@ static corm_vkind pg_column(drv_stmt *st, int i, corm_value *out)
 {
     if (PQgetisnull(st->res, st->row, i))
         return out->kind = CORM_V_NULL;
+    const char *v = PQgetvalue(st->res, st->row, i);
     switch (PQftype(st->res, i)) {
     case OID_BOOL:
+        out->u.i = v[0] == 't';
+        return out->kind = CORM_V_INT;
     case OID_INT2:
     case OID_INT4:
     case OID_INT8:
-        out->u.i = pg_column_int(st, i);
+        out->u.i = parse_int(v);
         return out->kind = CORM_V_INT;
     case OID_FLOAT4:
     case OID_FLOAT8:
-        out->u.f = pg_column_double(st, i);
+        out->u.f = strtod(v, NULL);
         return out->kind = CORM_V_FLOAT;
     case OID_BYTEA:
         out->u.blob.data = pg_column_blob(st, i, &out->u.blob.len);
         return out->kind = CORM_V_BLOB;
     default:
-        out->u.text.p = pg_column_text(st, i, &out->u.text.n);
+        out->u.text.p = v;
+        out->u.text.n = (size_t)PQgetlength(st->res, st->row, i);
         return out->kind = CORM_V_TEXT;
     }
 }
