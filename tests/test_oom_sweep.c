@@ -10,7 +10,8 @@
  * dump of every table taken at each of its commits); the session rolls
  * back and commits new work; nothing leaks (ASan, valgrind). The
  * workloads: the quickstart, CRUD over every type, every query form,
- * relationships with each loading strategy, flush with cascades and
+ * relationships with each loading strategy (and loads large enough to
+ * outgrow a small load's scratch), flush with cascades and
  * delete-orphan, corm_related, expiry, merge, upsert, aliases and escaped
  * search, and migrations (autogenerate, upgrade, schema check, downgrade). CORM_OOM_STEP=k runs every kth N only (make test's short
  * form); make test-oom runs them all and prints the number of injection
@@ -215,7 +216,9 @@ static void arm(bool transient, long n)
         util_alloc_fail_after(n);
 }
 
-static bool migrate_transient;
+/* The sweep's mode (arm's transient), for the workloads that prepare their
+ * data unarmed and arm the fault themselves. */
+static bool armed_once;
 static int migrate(corm_session *s, int round);
 static void after_migrations(long n);
 
@@ -226,7 +229,7 @@ static void after_migrations(long n);
 static void sweep_mode(workload fn, const char *name, bool transient)
 {
     long points = 0, k = step();
-    migrate_transient = transient;
+    armed_once = transient;
     for (long n = 0; n < 100000; n += k) {
         corm_session *s = NULL;
         int rc;
@@ -559,7 +562,7 @@ static int migrate(corm_session *s, int round)
     OK(corm_drop_all(db));
     db_exec(url, "DROP TABLE IF EXISTS corm_version");
     mark_committed();
-    arm(migrate_transient, round);
+    arm(armed_once, round);
     TRY(corm_migrate_init(db, migrations));
     char id[64];
     int made = corm_migrate_autogenerate(db, migrations, "the models", NULL, id, sizeof id);
@@ -587,11 +590,59 @@ static int migrate(corm_session *s, int round)
     return CORM_OK;
 }
 
+/* Loads larger than the other workloads' few rows, which keep a load's
+ * scratch on the stack: here a lazy collection of 120 grows its arrays
+ * on the heap and allocates attach's scratch, and a selectin over 10
+ * parents allocates their keys. The rows are made unarmed; only the
+ * loads are swept. */
+static int large_loads(corm_session *s, int round)
+{
+    util_alloc_fail_after(-1);
+    static const char *const names[] = { "w0", "w1", "w2", "w3", "w4",
+                                         "w5", "w6", "w7", "w8", "w9" };
+    Writer *first = NULL;
+    for (int i = 0; i < 10; i++) {
+        Writer *w;
+        NEW(s, Writer, w);
+        w->name = (char *)names[i];
+        TRY(corm_add(s, w));
+        if (!first)
+            first = w;
+    }
+    for (int b = 0; b < 120; b++) {
+        Book *bk;
+        NEW(s, Book, bk);
+        bk->title = "volume";
+        TRY(corm_rel_add(s, first, Writer_books, bk));
+    }
+    TRY(commit(s));
+    corm_session_reset(s);
+    arm(armed_once, round);
+    Writer *w;
+    TRY(writer_named(s, "w0", &w));
+    TRY(corm_load(s, w, Writer_books));
+    if (w->books.n != 120)
+        fail_msg("allocation %d failing: a lazy load gave %zu books of 120", round, w->books.n);
+    corm_session_reset(s);
+    corm_query *q;
+    QUERY(s, Writer, q);
+    TRY(corm_selectin(q, Writer_books));
+    Writer **ws;
+    size_t n, books = 0;
+    TRY(corm_all(q, &ws, &n));
+    for (size_t i = 0; i < n; i++)
+        books += ws[i]->books.n;
+    if (n != 10 || books != 120)
+        fail_msg("allocation %d failing: selectin gave %zu writers, %zu books", round, n, books);
+    return CORM_OK;
+}
+
 static void sweep_quickstart(void **state) { (void)state; sweep(quickstart, "quickstart"); }
 static void sweep_crud_types(void **state) { (void)state; sweep(crud_types, "CRUD over every type"); }
 static void sweep_queries(void **state) { (void)state; sweep(queries, "every query form"); }
 static void sweep_relationships(void **state) { (void)state; sweep(relationships, "relationships"); }
 static void sweep_cascades(void **state) { (void)state; sweep(cascades, "cascades"); }
+static void sweep_large_loads(void **state) { (void)state; sweep(large_loads, "large loads"); }
 static void sweep_reached_for_next(void **state)
 {
     (void)state;
@@ -666,6 +717,7 @@ int main(void)
         cmocka_unit_test(sweep_queries),
         cmocka_unit_test(sweep_relationships),
         cmocka_unit_test(sweep_cascades),
+        cmocka_unit_test(sweep_large_loads),
         cmocka_unit_test(sweep_reached_for_next),
         cmocka_unit_test(sweep_migrations),
     };
