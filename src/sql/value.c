@@ -539,12 +539,15 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
             return load_error(err, col, CORM_EDATE, "an invalid date or time");
         return CORM_OK;
     }
-    /* the value and its kind in one call; a value of another kind than the
-     * field's (a number in a text column, or NULL in a NOT NULL column of a
-     * database that broke the constraint: the zero value or "") is read
-     * again as the field's type */
+    /* A nullable column is read with its kind, in one call; a NOT NULL one
+     * has no NULL to look for and is read as the field's type (on
+     * PostgreSQL the cheaper: no NULL flag or type to ask for). So is a
+     * value of another kind than the field's (a number in a text column),
+     * and the NULL of a database that broke the constraint: the zero value
+     * or "". v.kind CORM_V_NULL below: not read yet. */
     corm_value v;
-    if (d->column(st, i, &v) == CORM_V_NULL && !(col->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY))) {
+    v.kind = CORM_V_NULL; /* (an initializer would clear the whole union, per column) */
+    if (!(col->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) && d->column(st, i, &v) == CORM_V_NULL) {
         memset(f, 0, col->size);
         if (nulls)
             nulls[col->index >> 6] |= bit;
