@@ -522,10 +522,13 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
 {
     char *f = (char *)obj + col->offset;
     uint64_t bit = (uint64_t)1 << (col->index & 63);
-    bool temporal = col->type == CORM_TYPE_DATE || col->type == CORM_TYPE_TIME ||
-                    col->type == CORM_TYPE_DATETIME;
     corm_datetime dt;
-    if (temporal && d->column_datetime && d->column_datetime(st, i, &dt)) {
+    /* a date the client library has as one (MariaDB's) is taken first: no
+     * text is made for it (a NULL is not one, and is found below) */
+    if (d->column_datetime &&
+        (col->type == CORM_TYPE_DATE || col->type == CORM_TYPE_TIME ||
+         col->type == CORM_TYPE_DATETIME) &&
+        d->column_datetime(st, i, &dt)) {
         if (nulls)
             nulls[col->index >> 6] &= ~bit;
         bool date_ok = corm_date_is_valid(dt.date), time_ok = corm_time_is_valid(dt.time);
