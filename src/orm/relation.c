@@ -168,19 +168,26 @@ static void objvec_free(objvec *ov)
         util_free(ov->v);
 }
 
-static int objvec_push(corm_session *s, objvec *ov, orm_obj *o)
+static int objvec_grow(corm_session *s, objvec *ov)
 {
-    if (ov->n == ov->cap) {
-        bool inl = ov->v == ov->inl;
-        size_t cap = ov->cap ? ov->cap * 2 : 64;
-        orm_obj **v = cap <= SIZE_MAX / sizeof *v ? util_realloc(inl ? NULL : ov->v, cap * sizeof *v) : NULL;
-        if (!v)
-            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a relationship");
-        if (inl)
-            memcpy(v, ov->inl, ov->n * sizeof *v);
-        ov->v = v;
-        ov->cap = cap;
-    }
+    bool inl = ov->v == ov->inl;
+    size_t cap = ov->cap ? ov->cap * 2 : 64;
+    orm_obj **v = cap <= SIZE_MAX / sizeof *v ? util_realloc(inl ? NULL : ov->v, cap * sizeof *v) : NULL;
+    if (!v)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a relationship");
+    if (inl)
+        memcpy(v, ov->inl, ov->n * sizeof *v);
+    ov->v = v;
+    ov->cap = cap;
+    return CORM_OK;
+}
+
+/* On every row loaded: the growing, rarely, out of line. */
+static inline int objvec_push(corm_session *s, objvec *ov, orm_obj *o)
+{
+    int rc;
+    if (ov->n == ov->cap && (rc = objvec_grow(s, ov)) < 0)
+        return rc;
     ov->v[ov->n++] = o;
     return CORM_OK;
 }
