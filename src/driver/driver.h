@@ -197,10 +197,11 @@ typedef struct drv_driver {
      * CORM_V_NULL, CORM_V_INT, CORM_V_FLOAT, CORM_V_TEXT or CORM_V_BLOB (also
      * returned), with the value, uncopied: text and bytes stay valid until
      * the next step or reset. One call gives both, because on SQLite each
-     * column call pays the statement's checks again: a row of five columns
-     * read with a kind and then a value each cost twice the calls the
-     * hand-written code makes. The calls below read a column as one type,
-     * converting it (a NOT NULL column, a number read as text). */
+     * column call pays the statement's checks again (a kind and then a
+     * text cost three). corm reads keys and nullable columns so. The calls
+     * below read a column as one type, converting it: a NOT NULL column
+     * (on PostgreSQL the cheaper way: no NULL flag or type to ask libpq
+     * for), or a value of another kind than its field's. */
     corm_vkind (*column)(drv_stmt *st, int i, corm_value *out);
     int64_t (*column_int)(drv_stmt *st, int i);
     double (*column_double)(drv_stmt *st, int i);
