@@ -592,9 +592,9 @@ static int migrate(corm_session *s, int round)
 
 /* Loads larger than the other workloads' few rows, which keep a load's
  * scratch on the stack: here a lazy collection of 120 grows its arrays
- * on the heap and allocates attach's scratch, and a selectin over 10
- * parents allocates their keys. The rows are made unarmed; only the
- * loads are swept. */
+ * on the heap and allocates attach's scratch, a selectin over 10
+ * parents allocates their keys, and so does one of the 120 books'
+ * writer. The rows are made unarmed; only the loads are swept. */
 static int large_loads(corm_session *s, int round)
 {
     util_alloc_fail_after(-1);
@@ -634,6 +634,14 @@ static int large_loads(corm_session *s, int round)
         books += ws[i]->books.n;
     if (n != 10 || books != 120)
         fail_msg("allocation %d failing: selectin gave %zu writers, %zu books", round, n, books);
+    corm_session_reset(s);
+    QUERY(s, Book, q); /* a many-to-one over 120 objects: their keys allocated */
+    TRY(corm_selectin(q, Book_writer));
+    Book **bs;
+    TRY(corm_all(q, &bs, &n));
+    for (size_t i = 0; i < n; i++)
+        if (!bs[i]->writer || strcmp(bs[i]->writer->name, "w0") != 0)
+            fail_msg("allocation %d failing: book %zu of %zu without its writer", round, i, n);
     return CORM_OK;
 }
 

@@ -211,6 +211,21 @@ static void objvec_unique(objvec *ov)
     ov->n = k;
 }
 
+/* Room for n keys: in `few` (KEYS_FEW of them: a lazy load's one) when
+ * they fit, else allocated (NULL when out of memory); keys_release gives
+ * it back. */
+#define KEYS_FEW 8
+static corm_value *keys_room(size_t n, corm_value *few)
+{
+    return n <= KEYS_FEW ? few : util_malloc(n * sizeof *few);
+}
+
+static void keys_release(corm_value *keys, const corm_value *few)
+{
+    if (keys != few)
+        util_free(keys);
+}
+
 /* SELECT the rows of mp whose column `by` is one of keys[0..n), chunked,
  * loading each through the identity map into `out`; keys NULL: every row
  * whose `by` is not NULL, in one statement. With owners, the object of
@@ -275,7 +290,8 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
                             objvec *next)
 {
     const corm_relation *r = sr->rel;
-    corm_value *keys = util_malloc((n ? n : 1) * sizeof *keys);
+    corm_value few[KEYS_FEW];
+    corm_value *keys = keys_room(n, few);
     objvec found;
     objvec_init(&found);
     size_t nkeys = 0;
@@ -310,7 +326,7 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
     if (next)
         objvec_unique(next);
     objvec_free(&found);
-    util_free(keys);
+    keys_release(keys, few);
     return rc;
 }
 
@@ -671,8 +687,8 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
 {
     const corm_relation *r = sr->rel;
     const sch_mapper *parent_mp = objs[0]->mp;
-    corm_value few[8]; /* a lazy load's one key, without an allocation */
-    corm_value *keys = n <= sizeof few / sizeof *few ? few : util_malloc(n * sizeof *keys);
+    corm_value few[KEYS_FEW];
+    corm_value *keys = keys_room(n, few);
     objvec kids, parents;
     int rc = CORM_OK;
     if (!keys)
@@ -688,8 +704,7 @@ static int load_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs, size
         rc = objvec_push(s, next, kids.v[i]);
     objvec_free(&parents);
     objvec_free(&kids);
-    if (keys != few)
-        util_free(keys);
+    keys_release(keys, few);
     return rc;
 }
 
