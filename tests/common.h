@@ -26,7 +26,7 @@ extern const char *const prio_names[];
     COLUMN(age,      CORM_INTEGER,     CORM_NOT_NULL, CORM_DEFAULT("18"),        \
            CORM_CHECK("age >= 0"))                                               \
     COLUMN(password, CORM_STRING(64),  CORM_SENSITIVE)                           \
-    COLUMN(created,  CORM_DATETIME,    0, CORM_SERVER_DEFAULT("'2024-01-01 00:00:00.000000'"))
+    COLUMN(created,  CORM_DATETIME,    0, CORM_SERVER_DEFAULT("'2024-01-01 00:00:00'"))
 CORM_MODEL(User, "user", USER_FIELDS)
 
 #define POST_FIELDS(COLUMN, RELATION)                                            \

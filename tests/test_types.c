@@ -245,6 +245,88 @@ static void filters_compare_typed_values(void **state)
     corm_session_free(s);
 }
 
+/* Times with and without microseconds sort and compare as times on every
+ * backend (SQLite keeps them as text, the fraction only where it is not
+ * zero), and a time the database wrote itself, without a fraction (SQL's
+ * CURRENT_TIMESTAMP, a literal), equals the value read back from it. */
+static void datetimes_order_and_compare_as_times(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    const corm_datetime at = { { 2024, 3, 1 }, { 10, 0, 0, 0 } };
+    struct { corm_datetime dt; corm_time tm; } rows[] = { /* inserted out of order */
+        { { at.date, { 10, 0, 0, 500000 } }, { 10, 0, 0, 500000 } },
+        { { at.date, { 9, 59, 59, 999999 } }, { 9, 59, 59, 999999 } },
+        { { at.date, { 10, 0, 1, 0 } }, { 10, 0, 1, 0 } },
+        { at, at.time },
+        { { at.date, { 10, 0, 0, 1 } }, { 10, 0, 0, 1 } },
+    };
+    const uint32_t sorted_usec[] = { 999999, 0, 1, 500000, 0 };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        Kitchen *k = corm_new(s, Kitchen);
+        k->dt = rows[i].dt;
+        k->tm = rows[i].tm;
+        OK(corm_add(s, k));
+    }
+    OK(corm_commit(s));
+    corm_session *fresh = corm_session_new(fx.db);
+    for (int by_time = 0; by_time < 2; by_time++) {
+        corm_query *q = corm_query_new(fresh, Kitchen);
+        OK(corm_order_by(q, by_time ? Kitchen_tm : Kitchen_dt));
+        Kitchen **v;
+        size_t cnt;
+        OK(corm_all(q, &v, &cnt));
+        assert_int_equal(cnt, 5);
+        for (size_t i = 0; i < cnt; i++)
+            assert_int_equal(by_time ? v[i]->tm.usec : v[i]->dt.time.usec, sorted_usec[i]);
+        assert_int_equal(v[4]->dt.time.second, 1);
+    }
+    const corm_datetime next = { at.date, { 10, 0, 1, 0 } };
+    struct { corm_expr *e; int64_t want; } cases[] = {
+        { corm_lt(Kitchen_dt, at), 1 },   { corm_le(Kitchen_dt, at), 2 },
+        { corm_gt(Kitchen_dt, at), 3 },   { corm_ge(Kitchen_dt, at), 4 },
+        { corm_eq(Kitchen_dt, at), 1 },   { corm_ne(Kitchen_dt, at), 4 },
+        { corm_between(Kitchen_dt, at, next), 4 },
+        { corm_eq(Kitchen_dt, "2024-03-01 10:00:00.000000"), 1 },
+        { corm_lt(Kitchen_tm, at.time), 1 }, { corm_le(Kitchen_tm, at.time), 2 },
+        { corm_gt(Kitchen_tm, "10:00:00"), 3 }, { corm_eq(Kitchen_tm, "10:00:00"), 1 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        corm_query *q = corm_query_new(fresh, Kitchen);
+        OK(corm_filter(q, cases[i].e));
+        int64_t n;
+        OK(corm_count(q, &n));
+        if (n != cases[i].want)
+            fail_msg("case %zu matched %lld rows, not %lld: %s", i, (long long)n,
+                     (long long)cases[i].want, fx_last(&fx, "SELECT"));
+    }
+    /* written by the database: read back, then found by what was read */
+    Kitchen *k = corm_new(s, Kitchen);
+    OK(corm_add(s, k));
+    OK(corm_commit(s));
+    corm_result *r;
+    OK(corm_execute(s, "UPDATE kitchen SET dt = CURRENT_TIMESTAMP, tm = '07:30:00' WHERE id = ?",
+                    CORM_ARGS(k->id), &r));
+    assert_int_equal(corm_result_changes(r), 1);
+    OK(corm_commit(s));
+    corm_session *reader = corm_session_new(fx.db);
+    Kitchen *back;
+    OK(corm_get(reader, Kitchen, k->id, &back));
+    assert_int_equal(back->tm.hour, 7);
+    assert_true(back->dt.date.year >= 2024);
+    corm_query *q = corm_query_new(reader, Kitchen);
+    OK(corm_filter(q, corm_eq(Kitchen_dt, back->dt)));
+    OK(corm_filter(q, corm_eq(Kitchen_tm, back->tm)));
+    int64_t n;
+    OK(corm_count(q, &n));
+    if (n != 1)
+        fail_msg("CURRENT_TIMESTAMP read back and compared matched %lld rows: %s", (long long)n,
+                 fx_last(&fx, "SELECT"));
+    corm_session_free(reader);
+    corm_session_free(fresh);
+    corm_session_free(s);
+}
+
 /* UUIDs: as keys made by the client, as foreign keys, in filters and
  * relationships, and their text. */
 #define CORM_DEFINE_MODELS
@@ -364,6 +446,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(dates_at_the_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(filters_compare_typed_values, setup, teardown),
         cmocka_unit_test_setup_teardown(decimals_compare_and_sort_by_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(datetimes_order_and_compare_as_times, setup, teardown),
         cmocka_unit_test_setup_teardown(uuids_as_keys_and_values, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

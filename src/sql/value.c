@@ -135,7 +135,12 @@ static char *put_date(char *o, corm_date d)
     return digits(o, d.day, 2);
 }
 
-/* Always with the fraction, so that text order is time order. */
+/* "HH:MM:SS", and ".ffffff" only when the microseconds are not zero: the
+ * form corm_time_format writes and SQLite's own CURRENT_TIMESTAMP and
+ * datetime() write, so that a time the database wrote equals the same time
+ * bound by corm. Text order stays time order: the fraction has six digits
+ * whenever it is there, and a time without one is a prefix of, so sorts
+ * before, every time of the same second that has one. */
 static char *put_time(char *o, corm_time t)
 {
     o = digits(o, t.hour, 2);
@@ -143,6 +148,8 @@ static char *put_time(char *o, corm_time t)
     o = digits(o, t.minute, 2);
     *o++ = ':';
     o = digits(o, t.second, 2);
+    if (!t.usec)
+        return o;
     *o++ = '.';
     return digits(o, t.usec, 6);
 }

@@ -74,14 +74,9 @@ const char *util_value_repr(const corm_value *v, char *buf, size_t size)
     }
     case CORM_V_BLOB: snprintf(buf, size, "<%zu bytes>", v->u.blob.len); break;
     case CORM_V_NUMERIC: snprintf(buf, size, "%s", corm_numeric_format(&v->u.num, tmp)); break;
-    case CORM_V_DATE: snprintf(buf, size, "'%04d-%02d-%02d'", (int)v->u.date.year,
-                               v->u.date.month, v->u.date.day); break;
-    case CORM_V_TIME: snprintf(buf, size, "'%02d:%02d:%02d.%06u'", v->u.time.hour,
-                               v->u.time.minute, v->u.time.second, (unsigned)v->u.time.usec); break;
-    case CORM_V_DATETIME: snprintf(buf, size, "'%04d-%02d-%02d %02d:%02d:%02d.%06u'",
-                                   (int)v->u.dt.date.year, v->u.dt.date.month, v->u.dt.date.day,
-                                   v->u.dt.time.hour, v->u.dt.time.minute, v->u.dt.time.second,
-                                   (unsigned)v->u.dt.time.usec); break;
+    case CORM_V_DATE: snprintf(buf, size, "'%s'", corm_date_format(v->u.date, tmp)); break;
+    case CORM_V_TIME: snprintf(buf, size, "'%s'", corm_time_format(v->u.time, tmp)); break;
+    case CORM_V_DATETIME: snprintf(buf, size, "'%s'", corm_datetime_format(v->u.dt, tmp)); break;
     case CORM_V_UUID: {
         char u[CORM_UUID_BUFSIZE];
         snprintf(buf, size, "'%s'", corm_uuid_format(v->u.uuid, u));
