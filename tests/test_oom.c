@@ -12,7 +12,13 @@
 
 static fixture fx;
 
-static int setup(void **state) { (void)state; fx_open(&fx, ""); return 0; }
+static int setup(void **state)
+{
+    (void)state;
+    util_alloc_fail_after(-1); /* a test that failed with a fault armed leaves it so */
+    fx_open(&fx, "");
+    return 0;
+}
 static int teardown(void **state) { (void)state; fx_close(&fx); return 0; }
 
 typedef int (*scenario)(corm_session *s, int round);

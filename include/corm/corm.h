@@ -841,8 +841,9 @@ int64_t corm_result_changes(const corm_result *r);
 int corm_execute(corm_session *s, const char *sql, const corm_value *params,
                  size_t nparams, corm_result **out);
 /* Run a SELECT whose columns are named like model M's and map the rows onto
- * objects of M (through the identity map). Columns M lacks are ignored; a
- * missing primary key column is CORM_ENOCOLUMN. */
+ * objects of M (through the identity map). Every column of M must be in the
+ * result (CORM_ENOCOLUMN names the first that is not); columns M lacks are
+ * ignored. */
 int corm_execute_objects_(corm_session *s, const corm_model *m, const char *sql,
                           const corm_value *params, size_t nparams, void *out, size_t *n);
 /* corm_execute_objects(s, M, sql, params, nparams, out, n) */

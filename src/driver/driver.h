@@ -201,7 +201,14 @@ typedef struct drv_driver {
      * text cost three). corm reads keys and nullable columns so. The calls
      * below read a column as one type, converting it: a NOT NULL column
      * (on PostgreSQL the cheaper way: no NULL flag or type to ask libpq
-     * for), or a value of another kind than its field's. */
+     * for), or a value of another kind than its field's.
+     * Out of memory: turning a value into text or bytes can need memory
+     * (a number read as text, bytea unescaped, UTF-16 to UTF-8). When it
+     * cannot be had, the text or bytes pointer is NULL: column_text and
+     * column_blob return NULL, and column gives CORM_V_TEXT or CORM_V_BLOB
+     * with a NULL pointer. Nothing else is NULL: a SQL NULL read by them is
+     * "" with length 0. Every caller checks, so that a failed conversion is
+     * CORM_ENOMEM, not an empty value. */
     corm_vkind (*column)(drv_stmt *st, int i, corm_value *out);
     int64_t (*column_int)(drv_stmt *st, int i);
     double (*column_double)(drv_stmt *st, int i);

@@ -1142,7 +1142,7 @@ static const char *my_column_text(drv_stmt *st, int i, size_t *len)
         /* a number read as text: written into the buffer */
         if (!c->buf && !(c->buf = util_malloc((c->cap = 32) + 1))) {
             *len = 0;
-            return "";
+            return NULL;
         }
         c->len = (unsigned long)(c->kind == CORM_V_INT
                                      ? snprintf(c->buf, 32, "%lld", (long long)c->i)

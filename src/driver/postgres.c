@@ -679,15 +679,15 @@ static const void *pg_column_blob(drv_stmt *st, int i, size_t *len)
     unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(st->res, st->row, i), &n);
     util_free(st->blob);
     st->blob = NULL;
-    if (!b) {
-        *len = 0;
+    *len = 0;
+    if (!b) /* out of memory (a NULL reads as no bytes) */
         return NULL;
-    }
     /* libpq's buffer goes through PQfreemem; keep our own copy */
     if ((st->blob = util_malloc(n ? n : 1)) && n)
         memcpy(st->blob, b, n);
     PQfreemem(b);
-    *len = st->blob ? n : 0;
+    if (st->blob)
+        *len = n;
     return st->blob;
 }
 

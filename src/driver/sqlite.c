@@ -447,6 +447,20 @@ static bool sq_stmt_readonly(drv_stmt *st) { return sqlite3_stmt_readonly(ST(st)
 static int sq_column_count(drv_stmt *st) { return sqlite3_column_count(ST(st)); }
 static const char *sq_column_name(drv_stmt *st, int i) { return sqlite3_column_name(ST(st), i); }
 
+/* A value's bytes. sqlite3_value_blob gives NULL for a NULL and for no
+ * bytes ("" here), and when turning a number into text, or expanding a
+ * zeroblob, ran out of memory (NULL here). */
+static const void *sq_blob(sqlite3_value *v, size_t *len)
+{
+    const void *p = sqlite3_value_blob(v);
+    int n = sqlite3_value_bytes(v), t;
+    *len = p ? (size_t)n : 0;
+    if (p)
+        return p;
+    t = sqlite3_value_type(v);
+    return n == 0 && t != SQLITE_INTEGER && t != SQLITE_FLOAT ? "" : NULL;
+}
+
 /* Each sqlite3_column_* call checks the statement and its row again and
  * ends through sqlite3ApiExit; sqlite3_column_value does that once, and the
  * sqlite3_value_* calls on what it returns are plain reads. (SQLite calls
@@ -463,15 +477,12 @@ static corm_vkind sq_column(drv_stmt *st, int i, corm_value *out)
     case SQLITE_FLOAT:
         out->u.f = sqlite3_value_double(v);
         return out->kind = CORM_V_FLOAT;
-    case SQLITE_TEXT: {
-        const char *p = (const char *)sqlite3_value_text(v);
-        out->u.text.n = p ? (size_t)sqlite3_value_bytes(v) : 0;
-        out->u.text.p = p ? p : "";
+    case SQLITE_TEXT: /* NULL: out of memory converting it (a UTF-16 database) */
+        out->u.text.p = (const char *)sqlite3_value_text(v);
+        out->u.text.n = out->u.text.p ? (size_t)sqlite3_value_bytes(v) : 0;
         return out->kind = CORM_V_TEXT;
-    }
     case SQLITE_BLOB:
-        out->u.blob.data = sqlite3_value_blob(v);
-        out->u.blob.len = (size_t)sqlite3_value_bytes(v);
+        out->u.blob.data = sq_blob(v, &out->u.blob.len);
         return out->kind = CORM_V_BLOB;
     default:
         return out->kind = CORM_V_NULL;
@@ -486,15 +497,16 @@ static const char *sq_column_text(drv_stmt *st, int i, size_t *len)
     sqlite3_value *v = sqlite3_column_value(ST(st), i);
     const char *s = (const char *)sqlite3_value_text(v);
     *len = s ? (size_t)sqlite3_value_bytes(v) : 0;
-    return s ? s : "";
+    if (s)
+        return s;
+    /* sqlite3_value_text gives NULL for a NULL, and when converting a
+     * number or a blob ran out of memory */
+    return sqlite3_value_type(v) == SQLITE_NULL ? "" : NULL;
 }
 
 static const void *sq_column_blob(drv_stmt *st, int i, size_t *len)
 {
-    sqlite3_value *v = sqlite3_column_value(ST(st), i);
-    const void *p = sqlite3_value_blob(v);
-    *len = (size_t)sqlite3_value_bytes(v);
-    return p;
+    return sq_blob(sqlite3_column_value(ST(st), i), len);
 }
 
 static int64_t sq_last_insert_id(drv_conn *c) { return sqlite3_last_insert_rowid(c->db); }

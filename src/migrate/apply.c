@@ -43,7 +43,8 @@ static int refuse_halfway(sql_conn *c, util_err *err)
         size_t n[5];
         const char *v[5];
         for (int i = 0; i < 5; i++)
-            v[i] = d->column_text(st, i, &n[i]);
+            if (!(v[i] = d->column_text(st, i, &n[i]))) /* out of memory: the rest of the message */
+                v[i] = "";
         rc = util_err_set(err, CORM_ESTATE, "the database was left half-way by the %.*s of "
                           "revision %.*s (%.*s:%.*s: %.*s): the statements before that one were "
                           "applied and stay, since this database's DDL is not transactional. "
@@ -125,6 +126,10 @@ int mig_current(sql_conn *c, const mig_graph *g, const mig_rev **out, size_t max
         rc = CORM_OK;
         size_t len;
         const char *id = d->column_text(st, 0, &len);
+        if (!id) {
+            d->reset(st);
+            return util_err_set(err, CORM_ENOMEM, "out of memory reading the database's revision");
+        }
         char tmp[128];
         snprintf(tmp, sizeof tmp, "%.*s", (int)len, id);
         const mig_rev *r = g ? mig_find(g, tmp) : NULL;
@@ -359,6 +364,8 @@ static int step_rev(sql_conn *c, const mig_graph *g, const mig_rev *r, bool up, 
         if (rc == CORM_OK && (rc = d->step(st, err)) == 1) {
             size_t len;
             const char *table = d->column_text(st, 0, &len);
+            if (!table) /* out of memory reading its name */
+                table = "a table", len = strlen(table);
             rc = util_err_set(err, CORM_EFOREIGNKEY, "%s: after the %s, rows of %.*s point at rows "
                               "that do not exist", r->path, up ? "upgrade" : "downgrade",
                               (int)len, table);

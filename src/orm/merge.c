@@ -421,13 +421,12 @@ static int upserted(corm_session *s, const sch_mapper *mp, drv_stmt *st, void **
 {
     const drv_driver *d = s->conn->drv;
     corm_value key[8];
-    orm_obj *held = NULL, *o;
-    bool ok = true;
+    orm_obj *held, *o;
     int rc;
     for (size_t c = 0; c < mp->npk; c++)
-        ok &= orm_row_key(d, st, mp->pks[c]->index, &key[c]) == CORM_OK;
-    if (ok)
-        held = orm_imap_get(s, mp, key);
+        if ((rc = orm_row_key(d, st, mp->pks[c]->index, &key[c])) < 0)
+            return orm_row_key_error(s, mp, rc);
+    held = orm_imap_get(s, mp, key);
     if (held && held->state == OBJ_PERSISTENT) {
         unsigned char *old = util_arena_memdup(&s->arena, orm_snap(held), mp->stride);
         if (!old || (rc = orm_journal(s, held, J_BULK_UPDATED, false, old)) < 0)

@@ -593,7 +593,17 @@ void **orm_scratch_take(corm_session *s)
 int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k)
 {
     corm_vkind kind = d->column(st, i, k);
+    if (kind == CORM_V_TEXT && !k->u.text.p)
+        return CORM_ENOMEM; /* the driver could not make the text */
     return kind == CORM_V_INT || kind == CORM_V_TEXT ? CORM_OK : CORM_ETYPE;
+}
+
+int orm_row_key_error(corm_session *s, const sch_mapper *mp, int rc)
+{
+    return rc == CORM_ENOMEM
+               ? orm_set_error(s, rc, "%s: out of memory reading a row's primary key", mp->model->name)
+               : orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
+                               mp->model->name);
 }
 
 int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
@@ -609,9 +619,10 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         for (size_t i = 0; i < ncols && at < 0; i++)
             if (cols[i] == mp->pks[c])
                 at = (int)i;
-        if (at < 0 || orm_row_key(d, st, at, &keys[c]) < 0)
-            return orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
-                                 mp->model->name);
+        if (at < 0)
+            return orm_row_key_error(s, mp, CORM_ETYPE);
+        if ((rc = orm_row_key(d, st, at, &keys[c])) < 0)
+            return orm_row_key_error(s, mp, rc);
         if (c == 0)
             pki = at;
     }

@@ -524,6 +524,14 @@ static int load_error(util_err *err, const corm_column *col, int code, const cha
                         what);
 }
 
+/* The driver or the arena could not make a copy of a value (a NULL text
+ * or bytes pointer from the driver: see drv_driver.column). */
+static int out_of_memory(util_err *err, const corm_column *col)
+{
+    return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s", col->model->name,
+                        col->name);
+}
+
 int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *col, void *obj,
                    uint64_t *nulls, util_arena *a, util_err *err)
 {
@@ -584,10 +592,9 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     case CORM_TYPE_JSON: {
         if (v.kind != CORM_V_TEXT)
             v.u.text.p = d->column_text(st, i, &v.u.text.n);
-        char *copy = util_arena_strndup(a, v.u.text.p, v.u.text.n);
+        char *copy = v.u.text.p ? util_arena_strndup(a, v.u.text.p, v.u.text.n) : NULL;
         if (!copy)
-            return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s",
-                                col->model->name, col->name);
+            return out_of_memory(err, col);
         memcpy(f, &copy, sizeof copy);
         return CORM_OK;
     }
@@ -595,10 +602,9 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
         if (v.kind != CORM_V_BLOB)
             v.u.blob.data = d->column_blob(st, i, &v.u.blob.len);
         size_t n = v.u.blob.len;
-        corm_blob b = { util_arena_memdup(a, v.u.blob.data ? v.u.blob.data : "", n ? n : 1), n };
+        corm_blob b = { v.u.blob.data ? util_arena_memdup(a, v.u.blob.data, n ? n : 1) : NULL, n };
         if (!b.data)
-            return util_err_set(err, CORM_ENOMEM, "out of memory loading %s.%s",
-                                col->model->name, col->name);
+            return out_of_memory(err, col);
         memcpy(f, &b, sizeof b);
         return CORM_OK;
     }
@@ -611,6 +617,8 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
         v.u.text.p = d->column_text(st, i, &v.u.text.n);
     const char *s = v.u.text.p;
     size_t n = v.u.text.n;
+    if (!s)
+        return out_of_memory(err, col);
     if (col->type == CORM_TYPE_DATETIME) { /* on every row of most tables: no copy */
         if (util_datetime_parse_n(s, n, (corm_datetime *)(void *)f) < 0)
             return load_error(err, col, CORM_EDATE, "a malformed datetime");
@@ -655,14 +663,14 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
 int sql_column_value(const drv_driver *d, drv_stmt *st, int i, corm_value *out, util_arena *a)
 {
     switch (d->column(st, i, out)) {
-    case CORM_V_TEXT:
-        if (!(out->u.text.p = util_arena_strndup(a, out->u.text.p, out->u.text.n)))
+    case CORM_V_TEXT: /* a NULL pointer: the driver ran out of memory making it */
+        if (!out->u.text.p || !(out->u.text.p = util_arena_strndup(a, out->u.text.p, out->u.text.n)))
             return CORM_ENOMEM;
         break;
     case CORM_V_BLOB: {
         size_t n = out->u.blob.len;
         const void *p = out->u.blob.data;
-        if (!(out->u.blob.data = util_arena_memdup(a, p ? p : "", n ? n : 1)))
+        if (!p || !(out->u.blob.data = util_arena_memdup(a, p, n ? n : 1)))
             return CORM_ENOMEM;
         break;
     }
