@@ -183,6 +183,15 @@ int64_t fx_rows(fixture *fx, const char *table)
     return n;
 }
 
+int64_t fx_matches(corm_session *s, const corm_model *m, corm_expr *e)
+{
+    corm_query *q = corm_query_new_(s, m);
+    OK(corm_filter(q, e));
+    int64_t n;
+    OK(corm_count(q, &n));
+    return n;
+}
+
 /* ---- reading a database directly, not through corm ------------------------ */
 
 const char *test_server_url(void)

@@ -91,6 +91,8 @@ void fx_clear_log(fixture *fx);
 User *fx_user(corm_session *s, const char *name, int64_t age);
 /* SELECT COUNT(*) FROM table, through a separate session. */
 int64_t fx_rows(fixture *fx, const char *table);
+/* The rows of model m that filter e matches, counted by a query of s. */
+int64_t fx_matches(corm_session *s, const corm_model *m, corm_expr *e);
 
 /* The server the suite runs on (CORM_TEST_URL), or NULL for SQLite files. */
 const char *test_server_url(void);
