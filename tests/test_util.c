@@ -88,6 +88,15 @@ static void dates_validate(void **state)
     assert_int_equal(corm_datetime_parse("2024-01-01T00:00:00.000000", &dt), CORM_OK);
     OK(corm_datetime_parse("2024-01-01", &dt));
     assert_int_equal(dt.time.hour, 0);
+    /* the fraction only when there are microseconds, as corm stores times */
+    dt.time.usec = 1;
+    assert_string_equal(corm_datetime_format(dt, buf), "2024-01-01 00:00:00.000001");
+    assert_string_equal(corm_time_format((corm_time){ 7, 5, 0, 0 }, buf), "07:05:00");
+    /* an invalid one with its numbers as they are, within the buffer */
+    assert_string_equal(corm_time_format((corm_time){ 25, 61, 0, 0 }, buf), "25:61:00");
+    assert_string_equal(corm_date_format((corm_date){ 2024, 13, 1 }, buf), "2024-13-01");
+    dt = (corm_datetime){ { -99999, 255, 255 }, { 255, 255, 255, 4294967295u } };
+    assert_true(strlen(corm_datetime_format(dt, buf)) < CORM_DATETIME_BUFSIZE);
 }
 
 /* The fast path for "YYYY-MM-DD HH:MM:SS[.ffffff]" reads eight bytes at a

@@ -117,43 +117,6 @@ static int to_numeric(sql_param *p, const corm_column *col, const corm_value *v,
     return CORM_OK;
 }
 
-/* Fixed-width decimal digits; formatting is on the hot path of every
- * write of a date, so it does not go through snprintf. */
-static char *digits(char *o, uint32_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v /= 10)
-        o[i] = (char)('0' + v % 10);
-    return o + n;
-}
-
-static char *put_date(char *o, corm_date d)
-{
-    o = digits(o, (uint32_t)d.year, 4);
-    *o++ = '-';
-    o = digits(o, d.month, 2);
-    *o++ = '-';
-    return digits(o, d.day, 2);
-}
-
-/* "HH:MM:SS", and ".ffffff" only when the microseconds are not zero: the
- * form corm_time_format writes and SQLite's own CURRENT_TIMESTAMP and
- * datetime() write, so that a time the database wrote equals the same time
- * bound by corm. Text order stays time order: the fraction has six digits
- * whenever it is there, and a time without one is a prefix of, so sorts
- * before, every time of the same second that has one. */
-static char *put_time(char *o, corm_time t)
-{
-    o = digits(o, t.hour, 2);
-    *o++ = ':';
-    o = digits(o, t.minute, 2);
-    *o++ = ':';
-    o = digits(o, t.second, 2);
-    if (!t.usec)
-        return o;
-    *o++ = '.';
-    return digits(o, t.usec, 6);
-}
-
 /* Dates, times and datetimes travel as ISO text. */
 static int to_temporal(sql_param *p, const corm_column *col, const corm_value *v, util_err *err)
 {
@@ -191,23 +154,23 @@ static int to_temporal(sql_param *p, const corm_column *col, const corm_value *v
             return bad(err, CORM_ETYPE, col, v, "a DATE column takes a corm_date");
         ok = corm_date_is_valid(w.u.date);
         if (ok)
-            *put_date(p->buf, w.u.date) = '\0';
+            *util_date_put(p->buf, w.u.date) = '\0';
         break;
     case CORM_TYPE_TIME:
         if (w.kind != CORM_V_TIME)
             return bad(err, CORM_ETYPE, col, v, "a TIME column takes a corm_time");
         ok = corm_time_is_valid(w.u.time);
         if (ok)
-            *put_time(p->buf, w.u.time) = '\0';
+            *util_time_put(p->buf, w.u.time) = '\0';
         break;
     default:
         if (w.kind != CORM_V_DATETIME)
             return bad(err, CORM_ETYPE, col, v, "a DATETIME column takes a corm_datetime");
         ok = corm_date_is_valid(w.u.dt.date) && corm_time_is_valid(w.u.dt.time);
         if (ok) {
-            char *o = put_date(p->buf, w.u.dt.date);
+            char *o = util_date_put(p->buf, w.u.dt.date);
             *o++ = ' ';
-            *put_time(o, w.u.dt.time) = '\0';
+            *util_time_put(o, w.u.dt.time) = '\0';
         }
         break;
     }

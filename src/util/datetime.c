@@ -210,32 +210,78 @@ int corm_datetime_parse(const char *text, corm_datetime *out)
     return CORM_OK;
 }
 
+/* Fixed-width decimal digits. */
+static char *put_digits(char *o, uint32_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return o + n;
+}
+
+char *util_date_put(char *o, corm_date d)
+{
+    o = put_digits(o, (uint32_t)d.year, 4);
+    *o++ = '-';
+    o = put_digits(o, d.month, 2);
+    *o++ = '-';
+    return put_digits(o, d.day, 2);
+}
+
+/* "HH:MM:SS", and ".ffffff" only when the microseconds are not zero: the
+ * text SQLite's own CURRENT_TIMESTAMP and datetime() write, so that a time
+ * the database wrote equals the same time bound by corm. Text order stays
+ * time order: the fraction has six digits whenever it is there, and a time
+ * without one is a prefix of, so sorts before, every time of the same
+ * second that has one. */
+char *util_time_put(char *o, corm_time t)
+{
+    o = put_digits(o, t.hour, 2);
+    *o++ = ':';
+    o = put_digits(o, t.minute, 2);
+    *o++ = ':';
+    o = put_digits(o, t.second, 2);
+    if (!t.usec)
+        return o;
+    *o++ = '.';
+    return put_digits(o, t.usec, 6);
+}
+
+/* An invalid date or time (an error message may show one) is written with
+ * its numbers as they are, where the fixed widths could cut them. */
 char *corm_date_format(corm_date d, char *buf)
 {
-    snprintf(buf, CORM_DATETIME_BUFSIZE, "%04d-%02u-%02u", (int)d.year % 100000,
-             (unsigned)d.month, (unsigned)d.day);
+    if (corm_date_is_valid(d))
+        *util_date_put(buf, d) = '\0';
+    else
+        snprintf(buf, CORM_DATETIME_BUFSIZE, "%04d-%02u-%02u", (int)d.year % 100000,
+                 (unsigned)d.month, (unsigned)d.day);
     return buf;
 }
 
 char *corm_time_format(corm_time t, char *buf)
 {
+    if (corm_time_is_valid(t)) {
+        *util_time_put(buf, t) = '\0';
+        return buf;
+    }
+    int n = snprintf(buf, CORM_DATETIME_BUFSIZE, "%02u:%02u:%02u", (unsigned)t.hour,
+                     (unsigned)t.minute, (unsigned)t.second);
     if (t.usec)
-        snprintf(buf, CORM_DATETIME_BUFSIZE, "%02u:%02u:%02u.%06u", (unsigned)t.hour,
-                 (unsigned)t.minute, (unsigned)t.second, (unsigned)t.usec % 1000000u);
-    else
-        snprintf(buf, CORM_DATETIME_BUFSIZE, "%02u:%02u:%02u", (unsigned)t.hour,
-                 (unsigned)t.minute, (unsigned)t.second);
+        snprintf(buf + n, CORM_DATETIME_BUFSIZE - (size_t)n, ".%06u", (unsigned)t.usec % 1000000u);
     return buf;
 }
 
 char *corm_datetime_format(corm_datetime dt, char *buf)
 {
-    char t[CORM_DATETIME_BUFSIZE];
-    corm_date_format(dt.date, buf);
-    corm_time_format(dt.time, t);
-    size_t n = strlen(buf);
-    buf[n] = ' ';
-    memcpy(buf + n + 1, t, strlen(t) + 1);
+    if (corm_date_is_valid(dt.date) && corm_time_is_valid(dt.time)) {
+        char *o = util_date_put(buf, dt.date);
+        *o++ = ' ';
+        *util_time_put(o, dt.time) = '\0';
+        return buf;
+    }
+    char d[CORM_DATETIME_BUFSIZE], t[CORM_DATETIME_BUFSIZE];
+    snprintf(buf, CORM_DATETIME_BUFSIZE, "%s %s", corm_date_format(dt.date, d),
+             corm_time_format(dt.time, t)); /* cut to the buffer, if it must be */
     return buf;
 }
 
