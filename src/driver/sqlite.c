@@ -481,8 +481,10 @@ static corm_vkind sq_column(drv_stmt *st, int i, corm_value *out)
         out->u.text.p = (const char *)sqlite3_value_text(v);
         out->u.text.n = out->u.text.p ? (size_t)sqlite3_value_bytes(v) : 0;
         return out->kind = CORM_V_TEXT;
-    case SQLITE_BLOB:
-        out->u.blob.data = sq_blob(v, &out->u.blob.len);
+    case SQLITE_BLOB: /* NULL: no bytes, or out of memory expanding a zeroblob */
+        out->u.blob.len = (size_t)sqlite3_value_bytes(v);
+        if (!(out->u.blob.data = sqlite3_value_blob(v)) && !out->u.blob.len)
+            out->u.blob.data = "";
         return out->kind = CORM_V_BLOB;
     default:
         return out->kind = CORM_V_NULL;

@@ -593,9 +593,11 @@ void **orm_scratch_take(corm_session *s)
 int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k)
 {
     corm_vkind kind = d->column(st, i, k);
-    if (kind == CORM_V_TEXT && !k->u.text.p)
-        return CORM_ENOMEM; /* the driver could not make the text */
-    return kind == CORM_V_INT || kind == CORM_V_TEXT ? CORM_OK : CORM_ETYPE;
+    if (kind == CORM_V_INT)
+        return CORM_OK;
+    if (kind != CORM_V_TEXT)
+        return CORM_ETYPE;
+    return k->u.text.p ? CORM_OK : CORM_ENOMEM; /* NULL: the driver could not make the text */
 }
 
 int orm_row_key_error(corm_session *s, const sch_mapper *mp, int rc)
@@ -619,10 +621,8 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         for (size_t i = 0; i < ncols && at < 0; i++)
             if (cols[i] == mp->pks[c])
                 at = (int)i;
-        if (at < 0)
-            return orm_row_key_error(s, mp, CORM_ETYPE);
-        if ((rc = orm_row_key(d, st, at, &keys[c])) < 0)
-            return orm_row_key_error(s, mp, rc);
+        if (at < 0 || (rc = orm_row_key(d, st, at, &keys[c])) < 0)
+            return orm_row_key_error(s, mp, at < 0 ? CORM_ETYPE : rc);
         if (c == 0)
             pki = at;
     }
