@@ -419,13 +419,12 @@ static int build_upsert(corm_session *s, const sch_mapper *mp, void *const *objs
  * loaded. */
 static int upserted(corm_session *s, const sch_mapper *mp, drv_stmt *st, void **out)
 {
-    const drv_driver *d = s->conn->drv;
     corm_value key[8];
     orm_obj *held, *o;
     int rc;
     for (size_t c = 0; c < mp->npk; c++)
-        if ((rc = orm_row_key(d, st, mp->pks[c]->index, &key[c])) < 0)
-            return orm_row_key_error(s, mp, rc);
+        if ((rc = orm_row_key(s, mp, st, mp->pks[c]->index, &key[c])) < 0)
+            return rc;
     held = orm_imap_get(s, mp, key);
     if (held && held->state == OBJ_PERSISTENT) {
         unsigned char *old = util_arena_memdup(&s->arena, orm_snap(held), mp->stride);

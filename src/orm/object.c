@@ -590,20 +590,11 @@ void **orm_scratch_take(corm_session *s)
     return rows;
 }
 
-int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k)
+int orm_row_key_fail(corm_session *s, const sch_mapper *mp, const corm_value *k)
 {
-    corm_vkind kind = d->column(st, i, k);
-    if (kind == CORM_V_INT)
-        return CORM_OK;
-    if (kind != CORM_V_TEXT)
-        return CORM_ETYPE;
-    return k->u.text.p ? CORM_OK : CORM_ENOMEM; /* NULL: the driver could not make the text */
-}
-
-int orm_row_key_error(corm_session *s, const sch_mapper *mp, int rc)
-{
-    return rc == CORM_ENOMEM
-               ? orm_set_error(s, rc, "%s: out of memory reading a row's primary key", mp->model->name)
+    return k->kind == CORM_V_TEXT /* with no text: the driver could not make it */
+               ? orm_set_error(s, CORM_ENOMEM, "%s: out of memory reading a row's primary key",
+                               mp->model->name)
                : orm_set_error(s, CORM_ETYPE, "%s: a row without a usable primary key",
                                mp->model->name);
 }
@@ -621,8 +612,12 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         for (size_t i = 0; i < ncols && at < 0; i++)
             if (cols[i] == mp->pks[c])
                 at = (int)i;
-        if (at < 0 || (rc = orm_row_key(d, st, at, &keys[c])) < 0)
-            return orm_row_key_error(s, mp, at < 0 ? CORM_ETYPE : rc);
+        if (at < 0) {
+            keys[c].kind = CORM_V_NULL;
+            return orm_row_key_fail(s, mp, &keys[c]);
+        }
+        if ((rc = orm_row_key(s, mp, st, at, &keys[c])) < 0)
+            return rc;
         if (c == 0)
             pki = at;
     }

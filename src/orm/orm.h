@@ -359,11 +359,19 @@ int orm_scratch_push(corm_session *s, void *p);
 /* The collected rows as an array the session owns (NULL when none or out
  * of memory: check s->nscratch). */
 void **orm_scratch_take(corm_session *s);
-/* The key in column i of the current row: an integer or (uncopied) text.
- * CORM_ETYPE for another kind, CORM_ENOMEM when the driver could not make
- * the text; orm_row_key_error sets the session's error for either. */
-int orm_row_key(const drv_driver *d, drv_stmt *st, int i, corm_value *k);
-int orm_row_key_error(corm_session *s, const sch_mapper *mp, int rc);
+/* The key of mp in column i of the current row: an integer or (uncopied)
+ * text. CORM_ETYPE for another kind, CORM_ENOMEM when the driver could not
+ * make the text; either with the session's error set (orm_row_key_fail,
+ * out of line: this is read on every row loaded). */
+int orm_row_key_fail(corm_session *s, const sch_mapper *mp, const corm_value *k);
+static inline int orm_row_key(corm_session *s, const sch_mapper *mp, drv_stmt *st, int i,
+                              corm_value *k)
+{
+    corm_vkind kind = s->conn->drv->column(st, i, k);
+    if (kind == CORM_V_INT || (kind == CORM_V_TEXT && k->u.text.p))
+        return CORM_OK;
+    return orm_row_key_fail(s, mp, k);
+}
 /* Load the current row of st as an object of mp: cols[i] is the model
  * column of result column i (NULL: skip). An object already in the identity
  * map is returned as it is (LOAD_KEEP) or read again (LOAD_OVERWRITE), or

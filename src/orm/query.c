@@ -1212,11 +1212,9 @@ static int matching_objects(corm_query *q)
     while ((rc = s->conn->drv->step(st, &s->err)) == 1) {
         corm_value k[8];
         for (size_t c = 0; c < q->mp->npk && rc >= 0; c++)
-            rc = orm_row_key(s->conn->drv, st, (int)c, &k[c]);
+            rc = orm_row_key(s, q->mp, st, (int)c, &k[c]);
         orm_obj *o;
-        if (rc < 0)
-            rc = orm_row_key_error(s, q->mp, rc);
-        else if ((o = orm_imap_get(s, q->mp, k)) != NULL)
+        if (rc >= 0 && (o = orm_imap_get(s, q->mp, k)) != NULL)
             rc = orm_scratch_push(s, o);
         if (rc < 0) {
             s->conn->drv->reset(st);

@@ -744,8 +744,7 @@ static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs,
             corm_value key;
             if ((rc = orm_load_row(s, t, st, t->model->columns, t->model->ncolumns, LOAD_KEEP,
                                    &c)) < 0 ||
-                ((rc = orm_row_key(d, st, (int)t->model->ncolumns, &key)) < 0 &&
-                 (rc = orm_row_key_error(s, owner, rc)) < 0) ||
+                (rc = orm_row_key(s, owner, st, (int)t->model->ncolumns, &key)) < 0 ||
                 (rc = objvec_push(s, &kids, c)) < 0 ||
                 (rc = objvec_push(s, &parents, orm_imap_get(s, owner, &key))) < 0) {
                 d->reset(st);
