@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *const prio_names[] = { "low", "medium", "high", NULL };
@@ -340,3 +341,9 @@ int64_t db_int(const char *url, const char *sql)
 }
 
 void db_exec(const char *url, const char *sql) { db_each(url, sql, NULL, NULL); }
+
+void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}

@@ -110,4 +110,7 @@ void db_each(const char *url, const char *sql, void (*fn)(void *ud, int n, const
 
 #define OK(x) assert_int_equal((x), CORM_OK)
 
+/* Sleep ms milliseconds. */
+void sleep_ms(long ms);
+
 #endif

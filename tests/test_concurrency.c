@@ -41,12 +41,6 @@ typedef struct writer {
     char error[256];
 } writer;
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
 /* One unit: its row, and the counter one up (read locked, then written). */
 static int unit(corm_session *s, const writer *w, int seq)
 {

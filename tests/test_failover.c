@@ -69,12 +69,6 @@ static long now_ns(void)
     return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
 /* The value of `key=` in a URL's query, up to the next '&'. */
 static void param(const char *url, const char *key, char *out, size_t size)
 {

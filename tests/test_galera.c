@@ -43,12 +43,6 @@ enum { NODES = 3, WORKERS = 8, UNITS = 60 };
 static corm_engine *node[NODES];
 static char url[NODES][512];
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
 static int setup(void **state)
 {
     (void)state;

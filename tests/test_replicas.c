@@ -25,12 +25,6 @@ static corm_engine *db;
 static char primary[512], replica[2][512];
 static long port[3]; /* primary, replica 1, replica 2 */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
 static long port_of(const char *url)
 {
     const char *p = strstr(url, "port=");
