@@ -6,6 +6,9 @@
  */
 #include "common.h"
 
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -501,6 +504,160 @@ static void failed_read_leaves_the_session_usable(void **state)
     assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'alice'"), 31);
 }
 
+/* ---- a transaction the database ended ------------------------------------------------
+ * A failed statement can end the transaction it ran in: SQLite rolls all
+ * of it back when a statement runs out of memory (or meets an I/O error),
+ * InnoDB when it picks the transaction as a deadlock's victim, and
+ * PostgreSQL takes nothing more in a transaction after any failed
+ * statement and answers its COMMIT by rolling back, without an error.
+ * What the session flushed before is then gone; whatever runs next must
+ * not be committed as if it were whole. */
+
+/* SQLite's allocator, failing from its (n+1)th allocation when armed. */
+static sqlite3_mem_methods sqlite_mem;
+static long sqlite_allocs_left = -1; /* -1: none fails */
+
+static bool sqlite_fails(void)
+{
+    if (sqlite_allocs_left < 0)
+        return false;
+    if (sqlite_allocs_left == 0)
+        return true;
+    sqlite_allocs_left--;
+    return false;
+}
+static void *sqlite_malloc(int n) { return sqlite_fails() ? NULL : sqlite_mem.xMalloc(n); }
+static void *sqlite_realloc(void *p, int n) { return sqlite_fails() ? NULL : sqlite_mem.xRealloc(p, n); }
+
+static void install_sqlite_allocator(void)
+{
+    sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_mem);
+    sqlite3_mem_methods m = sqlite_mem;
+    m.xMalloc = sqlite_malloc;
+    m.xRealloc = sqlite_realloc;
+    assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+}
+
+static int lock_user(corm_session *ss, const char *name)
+{
+    corm_query *q = corm_query_new(ss, User);
+    assert_non_null(q);
+    corm_filter(q, corm_eq(User_username, name));
+    corm_with_for_update(q);
+    User *u;
+    return corm_one(q, &u);
+}
+
+static atomic_int holding;
+
+/* The other side of the deadlock: a heavier transaction (three rows
+ * written, so InnoDB rolls back the test's, of one) that locks bob, then
+ * waits for alice, whom the test's session holds. */
+static void *deadlock_other(void *arg)
+{
+    (void)arg;
+    corm_session *t = corm_session_new(fx.db);
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "heavy%d", i);
+        User *u = corm_new(t, User);
+        u->username = corm_strdup(t, name);
+        u->email = corm_strdup(t, name);
+        corm_add(t, u);
+    }
+    intptr_t rc = corm_flush(t);
+    if (rc == CORM_OK)
+        rc = lock_user(t, "bob");
+    atomic_store(&holding, 1);
+    if (rc == CORM_OK)
+        rc = lock_user(t, "alice");
+    if (rc == CORM_OK)
+        rc = corm_commit(t);
+    if (rc != CORM_OK)
+        fprintf(stderr, "the deadlock's other side: %s\n", corm_errmsg(t));
+    corm_session_free(t);
+    return (void *)rc;
+}
+
+/* Make the database end s's transaction, which has written, by an error in
+ * one of its statements: each database its own way. */
+static void end_transaction_by_error(void)
+{
+    const char *backend = fx_backend(&fx);
+    if (!strcmp(backend, "postgresql")) {
+        assert_int_equal(corm_execute(s, "SELECT 1/0", NULL, 0, NULL), CORM_ESQL);
+    } else if (!strcmp(backend, "mariadb")) {
+        OK(lock_user(s, "alice"));
+        atomic_store(&holding, 0);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, deadlock_other, NULL), 0);
+        while (!atomic_load(&holding))
+            sleep_ms(1);
+        sleep_ms(200); /* the other now waits for alice */
+        int rc = lock_user(s, "bob");
+        void *res;
+        pthread_join(t, &res);
+        if (rc != CORM_EBUSY || !strstr(corm_errmsg(s), "Deadlock"))
+            fail_msg("wanted this session to be the deadlock's victim: %s: %s", corm_err_name(rc),
+                     corm_errmsg(s));
+        assert_int_equal((intptr_t)res, CORM_OK);
+    } else {
+        /* fail SQLite's Nth allocation in a sort, for N = 0, 1, ...: early
+         * ones fail the statement alone, a later one in its step the whole
+         * transaction (which the next statement finds ended) */
+        for (long n = 0;; n++) {
+            assert_true(n < 10000);
+            sqlite_allocs_left = n;
+            corm_result *r;
+            int rc = corm_execute(s, "SELECT username FROM \"user\" ORDER BY email DESC", NULL, 0, &r);
+            sqlite_allocs_left = -1;
+            if (rc == CORM_OK)
+                fail_msg("the sort ran whole at allocation %ld before any failure ended the "
+                         "transaction", n);
+            assert_int_equal(rc, CORM_ENOMEM);
+            int64_t k;
+            corm_query *q = corm_query_new(s, User);
+            rc = corm_count(q, &k);
+            corm_query_free(q);
+            if (rc == CORM_EABORTED)
+                return; /* the count found it ended: its own error is checked by the caller */
+            OK(rc);
+        }
+    }
+}
+
+static void transaction_the_database_ended_commits_nothing(void **state)
+{
+    (void)state;
+    fx_user(s, "bob", 40);
+    User *a = corm_new(s, User);
+    a->username = "flushed";
+    a->email = "flushed@example.com";
+    OK(corm_add(s, a));
+    OK(corm_flush(s));
+    end_transaction_by_error();
+    /* nothing more runs in it */
+    corm_query *q = corm_query_new(s, User);
+    int64_t n;
+    assert_int_equal(corm_count(q, &n), CORM_EABORTED);
+    assert_non_null(strstr(corm_errmsg(s), "the database ended the transaction"));
+    corm_query_free(q);
+    /* and nothing of it is committed: neither what it flushed before nor
+     * what it would write now (which would have committed on its own) */
+    User *b = corm_new(s, User);
+    b->username = "after";
+    b->email = "after@example.com";
+    OK(corm_add(s, b));
+    assert_int_equal(corm_commit(s), CORM_EABORTED);
+    assert_non_null(strstr(corm_errmsg(s), "nothing it wrote was kept"));
+    const char *both = "SELECT count(*) FROM \"user\" WHERE username IN ('flushed', 'after')";
+    assert_int_equal(db_int(fx.url, both), 0);
+    /* the commit's rollback left both objects to be written again */
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, both), 2);
+    still_intact();
+}
+
 /* What MariaDB's defaults would get wrong, the same on every backend:
  * strings compare by case and trailing spaces; a value the column cannot
  * hold is refused, not truncated or stored as zeros — through the ORM
@@ -558,6 +715,7 @@ static void values_compare_exactly_and_are_never_coerced(void **state)
 
 int main(void)
 {
+    install_sqlite_allocator(); /* before SQLite starts */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(unknown_column_in_filter_by, setup, teardown),
         cmocka_unit_test_setup_teardown(null_into_not_null_is_caught_before_sql, setup, teardown),
@@ -571,6 +729,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hostile_strings_are_only_values, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_urls, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_read_leaves_the_session_usable, setup, teardown),
+        cmocka_unit_test_setup_teardown(transaction_the_database_ended_commits_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(values_compare_exactly_and_are_never_coerced, setup, teardown),
     };
     /* the database's own ways to be unreachable, read-only or locked */

@@ -58,7 +58,8 @@ extern "C" {
     XX(EIO,        -24, "database I/O error")                                \
     XX(EINDOUBT,   -25, "connection lost during COMMIT: it may have been applied") \
     XX(EUNSUPPORTED,-26, "not supported by this database or cluster")         \
-    XX(ESTALE,     -27, "row was changed by someone else")
+    XX(ESTALE,     -27, "row was changed by someone else")                  \
+    XX(EABORTED,   -28, "the database ended the transaction after an error in it")
 
 typedef enum corm_errno {
     CORM_OK = 0,

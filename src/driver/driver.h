@@ -89,9 +89,12 @@ typedef struct drv_driver {
      * (except in corm_run_in_transaction, whose unit is retried when its
      * snapshot went stale: orm_read). */
     bool reads_begin;
-    /* Whether the connection's transaction takes no more statements until a
-     * rollback (a statement failed in it on PostgreSQL, or the connection
-     * is gone). NULL: a failed statement leaves the transaction usable. */
+    /* Whether the transaction corm holds open on the connection takes no
+     * more statements until a rollback: the database ended it (SQLite
+     * rolls back all of it when a statement in it runs out of memory or
+     * meets an I/O error; MariaDB on a deadlock or a Galera abort), a
+     * statement failed in it (PostgreSQL), or the connection is gone. Asked
+     * only while one is open (sql_txn_check). NULL: never. */
     bool (*txn_failed)(drv_conn *c);
     /* What LIMIT says for "no limit", before an OFFSET ("-1", "ALL"). */
     const char *no_limit;

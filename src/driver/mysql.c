@@ -51,6 +51,8 @@ struct drv_conn {
     bool lost;               /* a statement failed because the server went away */
     bool galera;             /* a Galera node (wsrep_on), asked when connected */
     bool in_txn;             /* inside a transaction the server said it began */
+    bool ended;              /* the server rolled that transaction back (a deadlock, a
+                                Galera abort): nothing more runs in it until ROLLBACK */
 };
 
 typedef struct my_param {
@@ -197,6 +199,8 @@ static int fail_with(drv_conn *c, unsigned e, const char *msg, const char *state
         snprintf(err->detail, sizeof err->detail, "%s", col);
     if (code == CORM_ECONNLOST)
         c->lost = true;
+    if (e == ER_LOCK_DEADLOCK && c->in_txn) /* InnoDB rolled back the whole transaction */
+        c->ended = true, c->in_txn = false;
     return code;
 }
 
@@ -299,7 +303,7 @@ static bool my_alive(drv_conn *c, bool ping)
     return mysql_ping(c->my) == 0;
 }
 
-static bool my_txn_failed(drv_conn *c) { return c->lost; }
+static bool my_txn_failed(drv_conn *c) { return c->lost || c->ended; }
 
 static void my_close(drv_conn *c)
 {
@@ -327,6 +331,7 @@ static int my_exec(drv_conn *c, const char *sql, util_err *err)
             return fail(c, err);
     } while (more == 0);
     c->in_txn = server_status(c) & SERVER_STATUS_IN_TRANS;
+    c->ended = c->ended && c->in_txn; /* a ROLLBACK ends what was ended */
     return CORM_OK;
 }
 
@@ -458,6 +463,7 @@ static int check_txn(drv_stmt *st, util_err *err)
         return CORM_OK;
     }
     c->in_txn = false;
+    c->ended = true;
     return util_err_set(err, CORM_EBUSY, "mariadb: the server ended the transaction while the "
                         "statement ran (a Galera node aborts one that conflicts with a commit on "
                         "another node): it was rolled back, run it again");

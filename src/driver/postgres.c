@@ -76,6 +76,7 @@ static int map_state(const char *st)
     if (!strcmp(st, "22P02")) return CORM_ETYPE;
     if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03")) return CORM_EBUSY;
     if (!strcmp(st, "25006")) return CORM_EREADONLY;
+    if (!strcmp(st, "25P02")) return CORM_EABORTED; /* in a transaction an error aborted */
     if (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
         !strcmp(st, "57P03"))
         return CORM_ECONNLOST;
@@ -253,10 +254,13 @@ static bool pg_alive(drv_conn *c, bool ping)
     return ok && PQstatus(c->pg) == CONNECTION_OK;
 }
 
+/* In error, or idle: corm's transaction ended under it (a ROLLBACK or
+ * COMMIT run as raw SQL). */
 static bool pg_txn_failed(drv_conn *c)
 {
-    return c->lost || PQstatus(c->pg) != CONNECTION_OK ||
-           PQtransactionStatus(c->pg) == PQTRANS_INERROR;
+    PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+    return c->lost || PQstatus(c->pg) != CONNECTION_OK || ts == PQTRANS_INERROR ||
+           ts == PQTRANS_IDLE;
 }
 
 static void pg_close(drv_conn *c)

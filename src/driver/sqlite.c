@@ -360,6 +360,13 @@ static void sq_close(drv_conn *c)
 
 static int sq_exec(drv_conn *c, const char *sql, util_err *err) { return run(c->db, sql, err); }
 
+/* Asked while corm holds a transaction open: SQLite is back in autocommit
+ * mode only when it rolled that transaction back itself, as it does when a
+ * statement in it fails with SQLITE_NOMEM, SQLITE_IOERR or SQLITE_FULL
+ * (sqlite.org/lang_transaction.html, "Response To Errors Within A
+ * Transaction"). A statement run now would run, and commit, on its own. */
+static bool sq_txn_failed(drv_conn *c) { return sqlite3_get_autocommit(c->db) != 0; }
+
 /* The rows an INSERT ... SELECT has inserted, counted by a function its
  * WHERE calls once a row (sq_exec_counted). */
 typedef struct sq_count {
@@ -700,6 +707,7 @@ const drv_driver drv_sqlite = {
     .connect = sq_connect,
     .close = sq_close,
     .exec = sq_exec,
+    .txn_failed = sq_txn_failed,
     .exec_counted = sq_exec_counted,
     .prepare = sq_prepare,
     .finalize = sq_finalize,

@@ -101,11 +101,17 @@ int orm_conn(corm_session *s)
  * too: the unit then reads and writes one snapshot, and a write over a row
  * another unit changed since is refused (CORM_EBUSY, run again), where it
  * would otherwise overwrite that change. */
-int orm_read(corm_session *s)
+static void end_failed_read(corm_session *s)
 {
     const drv_driver *d = s->e->drv;
     if (s->conn && s->conn->depth && !s->wrote && d->txn_failed && d->txn_failed(s->conn->dc))
         orm_release_conn(s); /* its ROLLBACK, or the broken connection closed */
+}
+
+int orm_read(corm_session *s)
+{
+    end_failed_read(s);
+    const drv_driver *d = s->e->drv;
     int rc = orm_conn(s);
     if (rc == CORM_OK && (d->reads_begin || s->in_unit) && s->conn->depth == 0 &&
         (rc = sql_begin_read(s->conn, &s->err)) < 0)
@@ -114,12 +120,13 @@ int orm_read(corm_session *s)
 }
 
 /* A write begins the session's transaction (with the driver's begin_write),
- * unless a read began it already; either way the transaction has now
- * written. */
+ * unless a read began it already (and can still go on: see orm_read);
+ * either way the transaction has now written. */
 int orm_begin(corm_session *s)
 {
     if (s->conn && s->conn_e != s->e) /* reading on a replica: writes go to the primary */
         orm_release_conn(s);
+    end_failed_read(s);
     s->primary_only = true; /* and the session reads its own writes there from now on */
     int rc = orm_conn(s);
     if (rc == CORM_OK && s->conn->depth == 0 && (rc = sql_begin(s->conn, &s->err)) < 0)

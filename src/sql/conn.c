@@ -184,13 +184,29 @@ int sql_run(sql_conn *c, const char *sql, size_t len, const sql_params *ps, drv_
     return sql_run_text(c, &t, ps, out, err);
 }
 
+int sql_txn_check(sql_conn *c, util_err *err)
+{
+    const drv_driver *d = c->drv;
+    if (!c->depth || !d->txn_failed || !d->txn_failed(c->dc))
+        return CORM_OK;
+    if (d->alive && !d->alive(c->dc, false))
+        return util_err_set(err, CORM_ECONNLOST, "the connection to the database was lost: "
+                            "its transaction was rolled back");
+    return util_err_set(err, CORM_EABORTED, "the database ended the transaction when a statement "
+                        "in it failed (or raw SQL ended it): nothing it wrote was kept, and "
+                        "nothing runs in it until it is rolled back");
+}
+
 int sql_run_text(sql_conn *c, const sql_text *t, const sql_params *ps, drv_stmt **out,
                  util_err *err)
 {
     drv_stmt *st = NULL;
     const char *sql = t->p;
     size_t len = t->len;
-    int rc = prepare(c, sql, len, t->hash, &st, err);
+    int rc = sql_txn_check(c, err);
+    if (rc < 0)
+        return rc;
+    rc = prepare(c, sql, len, t->hash, &st, err);
     if (rc < 0)
         return rc;
     if (c->echo && c->echo->fn)
@@ -243,7 +259,9 @@ int sql_begin_read(sql_conn *c, util_err *err)
 
 int sql_commit(sql_conn *c, util_err *err)
 {
-    int rc = sql_exec(c, "COMMIT", err);
+    int rc = sql_txn_check(c, err);
+    if (rc == CORM_OK)
+        rc = sql_exec(c, "COMMIT", err);
     if (rc == CORM_OK)
         c->depth = 0;
     return rc;
@@ -264,7 +282,9 @@ static int savepoint_sql(sql_conn *c, const char *verb, int n, util_err *err)
 
 int sql_savepoint(sql_conn *c, util_err *err)
 {
-    int rc = savepoint_sql(c, "SAVEPOINT", c->depth, err);
+    int rc = sql_txn_check(c, err);
+    if (rc == CORM_OK)
+        rc = savepoint_sql(c, "SAVEPOINT", c->depth, err);
     if (rc == CORM_OK)
         c->depth++;
     return rc;
@@ -272,7 +292,9 @@ int sql_savepoint(sql_conn *c, util_err *err)
 
 int sql_release(sql_conn *c, util_err *err)
 {
-    int rc = savepoint_sql(c, "RELEASE SAVEPOINT", c->depth - 1, err);
+    int rc = sql_txn_check(c, err);
+    if (rc == CORM_OK)
+        rc = savepoint_sql(c, "RELEASE SAVEPOINT", c->depth - 1, err);
     if (rc == CORM_OK)
         c->depth--;
     return rc;

@@ -95,6 +95,16 @@ int sql_run(sql_conn *c, const char *sql, size_t len, const sql_params *ps, drv_
             util_err *err);
 int sql_run_text(sql_conn *c, const sql_text *t, const sql_params *ps, drv_stmt **out,
                  util_err *err);
+/* CORM_EABORTED (or CORM_ECONNLOST) with a sentence when c holds a
+ * transaction open that the database has ended or will take no more
+ * statements in (drv_driver.txn_failed): an error rolled it back, and a
+ * statement run now would run outside it, or be refused. Statements,
+ * COMMIT and savepoints ask it first; a rollback does not, so that one
+ * always ends the transaction. This is what keeps a transaction whole when
+ * a failed statement ended it: SQLite rolls back all of it on out-of-memory
+ * or an I/O error, MariaDB on a deadlock, and PostgreSQL answers a COMMIT
+ * after any failed statement by rolling back, without an error. */
+int sql_txn_check(sql_conn *c, util_err *err);
 /* Tell the driver that st's rows will be read to the last (or dropped)
  * before anything else runs on c (drv_driver.read_all); st may be NULL. */
 void sql_read_all(sql_conn *c, drv_stmt *st);
