@@ -347,3 +347,46 @@ void sleep_ms(long ms)
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
     nanosleep(&ts, NULL);
 }
+
+static sqlite3_mem_methods sqlite_mem;
+static long sqlite_left = -1; /* allocations to succeed before they fail; -1: none fails */
+static bool sqlite_hit;
+
+static bool sqlite_fails(void)
+{
+    if (sqlite_left < 0)
+        return false;
+    if (sqlite_left == 0)
+        return sqlite_hit = true;
+    sqlite_left--;
+    return false;
+}
+static void *sqlite_malloc(int n) { return sqlite_fails() ? NULL : sqlite_mem.xMalloc(n); }
+static void *sqlite_realloc(void *p, int n) { return sqlite_fails() ? NULL : sqlite_mem.xRealloc(p, n); }
+
+void test_sqlite_hook(void)
+{
+    sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_mem);
+    sqlite3_mem_methods m = sqlite_mem;
+    m.xMalloc = sqlite_malloc;
+    m.xRealloc = sqlite_realloc;
+    assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+}
+
+void test_sqlite_fail_after(long n)
+{
+    sqlite_left = n;
+    if (n >= 0)
+        sqlite_hit = false;
+}
+
+long test_sqlite_pause(void)
+{
+    long left = sqlite_left;
+    sqlite_left = -1;
+    return left;
+}
+
+void test_sqlite_resume(long left) { sqlite_left = left; }
+
+bool test_sqlite_failed(void) { return sqlite_hit; }

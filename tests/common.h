@@ -113,4 +113,18 @@ void db_each(const char *url, const char *sql, void (*fn)(void *ud, int n, const
 /* Sleep ms milliseconds. */
 void sleep_ms(long ms);
 
+/* SQLite's allocator with a fault hook (SQLITE_CONFIG_MALLOC): installed
+ * by test_sqlite_hook, which must run before SQLite starts (first thing in
+ * main). test_sqlite_fail_after(n) lets n allocations of SQLite's succeed
+ * and fails every later one; n < 0 disarms. test_sqlite_pause disarms it
+ * and returns what test_sqlite_resume arms it again with (for the test's
+ * own use of SQLite in between). Not thread-safe: arm it only while one
+ * thread uses SQLite. */
+void test_sqlite_hook(void);
+void test_sqlite_fail_after(long n);
+long test_sqlite_pause(void);
+void test_sqlite_resume(long left);
+/* Whether one of SQLite's allocations failed since it was last armed. */
+bool test_sqlite_failed(void);
+
 #endif

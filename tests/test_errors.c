@@ -7,7 +7,6 @@
 #include "common.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,31 +512,6 @@ static void failed_read_leaves_the_session_usable(void **state)
  * What the session flushed before is then gone; whatever runs next must
  * not be committed as if it were whole. */
 
-/* SQLite's allocator, failing from its (n+1)th allocation when armed. */
-static sqlite3_mem_methods sqlite_mem;
-static long sqlite_allocs_left = -1; /* -1: none fails */
-
-static bool sqlite_fails(void)
-{
-    if (sqlite_allocs_left < 0)
-        return false;
-    if (sqlite_allocs_left == 0)
-        return true;
-    sqlite_allocs_left--;
-    return false;
-}
-static void *sqlite_malloc(int n) { return sqlite_fails() ? NULL : sqlite_mem.xMalloc(n); }
-static void *sqlite_realloc(void *p, int n) { return sqlite_fails() ? NULL : sqlite_mem.xRealloc(p, n); }
-
-static void install_sqlite_allocator(void)
-{
-    sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_mem);
-    sqlite3_mem_methods m = sqlite_mem;
-    m.xMalloc = sqlite_malloc;
-    m.xRealloc = sqlite_realloc;
-    assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
-}
-
 static int lock_user(corm_session *ss, const char *name)
 {
     corm_query *q = corm_query_new(ss, User);
@@ -607,10 +581,10 @@ static void end_transaction_by_error(void)
          * transaction (which the next statement finds ended) */
         for (long n = 0;; n++) {
             assert_true(n < 10000);
-            sqlite_allocs_left = n;
+            test_sqlite_fail_after(n);
             corm_result *r;
             int rc = corm_execute(s, "SELECT username FROM \"user\" ORDER BY email DESC", NULL, 0, &r);
-            sqlite_allocs_left = -1;
+            test_sqlite_fail_after(-1);
             if (rc == CORM_OK)
                 fail_msg("the sort ran whole at allocation %ld before any failure ended the "
                          "transaction", n);
@@ -716,7 +690,7 @@ static void values_compare_exactly_and_are_never_coerced(void **state)
 
 int main(void)
 {
-    install_sqlite_allocator(); /* before SQLite starts */
+    test_sqlite_hook(); /* before SQLite starts */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(unknown_column_in_filter_by, setup, teardown),
         cmocka_unit_test_setup_teardown(null_into_not_null_is_caught_before_sql, setup, teardown),

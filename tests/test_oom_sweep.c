@@ -13,9 +13,12 @@
  * relationships with each loading strategy (and loads large enough to
  * outgrow a small load's scratch), flush with cascades and
  * delete-orphan, corm_related, expiry, merge, upsert, aliases and escaped
- * search, and migrations (autogenerate, upgrade, schema check, downgrade). CORM_OOM_STEP=k runs every kth N only (make test's short
- * form); make test-oom runs them all and prints the number of injection
- * points.
+ * search, and migrations (autogenerate, upgrade, schema check, downgrade).
+ * On SQLite every workload but the migrations is swept once more with
+ * SQLite's own allocations failing (test_sqlite_hook), N = 0, 1, 2, ...
+ * and every one after the Nth. CORM_OOM_STEP=k runs every kth N only
+ * (make test's short form); make test-oom runs them all and prints the
+ * number of injection points.
  */
 #include "common.h"
 #include "util/alloc.h"
@@ -114,6 +117,7 @@ static void add_cells(void *ud, int n, const char *const *cells)
  * made to fail. */
 static char *dump(void)
 {
+    long sqlite_left = test_sqlite_pause(); /* SQLite's allocations here are the test's */
     text names = { 0 }, out = { 0 };
     append(&names.buf, &names.len, &names.cap, "");
     append(&out.buf, &out.len, &out.cap, "");
@@ -140,6 +144,7 @@ static char *dump(void)
             out.buf[out.len = mark] = '\0'; /* an empty version table says "base", as none does */
     }
     free(names.buf);
+    test_sqlite_resume(sqlite_left);
     return out.buf;
 }
 
@@ -181,15 +186,18 @@ typedef int (*workload)(corm_session *s, int round);
 
 /* Every kth allocation is made to fail: CORM_OOM_STEP, else all of them on
  * SQLite, every 5th under valgrind, every 4th on PostgreSQL and every 8th
- * on MariaDB (whose DDL, run afresh for each, is slow); make test-oom sets
+ * on MariaDB (whose DDL, run afresh for each, is slow); of SQLite's own,
+ * every 3rd (every 30th under valgrind); make test-oom sets
  * CORM_OOM_STEP=1 everywhere. */
 static bool every_point; /* a small workload: swept at every allocation whatever the step */
+static bool sqlite_allocs;
 static long step(void)
 {
     const char *e = getenv("CORM_OOM_STEP");
     if (every_point)
         return 1;
     long k = e ? atol(e)
+           : sqlite_allocs ? (getenv("CORM_UNDER_VALGRIND") ? 30 : 3) /* 5,338 in all */
            : getenv("CORM_UNDER_VALGRIND") ? 5
            : strncmp(url, "postgres", 8) == 0 ? 4
            : strncmp(url, "sqlite", 6) != 0 ? 8 : 1;
@@ -211,12 +219,27 @@ static void fresh(void)
     }
 }
 
+/* Whose allocations fail (sqlite_allocs): corm's own (its allocator's
+ * hook), or SQLite's (test_sqlite_hook), which corm must survive as it
+ * survives its own: SQLite then fails the statement, or rolls back the
+ * whole transaction. */
+
 static void arm(bool transient, long n)
 {
-    if (transient)
+    if (sqlite_allocs)
+        test_sqlite_fail_after(n);
+    else if (transient)
         util_alloc_fail_once(n);
     else
         util_alloc_fail_after(n);
+}
+
+static bool disarm(void)
+{
+    bool injected = sqlite_allocs ? test_sqlite_failed() : util_alloc_failed();
+    util_alloc_fail_after(-1);
+    test_sqlite_fail_after(-1);
+    return injected;
 }
 
 /* The sweep's mode (arm's transient), for the workloads that prepare their
@@ -246,14 +269,14 @@ static void sweep_mode(workload fn, const char *name, bool transient)
         } else {
             rc = migrate(NULL, (int)n);
         }
-        bool injected = util_alloc_failed();
-        util_alloc_fail_after(-1);
+        bool injected = disarm();
         if (rc != CORM_OK && rc != CORM_ENOMEM)
             fail_msg("%s, allocation %ld failing: %s: %s", name, n, corm_err_name(rc),
                      s ? corm_errmsg(s) : corm_engine_errmsg(db));
         if (rc == CORM_OK && !injected) {
             corm_session_free(s);
-            printf("# %s: %ld allocations made to fail (%s), one run each\n", name, points,
+            printf("# %s: %ld %sallocations made to fail (%s), one run each\n", name, points,
+                   sqlite_allocs ? "of SQLite's " : "",
                    transient ? "that one only" : "and every one after it");
             points_total += points;
             assert_true(points > 0);
@@ -288,6 +311,11 @@ static void sweep(workload fn, const char *name)
 {
     sweep_mode(fn, name, false);
     sweep_mode(fn, name, true);
+    if (fn && strncmp(url, "sqlite", 6) == 0) {
+        sqlite_allocs = true;
+        sweep_mode(fn, name, false);
+        sqlite_allocs = false;
+    }
 }
 
 /* ---- workloads ------------------------------------------------------------------------ */
@@ -768,6 +796,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+    test_sqlite_hook(); /* before SQLite starts */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sweep_quickstart),
         cmocka_unit_test(sweep_crud_types),
