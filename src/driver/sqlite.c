@@ -33,6 +33,7 @@
 struct drv_conn {
     sqlite3 *db;
     bool fk_off; /* ?foreign_keys=off: SQLite's own default kept */
+    bool rolled_back; /* since the last BEGIN (sq_txn_failed) */
 };
 
 #define ST(st) ((sqlite3_stmt *)(void *)(st))
@@ -246,6 +247,8 @@ static void sq_migrate_done(drv_conn *c)
         sqlite3_exec(c->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 }
 
+static void on_rollback(void *ud);
+
 static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
 {
     char path[4096];
@@ -278,6 +281,7 @@ static int sq_connect(const drv_url *url, drv_conn **out, util_err *err)
         return rc == CORM_ENOMEM ? rc : CORM_ECONNECT;
     }
     sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_rollback_hook(c->db, on_rollback, c);
     sqlite3_create_collation_v2(c->db, "corm_decimal", SQLITE_UTF8, NULL, decimal_collation, NULL);
     sqlite3_create_function_v2(c->db, "corm_decimal_sum", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                NULL, NULL, dec_step, dec_sum_final, NULL);
@@ -358,14 +362,24 @@ static void sq_close(drv_conn *c)
     util_free(c);
 }
 
-static int sq_exec(drv_conn *c, const char *sql, util_err *err) { return run(c->db, sql, err); }
+static int sq_exec(drv_conn *c, const char *sql, util_err *err)
+{
+    int rc = run(c->db, sql, err);
+    if (rc == CORM_OK && !strncmp(sql, "BEGIN", 5))
+        c->rolled_back = false;
+    return rc;
+}
 
-/* Asked while corm holds a transaction open: SQLite is back in autocommit
- * mode only when it rolled that transaction back itself, as it does when a
- * statement in it fails with SQLITE_NOMEM, SQLITE_IOERR or SQLITE_FULL
- * (sqlite.org/lang_transaction.html, "Response To Errors Within A
- * Transaction"). A statement run now would run, and commit, on its own. */
-static bool sq_txn_failed(drv_conn *c) { return sqlite3_get_autocommit(c->db) != 0; }
+/* Asked while corm holds a transaction open: whether SQLite rolled it back
+ * since its BEGIN. corm's own ROLLBACK ends corm's transaction first, so
+ * that can only be SQLite's own, as it does when a statement in it fails
+ * with SQLITE_NOMEM, SQLITE_IOERR or SQLITE_FULL (sqlite.org/
+ * lang_transaction.html, "Response To Errors Within A Transaction"); a
+ * statement run now would run, and commit, on its own. The rollback hook
+ * says so at no cost to each statement, where asking
+ * sqlite3_get_autocommit would cost a call each. */
+static void on_rollback(void *ud) { ((drv_conn *)ud)->rolled_back = true; }
+static bool sq_txn_failed(drv_conn *c) { return c->rolled_back; }
 
 /* The rows an INSERT ... SELECT has inserted, counted by a function its
  * WHERE calls once a row (sq_exec_counted). */

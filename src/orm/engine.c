@@ -201,8 +201,8 @@ void orm_engine_release(corm_engine *e, sql_conn *c)
     if (!c)
         return;
     util_err ignored;
-    if (c->depth && sql_rollback(c, &ignored) < 0)
-        c->broken = true;
+    if (c->depth)
+        sql_rollback(c, &ignored); /* one that fails breaks c */
     bool keep = !c->broken && (!e->drv->alive || e->drv->alive(c->dc, false));
     pthread_mutex_lock(&e->lock);
     if (keep && e->nidle < e->pool_size) {

@@ -184,11 +184,9 @@ int sql_run(sql_conn *c, const char *sql, size_t len, const sql_params *ps, drv_
     return sql_run_text(c, &t, ps, out, err);
 }
 
-int sql_txn_check(sql_conn *c, util_err *err)
+int sql_txn_refuse(sql_conn *c, util_err *err)
 {
     const drv_driver *d = c->drv;
-    if (!c->depth || !d->txn_failed || !d->txn_failed(c->dc))
-        return CORM_OK;
     if (d->alive && !d->alive(c->dc, false))
         return util_err_set(err, CORM_ECONNLOST, "the connection to the database was lost: "
                             "its transaction was rolled back");
@@ -270,7 +268,10 @@ int sql_commit(sql_conn *c, util_err *err)
 int sql_rollback(sql_conn *c, util_err *err)
 {
     c->depth = 0;
-    return sql_exec(c, "ROLLBACK", err);
+    int rc = sql_exec(c, "ROLLBACK", err);
+    if (rc < 0) /* the transaction may still be open (SQLite out of memory preparing it) */
+        c->broken = true;
+    return rc;
 }
 
 static int savepoint_sql(sql_conn *c, const char *verb, int n, util_err *err)

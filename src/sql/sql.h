@@ -104,7 +104,12 @@ int sql_run_text(sql_conn *c, const sql_text *t, const sql_params *ps, drv_stmt 
  * a failed statement ended it: SQLite rolls back all of it on out-of-memory
  * or an I/O error, MariaDB on a deadlock, and PostgreSQL answers a COMMIT
  * after any failed statement by rolling back, without an error. */
-int sql_txn_check(sql_conn *c, util_err *err);
+static inline int sql_txn_check(sql_conn *c, util_err *err)
+{
+    int sql_txn_refuse(sql_conn *c, util_err *err); /* the error, out of line */
+    const drv_driver *d = c->drv;
+    return c->depth && d->txn_failed && d->txn_failed(c->dc) ? sql_txn_refuse(c, err) : CORM_OK;
+}
 /* Tell the driver that st's rows will be read to the last (or dropped)
  * before anything else runs on c (drv_driver.read_all); st may be NULL. */
 void sql_read_all(sql_conn *c, drv_stmt *st);
@@ -122,6 +127,8 @@ int sql_exec_params(sql_conn *c, const char *sql, size_t len, const sql_params *
 int sql_begin(sql_conn *c, util_err *err);
 int sql_begin_read(sql_conn *c, util_err *err);
 int sql_commit(sql_conn *c, util_err *err);
+/* ROLLBACK; one that fails marks c broken (its transaction may still be
+ * open: the pool closes it rather than hand it out again). */
 int sql_rollback(sql_conn *c, util_err *err);
 int sql_savepoint(sql_conn *c, util_err *err);
 int sql_release(sql_conn *c, util_err *err);
