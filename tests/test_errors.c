@@ -633,6 +633,38 @@ static void transaction_the_database_ended_commits_nothing(void **state)
     still_intact();
 }
 
+/* A savepoint inside it: PostgreSQL's transaction goes on from the
+ * savepoint (ROLLBACK TO SAVEPOINT undoes the failure), keeping what was
+ * flushed before it; SQLite's and MariaDB's is gone with its savepoint,
+ * and rolling back to it says so. */
+static void savepoint_in_a_transaction_the_database_ended(void **state)
+{
+    (void)state;
+    fx_user(s, "bob", 40);
+    User *a = corm_new(s, User);
+    a->username = "flushed";
+    a->email = "flushed@example.com";
+    OK(corm_add(s, a));
+    OK(corm_flush(s));
+    OK(corm_begin_nested(s));
+    end_transaction_by_error();
+    const char *kept = "SELECT count(*) FROM \"user\" WHERE username = 'flushed'";
+    int rc = corm_rollback_nested(s);
+    if (!strcmp(fx_backend(&fx), "postgresql")) {
+        OK(rc);
+        OK(corm_commit(s));
+        assert_int_equal(db_int(fx.url, kept), 1);
+    } else {
+        assert_int_equal(rc, CORM_EABORTED);
+        assert_non_null(strstr(corm_errmsg(s), "the database ended the transaction"));
+        assert_int_equal(corm_commit(s), CORM_EABORTED);
+        assert_int_equal(db_int(fx.url, kept), 0);
+        OK(corm_commit(s)); /* the failed commit left it to be written again */
+        assert_int_equal(db_int(fx.url, kept), 1);
+    }
+    still_intact();
+}
+
 /* What MariaDB's defaults would get wrong, the same on every backend:
  * strings compare by case and trailing spaces; a value the column cannot
  * hold is refused, not truncated or stored as zeros — through the ORM
@@ -705,6 +737,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(malformed_urls, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_read_leaves_the_session_usable, setup, teardown),
         cmocka_unit_test_setup_teardown(transaction_the_database_ended_commits_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(savepoint_in_a_transaction_the_database_ended, setup, teardown),
         cmocka_unit_test_setup_teardown(values_compare_exactly_and_are_never_coerced, setup, teardown),
     };
     /* the database's own ways to be unreachable, read-only or locked */

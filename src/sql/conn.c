@@ -301,9 +301,15 @@ int sql_release(sql_conn *c, util_err *err)
     return rc;
 }
 
+/* Not asked sql_txn_check first: PostgreSQL's transaction, refusing
+ * statements after an error, takes ROLLBACK TO SAVEPOINT and goes on. In
+ * one the database ended (SQLite, MariaDB) the savepoint is gone too: the
+ * error then says so, not "no such savepoint". */
 int sql_rollback_to(sql_conn *c, util_err *err)
 {
     int rc = savepoint_sql(c, "ROLLBACK TO SAVEPOINT", c->depth - 1, err);
+    if (rc < 0 && c->drv->txn_failed && c->drv->txn_failed(c->dc))
+        return sql_txn_refuse(c, err);
     if (rc == CORM_OK)
         rc = savepoint_sql(c, "RELEASE SAVEPOINT", c->depth - 1, err);
     if (rc == CORM_OK)
