@@ -477,6 +477,32 @@ static void raw_sql(void **state)
     assert_non_null(strstr(corm_errmsg(s), "syntax")); /* "syntax error" / "in your SQL syntax" */
 }
 
+/* Raw SQL may not begin or end the session's transaction: a raw COMMIT
+ * or ROLLBACK would leave the session's record of its transaction wrong
+ * (objects it took for uncommitted, or for written), a raw BEGIN its own
+ * next BEGIN refused. Refused before anything runs, however written. */
+static void raw_sql_may_not_end_the_transaction(void **state)
+{
+    (void)state;
+    OK(corm_execute(s, "UPDATE \"user\" SET age = 99 WHERE username = 'u1'", NULL, 0, NULL));
+    static const char *const refused[] = {
+        "COMMIT", "  commit work", "ROLLBACK", "rollback to savepoint x", "/* why */ BEGIN",
+        "-- a comment\nBEGIN IMMEDIATE", "END", "ABORT", "SAVEPOINT x", "RELEASE SAVEPOINT x",
+        "START TRANSACTION", "XA START 'x'", "PREPARE TRANSACTION 'x'", NULL };
+    for (const char *const *sql = refused; *sql; sql++) {
+        int rc = corm_execute(s, *sql, NULL, 0, NULL);
+        if (rc != CORM_EINVAL || !strstr(corm_errmsg(s), "raw SQL may not run"))
+            fail_msg("%s: %s: %s", *sql, corm_err_name(rc), corm_errmsg(s));
+    }
+    /* words that only look alike run */
+    corm_result *r;
+    OK(corm_execute(s, "SELECT 'COMMIT' AS begin_at", NULL, 0, &r));
+    assert_string_equal(corm_result_text(r, 0, 0), "COMMIT");
+    /* nothing was committed: the session's rollback undoes the update */
+    OK(corm_rollback(s));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'u1'"), 21);
+}
+
 static void derived_tables(void **state)
 {
     (void)state;
@@ -728,6 +754,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(like_escapes_mean_the_same_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_sql, setup, teardown),
+        cmocka_unit_test_setup_teardown(raw_sql_may_not_end_the_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(columns_of_other_models_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(derived_tables, setup, teardown),
     };

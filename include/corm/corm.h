@@ -838,7 +838,12 @@ int64_t corm_result_changes(const corm_result *r);
 /* ---- raw SQL -------------------------------------------------------------------
  * The escape hatch. sql uses '?' placeholders, one per parameter (translated
  * for the database); values are always bound, never pasted. The session's
- * pending changes are flushed first. out may be NULL. */
+ * pending changes are flushed first. out may be NULL. A statement that
+ * begins or ends a transaction or a savepoint (BEGIN, START TRANSACTION,
+ * COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, XA, PREPARE
+ * TRANSACTION) is CORM_EINVAL, nothing run: the session does that itself
+ * (corm_begin, corm_commit, corm_rollback, corm_begin_nested), and keeps
+ * what its transaction did in step with it. */
 int corm_execute(corm_session *s, const char *sql, const corm_value *params,
                  size_t nparams, corm_result **out);
 /* Run a SELECT whose columns are named like model M's and map the rows onto

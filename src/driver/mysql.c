@@ -33,6 +33,7 @@
 #include "driver/driver.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/text.h"
 
 #include <ctype.h>
 #include <mysql.h>
@@ -340,34 +341,6 @@ static int my_exec(drv_conn *c, const char *sql, util_err *err)
  * key, InnoDB tables only, and does not carry LOCK TABLES. What create_all
  * and the migrations would run is read for those before any of it runs. */
 
-/* sql past blanks and comments */
-static const char *skip_blank(const char *p)
-{
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-            p++;
-        if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n')
-                p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *e = strstr(p + 2, "*/");
-            p = e ? e + 2 : p + strlen(p);
-        } else {
-            return p;
-        }
-    }
-}
-
-/* The word at *p (case-insensitive, whole): *p moved past it and blanks. */
-static bool take_word(const char **p, const char *word)
-{
-    size_t n = strlen(word);
-    if (strncasecmp(*p, word, n) != 0 || isalnum((unsigned char)(*p)[n]) || (*p)[n] == '_')
-        return false;
-    *p = skip_blank(*p + n);
-    return true;
-}
-
 /* Whether the word occurs in sql outside quotes ('...', "...", `...`). */
 static bool has_word(const char *sql, const char *word)
 {
@@ -393,9 +366,9 @@ static bool other_engine(const char *sql, char *out, size_t size)
         if ((p != sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) ||
             strncasecmp(p, "ENGINE", 6) != 0)
             continue;
-        const char *q = skip_blank(p + 6);
+        const char *q = util_sql_skip_blank(p + 6);
         if (*q == '=')
-            q = skip_blank(q + 1);
+            q = util_sql_skip_blank(q + 1);
         size_t n = 0;
         while (isalnum((unsigned char)q[n]) || q[n] == '_')
             n++;
@@ -471,17 +444,17 @@ static int check_txn(drv_stmt *st, util_err *err)
 
 static int my_refuses_ddl(drv_conn *c, const char *sql, util_err *err)
 {
-    const char *start = skip_blank(sql), *name = start;
-    bool lock = take_word(&name, "LOCK") && (take_word(&name, "TABLE") || take_word(&name, "TABLES"));
+    const char *start = util_sql_skip_blank(sql), *name = start;
+    bool lock = util_sql_take_word(&name, "LOCK") && (util_sql_take_word(&name, "TABLE") || util_sql_take_word(&name, "TABLES"));
     bool create = false, alter = false;
     if (!lock) {
         name = start;
-        create = take_word(&name, "CREATE") && (!take_word(&name, "OR") || take_word(&name, "REPLACE")) &&
-                 take_word(&name, "TABLE");
+        create = util_sql_take_word(&name, "CREATE") && (!util_sql_take_word(&name, "OR") || util_sql_take_word(&name, "REPLACE")) &&
+                 util_sql_take_word(&name, "TABLE");
     }
     if (!lock && !create) {
         name = start;
-        alter = take_word(&name, "ALTER") && take_word(&name, "TABLE");
+        alter = util_sql_take_word(&name, "ALTER") && util_sql_take_word(&name, "TABLE");
     }
     if ((!lock && !create && !alter) || !c->galera)
         return CORM_OK;

@@ -254,8 +254,8 @@ static bool pg_alive(drv_conn *c, bool ping)
     return ok && PQstatus(c->pg) == CONNECTION_OK;
 }
 
-/* In error, or idle: corm's transaction ended under it (a ROLLBACK or
- * COMMIT run as raw SQL). */
+/* In error; or idle, corm's transaction ended under it (raw SQL may not
+ * end it: corm_execute refuses, but a server-side function could). */
 static bool pg_txn_failed(drv_conn *c)
 {
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);

@@ -10,6 +10,7 @@
 #include "orm/orm.h"
 #include "util/alloc.h"
 #include "util/numeric.h"
+#include "util/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1434,12 +1435,37 @@ static int raw_sql(corm_session *s, const char *sql, size_t nparams)
     return b->err ? orm_set_error(s, CORM_ENOMEM, "out of memory") : CORM_OK;
 }
 
+/* The word a statement that begins or ends a transaction, or a savepoint,
+ * starts with; NULL for any other. Raw SQL may not: the session keeps
+ * what its transaction did to undo it, and a COMMIT or ROLLBACK it did not
+ * run would leave that record wrong (a raw BEGIN, its own next BEGIN
+ * refused). */
+static const char *txn_word(const char *sql)
+{
+    static const char *const words[] = { "BEGIN", "COMMIT", "ROLLBACK", "END", "ABORT",
+                                         "SAVEPOINT", "RELEASE", "XA", NULL };
+    const char *p = util_sql_skip_blank(sql);
+    for (size_t i = 0; words[i]; i++)
+        if (util_sql_take_word(&p, words[i]))
+            return words[i];
+    if (util_sql_take_word(&p, "START") && util_sql_take_word(&p, "TRANSACTION"))
+        return "START TRANSACTION";
+    if (util_sql_take_word(&p, "PREPARE") && util_sql_take_word(&p, "TRANSACTION"))
+        return "PREPARE TRANSACTION";
+    return NULL;
+}
+
 static int raw_begin(corm_session *s, const char *sql, const corm_value *params, size_t n,
                      drv_stmt **st)
 {
     util_err_clear(&s->err);
     if (!sql)
         return orm_set_error(s, CORM_EINVAL, "no SQL given");
+    const char *word = txn_word(sql);
+    if (word)
+        return orm_set_error(s, CORM_EINVAL, "raw SQL may not run %s: the session begins and "
+                             "ends its transaction itself (corm_begin, corm_commit, "
+                             "corm_rollback, and corm_begin_nested for savepoints)", word);
     int rc = orm_autoflush(s, NULL);
     if (rc < 0 || (rc = raw_sql(s, sql, n)) < 0)
         return rc;

@@ -191,8 +191,8 @@ int sql_txn_refuse(sql_conn *c, util_err *err)
         return util_err_set(err, CORM_ECONNLOST, "the connection to the database was lost: "
                             "its transaction was rolled back");
     return util_err_set(err, CORM_EABORTED, "the database ended the transaction when a statement "
-                        "in it failed (or raw SQL ended it): nothing it wrote was kept, and "
-                        "nothing runs in it until it is rolled back");
+                        "in it failed: nothing it wrote was kept, and nothing runs in it until "
+                        "it is rolled back");
 }
 
 int sql_run_text(sql_conn *c, const sql_text *t, const sql_params *ps, drv_stmt **out,

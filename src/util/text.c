@@ -1,12 +1,15 @@
 /*
- * text.c — counting UTF-8 characters and validating JSON.
+ * text.c — counting UTF-8 characters, validating JSON, and reading the
+ * words a statement begins with.
  *
  * The JSON check is a recursive-descent recognizer with a depth limit; corm
  * stores JSON as text and only promises that what it stores parses.
  */
 #include "util/text.h"
 
+#include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 size_t util_utf8_len(const char *s, size_t n)
 {
@@ -160,4 +163,30 @@ bool util_json_valid(const char *s, size_t n)
         return false;
     ws(&j);
     return j.p == j.end;
+}
+
+const char *util_sql_skip_blank(const char *p)
+{
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n')
+                p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 2 : p + strlen(p);
+        } else {
+            return p;
+        }
+    }
+}
+
+bool util_sql_take_word(const char **p, const char *word)
+{
+    size_t n = strlen(word);
+    if (strncasecmp(*p, word, n) != 0 || isalnum((unsigned char)(*p)[n]) || (*p)[n] == '_')
+        return false;
+    *p = util_sql_skip_blank(*p + n);
+    return true;
 }
