@@ -600,15 +600,22 @@ static void end_transaction_by_error(void)
     }
 }
 
-static void transaction_the_database_ended_commits_nothing(void **state)
+/* bob committed (the deadlock's second row), and "flushed" written in s's
+ * transaction, not committed. */
+static void flush_a_user(void)
 {
-    (void)state;
     fx_user(s, "bob", 40);
     User *a = corm_new(s, User);
     a->username = "flushed";
     a->email = "flushed@example.com";
     OK(corm_add(s, a));
     OK(corm_flush(s));
+}
+
+static void transaction_the_database_ended_commits_nothing(void **state)
+{
+    (void)state;
+    flush_a_user();
     end_transaction_by_error();
     /* nothing more runs in it */
     corm_query *q = corm_query_new(s, User);
@@ -640,12 +647,7 @@ static void transaction_the_database_ended_commits_nothing(void **state)
 static void savepoint_in_a_transaction_the_database_ended(void **state)
 {
     (void)state;
-    fx_user(s, "bob", 40);
-    User *a = corm_new(s, User);
-    a->username = "flushed";
-    a->email = "flushed@example.com";
-    OK(corm_add(s, a));
-    OK(corm_flush(s));
+    flush_a_user();
     OK(corm_begin_nested(s));
     end_transaction_by_error();
     const char *kept = "SELECT count(*) FROM \"user\" WHERE username = 'flushed'";
