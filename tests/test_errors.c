@@ -461,6 +461,18 @@ static void server_restart_is_survived(void **state)
     assert_int_equal(n, 1);
     corm_query_free(q);
     corm_session_free(reader);
+    /* the session that had written: each statement now says the
+     * connection, and its transaction, are lost (the first when it meets
+     * it, the next before it is sent) */
+    for (int i = 0; i < 2; i++) {
+        q = corm_query_new(busy, User);
+        lost = corm_count(q, &n);
+        corm_query_free(q);
+        if (lost != CORM_ECONNLOST)
+            fail_msg("statement %d in the lost transaction: %s: %s", i + 1, corm_err_name(lost),
+                     corm_errmsg(busy));
+    }
+    assert_non_null(strstr(corm_errmsg(busy), "its transaction was rolled back"));
     int rc = corm_commit(busy);
     if (rc != CORM_ECONNLOST)
         fail_msg("commit after a restart: %s: %s", corm_err_name(rc), corm_errmsg(busy));
