@@ -88,6 +88,15 @@ int orm_conn(corm_session *s)
     return orm_engine_acquire(s->e, &s->conn, &s->err);
 }
 
+/* A transaction that has only read and can go no further (orm_read) is
+ * ended, so that the session goes on with a fresh one. */
+static void end_failed_read(corm_session *s)
+{
+    const drv_driver *d = s->e->drv;
+    if (s->conn && s->conn->depth && !s->wrote && d->txn_failed && d->txn_failed(s->conn->dc))
+        orm_release_conn(s); /* its ROLLBACK, or the broken connection closed */
+}
+
 /* The connection, ready for a read. Where the driver's reads_begin says so
  * (PostgreSQL) the first read begins the session's transaction, as
  * SQLAlchemy's Session does; a transaction that has only read and can go
@@ -101,13 +110,6 @@ int orm_conn(corm_session *s)
  * too: the unit then reads and writes one snapshot, and a write over a row
  * another unit changed since is refused (CORM_EBUSY, run again), where it
  * would otherwise overwrite that change. */
-static void end_failed_read(corm_session *s)
-{
-    const drv_driver *d = s->e->drv;
-    if (s->conn && s->conn->depth && !s->wrote && d->txn_failed && d->txn_failed(s->conn->dc))
-        orm_release_conn(s); /* its ROLLBACK, or the broken connection closed */
-}
-
 int orm_read(corm_session *s)
 {
     end_failed_read(s);
