@@ -432,15 +432,6 @@ static bool obj_has_key(orm_obj *o, const corm_value *k)
     return true;
 }
 
-/* o's key, as its fields hold it, into out (mp->npk values). */
-static void obj_key(orm_obj *o, corm_value *out)
-{
-    for (size_t c = 0; c < o->mp->npk; c++) {
-        corm_value v = sql_field_value(o->mp->pks[c], orm_data(o), false);
-        key_of(o->mp->pks[c], &v, &out[c]);
-    }
-}
-
 void orm_key_of(const sch_mapper *mp, const void *obj, corm_value *out)
 {
     for (size_t c = 0; c < mp->npk; c++)
@@ -460,17 +451,27 @@ uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key)
     return keys_of(mp, key, k) ? key_hash(mp, k) | 1 : 0; /* 0 marks an empty slot */
 }
 
+/* A slot's word: the object's address, and bits 1-3 of its hash as a tag
+ * (bit 0 is always set; the slot's index takes the top bits). */
+static inline uintptr_t slot_word(orm_obj *o, uint64_t h)
+{
+    return (uintptr_t)o | (uintptr_t)(h >> 1 & 7);
+}
+static inline orm_obj *slot_obj(uintptr_t w) { return (orm_obj *)(w & ~(uintptr_t)7); }
+static inline bool slot_tagged(uintptr_t w, uint64_t h) { return (w & 7) == (h >> 1 & 7); }
+
 orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h)
 {
     corm_value k[8];
+    uintptr_t w;
     if (!s->imap_cap || !h)
         return NULL;
     size_t mask = s->imap_cap - 1, i = slot_of(h, s->imap_cap);
     if (mp->pk_int && key->kind == CORM_V_INT) { /* most keys: compared in place */
-        for (; s->imap[i].hash; i = (i + 1) & mask) {
-            orm_obj *o = s->imap[i].o;
+        for (; (w = s->imap[i]) != 0; i = (i + 1) & mask) {
+            orm_obj *o = slot_obj(w);
             int64_t id;
-            if (s->imap[i].hash != h || o->mp != mp || o->state == OBJ_GONE)
+            if (!slot_tagged(w, h) || o->mp != mp || o->state == OBJ_GONE)
                 continue;
             memcpy(&id, (char *)orm_data(o) + mp->pk->offset, sizeof id);
             if (id == key->u.i)
@@ -482,9 +483,9 @@ orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *
     }
     if (!(mp->npk == 1 ? key_of(mp->pk, key, k) : keys_of(mp, key, k)))
         return NULL;
-    for (; s->imap[i].hash; i = (i + 1) & mask) {
-        orm_obj *o = s->imap[i].o;
-        if (s->imap[i].hash == h && o->mp == mp && o->state != OBJ_GONE && obj_has_key(o, k))
+    for (; (w = s->imap[i]) != 0; i = (i + 1) & mask) {
+        orm_obj *o = slot_obj(w);
+        if (slot_tagged(w, h) && o->mp == mp && o->state != OBJ_GONE && obj_has_key(o, k))
             return o;
     }
     s->miss_hash = h; /* a load adds the key next: no second probe */
@@ -497,32 +498,43 @@ orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *k
     return orm_imap_find(s, mp, key, orm_imap_hash(mp, key));
 }
 
-static void imap_insert(struct orm_slot *tab, size_t cap, uint64_t h, orm_obj *o)
+/* The hash o is filed under: that of its key as the database has it (the
+ * snapshot's; the fields' before it has one), which a key changed by hand
+ * and not yet refused by a flush does not move. */
+static uint64_t filed_hash(orm_obj *o)
 {
-    size_t mask = cap - 1, i = slot_of(h, cap);
-    while (tab[i].hash)
-        i = (i + 1) & mask;
-    tab[i].hash = h;
-    tab[i].o = o;
+    const sch_mapper *mp = o->mp;
+    const void *image = o->has_snap ? orm_snap(o) : orm_data(o);
+    corm_value k[8];
+    if (mp->pk_int) { /* most keys: orm_imap_hash's first case, inline */
+        k[0].kind = CORM_V_INT;
+        memcpy(&k[0].u.i, (const char *)image + mp->pk->offset, sizeof k[0].u.i);
+        return mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, &k[0]) | 1;
+    }
+    orm_key_of(mp, image, k);
+    return orm_imap_hash(mp, k);
 }
 
-static uint64_t obj_hash(orm_obj *o)
+static void imap_insert(uintptr_t *tab, size_t cap, uint64_t h, orm_obj *o)
 {
-    corm_value k[8];
-    obj_key(o, k);
-    return orm_imap_hash(o->mp, k);
+    size_t mask = cap - 1, i = slot_of(h, cap);
+    while (tab[i])
+        i = (i + 1) & mask;
+    tab[i] = slot_word(o, h);
 }
 
 int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
 {
     if ((s->imap_n + 1) * 8 > s->imap_cap * 7) { /* load factor 7/8 */
         size_t cap = s->imap_cap ? s->imap_cap * 2 : 256;
-        struct orm_slot *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
+        uintptr_t *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
         if (!tab)
             return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
         for (size_t i = 0; i < s->imap_cap; i++)
-            if (s->imap[i].hash)
-                imap_insert(tab, cap, s->imap[i].hash, s->imap[i].o);
+            if (s->imap[i]) {
+                orm_obj *x = slot_obj(s->imap[i]);
+                imap_insert(tab, cap, filed_hash(x), x);
+            }
         util_pool_discard(s->imap);
         s->imap = tab;
         s->imap_cap = cap;
@@ -530,36 +542,35 @@ int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
     }
     /* linear probing puts h in the first empty slot of its run, where the
      * last search for h stopped, if nothing was put in or taken out since */
-    if (s->miss_hash == h) {
-        s->imap[s->miss_slot].hash = h;
-        s->imap[s->miss_slot].o = o;
-    } else {
+    if (s->miss_hash == h)
+        s->imap[s->miss_slot] = slot_word(o, h);
+    else
         imap_insert(s->imap, s->imap_cap, h, o);
-    }
     s->miss_hash = 0;
     s->imap_n++;
     return CORM_OK;
 }
 
-int orm_imap_put(corm_session *s, orm_obj *o) { return orm_imap_add(s, o, obj_hash(o)); }
+int orm_imap_put(corm_session *s, orm_obj *o) { return orm_imap_add(s, o, filed_hash(o)); }
 
 void orm_imap_del(corm_session *s, orm_obj *o)
 {
     if (!s->imap_cap)
         return;
     size_t mask = s->imap_cap - 1, i;
-    for (i = slot_of(obj_hash(o), s->imap_cap); s->imap[i].hash && s->imap[i].o != o; i = (i + 1) & mask)
+    for (i = slot_of(filed_hash(o), s->imap_cap); s->imap[i] && slot_obj(s->imap[i]) != o;
+         i = (i + 1) & mask)
         ;
-    if (!s->imap[i].hash)
+    if (!s->imap[i])
         return;
     /* backward-shift deletion keeps probe chains whole without tombstones */
     s->miss_hash = 0; /* a slot before the last miss's may be empty now */
-    s->imap[i].hash = 0;
+    s->imap[i] = 0;
     s->imap_n--;
-    for (size_t j = (i + 1) & mask; s->imap[j].hash; j = (j + 1) & mask) {
-        struct orm_slot x = s->imap[j];
-        s->imap[j].hash = 0;
-        imap_insert(s->imap, s->imap_cap, x.hash, x.o);
+    for (size_t j = (i + 1) & mask; s->imap[j]; j = (j + 1) & mask) {
+        orm_obj *x = slot_obj(s->imap[j]);
+        s->imap[j] = 0;
+        imap_insert(s->imap, s->imap_cap, filed_hash(x), x);
     }
 }
 

@@ -270,8 +270,10 @@ struct corm_session {
     orm_list *lists;         /* per mapper rank: tracked objects, in add order */
     size_t npending, ndeleted;
     corm_autoflush autoflush;
-    struct orm_slot { uint64_t hash; orm_obj *o; } *imap; /* identity map: open
-                                addressing, hashes kept so probes touch no object */
+    uintptr_t *imap;         /* identity map: open addressing; a slot is an object's
+                                address with 3 bits of its key's hash in the low bits
+                                (objects are 8-aligned), so most probes of a miss
+                                touch no object; 0 is empty */
     size_t imap_n, imap_cap;
     uint64_t miss_hash;      /* the last key orm_imap_find did not find (0: none), */
     size_t miss_slot;        /* and the empty slot where its search stopped: where
