@@ -162,7 +162,7 @@ static void batch_abandon(corm_session *s, batch *b, size_t from)
 /* A version column's value in the snapshot (what the row was read at). */
 static int64_t version_read(orm_obj *o)
 {
-    return sql_field_value(o->mp->version, orm_snap(o), false).u.i;
+    return orm_snap_value(o, o->mp->version).u.i;
 }
 
 /* The error of an UPDATE or a versioned DELETE that matched no row. */
@@ -171,7 +171,7 @@ static int gone(corm_session *s, orm_obj *o)
     char repr[256];
     if (o->mp->version) {
         char vb[96];
-        corm_value key = sql_field_value(o->mp->pk, orm_snap(o), false);
+        corm_value key = orm_snap_value(o, o->mp->pk);
         return orm_set_error(s, CORM_ESTALE, "%s %s = %s%s: the row was changed or deleted by "
                              "someone else since it was read at %s %lld (reload it with "
                              "corm_refresh, then make the change again)", o->mp->model->name,
@@ -197,7 +197,7 @@ static int find_gone(corm_session *s, sent *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         const sch_mapper *mp = v[i].o->mp;
         corm_value key[8];
-        orm_key_of(mp, orm_snap(v[i].o), key);
+        orm_snap_key(v[i].o, key);
         drv_stmt *st;
         s->params.n = 0;
         int rc = CORM_OK;
@@ -483,22 +483,24 @@ static int inserted(corm_session *s, sent *e)
     int rc;
     if ((rc = orm_journal(s, o, J_INSERTED, e->pk_assigned, e->before)) < 0)
         return rc;
-    orm_take_snapshot(o);
-    o->state = OBJ_PERSISTENT;
+    o->state = OBJ_PERSISTENT; /* (a failure below is undone as the insert is) */
     s->npending--;
-    if ((rc = orm_imap_put(s, o)) < 0)
+    if ((rc = orm_take_snapshot(s, o)) < 0 || (rc = orm_imap_put(s, o)) < 0)
         return rc;
     return ORM_EVENT(s, CORM_AFTER_INSERT, o);
 }
 
 /* The key, and the version the row was read at: the WHERE of an UPDATE
  * or DELETE. */
-static int bind_pk(corm_session *s, orm_obj *o)
+static int bind_pk(corm_session *s, orm_obj *o, const void *snap)
 {
     const sch_mapper *mp = o->mp;
+    orm_view view;
+    if (!snap)
+        snap = o->has_snap ? orm_snap_view(o, &view) : orm_data(o);
     int rc = CORM_OK;
     for (size_t c = 0; rc == CORM_OK && c < mp->npk; c++) {
-        corm_value v = sql_field_value(mp->pks[c], o->has_snap ? orm_snap(o) : orm_data(o), false);
+        corm_value v = sql_field_value(mp->pks[c], snap, false);
         sql_param *p = sql_params_push(&s->params);
         if (!p)
             return orm_set_error(s, CORM_ENOMEM, "out of memory");
@@ -506,7 +508,7 @@ static int bind_pk(corm_session *s, orm_obj *o)
     }
     if (rc < 0 || !o->mp->version)
         return rc;
-    corm_value ver = corm_v_int(version_read(o));
+    corm_value ver = corm_v_int(sql_field_value(mp->version, snap, false).u.i);
     return push(s, o->mp->version, &ver);
 }
 
@@ -528,8 +530,10 @@ static int update(corm_session *s, batch *b, orm_obj *o, bool may_wait)
     if (orm_event_on(s, CORM_BEFORE_UPDATE, mp) && orm_obj_dirty(o) &&
         (rc = orm_event_run(s, CORM_BEFORE_UPDATE, o)) < 0)
         return rc;
+    orm_view view;
+    const void *snap = orm_snap_view(o, &view);
     for (size_t k = 0; k < mp->npk; k++)
-        if (sql_field_differs(mp->pks[k], obj, orm_snap(o))) {
+        if (sql_field_differs(mp->pks[k], obj, snap)) {
             char vb[96];
             corm_value v = sql_field_value(mp->pks[k], obj, false);
             return orm_set_error(s, CORM_ESTATE, "%s.%s: the primary key of a persistent object "
@@ -539,28 +543,25 @@ static int update(corm_session *s, batch *b, orm_obj *o, bool may_wait)
     s->params.n = 0;
     for (size_t i = 0; i < m->ncolumns; i++) {
         const corm_column *c = m->columns[i];
-        if ((c->flags & CORM_PRIMARY_KEY) || c == mp->version || !orm_column_changed(o, c))
+        if ((c->flags & CORM_PRIMARY_KEY) || c == mp->version || !orm_column_differs(o, snap, c))
             continue;
         corm_value v = sql_field_value(c, obj, eff_null(o, c));
         if ((rc = push(s, c, &v)) < 0)
             return rc;
         mask |= (uint64_t)1 << i;
     }
-    if (!mask) { /* nothing to write; a to-one moved where its key already was */
-        if (mp->has_to_one)
-            orm_rel_sync_pointers(o);
-        return CORM_OK;
-    }
+    if (!mask) /* nothing to write; a to-one moved where its key already was */
+        return mp->has_to_one ? orm_rel_sync_pointers(s, o) : CORM_OK;
     if (mp->version) { /* the next version, set in the object once written */
-        corm_value next = corm_v_int(version_read(o) + 1);
+        corm_value next = corm_v_int(sql_field_value(mp->version, snap, false).u.i + 1);
         if ((rc = push(s, mp->version, &next)) < 0)
             return rc;
         mask |= (uint64_t)1 << mp->version->index;
     }
-    if ((rc = bind_pk(s, o)) < 0)
+    if ((rc = bind_pk(s, o, snap)) < 0)
         return rc;
     sent e = { .o = o, .kind = SQLK_UPDATE };
-    if (!(e.before = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride)))
+    if (!(e.before = util_arena_memdup(&s->arena, snap, mp->stride)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory writing a %s", m->name);
     /* a versioned row's UPDATE is counted alone: a miss is that row's */
     if (s->conn->drv->update_from_values && !s->one_by_one && !mp->version && mp->npk == 1)
@@ -581,7 +582,8 @@ static int finish_update(corm_session *s, sent *e, bool counted)
         int64_t next = version_read(o) + 1;
         memcpy((char *)orm_data(o) + o->mp->version->offset, &next, sizeof next);
     }
-    orm_take_snapshot(o);
+    if ((rc = orm_take_snapshot(s, o)) < 0)
+        return rc;
     return ORM_EVENT(s, CORM_AFTER_UPDATE, o);
 }
 
@@ -591,7 +593,7 @@ static int delete(corm_session *s, batch *b, orm_obj *o)
     if ((rc = ORM_EVENT(s, CORM_BEFORE_DELETE, o)) < 0)
         return rc;
     s->params.n = 0;
-    if ((rc = bind_pk(s, o)) < 0)
+    if ((rc = bind_pk(s, o, NULL)) < 0)
         return rc;
     sent e = { .o = o, .kind = SQLK_DELETE };
     /* a versioned row's DELETE is counted alone; a composite key's is not an IN list */

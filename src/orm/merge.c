@@ -427,7 +427,7 @@ static int upserted(corm_session *s, const sch_mapper *mp, drv_stmt *st, void **
             return rc;
     held = orm_imap_get(s, mp, key);
     if (held && held->state == OBJ_PERSISTENT) {
-        unsigned char *old = util_arena_memdup(&s->arena, orm_snap(held), mp->stride);
+        unsigned char *old = orm_snap_copy(s, held);
         if (!old || (rc = orm_journal(s, held, J_BULK_UPDATED, false, old)) < 0)
             return orm_set_error(s, CORM_ENOMEM, "out of memory after an upsert");
     }

@@ -9,6 +9,7 @@
  * changed? put its image back; load it from this row) lives here, once.
  */
 #include "orm/orm.h"
+#include "sql/pack.h"
 #include "util/alloc.h"
 
 #include <stdarg.h>
@@ -35,16 +36,11 @@ int orm_set_error(corm_session *s, int code, const char *fmt, ...)
 
 /* ---- objects ----------------------------------------------------------------------- */
 
-orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
-{
-    return orm_alloc_copy(s, mp, true);
-}
+/* The most bytes a packed snapshot may take: larger ones are full. */
+#define PACK_MAX 255
 
-orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot)
+static void init_obj(corm_session *s, orm_obj *o, const sch_mapper *mp)
 {
-    orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + (snapshot ? 2 : 1) * mp->stride);
-    if (!o)
-        return NULL;
     o->magic = ORM_MAGIC;
     o->state = OBJ_TRANSIENT;
     o->in_list = false;
@@ -53,6 +49,26 @@ orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot)
     o->expired = 0;
     o->mp = mp;
     o->sid = s->sid;
+}
+
+static inline unsigned char *slot(orm_obj *o) { return orm_slot(o); }
+
+/* Whether mp's snapshots may be packed. */
+static inline bool packs(const sch_mapper *mp)
+{
+    return mp->stride <= ORM_VIEW_MAX && mp->snap_max <= PACK_MAX;
+}
+
+orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
+{
+    /* room for the snapshot packed at its largest: written once, it fits */
+    size_t room = packs(mp) && mp->snap_max + 1 > SLOT_MIN ? mp->snap_max + 1 : SLOT_MIN;
+    orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + mp->stride + room);
+    if (!o)
+        return NULL;
+    init_obj(s, o, mp);
+    slot(o)[0] = packs(mp) ? (unsigned char)(room - 1) : SNAP_FULL;
+    memset(slot(o) + 1, 0, sizeof(void *)); /* full, with no image yet */
     return o;
 }
 
@@ -154,9 +170,212 @@ int orm_add(corm_session *s, void *obj)
     }
 }
 
-/* ---- images: fields and snapshot --------------------------------------------------- */
+/* ---- the snapshot ------------------------------------------------------------------ */
 
-void orm_take_snapshot(orm_obj *o)
+/* The slot after an object's fields: byte 0 is the form. 1 to PACK_MAX:
+ * packed, with that many bytes of room after it, holding the NULL-flag
+ * words as varints, then the key's columns, then the others
+ * (sql_field_pack, pointers relative to the object: mp->packed is the
+ * order); its relationship fields and loaded word are zero. SNAP_FULL: the next bytes are the address of a whole image in
+ * the arena (NULL before the first snapshot of a model that never packs).
+ * A loaded object's slot is exactly as long as its packed row (at least
+ * SLOT_MIN); a new object's has room for the largest. A packed snapshot
+ * that no longer fits, or that is given relationship state, becomes full,
+ * and stays so. */
+
+static inline void *full_ptr(orm_obj *o) { return orm_slot_image(o); }
+
+static void set_full(orm_obj *o, void *f)
+{
+    slot(o)[0] = SNAP_FULL;
+    memcpy(slot(o) + 1, &f, sizeof f);
+}
+
+
+/* image's columns and flags, packed at out for object o: the length. */
+static size_t pack(orm_obj *o, const void *image, unsigned char *out)
+{
+    const sch_mapper *mp = o->mp;
+    unsigned char *p = out;
+    const uint64_t *w = orm_image_nulls(mp, image);
+    for (size_t i = 0; i < mp->nwords; i++)
+        p = sql_pack_u64(p, w[i]);
+    for (size_t i = 0; i < mp->model->ncolumns; i++)
+        p = sql_field_pack(mp->packed[i], (const char *)image + mp->packed[i]->offset, o, p);
+    return (size_t)(p - out);
+}
+
+static void unpack(orm_obj *o, void *image)
+{
+    const sch_mapper *mp = o->mp;
+    const unsigned char *p = slot(o) + 1;
+    memset(image, 0, mp->stride);
+    uint64_t *w = orm_image_nulls(mp, image);
+    for (size_t i = 0; i < mp->nwords; i++)
+        p = sql_unpack_u64(p, &w[i]);
+    for (size_t i = 0; i < mp->model->ncolumns; i++)
+        p = sql_field_unpack(mp->packed[i], (char *)image + mp->packed[i]->offset, o, p);
+}
+
+/* A field's bytes, for one unpacked alone (the widest is a NUMERIC's). */
+typedef union { max_align_t align; unsigned char b[32]; } one_field;
+_Static_assert(sizeof(corm_numeric) <= sizeof(one_field) && sizeof(corm_datetime) <= sizeof(one_field) &&
+               sizeof(corm_blob) <= sizeof(one_field) && sizeof(corm_uuid) <= sizeof(one_field),
+               "a field fits one_field");
+
+/* Column c of o's packed snapshot, unpacked into f; whether it is NULL by
+ * its flag. Only the fields before it are read. */
+static bool packed_field(orm_obj *o, const corm_column *c, one_field *f)
+{
+    const sch_mapper *mp = o->mp;
+    const unsigned char *p = slot(o) + 1;
+    uint64_t word = 0, w;
+    for (size_t i = 0; i < mp->nwords; i++) {
+        p = sql_unpack_u64(p, &w);
+        if (i == (size_t)(c->index >> 6))
+            word = w;
+    }
+    one_field skip;
+    for (size_t i = 0; mp->packed[i] != c; i++)
+        p = sql_field_unpack(mp->packed[i], skip.b, o, p);
+    sql_field_unpack(c, f->b, o, p);
+    return orm_flagged(c) && (word >> (c->index & 63) & 1);
+}
+
+/* Whether image, as a snapshot of an object of mp, may be packed: it holds
+ * no relationship state. */
+static bool packable(const sch_mapper *mp, const void *image)
+{
+    if (!packs(mp))
+        return false;
+    if (!mp->nrels)
+        return true;
+    if (*orm_image_loaded(mp, image))
+        return false;
+    static const orm_many none;
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (memcmp(orm_field_at((void *)(uintptr_t)image, mp->rels[i].rel), &none,
+                   orm_field_size(mp->rels[i].rel)) != 0)
+            return false;
+    return true;
+}
+
+/* Pack image into o's slot if it is packed and the image fits. */
+static bool pack_in_place(orm_obj *o, const void *image)
+{
+    unsigned char *sl = slot(o);
+    if (sl[0] == SNAP_FULL || !packable(o->mp, image))
+        return false;
+    if (o->mp->snap_max <= sl[0]) { /* room for any row */
+        pack(o, image, sl + 1);
+        return true;
+    }
+    unsigned char buf[PACK_MAX];
+    size_t n = pack(o, image, buf);
+    if (n > sl[0])
+        return false;
+    memcpy(sl + 1, buf, n);
+    return true;
+}
+
+const void *orm_snap_view(orm_obj *o, orm_view *buf)
+{
+    if (slot(o)[0] == SNAP_FULL)
+        return full_ptr(o);
+    unpack(o, buf);
+    return buf;
+}
+
+void *orm_snap_full(corm_session *s, orm_obj *o)
+{
+    void *f = orm_snap_image(o);
+    if (f)
+        return f;
+    if (!(f = util_arena_alloc(&s->arena, o->mp->stride))) {
+        orm_set_error(s, CORM_ENOMEM, "out of memory keeping a %s's snapshot", o->mp->model->name);
+        return NULL;
+    }
+    if (o->has_snap && slot(o)[0] != SNAP_FULL)
+        unpack(o, f);
+    else
+        memset(f, 0, o->mp->stride);
+    set_full(o, f);
+    return f;
+}
+
+int orm_snap_store(corm_session *s, orm_obj *o, const void *image)
+{
+    if (!pack_in_place(o, image)) {
+        void *f = orm_snap_full(s, o);
+        if (!f)
+            return s->err.code;
+        if (f != image)
+            memcpy(f, image, o->mp->stride);
+    }
+    o->has_snap = true;
+    return CORM_OK;
+}
+
+void orm_snap_restore(orm_obj *o, void *before)
+{
+    void *f = orm_snap_image(o);
+    if (f) {
+        orm_image_restore(o, f, before);
+        return;
+    }
+    /* packed, its collections empty and not loaded: before, a view of this
+     * same packed snapshot (once full, a snapshot stays full), packs again
+     * into the room it had. Should it not, before itself becomes the full
+     * image, its collections emptied as the packed one's are */
+    if (pack_in_place(o, before))
+        return;
+    const sch_mapper *mp = o->mp;
+    uint64_t bits = orm_collection_bits(mp);
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (bits >> i & 1)
+            memset(orm_field_at(before, mp->rels[i].rel), 0, orm_field_size(mp->rels[i].rel));
+    if (mp->nrels)
+        *orm_image_loaded(mp, before) &= ~bits;
+    set_full(o, before);
+}
+
+void *orm_snap_copy(corm_session *s, orm_obj *o)
+{
+    void *copy = util_arena_alloc(&s->arena, o->mp->stride);
+    if (!copy) {
+        orm_set_error(s, CORM_ENOMEM, "out of memory keeping a %s's snapshot", o->mp->model->name);
+        return NULL;
+    }
+    if (slot(o)[0] == SNAP_FULL)
+        memcpy(copy, full_ptr(o), o->mp->stride);
+    else
+        unpack(o, copy);
+    return copy;
+}
+
+corm_value orm_snap_value(orm_obj *o, const corm_column *c)
+{
+    void *full = orm_snap_image(o);
+    if (full)
+        return sql_field_value(c, full, orm_bit(orm_image_nulls(o->mp, full), c));
+    one_field f;
+    bool null = packed_field(o, c, &f);
+    return sql_value_at(c, f.b, null);
+}
+
+void orm_snap_key(orm_obj *o, corm_value *out)
+{
+    orm_view v;
+    orm_key_of(o->mp, orm_snap_view(o, &v), out);
+}
+
+uint64_t orm_snap_loaded(orm_obj *o)
+{
+    void *f = o->mp->nrels ? orm_snap_image(o) : NULL;
+    return f ? *orm_image_loaded(o->mp, f) : 0;
+}
+
+int orm_take_snapshot(corm_session *s, orm_obj *o)
 {
     /* normalize NULL flags: a flagged field given a value is no longer NULL */
     const corm_model *m = o->mp->model;
@@ -164,22 +383,49 @@ void orm_take_snapshot(orm_obj *o)
     for (size_t i = 0; o->mp->nwords && i < m->ncolumns; i++)
         if (orm_bit(nulls, m->columns[i]) && !orm_zero(orm_data(o), m->columns[i]))
             nulls[i >> 6] &= ~((uint64_t)1 << (i & 63));
+    if (!o->has_snap)
+        return orm_snap_store(s, o, orm_data(o));
     /* collections in the snapshot stay as committed (see orm_rel_settle) */
-    if (o->has_snap)
-        orm_image_restore(o, orm_snap(o), orm_data(o));
-    else
-        memcpy(orm_snap(o), orm_data(o), o->mp->stride);
-    o->has_snap = true;
+    void *f = orm_snap_image(o);
+    if (f) {
+        orm_image_restore(o, f, orm_data(o));
+        return CORM_OK;
+    }
+    uint64_t bits = orm_collection_bits(o->mp);
+    if (!bits) /* none: the fields are the snapshot */
+        return orm_snap_store(s, o, orm_data(o));
+    /* the fields, with the packed snapshot's collections: empty, not loaded */
+    const sch_mapper *mp = o->mp;
+    orm_view v;
+    memcpy(&v, orm_data(o), mp->stride);
+    for (size_t i = 0; i < mp->nrels; i++)
+        if (bits >> i & 1)
+            memset(orm_field_at(&v, mp->rels[i].rel), 0, orm_field_size(mp->rels[i].rel));
+    *orm_image_loaded(mp, &v) &= ~bits;
+    return orm_snap_store(s, o, &v);
 }
 
-bool orm_column_changed(orm_obj *o, const corm_column *c)
+/* ---- images: fields and snapshot compared ---------------------------------------- */
+
+bool orm_column_differs(orm_obj *o, const void *snap, const corm_column *c)
 {
-    void *snap = orm_snap(o);
     if (sql_field_differs(c, orm_data(o), snap))
         return true;
     if (orm_is_pointer(c))
         return false;
-    return orm_bit(orm_nulls(o), c) != orm_bit(orm_snap_nulls(o), c);
+    return orm_bit(orm_nulls(o), c) != orm_bit(orm_image_nulls(o->mp, snap), c);
+}
+
+bool orm_column_changed(orm_obj *o, const corm_column *c)
+{
+    void *full = orm_snap_image(o);
+    if (full)
+        return orm_column_differs(o, full, c);
+    one_field f;
+    bool null = packed_field(o, c, &f);
+    if (sql_differs_at(c, (const char *)orm_data(o) + c->offset, f.b))
+        return true;
+    return !orm_is_pointer(c) && orm_bit(orm_nulls(o), c) != null;
 }
 
 bool orm_obj_dirty(orm_obj *o)
@@ -189,8 +435,10 @@ bool orm_obj_dirty(orm_obj *o)
     /* field by field: a memcmp would also compare padding bytes, which
      * assignments of C structs leave undefined */
     const corm_model *m = o->mp->model;
+    orm_view v;
+    const void *snap = orm_snap_view(o, &v);
     for (size_t i = 0; i < m->ncolumns; i++)
-        if (orm_column_changed(o, m->columns[i]))
+        if (orm_column_differs(o, snap, m->columns[i]))
             return true;
     return false;
 }
@@ -242,26 +490,16 @@ void orm_image_restore(orm_obj *o, void *dst, const void *src)
 
 void orm_drop_moved(orm_obj *o)
 {
+    orm_view v;
+    const void *snap = orm_snap_view(o, &v);
     for (size_t i = 0; i < o->mp->nrels; i++) {
         const sch_rel *sr = &o->mp->rels[i];
         const corm_relation *r = sr->rel;
         if (r->kind != CORM_REL_MANY_TO_ONE || !orm_is_loaded(o, r))
             continue;
-        const corm_column *fk = sr->fk;
-        const char *now = (const char *)orm_data(o) + fk->offset;
-        const char *was = (const char *)orm_snap(o) + fk->offset;
-        bool same;
-        if (orm_is_pointer(fk)) {
-            const char *a = *(const char *const *)(const void *)now;
-            const char *b = *(const char *const *)(const void *)was;
-            same = a == b || (a && b && strcmp(a, b) == 0);
-        } else {
-            same = memcmp(now, was, fk->size) == 0 &&
-                   (!orm_flagged(fk) || orm_bit(orm_nulls(o), fk) == orm_bit(orm_snap_nulls(o), fk));
-        }
-        if (!same) {
+        if (orm_column_differs(o, snap, sr->fk)) {
             *orm_to_one(o, r) = NULL;
-            *orm_loaded(o, false) &= ~((uint64_t)1 << r->index);
+            *orm_loaded(o) &= ~((uint64_t)1 << r->index);
         }
     }
 }
@@ -504,14 +742,26 @@ orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *k
 static uint64_t filed_hash(orm_obj *o)
 {
     const sch_mapper *mp = o->mp;
-    const void *image = o->has_snap ? orm_snap(o) : orm_data(o);
     corm_value k[8];
     if (mp->pk_int) { /* most keys: orm_imap_hash's first case, inline */
         k[0].kind = CORM_V_INT;
-        memcpy(&k[0].u.i, (const char *)image + mp->pk->offset, sizeof k[0].u.i);
+        if (o->has_snap && slot(o)[0] != SNAP_FULL) { /* packed: the key first after */
+            const unsigned char *p = slot(o) + 1;       /* the flags, a zigzag varint */
+            uint64_t u;
+            for (size_t i = 0; i < mp->nwords; i++)
+                p = sql_unpack_u64(p, &u);
+            sql_unpack_u64(p, &u);
+            k[0].u.i = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+        } else {
+            memcpy(&k[0].u.i, (const char *)(o->has_snap ? full_ptr(o) : orm_data(o)) + mp->pk->offset,
+                   sizeof k[0].u.i);
+        }
         return mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, &k[0]) | 1;
     }
-    orm_key_of(mp, image, k);
+    if (o->has_snap)
+        orm_snap_key(o, k);
+    else
+        orm_key_of(mp, orm_data(o), k);
     return orm_imap_hash(mp, k);
 }
 
@@ -610,9 +860,43 @@ int orm_row_key_fail(corm_session *s, const sch_mapper *mp, const corm_value *k)
                                mp->model->name);
 }
 
-int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
-                 const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out)
+/* The object of a row just read into image (its strings in the arena just
+ * before): its snapshot packed into its slot, written where the object
+ * will be before that place is taken, since the pointers in it are
+ * relative to the object. NULL when out of memory. */
+static orm_obj *made(corm_session *s, const sch_mapper *mp, const void *image, bool full)
 {
+    size_t size = ORM_HDR + mp->stride;
+    if (full || !packs(mp)) { /* [object][slot][its full image] in one */
+        size_t at = (size + SLOT_MIN + 7) & ~(size_t)7;
+        orm_obj *o = util_arena_alloc(&s->arena, at + mp->stride);
+        if (!o)
+            return NULL;
+        init_obj(s, o, mp);
+        memcpy(orm_data(o), image, mp->stride);
+        memcpy((char *)o + at, image, mp->stride);
+        set_full(o, (char *)o + at);
+        o->has_snap = true;
+        return o;
+    }
+    /* a new row's relationship fields are empty: it packs */
+    orm_obj *o = util_arena_reserve(&s->arena, size + (1 + mp->snap_max > SLOT_MIN ? 1 + mp->snap_max : SLOT_MIN));
+    if (!o)
+        return NULL;
+    init_obj(s, o, mp);
+    memcpy(orm_data(o), image, mp->stride);
+    size_t n = pack(o, image, slot(o) + 1), used = 1 + n > SLOT_MIN ? 1 + n : SLOT_MIN;
+    slot(o)[0] = (unsigned char)(used - 1);
+    util_arena_alloc(&s->arena, size + used); /* the place reserved: o */
+    o->has_snap = true;
+    return o;
+}
+
+int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
+                 const corm_column *const *cols, size_t ncols, int how, orm_obj **out)
+{
+    bool full = how & LOAD_FULL;
+    how &= ~LOAD_FULL;
     const drv_driver *d = s->conn->drv;
     int rc, pki = -1;
     corm_value keys[8];
@@ -644,16 +928,26 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
         *out = o;
         return CORM_OK;
     }
-    bool fresh = !o;
-    if (fresh && !(o = orm_alloc_copy(s, mp, how != LOAD_STREAM)))
-        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+    bool fresh = !o, stream = how == LOAD_STREAM;
+    void *obj;
+    if (!fresh) {
+        obj = orm_data(o);
+    } else if (stream) { /* no snapshot: straight into the object */
+        if (!(o = util_arena_alloc(&s->arena, ORM_HDR + mp->stride)))
+            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+        init_obj(s, o, mp);
+        obj = orm_data(o);
+    } else { /* read first, then made with a slot as long as its packed row */
+        if (util_pool_grow(s->arena.pool, &s->img, &s->capimg, mp->stride, 1, 256) < 0)
+            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+        obj = s->img;
+    }
     /* every column is loaded below: only the flag words, and relationship
      * fields (not loaded until asked), need clearing */
     if (fresh)
-        memset(mp->nrels ? orm_data(o) : (void *)orm_nulls(o), 0,
+        memset(mp->nrels ? obj : (void *)orm_image_nulls(mp, obj), 0,
                mp->nrels ? mp->stride : mp->nwords * 8);
-    void *obj = orm_data(o);
-    uint64_t *nulls = orm_nulls(o);
+    uint64_t *nulls = orm_image_nulls(mp, obj);
     /* an integer key read above is not read again */
     bool int_key = mp->npk == 1 && keys[0].kind == CORM_V_INT && mp->pk->size == sizeof(int64_t) &&
                    (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
@@ -664,25 +958,29 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
             (rc = sql_field_load(d, st, (int)i, cols[i], obj, orm_flagged(cols[i]) ? nulls : NULL,
                                  &s->arena, &s->err)) < 0)
             return rc;
-    if (how == LOAD_STREAM) {
+    if (stream) {
         o->state = OBJ_STREAMED;
         *out = o;
         return CORM_OK;
     }
-    if (o->expired) {
-        if (mp->has_to_one)
-            orm_drop_moved(o);
-        o->expired = 0;
-    }
-    memcpy(orm_snap(o), obj, o->mp->stride);
-    o->has_snap = true;
-    if (fresh) {
-        o->state = OBJ_PERSISTENT;
-        if ((rc = orm_list_push(s->arena.pool, &s->lists[mp->rank], o)) < 0)
-            return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
-        if ((rc = orm_imap_add(s, o, h)) < 0)
+    if (!fresh) {
+        if (o->expired) {
+            if (mp->has_to_one)
+                orm_drop_moved(o);
+            o->expired = 0;
+        }
+        if ((rc = orm_snap_store(s, o, obj)) < 0)
             return rc;
+        *out = o;
+        return CORM_OK;
     }
+    if (!(o = made(s, mp, obj, full)))
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+    o->state = OBJ_PERSISTENT;
+    if ((rc = orm_list_push(s->arena.pool, &s->lists[mp->rank], o)) < 0)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
+    if ((rc = orm_imap_add(s, o, h)) < 0)
+        return rc;
     *out = o;
     return CORM_OK;
 }

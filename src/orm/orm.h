@@ -6,11 +6,19 @@
  * row as last read or written). Dirty checking compares the struct with the
  * snapshot at flush, because C cannot intercept `u->age = 30`.
  *
- *   [orm_obj][fields | NULL flags | loaded][snapshot of the same]
+ *   [orm_obj][fields | NULL flags | loaded][snapshot slot]
  *
  * "loaded" (models with relationships) has a bit per relationship whose
  * field was filled from the database; it lives beside the fields so that
  * whatever restores the fields (rollback) restores it with them.
+ *
+ * The snapshot is an image of the same layout, kept in one of two forms
+ * (object.c): packed into the slot (each field's value in a byte or a few:
+ * sql_field_pack), while its relationship fields and loaded bits are all
+ * zero, as after a plain load; or full, the slot pointing at a whole image,
+ * from the first time relationship state is written into it (or when the
+ * packed form does not fit). Code reads it through orm_snap_view and writes
+ * it through the orm_snap_* calls below, never in place.
  *
  * Only src/orm/ sees these; users see plain structs. Its files are layers,
  * each calling only the ones listed before it (tests/orm_layers.py checks):
@@ -32,6 +40,7 @@
 #define CORM_ORM_H
 
 #include <pthread.h>
+#include <string.h>
 
 #include "schema/schema.h"
 
@@ -121,19 +130,18 @@ _Static_assert(sizeof(orm_obj) == 16, "the object header is 16 bytes");
 
 static inline void *orm_data(orm_obj *o) { return (char *)o + ORM_HDR; }
 static inline orm_obj *orm_hdr(const void *obj) { return (orm_obj *)((char *)obj - ORM_HDR); }
-static inline uint64_t *orm_nulls(orm_obj *o)
+/* The NULL flags and the loaded word of an image (the fields, or a snapshot). */
+static inline uint64_t *orm_image_nulls(const sch_mapper *mp, const void *image)
 {
-    return (uint64_t *)(void *)((char *)orm_data(o) + ((o->mp->model->size + 7) & ~(size_t)7));
+    return (uint64_t *)(uintptr_t)((const char *)image + ((mp->model->size + 7) & ~(size_t)7));
 }
-static inline void *orm_snap(orm_obj *o) { return (char *)orm_data(o) + o->mp->stride; }
-static inline uint64_t *orm_snap_nulls(orm_obj *o)
+static inline uint64_t *orm_image_loaded(const sch_mapper *mp, const void *image)
 {
-    return (uint64_t *)(void *)((char *)orm_snap(o) + ((o->mp->model->size + 7) & ~(size_t)7));
+    return (uint64_t *)(uintptr_t)((const char *)image + mp->loaded_off);
 }
-static inline uint64_t *orm_loaded(orm_obj *o, bool snap)
-{
-    return (uint64_t *)(void *)((char *)(snap ? orm_snap(o) : orm_data(o)) + o->mp->loaded_off);
-}
+static inline uint64_t *orm_nulls(orm_obj *o) { return orm_image_nulls(o->mp, orm_data(o)); }
+/* o's word of loaded relationships (models with relationships only). */
+static inline uint64_t *orm_loaded(orm_obj *o) { return orm_image_loaded(o->mp, orm_data(o)); }
 static inline bool orm_is_pointer(const corm_column *c)
 {
     return c->type == CORM_TYPE_STRING || c->type == CORM_TYPE_TEXT ||
@@ -188,7 +196,7 @@ static inline orm_many *orm_to_many(orm_obj *o, const corm_relation *r)
 /* Whether o's relationship r was filled from the database. */
 static inline bool orm_is_loaded(orm_obj *o, const corm_relation *r)
 {
-    return (*orm_loaded(o, false) >> r->index) & 1;
+    return (*orm_loaded(o) >> r->index) & 1;
 }
 
 /* A SELECT left open on the session's connection between two reads (the
@@ -303,6 +311,8 @@ struct corm_session {
     bool expire_on_commit;   /* corm_session_set_expire_on_commit */
     util_buf sql;
     struct orm_sqlc *sqlc;   /* statement texts a flush built, ORM_SQLC per mapper */
+    void *img;               /* a row being loaded, before its object is made */
+    size_t capimg;
     void **scratch;          /* rows being collected */
     size_t nscratch, capscratch;
     void **owned;            /* large result arrays handed out, freed with the session */
@@ -317,20 +327,64 @@ struct corm_session {
 int orm_fail(corm_session *s, int code);  /* code already in s->err */
 int orm_set_error(corm_session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 orm_obj *orm_check(corm_session *s, const void *obj);
+/* A new object (corm_new), with room for its snapshot once it is written. */
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
-/* An object without room for a snapshot (snapshot false): a read-only copy. */
-orm_obj *orm_alloc_copy(corm_session *s, const sch_mapper *mp, bool snapshot);
 int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);
 /* corm_add, for the layers above (a cascade's adds): s->err is not cleared. */
 int orm_add(corm_session *s, void *obj);
 void orm_list_compact(orm_list *l);
-/* Normalize o's NULL flags and copy its fields into the snapshot (whose
- * collections stay as committed: see orm_rel_settle). */
-void orm_take_snapshot(orm_obj *o);
+/* The slot after o's fields that holds its snapshot (object.c): its first
+ * byte SNAP_FULL, then a full image's address; or packed. */
+#define SNAP_FULL 0
+#define SLOT_MIN (1 + sizeof(void *))
+static inline unsigned char *orm_slot(orm_obj *o) { return (unsigned char *)orm_data(o) + o->mp->stride; }
+static inline void *orm_slot_image(orm_obj *o)
+{
+    void *f;
+    memcpy(&f, orm_slot(o) + 1, sizeof f);
+    return f;
+}
+/* The full image, or NULL while the snapshot is packed (its relationship
+ * fields and loaded bits then all zero). */
+static inline void *orm_snap_image(orm_obj *o)
+{
+    return orm_slot(o)[0] == SNAP_FULL ? orm_slot_image(o) : NULL;
+}
+/* The snapshot (o->has_snap). Enough room for the image of any object
+ * whose snapshot may be packed; a larger one's is always full. */
+#define ORM_VIEW_MAX 1024
+typedef struct orm_view { uint64_t w[ORM_VIEW_MAX / 8]; } orm_view;
+/* o's snapshot as an image: the full one, or the packed one unpacked into
+ * buf. Read only: it is written through the calls below. */
+const void *orm_snap_view(orm_obj *o, orm_view *buf);
+/* Make o's snapshot full, to write relationship state into it: the image,
+ * or NULL (CORM_ENOMEM in s->err). Once full it stays full. */
+void *orm_snap_full(corm_session *s, orm_obj *o);
+/* Make image the snapshot, packed when it can be. CORM_ENOMEM when it
+ * must become full and cannot; the snapshot is then unchanged. */
+int orm_snap_store(corm_session *s, orm_obj *o, const void *image);
+/* Put back a snapshot as an earlier view of it was (before), keeping its
+ * collections: for undo, which cannot fail. It may take before's memory
+ * (an arena image of the journal, used by nothing after). */
+void orm_snap_restore(orm_obj *o, void *before);
+/* A copy of the snapshot's image in the session's arena (NULL: out of
+ * memory, s->err set). */
+void *orm_snap_copy(corm_session *s, orm_obj *o);
+/* Column c of the snapshot as a value (CORM_V_NULL when NULL); its key. */
+corm_value orm_snap_value(orm_obj *o, const corm_column *c);
+void orm_snap_key(orm_obj *o, corm_value *out);
+/* The snapshot's loaded word (0 while packed). */
+uint64_t orm_snap_loaded(orm_obj *o);
+/* Normalize o's NULL flags and make its fields the snapshot (whose
+ * collections stay as committed: see orm_rel_settle). CORM_ENOMEM as
+ * orm_snap_store. */
+int orm_take_snapshot(corm_session *s, orm_obj *o);
 /* Whether o differs from its snapshot (a new object: true). */
 bool orm_obj_dirty(orm_obj *o);
-/* Whether column c of a persistent object differs from its snapshot. */
+/* Whether column c of a persistent object differs from its snapshot; the
+ * same against a view of it already made. */
 bool orm_column_changed(orm_obj *o, const corm_column *c);
+bool orm_column_differs(orm_obj *o, const void *snap, const corm_column *c);
 /* Whether o holds anything a flush would write: pending, deleted, or
  * changed since its snapshot. */
 bool orm_obj_modified(orm_obj *o);
@@ -383,8 +437,11 @@ static inline int orm_row_key(corm_session *s, const sch_mapper *mp, drv_stmt *s
  * object the session does not track (OBJ_STREAMED: no map, no list, no
  * snapshot). */
 enum orm_load { LOAD_KEEP, LOAD_OVERWRITE, LOAD_NEW, LOAD_FRESHEN, LOAD_STREAM };
+/* Or'ed into how: the object's relationships are loaded next (an eager
+ * load's rows), so a new object's snapshot is made full at once. */
+#define LOAD_FULL 16
 int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
-                 const corm_column *const *cols, size_t ncols, enum orm_load how, orm_obj **out);
+                 const corm_column *const *cols, size_t ncols, int how, orm_obj **out);
 
 /* ---- event.c */
 /* Run o's (or, o NULL, the session's) hooks for ev; CORM_OK, or
@@ -448,8 +505,9 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
 uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before);
 void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow);
 /* The snapshot takes o's to-one pointers: a flush found them pointing
- * where the keys, unchanged, already point. */
-void orm_rel_sync_pointers(orm_obj *o);
+ * where the keys, unchanged, already point. CORM_ENOMEM when the snapshot
+ * cannot become full to hold them. */
+int orm_rel_sync_pointers(corm_session *s, orm_obj *o);
 /* Undo a J_LOADED or J_COLL entry: the relationship field (and, for a
  * load, its snapshot) as it was before. */
 void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load);

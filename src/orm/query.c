@@ -764,7 +764,8 @@ static int collect(corm_query *q, size_t max)
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *o;
         if ((rc = orm_load_row(s, q->mp, st, q->mp->model->columns, q->mp->model->ncolumns,
-                               q->read_only ? LOAD_STREAM : q->for_update ? LOAD_FRESHEN : LOAD_KEEP,
+                               q->read_only ? LOAD_STREAM
+                               : (q->neager ? LOAD_FULL : 0) | (q->for_update ? LOAD_FRESHEN : LOAD_KEEP),
                                &o)) < 0)
             break;
         if ((rc = orm_scratch_push(s, orm_data(o))) < 0)
@@ -799,7 +800,7 @@ static int collect_joined(corm_query *q)
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *p, *c;
         corm_value probe;
-        if ((rc = orm_load_row(s, mp, st, mp->model->columns, n1, LOAD_KEEP, &p)) < 0)
+        if ((rc = orm_load_row(s, mp, st, mp->model->columns, n1, LOAD_KEEP | LOAD_FULL, &p)) < 0)
             break;
         /* an object comes back once per related row: keep its first */
         if (!p->seen) {
@@ -809,7 +810,7 @@ static int collect_joined(corm_query *q)
         }
         if (d->column(st, (int)tpk, &probe) == CORM_V_NULL)
             continue; /* the outer join found nothing */
-        if ((rc = orm_load_row(s, t, st, cols, n1 + t->model->ncolumns, LOAD_KEEP, &c)) < 0)
+        if ((rc = orm_load_row(s, t, st, cols, n1 + t->model->ncolumns, LOAD_KEEP | LOAD_FULL, &c)) < 0)
             break;
         if (util_grow(&kids, &cap, nkids, sizeof *kids, 64) < 0 ||
             util_grow(&parent_of, &cap2, nkids, sizeof *parent_of, 64) < 0) {
@@ -1277,7 +1278,7 @@ static int bulk(corm_query *q, bool is_update, int64_t *rowcount)
     for (size_t i = 0; i < s->nscratch; i++) {
         orm_obj *o = s->scratch[i];
         if (is_update) {
-            unsigned char *old = util_arena_memdup(&s->arena, orm_snap(o), o->mp->stride);
+            unsigned char *old = orm_snap_copy(s, o);
             if (!old || (rc = orm_journal(s, o, J_BULK_UPDATED, false, old)) < 0)
                 return orm_set_error(s, CORM_ENOMEM, "out of memory after a bulk update");
             if ((rc = corm_refresh(s, orm_data(o))) < 0)
@@ -1392,7 +1393,10 @@ int corm_refresh(corm_session *s, void *obj)
         return orm_set_error(s, CORM_ESTATE, "%s: only a persistent object can be refreshed",
                              o->mp->model->name);
     corm_value key[8];
-    orm_key_of(o->mp, o->has_snap ? orm_snap(o) : obj, key);
+    if (o->has_snap)
+        orm_snap_key(o, key);
+    else
+        orm_key_of(o->mp, obj, key);
     orm_obj *got;
     int rc = load_by_key(s, o->mp, key, LOAD_OVERWRITE, &got);
     if (rc < 0)

@@ -29,22 +29,32 @@
 
 #define IN_CHUNK 500
 
-/* Mark relationship r of o as loaded, in the fields and the snapshot. */
-static void mark_loaded(orm_obj *o, const corm_relation *r)
+/* Set a to-one field, and its snapshot, so loading is not taken for a
+ * change; marked loaded in both. CORM_ENOMEM (nothing set) when the
+ * snapshot cannot become full to hold it. */
+static int set_one(corm_session *s, orm_obj *o, const corm_relation *r, void *target)
 {
     uint64_t bit = (uint64_t)1 << r->index;
-    *orm_loaded(o, false) |= bit;
-    if (o->has_snap)
-        *orm_loaded(o, true) |= bit;
+    void *snap = o->has_snap ? orm_snap_full(s, o) : NULL;
+    if (o->has_snap && !snap)
+        return s->err.code;
+    *orm_to_one(o, r) = target;
+    *orm_loaded(o) |= bit;
+    if (snap) {
+        memcpy((char *)snap + r->offset, &target, sizeof target);
+        *orm_image_loaded(o->mp, snap) |= bit;
+    }
+    return CORM_OK;
 }
 
-/* Set a to-one field, and its snapshot, so loading is not taken for a change. */
-static void set_one(orm_obj *o, const corm_relation *r, void *target)
+/* Make the snapshots of the n objects full, before relationship state is
+ * written into them (CORM_ENOMEM, with nothing else changed). */
+static int snaps_full(corm_session *s, orm_obj *const *objs, size_t n)
 {
-    *orm_to_one(o, r) = target;
-    if (o->has_snap)
-        memcpy((char *)orm_snap(o) + r->offset, &target, sizeof target);
-    mark_loaded(o, r);
+    for (size_t i = 0; i < n; i++)
+        if (objs[i]->has_snap && !orm_snap_full(s, objs[i]))
+            return s->err.code;
+    return CORM_OK;
 }
 
 /* The value of column c of o, NULL when the field is NULL. */
@@ -57,9 +67,9 @@ static corm_value column_value(orm_obj *o, const corm_column *c)
  * loaded or flushed (a new object: whether it points anywhere). */
 static bool pointer_changed(orm_obj *o, const corm_relation *r)
 {
-    void *was = NULL, *now = *orm_to_one(o, r);
-    if (o->has_snap)
-        memcpy(&was, (char *)orm_snap(o) + r->offset, sizeof was);
+    void *was = NULL, *now = *orm_to_one(o, r), *snap = o->has_snap ? orm_snap_image(o) : NULL;
+    if (snap) /* (a packed one's is NULL) */
+        memcpy(&was, (char *)snap + r->offset, sizeof was);
     /* NULL in a field not loaded (after follow_key lost track) is no move */
     return now != was && (now || !o->has_snap || orm_is_loaded(o, r));
 }
@@ -261,9 +271,10 @@ static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *b
         sql_read_all(s->conn, st);
         while (rc == CORM_OK && (rc = s->conn->drv->step(st, &s->err)) == 1) {
             orm_obj *o, *named = NULL;
-            if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns, LOAD_KEEP, &o)) == CORM_OK &&
+            if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns,
+                                    LOAD_KEEP | (owners ? LOAD_FULL : 0), &o)) == CORM_OK &&
                 owners) { /* the parent as loaded (the snapshot), not as changed since */
-                corm_value key = sql_field_value(by, orm_snap(o), orm_bit(orm_snap_nulls(o), by));
+                corm_value key = orm_snap_value(o, by);
                 if (last && key.kind == CORM_V_INT && key.u.i == last_key) {
                     named = last;
                 } else {
@@ -318,9 +329,9 @@ static int load_many_to_one(corm_session *s, const sch_rel *sr, orm_obj **objs, 
             t = k.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &k);
             if (t && t->state == OBJ_DELETED)
                 t = NULL;
-            set_one(objs[i], r, t ? orm_data(t) : NULL);
+            rc = set_one(s, objs[i], r, t ? orm_data(t) : NULL);
         }
-        if (t && next)
+        if (rc == CORM_OK && t && next)
             rc = objvec_push(s, next, t);
     }
     if (next)
@@ -355,10 +366,15 @@ static int journal_field(corm_session *s, orm_obj *p, const corm_relation *r, en
                              r->name);
     b->r = r;
     memcpy(&b->field, orm_field_at(orm_data(p), r), orm_field_size(r));
-    b->loaded = *orm_loaded(p, false);
-    if (p->has_snap) {
-        memcpy(&b->snap, orm_field_at(orm_snap(p), r), orm_field_size(r));
-        b->snap_loaded = *orm_loaded(p, true);
+    b->loaded = *orm_loaded(p);
+    /* the snapshot is made full now: settling the change at COMMIT writes
+     * the field into it, and cannot fail */
+    void *snap = p->has_snap ? orm_snap_full(s, p) : NULL;
+    if (p->has_snap && !snap)
+        return s->err.code;
+    if (snap) {
+        memcpy(&b->snap, orm_field_at(snap, r), orm_field_size(r));
+        b->snap_loaded = *orm_image_loaded(p->mp, snap);
     }
     return orm_journal(s, p, kind, false, (unsigned char *)b);
 }
@@ -368,10 +384,13 @@ void orm_rel_unload(orm_obj *o, const unsigned char *before, bool load)
     const loaded_before *b = (const loaded_before *)(const void *)before;
     uint64_t bit = (uint64_t)1 << b->r->index;
     memcpy(orm_field_at(orm_data(o), b->r), &b->field, orm_field_size(b->r));
-    *orm_loaded(o, false) = (*orm_loaded(o, false) & ~bit) | (b->loaded & bit);
-    if (load && o->has_snap) {
-        memcpy(orm_field_at(orm_snap(o), b->r), &b->snap, orm_field_size(b->r));
-        *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bit) | (b->snap_loaded & bit);
+    *orm_loaded(o) = (*orm_loaded(o) & ~bit) | (b->loaded & bit);
+    /* a snapshot journaled full stays full; one packed has nothing here */
+    void *snap = load && o->has_snap ? orm_snap_image(o) : NULL;
+    if (snap) {
+        memcpy(orm_field_at(snap, b->r), &b->snap, orm_field_size(b->r));
+        uint64_t *w = orm_image_loaded(o->mp, snap);
+        *w = (*w & ~bit) | (b->snap_loaded & bit);
     }
 }
 
@@ -416,7 +435,7 @@ static int settle_children(corm_session *s, orm_obj *o, const loaded_before *b, 
         } else {
             rc = orm_set_error(s, CORM_ENOMEM, "out of memory settling %s.%s", b->r->model->name,
                                b->r->name);
-            *orm_loaded(o, false) &= ~((uint64_t)1 << b->r->index);
+            *orm_loaded(o) &= ~((uint64_t)1 << b->r->index);
         }
     }
     for (size_t i = 0; rc == CORM_OK && back && i < b->field.n; i++) {
@@ -448,12 +467,20 @@ void orm_rel_settle(corm_session *s, orm_obj *o, const unsigned char *before)
         return;
     if (b->r->kind == CORM_REL_ONE_TO_MANY && settle_children(s, o, b, false) < 0)
         return; /* out of memory: the collection stays as it was, and says not loaded */
-    memcpy(orm_field_at(orm_snap(o), b->r), orm_field_at(orm_data(o), b->r), orm_field_size(b->r));
+    /* full since the change was journaled, or since the first snapshot of
+     * an object that had relationship state */
+    void *snap = orm_snap_full(s, o);
+    if (!snap) { /* (not expected) read again when next asked */
+        *orm_loaded(o) &= ~bit;
+        return;
+    }
+    memcpy(orm_field_at(snap, b->r), orm_field_at(orm_data(o), b->r), orm_field_size(b->r));
     /* loaded stays only what was loaded whole: a load that had to leave a
      * child out (its key moved by hand, then perhaps back) is not */
-    if (!(*orm_loaded(o, true) & bit))
-        *orm_loaded(o, false) &= ~bit;
-    *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bit) | (*orm_loaded(o, false) & bit);
+    uint64_t *w = orm_image_loaded(o->mp, snap);
+    if (!(*w & bit))
+        *orm_loaded(o) &= ~bit;
+    *w = (*w & ~bit) | (*orm_loaded(o) & bit);
 }
 
 uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before)
@@ -464,7 +491,7 @@ uint64_t orm_rel_rebase(orm_obj *o, const unsigned char *before)
         if (mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE && *orm_to_one(o, mp->rels[i].rel) &&
             !pointer_changed(o, mp->rels[i].rel))
             follow |= (uint64_t)1 << i;
-    orm_image_restore(o, orm_snap(o), before);
+    orm_snap_restore(o, (void *)(uintptr_t)before);
     return follow;
 }
 
@@ -488,19 +515,31 @@ void orm_rel_repoint(corm_session *s, orm_obj *o, uint64_t follow)
         if (orm_hdr(t)->state == OBJ_PENDING && (!named || named->state != OBJ_PERSISTENT))
             continue;
         *orm_to_one(o, r) = NULL;
-        *orm_loaded(o, false) &= ~((uint64_t)1 << i);
+        *orm_loaded(o) &= ~((uint64_t)1 << i);
     }
 }
 
-void orm_rel_sync_pointers(orm_obj *o)
+int orm_rel_sync_pointers(corm_session *s, orm_obj *o)
 {
     const sch_mapper *mp = o->mp;
     uint64_t bits = ~orm_collection_bits(mp);
+    void *snap = orm_snap_image(o);
+    if (!snap) { /* packed: nothing to take unless a pointer or its loaded bit is set */
+        bool any = (*orm_loaded(o) & bits) != 0;
+        for (size_t i = 0; !any && i < mp->nrels; i++)
+            any = mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE && *orm_to_one(o, mp->rels[i].rel);
+        if (!any)
+            return CORM_OK;
+        if (!(snap = orm_snap_full(s, o)))
+            return s->err.code;
+    }
     for (size_t i = 0; i < mp->nrels; i++)
         if (mp->rels[i].rel->kind == CORM_REL_MANY_TO_ONE)
-            memcpy(orm_field_at(orm_snap(o), mp->rels[i].rel), orm_field_at(orm_data(o), mp->rels[i].rel),
+            memcpy(orm_field_at(snap, mp->rels[i].rel), orm_field_at(orm_data(o), mp->rels[i].rel),
                    sizeof(void *));
-    *orm_loaded(o, true) = (*orm_loaded(o, true) & ~bits) | (*orm_loaded(o, false) & bits);
+    uint64_t *w = orm_image_loaded(mp, snap);
+    *w = (*w & ~bits) | (*orm_loaded(o) & bits);
+    return CORM_OK;
 }
 
 
@@ -571,7 +610,10 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     void **old_one = (void **)(void *)(old + n);
     orm_obj **dest = (orm_obj **)(void *)(old_one + n);
     uint8_t *follow = (uint8_t *)(dest + nkids);
-    int rc = CORM_OK;
+    /* the snapshots take what is loaded: full, before anything changes */
+    int rc = snaps_full(s, parents, n);
+    if (rc == CORM_OK && inv && inv->kind == CORM_REL_MANY_TO_ONE)
+        rc = snaps_full(s, kids, nkids);
     for (size_t i = 0; i < n && rc == CORM_OK; i++)
         rc = journal_field(s, parents[i], r, J_LOADED);
     if (rc < 0)
@@ -632,7 +674,7 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         /* a kid whose key the user changed keeps its pointer until the flush
          * (see follow_key): set now, it would look like a move of its own */
         if (inv && inv->kind == CORM_REL_MANY_TO_ONE && follow[i] == FOLLOW_COMMITTED)
-            set_one(c, inv, orm_data(p));
+            rc = set_one(s, c, inv, orm_data(p));
     }
     /* what the user added and has not flushed */
     for (size_t i = 0; rc == CORM_OK && merge && i < n; i++) {
@@ -665,14 +707,16 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         if (rc < 0)
             continue;
         uint64_t bit = (uint64_t)1 << r->index;
-        *orm_loaded(p, false) |= bit;
-        if (!p->has_snap)
+        *orm_loaded(p) |= bit;
+        void *snap = p->has_snap ? orm_snap_image(p) : NULL; /* full: made so above */
+        if (!snap)
             continue;
         if (changed)
-            memset(orm_field_at(orm_snap(p), r), 0, orm_field_size(r));
+            memset(orm_field_at(snap, r), 0, orm_field_size(r));
         else
-            memcpy(orm_field_at(orm_snap(p), r), orm_field_at(orm_data(p), r), orm_field_size(r));
-        *orm_loaded(p, true) = changed ? *orm_loaded(p, true) & ~bit : *orm_loaded(p, true) | bit;
+            memcpy(orm_field_at(snap, r), orm_field_at(orm_data(p), r), orm_field_size(r));
+        uint64_t *w = orm_image_loaded(p->mp, snap);
+        *w = changed ? *w & ~bit : *w | bit;
     }
     for (size_t i = 0; i < nkids; i++)
         kids[i]->seen &= (uint8_t)~SEEN_KID;
@@ -742,7 +786,7 @@ static int load_many_to_many(corm_session *s, const sch_rel *sr, orm_obj **objs,
         while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
             orm_obj *c;
             corm_value key;
-            if ((rc = orm_load_row(s, t, st, t->model->columns, t->model->ncolumns, LOAD_KEEP,
+            if ((rc = orm_load_row(s, t, st, t->model->columns, t->model->ncolumns, LOAD_KEEP | LOAD_FULL,
                                    &c)) < 0 ||
                 (rc = orm_row_key(s, owner, st, (int)t->model->ncolumns, &key)) < 0 ||
                 (rc = objvec_push(s, &kids, c)) < 0 ||
@@ -997,15 +1041,13 @@ int corm_rel_remove(corm_session *s, void *parent, const corm_relation *rel, voi
  * object of its key. */
 static orm_obj *snapshot_parent(corm_session *s, orm_obj *o, const sch_rel *sr)
 {
-    void *was;
-    memcpy(&was, (char *)orm_snap(o) + sr->rel->offset, sizeof was);
+    void *snap = orm_snap_image(o), *was = NULL; /* a packed one's pointer is NULL */
+    if (snap)
+        memcpy(&was, (char *)snap + sr->rel->offset, sizeof was);
     if (was)
         return orm_hdr(was);
-    const corm_column *fk = sr->fk;
-    if (orm_bit(orm_snap_nulls(o), fk))
-        return NULL;
-    corm_value key = sql_field_value(fk, orm_snap(o), false);
-    return orm_imap_get(s, sr->target, &key);
+    corm_value key = orm_snap_value(o, sr->fk);
+    return key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &key);
 }
 
 /* A child moved from parent `from` to `to` (either NULL) is being flushed:
@@ -1042,7 +1084,7 @@ static int follow_key(corm_session *s, orm_obj *o, const sch_rel *sr)
     orm_obj *t = key.kind == CORM_V_NULL ? NULL : orm_imap_get(s, sr->target, &key);
     int rc = follow_move(s, o, sr, snapshot_parent(s, o, sr), t);
     *orm_to_one(o, sr->rel) = NULL;
-    *orm_loaded(o, false) &= ~((uint64_t)1 << sr->rel->index);
+    *orm_loaded(o) &= ~((uint64_t)1 << sr->rel->index);
     return rc;
 }
 
@@ -1126,7 +1168,7 @@ int orm_rel_cascade_delete(corm_session *s, orm_obj *o)
          * had to leave out a child moved by its key is not trusted (the key
          * may have come back), nor is any after a failed commit: read again. */
         bool trusted = orm_is_loaded(o, r) && !s->failed_commit &&
-                       (!o->has_snap || (*orm_loaded(o, true) >> r->index & 1));
+                       (!o->has_snap || (orm_snap_loaded(o) >> r->index & 1));
         if (o->state != OBJ_PENDING && !trusted && (r->cascade & CORM_PASSIVE_DELETES))
             continue; /* the database deletes them (ON DELETE CASCADE) */
         if (o->state != OBJ_PENDING && !trusted && r->kind == CORM_REL_ONE_TO_MANY &&
@@ -1170,7 +1212,8 @@ static int write_link(corm_session *s, orm_link *k)
         return rc;
     const sch_rel *sr = k->sr;
     sql_ctx x = { s->conn->drv, &s->sql, &s->params, &s->err };
-    corm_value a = sql_field_value(k->a->mp->pk, k->a->has_snap ? orm_snap(k->a) : orm_data(k->a), false);
+    corm_value a = k->a->has_snap ? orm_snap_value(k->a, k->a->mp->pk)
+                                  : sql_field_value(k->a->mp->pk, orm_data(k->a), false);
     corm_value b = k->b ? sql_field_value(sr->target->pk, orm_data(k->b), false) : a;
     util_buf_reset(x.b);
     s->params.n = 0;
@@ -1270,7 +1313,7 @@ static int write_cascades(corm_session *s, size_t from)
             l->done = true;
             if (l->a->state != OBJ_DELETED) /* undone by a rollback to a savepoint */
                 continue;
-            corm_value key = sql_field_value(l->a->mp->pk, orm_snap(l->a), false);
+            corm_value key = orm_snap_value(l->a, l->a->mp->pk);
             sql_param *p = sql_params_push(&s->params);
             rc = p ? sql_param_set(p, sr->fk, &key, false, &s->err)
                    : orm_set_error(s, CORM_ENOMEM, "out of memory deleting %s.%s",

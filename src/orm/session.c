@@ -58,6 +58,7 @@ static void release_all(corm_session *s)
     util_pool_free(pool, s->imap);
     util_pool_free(pool, s->journal);
     util_pool_free(pool, s->scratch);
+    util_pool_free(pool, s->img);
     for (size_t i = 0; i < s->nowned; i++)
         util_pool_free(pool, s->owned[i]);
     util_free(s->owned);
@@ -71,6 +72,8 @@ static void release_all(corm_session *s)
     s->imap = NULL;
     s->journal = NULL;
     s->scratch = NULL;
+    s->img = NULL;
+    s->capimg = 0;
     s->owned = NULL;
     s->links = NULL;
     s->lazy_loads = NULL;
@@ -183,8 +186,10 @@ static void discard_unflushed(corm_session *s)
                 o->state = OBJ_TRANSIENT;
             else if (o->state == OBJ_DELETED)
                 o->state = OBJ_PERSISTENT;
-            if (o->state == OBJ_PERSISTENT && o->has_snap)
-                memcpy(orm_data(o), orm_snap(o), o->mp->stride);
+            if (o->state == OBJ_PERSISTENT && o->has_snap) {
+                orm_view v;
+                memcpy(orm_data(o), orm_snap_view(o, &v), o->mp->stride);
+            }
         }
     }
     s->npending = s->ndeleted = 0;
@@ -333,7 +338,7 @@ int corm_expire(corm_session *s, void *obj)
                              "one is new, deleted or gone)", o->mp->model->name);
     if (orm_obj_dirty(o)) {
         char vb[96];
-        corm_value key = sql_field_value(o->mp->pk, orm_snap(o), false);
+        corm_value key = orm_snap_value(o, o->mp->pk);
         return orm_set_error(s, CORM_ESTATE, "%s %s = %s has changes not yet flushed: flush them, "
                              "or discard them with corm_refresh, before expiring it",
                              o->mp->model->name, o->mp->pk->name,

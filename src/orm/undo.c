@@ -69,8 +69,8 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
         case J_UPDATED:
         case J_BULK_UPDATED: /* collections have entries of their own */
             if (!keep || j->kind == J_BULK_UPDATED) {
-                orm_image_restore(o, orm_snap(o), j->before);
                 orm_image_restore(o, orm_data(o), j->before);
+                orm_snap_restore(o, j->before); /* last: it may take before */
             } else {
                 j->follow = orm_rel_rebase(o, j->before); /* the user's values stay */
             }
@@ -86,8 +86,10 @@ void orm_undo(corm_session *s, size_t mark, bool keep)
             bool again = keep && j->kind == J_DELETED; /* delete it at the next flush */
             o->state = again ? OBJ_DELETED : OBJ_PERSISTENT;
             s->ndeleted += again;
-            if (!keep) /* what was changed before the delete, never written */
-                orm_image_restore(o, orm_data(o), orm_snap(o));
+            if (!keep) { /* what was changed before the delete, never written */
+                orm_view v;
+                orm_image_restore(o, orm_data(o), orm_snap_view(o, &v));
+            }
             break;
         }
         }

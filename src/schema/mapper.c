@@ -7,6 +7,7 @@
  * type, a foreign key to a model that is not registered.
  */
 #include "schema/schema.h"
+#include "sql/pack.h"
 #include "util/alloc.h"
 #include "util/numeric.h"
 #include "util/text.h"
@@ -44,6 +45,7 @@ void sch_meta_free(sch_meta *m)
 {
     for (size_t i = 0; i < m->n; i++) {
         util_free(m->mappers[i].proto);
+        util_free(m->mappers[i].packed);
         util_free(m->mappers[i].sql_cols);
         util_free(m->mappers[i].sql_get.p);
         util_free(m->mappers[i].rels);
@@ -587,6 +589,19 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
     bool rels = m->relations && m->nrelations;
     mp->loaded_off = fields + mp->nwords * 8;
     mp->stride = mp->loaded_off + (rels ? 8 : 0);
+    mp->snap_max = mp->nwords * 10;
+    for (size_t i = 0; i < m->ncolumns; i++)
+        mp->snap_max += sql_field_pack_max(m->columns[i]);
+    if (!(mp->packed = util_calloc(m->ncolumns ? m->ncolumns : 1, sizeof *mp->packed)))
+        return util_err_set(err, CORM_ENOMEM, "out of memory preparing model %s", m->name);
+    size_t k = 0;
+    for (size_t c = 0; c < mp->npk; c++)
+        mp->packed[k++] = mp->pks[c];
+    for (size_t i = 0; i < m->ncolumns; i++)
+        if (!(m->columns[i]->flags & CORM_PRIMARY_KEY))
+            mp->packed[k++] = m->columns[i];
+    if (k != m->ncolumns) /* a key of more columns than pks holds: never packed */
+        mp->snap_max = SIZE_MAX;
     if (!(mp->proto = util_calloc(1, mp->stride)))
         return util_err_set(err, CORM_ENOMEM, "out of memory preparing model %s", m->name);
     /* a new object's collections are loaded (empty: no row can point at it

@@ -44,6 +44,10 @@ typedef struct sch_mapper {
     size_t stride;              /* bytes of fields, NULL flags and loaded word of an object */
     size_t loaded_off;          /* where in them the word of loaded relationships is
                                    (bit i: relationship i was loaded), when nrels */
+    size_t snap_max;            /* the most bytes a packed snapshot of the fields and
+                                   flags takes (orm/object.c) */
+    const corm_column **packed; /* the columns in the order a snapshot packs them:
+                                   the key's first */
     sch_rel *rels;              /* model->nrelations of them */
     size_t nrels;
     bool has_to_one;            /* a many-to-one among them: keys to sync at flush */

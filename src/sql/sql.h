@@ -43,10 +43,19 @@ void sql_params_free(sql_params *ps);
  * CORM_ENOTNULL (a NULL for a NOT NULL column, when for_write). */
 int sql_param_set(sql_param *p, const corm_column *col, const corm_value *v, bool for_write,
                   util_err *err);
-/* The value of obj's field for col; is_null says the NULL flag is set. */
-corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null);
-/* Whether obj's field differs from the snapshot's (strings by content). */
-bool sql_field_differs(const corm_column *col, const void *obj, const void *snap);
+/* The value of field (of column col); is_null says the NULL flag is set. */
+corm_value sql_value_at(const corm_column *col, const void *field, bool is_null);
+/* Whether field differs from other, both of column col (strings by content). */
+bool sql_differs_at(const corm_column *col, const void *field, const void *other);
+/* The same for obj's field for col (and the snapshot's). */
+static inline corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null)
+{
+    return sql_value_at(col, (const char *)obj + col->offset, is_null);
+}
+static inline bool sql_field_differs(const corm_column *col, const void *obj, const void *snap)
+{
+    return sql_differs_at(col, (const char *)obj + col->offset, (const char *)snap + col->offset);
+}
 /* Store the current row's column i into obj's field for col; strings and
  * blobs are copied into arena a. Sets or clears col's NULL bit in nulls
  * (NULL: the column has no flag; a NULL reads as the zero value). */

@@ -7,6 +7,7 @@
  * a date in a filter and a date in a row are formatted alike. Reads go
  * column -> field, with strings copied into the session's arena.
  */
+#include "sql/pack.h"
 #include "sql/sql.h"
 #include "util/alloc.h"
 #include "util/datetime.h"
@@ -337,29 +338,9 @@ int sql_param_set(sql_param *p, const corm_column *col, const corm_value *v, boo
     }
 }
 
-static int64_t read_int(const void *f, size_t size)
+corm_value sql_value_at(const corm_column *col, const void *field, bool is_null)
 {
-    switch (size) {
-    case 1: return *(const int8_t *)f;
-    case 2: return *(const int16_t *)f;
-    case 4: return *(const int32_t *)f;
-    default: return *(const int64_t *)f;
-    }
-}
-
-static void write_int(void *f, size_t size, int64_t v)
-{
-    switch (size) {
-    case 1: *(int8_t *)f = (int8_t)v; break;
-    case 2: *(int16_t *)f = (int16_t)v; break;
-    case 4: *(int32_t *)f = (int32_t)v; break;
-    default: *(int64_t *)f = v; break;
-    }
-}
-
-corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null)
-{
-    const char *f = (const char *)obj + col->offset;
+    const char *f = field;
     corm_value v;
     if (is_null) {
         v.kind = CORM_V_NULL;
@@ -370,11 +351,11 @@ corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null
     case CORM_TYPE_BIGINT:
     case CORM_TYPE_SMALLINT:
         v.kind = CORM_V_INT;
-        v.u.i = read_int(f, col->size);
+        v.u.i = sql_int_read(f, col->size);
         break;
     case CORM_TYPE_ENUM:
         v.kind = CORM_V_INT;
-        v.u.i = read_int(f, col->size);
+        v.u.i = sql_int_read(f, col->size);
         break;
     case CORM_TYPE_BOOLEAN:
         v.kind = CORM_V_BOOL;
@@ -424,9 +405,9 @@ corm_value sql_field_value(const corm_column *col, const void *obj, bool is_null
     return v;
 }
 
-bool sql_field_differs(const corm_column *col, const void *obj, const void *snap)
+bool sql_differs_at(const corm_column *col, const void *field, const void *other)
 {
-    const char *a = (const char *)obj + col->offset, *b = (const char *)snap + col->offset;
+    const char *a = field, *b = other;
     switch (col->type) {
     case CORM_TYPE_STRING:
     case CORM_TYPE_TEXT:
@@ -477,7 +458,7 @@ bool sql_field_differs(const corm_column *col, const void *obj, const void *snap
     case CORM_TYPE_UUID:
         return memcmp(a, b, sizeof(corm_uuid)) != 0;
     default:
-        return read_int(a, col->size) != read_int(b, col->size);
+        return sql_int_read(a, col->size) != sql_int_read(b, col->size);
     }
 }
 
@@ -540,7 +521,7 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     case CORM_TYPE_INTEGER:
     case CORM_TYPE_BIGINT:
     case CORM_TYPE_SMALLINT:
-        write_int(f, col->size, v.kind == CORM_V_INT ? v.u.i : d->column_int(st, i));
+        sql_int_write(f, col->size, v.kind == CORM_V_INT ? v.u.i : d->column_int(st, i));
         return CORM_OK;
     case CORM_TYPE_BOOLEAN:
         *(bool *)f = (v.kind == CORM_V_INT ? v.u.i : d->column_int(st, i)) != 0;
@@ -614,7 +595,7 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     case CORM_TYPE_ENUM:
         for (int64_t e = 0; col->enum_names[e]; e++)
             if (strcmp(col->enum_names[e], tmp) == 0) {
-                write_int(f, col->size, e);
+                sql_int_write(f, col->size, e);
                 return CORM_OK;
             }
         return load_error(err, col, CORM_EENUM, "a name that is not in the enum");

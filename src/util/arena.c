@@ -192,7 +192,7 @@ static int grow(util_arena *a, size_t size)
     return 0;
 }
 
-void *util_arena_alloc(util_arena *a, size_t size)
+void *util_arena_reserve(util_arena *a, size_t size)
 {
     /* strings are packed unaligned, so align the cursor first */
     size_t pad = (ALIGN - ((uintptr_t)a->p & (ALIGN - 1))) & (ALIGN - 1);
@@ -201,8 +201,16 @@ void *util_arena_alloc(util_arena *a, size_t size)
             return NULL;
         pad = 0;
     }
-    void *r = a->p + pad;
-    a->p += pad + size;
+    return a->p + pad;
+}
+
+void *util_arena_alloc(util_arena *a, size_t size)
+{
+    size_t pad = (ALIGN - ((uintptr_t)a->p & (ALIGN - 1))) & (ALIGN - 1);
+    char *r = a->p && (size_t)(a->end - a->p) >= pad + size ? a->p + pad /* most calls */
+                                                            : util_arena_reserve(a, size);
+    if (r)
+        a->p = r + size;
     return r;
 }
 

@@ -61,6 +61,11 @@ void util_arena_init(util_arena *a, size_t chunk_size, util_arena_pool *pool);
  * or SIMD types), or NULL when out of memory. */
 void *util_arena_alloc(util_arena *a, size_t size);
 void *util_arena_zalloc(util_arena *a, size_t size);
+/* Where the next util_arena_alloc of at most size bytes will be, room made
+ * for it: the caller may write there first, then allocate the bytes it
+ * used (a record whose length is known only once written). NULL when out
+ * of memory. */
+void *util_arena_reserve(util_arena *a, size_t size);
 char *util_arena_strndup(util_arena *a, const char *s, size_t n);
 void *util_arena_memdup(util_arena *a, const void *p, size_t n);
 /* Release every chunk (to the pool while it has room). */
