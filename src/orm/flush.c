@@ -651,13 +651,18 @@ static int cascade_adds(corm_session *s)
  * old child letting go of its parent) is free for the new row that takes
  * it. An UPDATE that points at a new row of this mapper waits for its
  * INSERT. */
-static int write_mapper(corm_session *s, batch *b, orm_list *l, bool scan)
+static int write_mapper(corm_session *s, batch *b, const sch_mapper *mp, bool scan)
 {
+    orm_list *l = &s->lists[mp->rank];
     int rc = CORM_OK;
-    orm_obj **later = NULL; /* in list order: the list's is the order of adds */
+    orm_obj **later = NULL; /* in the order written */
     size_t waiting, nlater = 0, cap = 0;
-    for (size_t i = 0; scan && i < l->n && rc >= 0; i++) {
-        orm_obj *o = l->v[i];
+    orm_obj **changed = NULL; /* in the order of their keys: update() says which changed */
+    ptrdiff_t nchanged = scan ? orm_map_objects(s, mp, OBJ_PERSISTENT, &changed) : 0;
+    if (nchanged < 0)
+        return s->err.code;
+    for (ptrdiff_t i = 0; i < nchanged && rc >= 0; i++) {
+        orm_obj *o = changed[i];
         if (o->state != OBJ_PERSISTENT || (rc = update(s, b, o, true)) != 1)
             continue; /* update writes nothing when nothing changed */
         rc = util_grow(&later, &cap, nlater, sizeof *later, 8) < 0
@@ -666,6 +671,7 @@ static int write_mapper(corm_session *s, batch *b, orm_list *l, bool scan)
         if (rc == CORM_OK)
             later[nlater++] = o;
     }
+    util_free(changed);
     if (rc < 0 || (rc = batch_finish(s, b)) < 0)
         goto out;
     do {
@@ -710,19 +716,25 @@ static int write_all(corm_session *s, batch *b, enum orm_scan how, const sch_map
         return rc;
     for (size_t r = 0; r < meta->n; r++) {
         bool scan = how == ORM_SCAN_ALL || (how == ORM_SCAN_ONE && mp == &meta->mappers[r]);
-        if ((scan || s->npending) && (rc = write_mapper(s, b, &s->lists[r], scan)) < 0)
+        if ((scan || s->npending) && (rc = write_mapper(s, b, &meta->mappers[r], scan)) < 0)
             return rc;
     }
     if (s->nlinks && (rc = orm_rel_write_links(s)) < 0)
         return rc;
     for (size_t r = meta->n; r-- > 0;) {
-        orm_list *l = &s->lists[r];
-        for (size_t i = 0; i < l->n && s->ndeleted; i++)
-            if (l->v[i]->state == OBJ_DELETED && (rc = delete(s, b, l->v[i])) < 0)
-                return rc;
-        if ((rc = batch_finish(s, b)) < 0)
+        orm_obj **gone = NULL; /* in the order of their keys */
+        ptrdiff_t n = s->ndeleted ? orm_map_objects(s, &meta->mappers[r], OBJ_DELETED, &gone)
+                                  : 0;
+        if (n < 0)
+            return s->err.code;
+        rc = CORM_OK;
+        for (ptrdiff_t i = 0; i < n && rc >= 0; i++)
+            if (gone[i]->state == OBJ_DELETED)
+                rc = delete(s, b, gone[i]);
+        util_free(gone);
+        if (rc < 0 || (rc = batch_finish(s, b)) < 0)
             return rc;
-        orm_list_compact(l);
+        orm_list_compact(&s->lists[r], false);
     }
     return CORM_OK;
 }

@@ -102,15 +102,14 @@ int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o)
     return CORM_OK;
 }
 
-/* Drop list entries of objects the session no longer tracks (a deleted
- * row's object stays until COMMIT: a rollback makes it persistent again). */
-void orm_list_compact(orm_list *l)
+void orm_list_compact(orm_list *l, bool committed)
 {
     size_t k = 0;
     for (size_t i = 0; i < l->n; i++) {
         orm_obj *o = l->v[i];
-        if (o->state == OBJ_PENDING || o->state == OBJ_PERSISTENT || o->state == OBJ_DELETED ||
-            o->state == OBJ_GONE)
+        if (o->state == OBJ_PENDING ||
+            (!committed && (o->state == OBJ_PERSISTENT || o->state == OBJ_DELETED ||
+                            o->state == OBJ_GONE)))
             l->v[k++] = o;
         else
             o->in_list = false;
@@ -157,7 +156,7 @@ int orm_add(corm_session *s, void *obj)
         if (orm_imap_get(s, o->mp, key))
             return orm_set_error(s, CORM_ESTATE, "%s: another object with this primary key is "
                                  "in the session", o->mp->model->name);
-        if ((rc = track(s, o)) < 0 || (rc = orm_imap_put(s, o)) < 0)
+        if ((rc = orm_imap_put(s, o)) < 0)
             return rc;
         o->state = OBJ_PERSISTENT;
         return CORM_OK;
@@ -600,6 +599,10 @@ static inline uint64_t mix(uint64_t h, const corm_value *k)
     return spread(h);
 }
 
+/* Where every key's hash starts: each mapper has a map of its own, and the
+ * same keys land in the same order run after run. */
+#define KEY_SEED 0x9E3779B97F4A7C15ull
+
 /* The slot of hash h in a map of cap slots (a power of two): its top bits. */
 static inline size_t slot_of(uint64_t h, size_t cap)
 {
@@ -609,7 +612,7 @@ static inline size_t slot_of(uint64_t h, size_t cap)
 /* A key's hash: its columns' values mixed in order (one for most keys). */
 static uint64_t key_hash(const sch_mapper *mp, const corm_value *k)
 {
-    uint64_t h = (uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull;
+    uint64_t h = KEY_SEED;
     for (size_t c = 0; c < mp->npk; c++)
         h = mix(h, &k[c]);
     return spread(h); /* a grid of integer pairs would be a lattice in the top bits */
@@ -679,11 +682,11 @@ void orm_key_of(const sch_mapper *mp, const void *obj, corm_value *out)
 uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key)
 {
     if (mp->pk_int && key->kind == CORM_V_INT) /* most keys */
-        return mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, key) | 1;
+        return mix(KEY_SEED, key) | 1;
     if (mp->npk == 1) { /* one column: no array */
         corm_value k;
         return key_of(mp->pk, key, &k)
-                   ? mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, &k) | 1 : 0;
+                   ? mix(KEY_SEED, &k) | 1 : 0;
     }
     corm_value k[8];
     return keys_of(mp, key, k) ? key_hash(mp, k) | 1 : 0; /* 0 marks an empty slot */
@@ -700,34 +703,35 @@ static inline bool slot_tagged(uintptr_t w, uint64_t h) { return (w & 7) == (h >
 
 orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h)
 {
+    struct orm_map *m = &s->maps[mp->rank];
     corm_value k[8];
     uintptr_t w;
-    if (!s->imap_cap || !h)
+    if (!m->cap || !h)
         return NULL;
-    size_t mask = s->imap_cap - 1, i = slot_of(h, s->imap_cap);
+    size_t mask = m->cap - 1, i = slot_of(h, m->cap);
     if (mp->pk_int && key->kind == CORM_V_INT) { /* most keys: compared in place */
-        for (; (w = s->imap[i]) != 0; i = (i + 1) & mask) {
+        for (; (w = m->slot[i]) != 0; i = (i + 1) & mask) {
             orm_obj *o = slot_obj(w);
             int64_t id;
-            if (!slot_tagged(w, h) || o->mp != mp || o->state == OBJ_GONE)
+            if (!slot_tagged(w, h) || o->state == OBJ_GONE)
                 continue;
             memcpy(&id, (char *)orm_data(o) + mp->pk->offset, sizeof id);
             if (id == key->u.i)
                 return o;
         }
-        s->miss_hash = h;
-        s->miss_slot = i;
+        m->miss_hash = h;
+        m->miss_slot = i;
         return NULL;
     }
     if (!(mp->npk == 1 ? key_of(mp->pk, key, k) : keys_of(mp, key, k)))
         return NULL;
-    for (; (w = s->imap[i]) != 0; i = (i + 1) & mask) {
+    for (; (w = m->slot[i]) != 0; i = (i + 1) & mask) {
         orm_obj *o = slot_obj(w);
-        if (slot_tagged(w, h) && o->mp == mp && o->state != OBJ_GONE && obj_has_key(o, k))
+        if (slot_tagged(w, h) && o->state != OBJ_GONE && obj_has_key(o, k))
             return o;
     }
-    s->miss_hash = h; /* a load adds the key next: no second probe */
-    s->miss_slot = i;
+    m->miss_hash = h; /* a load adds the key next: no second probe */
+    m->miss_slot = i;
     return NULL;
 }
 
@@ -756,7 +760,7 @@ static uint64_t filed_hash(orm_obj *o)
             memcpy(&k[0].u.i, (const char *)(o->has_snap ? full_ptr(o) : orm_data(o)) + mp->pk->offset,
                    sizeof k[0].u.i);
         }
-        return mix((uint64_t)(uintptr_t)mp * 0x9E3779B97F4A7C15ull, &k[0]) | 1;
+        return mix(KEY_SEED, &k[0]) | 1;
     }
     if (o->has_snap)
         orm_snap_key(o, k);
@@ -775,29 +779,30 @@ static void imap_insert(uintptr_t *tab, size_t cap, uint64_t h, orm_obj *o)
 
 int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
 {
-    if ((s->imap_n + 1) * 8 > s->imap_cap * 7) { /* load factor 7/8 */
-        size_t cap = s->imap_cap ? s->imap_cap * 2 : 256;
+    struct orm_map *m = &s->maps[o->mp->rank];
+    if ((m->n + 1) * 8 > m->cap * 7) { /* load factor 7/8 */
+        size_t cap = m->cap ? m->cap * 2 : 64;
         uintptr_t *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
         if (!tab)
             return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
-        for (size_t i = 0; i < s->imap_cap; i++)
-            if (s->imap[i]) {
-                orm_obj *x = slot_obj(s->imap[i]);
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->slot[i]) {
+                orm_obj *x = slot_obj(m->slot[i]);
                 imap_insert(tab, cap, filed_hash(x), x);
             }
-        util_pool_discard(s->imap);
-        s->imap = tab;
-        s->imap_cap = cap;
-        s->miss_hash = 0;
+        util_pool_discard(m->slot);
+        m->slot = tab;
+        m->cap = cap;
+        m->miss_hash = 0;
     }
     /* linear probing puts h in the first empty slot of its run, where the
      * last search for h stopped, if nothing was put in or taken out since */
-    if (s->miss_hash == h)
-        s->imap[s->miss_slot] = slot_word(o, h);
+    if (m->miss_hash == h)
+        m->slot[m->miss_slot] = slot_word(o, h);
     else
-        imap_insert(s->imap, s->imap_cap, h, o);
-    s->miss_hash = 0;
-    s->imap_n++;
+        imap_insert(m->slot, m->cap, h, o);
+    m->miss_hash = 0;
+    m->n++;
     return CORM_OK;
 }
 
@@ -805,23 +810,85 @@ int orm_imap_put(corm_session *s, orm_obj *o) { return orm_imap_add(s, o, filed_
 
 void orm_imap_del(corm_session *s, orm_obj *o)
 {
-    if (!s->imap_cap)
+    struct orm_map *m = &s->maps[o->mp->rank];
+    if (!m->cap)
         return;
-    size_t mask = s->imap_cap - 1, i;
-    for (i = slot_of(filed_hash(o), s->imap_cap); s->imap[i] && slot_obj(s->imap[i]) != o;
+    size_t mask = m->cap - 1, i;
+    for (i = slot_of(filed_hash(o), m->cap); m->slot[i] && slot_obj(m->slot[i]) != o;
          i = (i + 1) & mask)
         ;
-    if (!s->imap[i])
+    if (!m->slot[i])
         return;
     /* backward-shift deletion keeps probe chains whole without tombstones */
-    s->miss_hash = 0; /* a slot before the last miss's may be empty now */
-    s->imap[i] = 0;
-    s->imap_n--;
-    for (size_t j = (i + 1) & mask; s->imap[j]; j = (j + 1) & mask) {
-        orm_obj *x = slot_obj(s->imap[j]);
-        s->imap[j] = 0;
-        imap_insert(s->imap, s->imap_cap, filed_hash(x), x);
+    m->miss_hash = 0; /* a slot before the last miss's may be empty now */
+    m->slot[i] = 0;
+    m->n--;
+    for (size_t j = (i + 1) & mask; m->slot[j]; j = (j + 1) & mask) {
+        orm_obj *x = slot_obj(m->slot[j]);
+        m->slot[j] = 0;
+        imap_insert(m->slot, m->cap, filed_hash(x), x);
     }
+}
+
+/* Sort v[0..n) by the integer keys k (LSD radix, a byte at a time, skipping
+ * the bytes all keys share); tv and tk: room for n of each. */
+static void sort_by_key(orm_obj **v, uint64_t *k, size_t n, orm_obj **tv, uint64_t *tk)
+{
+    uint64_t same = ~(uint64_t)0, first = n ? k[0] : 0;
+    for (size_t i = 1; i < n; i++)
+        same &= ~(k[i] ^ first);
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        if ((same >> shift & 0xff) == 0xff)
+            continue;
+        size_t count[257] = { 0 };
+        for (size_t i = 0; i < n; i++)
+            count[(k[i] >> shift & 0xff) + 1]++;
+        for (size_t d = 1; d < 257; d++)
+            count[d] += count[d - 1];
+        for (size_t i = 0; i < n; i++) {
+            size_t at = count[k[i] >> shift & 0xff]++;
+            tv[at] = v[i];
+            tk[at] = k[i];
+        }
+        memcpy(v, tv, n * sizeof *v);
+        memcpy(k, tk, n * sizeof *k);
+    }
+}
+
+ptrdiff_t orm_map_objects(corm_session *s, const sch_mapper *mp, int state, orm_obj ***out)
+{
+    const struct orm_map *m = &s->maps[mp->rank];
+    size_t n = 0;
+    *out = NULL;
+    for (size_t i = 0; i < m->cap; i++)
+        n += m->slot[i] && slot_obj(m->slot[i])->state == state;
+    if (!n)
+        return 0;
+    bool by_key = mp->pk_int;
+    /* the objects, then (by_key) their keys, and room for a pass of each */
+    orm_obj **v = util_malloc(n * (by_key ? 2 * sizeof(orm_obj *) + 2 * sizeof(uint64_t)
+                                          : sizeof(orm_obj *)));
+    if (!v) {
+        orm_set_error(s, CORM_ENOMEM, "out of memory writing %s objects", mp->model->name);
+        return -1;
+    }
+    uint64_t *k = (uint64_t *)(void *)(v + 2 * n);
+    size_t got = 0;
+    for (size_t i = 0; i < m->cap; i++) {
+        orm_obj *o = m->slot[i] ? slot_obj(m->slot[i]) : NULL;
+        if (!o || o->state != state)
+            continue;
+        if (by_key) { /* signed order: the sign bit flipped */
+            int64_t id;
+            memcpy(&id, (const char *)orm_data(o) + mp->pk->offset, sizeof id);
+            k[got] = (uint64_t)id ^ ((uint64_t)1 << 63);
+        }
+        v[got++] = o;
+    }
+    if (by_key)
+        sort_by_key(v, k, got, v + n, k + n);
+    *out = v;
+    return (ptrdiff_t)got;
 }
 
 /* ---- rows into objects ------------------------------------------------------------- */
@@ -977,8 +1044,6 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
     if (!(o = made(s, mp, obj, full)))
         return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
     o->state = OBJ_PERSISTENT;
-    if ((rc = orm_list_push(s->arena.pool, &s->lists[mp->rank], o)) < 0)
-        return orm_set_error(s, CORM_ENOMEM, "out of memory loading a %s", mp->model->name);
     if ((rc = orm_imap_add(s, o, h)) < 0)
         return rc;
     *out = o;

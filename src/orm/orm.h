@@ -275,17 +275,22 @@ struct corm_session {
     sql_conn *conn;
     util_arena arena;
     util_err err;
-    orm_list *lists;         /* per mapper rank: tracked objects, in add order */
+    orm_list *lists;         /* per mapper rank: the objects added since the last
+                                commit (pending, or written since), in add order;
+                                loaded ones are in maps only */
     size_t npending, ndeleted;
     corm_autoflush autoflush;
-    uintptr_t *imap;         /* identity map: open addressing; a slot is an object's
-                                address with 3 bits of its key's hash in the low bits
-                                (objects are 8-aligned), so most probes of a miss
-                                touch no object; 0 is empty */
-    size_t imap_n, imap_cap;
-    uint64_t miss_hash;      /* the last key orm_imap_find did not find (0: none), */
-    size_t miss_slot;        /* and the empty slot where its search stopped: where
+    struct orm_map {         /* per mapper rank: the identity map of its objects that
+                                have rows (persistent, deleted, gone) */
+        uintptr_t *slot;     /* open addressing; a slot is an object's address with 3
+                                bits of its key's hash in the low bits (objects are
+                                8-aligned), so most probes of a miss touch no
+                                object; 0 is empty */
+        size_t n, cap;
+        uint64_t miss_hash;  /* the last key orm_imap_find did not find (0: none), */
+        size_t miss_slot;    /* and the empty slot where its search stopped: where
                                 orm_imap_add puts it, unless the map changed since */
+    } *maps;
     orm_jentry *journal;
     size_t njournal, capjournal;
     size_t marks[32];        /* journal length at each savepoint */
@@ -323,6 +328,12 @@ struct corm_session {
     uint64_t *warned;        /* per mapper rank: relationships already warned about */
 };
 
+/* The object in slot i of identity map m, or NULL. */
+static inline orm_obj *orm_map_at(const struct orm_map *m, size_t i)
+{
+    return (orm_obj *)(m->slot[i] & ~(uintptr_t)7);
+}
+
 /* ---- object.c: objects, their images, the identity map, rows into objects */
 int orm_fail(corm_session *s, int code);  /* code already in s->err */
 int orm_set_error(corm_session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -332,7 +343,14 @@ orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp);
 int orm_list_push(util_arena_pool *pool, orm_list *l, orm_obj *o);
 /* corm_add, for the layers above (a cascade's adds): s->err is not cleared. */
 int orm_add(corm_session *s, void *obj);
-void orm_list_compact(orm_list *l);
+/* Drop the entries of objects no longer pending or written in this
+ * transaction; committed: of every object not pending. */
+void orm_list_compact(orm_list *l, bool committed);
+/* The objects of mp's identity map in state `state`, in the order of their
+ * keys when these are integers (else the map's, the same run after run):
+ * the order a flush writes them. Into a malloc'd array *out (free it);
+ * their number, or -1 out of memory (s->err set). */
+ptrdiff_t orm_map_objects(corm_session *s, const sch_mapper *mp, int state, orm_obj ***out);
 /* The slot after o's fields that holds its snapshot (object.c): its first
  * byte SNAP_FULL, then a full image's address; or packed. */
 #define SNAP_FULL 0

@@ -1280,10 +1280,24 @@ int orm_rel_cascade_held(corm_session *s)
         if (!first)
             continue;
         const sch_rel *sr = k->sr;
+        /* the kids held: persistent (a copy of the map's: deleting may load
+         * more), then those added and not written */
+        orm_obj **held = NULL;
+        ptrdiff_t nheld = orm_map_objects(s, sr->target, OBJ_PERSISTENT, &held);
+        if (nheld < 0)
+            rc = s->err.code;
+        for (ptrdiff_t j = 0; j < nheld && rc == CORM_OK; j++) {
+            bool unchanged;
+            orm_obj *p = intended_parent(s, sr, k->a->mp, held[j], &unchanged);
+            if (p && p->seen && p->state == OBJ_DELETED)
+                rc = orm_delete(s, orm_data(held[j]));
+        }
+        util_free(held);
         orm_list *l = &s->lists[sr->target->rank];
         for (size_t j = 0; j < l->n && rc == CORM_OK; j++) {
             bool unchanged;
-            orm_obj *p = intended_parent(s, sr, k->a->mp, l->v[j], &unchanged);
+            orm_obj *p = l->v[j]->state == OBJ_PENDING
+                             ? intended_parent(s, sr, k->a->mp, l->v[j], &unchanged) : NULL;
             if (p && p->seen && p->state == OBJ_DELETED)
                 rc = orm_delete(s, orm_data(l->v[j]));
         }

@@ -35,27 +35,31 @@ corm_session *corm_session_new(corm_engine *e)
     util_arena_init(&s->arena, 64 * 1024, &e->arenas);
     size_t n = e->meta.n ? e->meta.n : 1;
     if (!(s->lists = util_calloc(n, sizeof *s->lists)) ||
+        !(s->maps = util_calloc(n, sizeof *s->maps)) ||
         !(s->sqlc = util_calloc(n * ORM_SQLC, sizeof *s->sqlc))) {
         util_free(s->lists);
+        util_free(s->maps);
         util_free(s);
         return NULL;
     }
     return s;
 }
 
-/* Give back everything the session holds but itself and its two arrays
- * sized by the engine (lists, statement texts), which are emptied. */
+/* Give back everything the session holds but itself and its arrays sized
+ * by the engine (lists, maps, statement texts), which are emptied. */
 static void release_all(corm_session *s)
 {
     orm_release_conn(s);
     s->primary_only = false; /* as new: it may read from a replica again */
     orm_queries_free(s);
     util_arena_pool *pool = s->arena.pool;
-    for (size_t i = 0; i < s->e->meta.n; i++)
+    for (size_t i = 0; i < s->e->meta.n; i++) {
         util_pool_free(pool, s->lists[i].v);
+        util_pool_free(pool, s->maps[i].slot);
+    }
     memset(s->lists, 0, s->e->meta.n * sizeof *s->lists);
+    memset(s->maps, 0, s->e->meta.n * sizeof *s->maps);
     memset(s->sqlc, 0, s->e->meta.n * ORM_SQLC * sizeof *s->sqlc); /* texts live in the arena */
-    util_pool_free(pool, s->imap);
     util_pool_free(pool, s->journal);
     util_pool_free(pool, s->scratch);
     util_pool_free(pool, s->img);
@@ -69,7 +73,6 @@ static void release_all(corm_session *s)
     sql_params_free(&s->rows);
     util_buf_free(&s->sql);
     util_arena_free(&s->arena);
-    s->imap = NULL;
     s->journal = NULL;
     s->scratch = NULL;
     s->img = NULL;
@@ -78,8 +81,7 @@ static void release_all(corm_session *s)
     s->links = NULL;
     s->lazy_loads = NULL;
     s->warned = NULL;
-    s->npending = s->ndeleted = s->imap_n = s->imap_cap = s->njournal = s->capjournal = 0;
-    s->miss_hash = 0;
+    s->npending = s->ndeleted = s->njournal = s->capjournal = 0;
     s->nscratch = s->capscratch = s->nowned = s->capowned = s->nlinks = s->caplinks = 0;
     s->nest = 0;
     s->failed_commit = false;
@@ -99,6 +101,7 @@ void corm_session_free(corm_session *s)
         return;
     release_all(s);
     util_free(s->lists);
+    util_free(s->maps);
     util_free(s->sqlc);
     util_free(s);
 }
@@ -180,13 +183,15 @@ static void discard_unflushed(corm_session *s)
 {
     for (size_t r = 0; r < s->e->meta.n; r++) {
         orm_list *l = &s->lists[r];
-        for (size_t i = 0; i < l->n; i++) {
-            orm_obj *o = l->v[i];
-            if (o->state == OBJ_PENDING)
-                o->state = OBJ_TRANSIENT;
-            else if (o->state == OBJ_DELETED)
+        for (size_t i = 0; i < l->n; i++)
+            if (l->v[i]->state == OBJ_PENDING)
+                l->v[i]->state = OBJ_TRANSIENT;
+        const struct orm_map *m = &s->maps[r];
+        for (size_t i = 0; i < m->cap; i++) {
+            orm_obj *o = orm_map_at(m, i);
+            if (o && o->state == OBJ_DELETED)
                 o->state = OBJ_PERSISTENT;
-            if (o->state == OBJ_PERSISTENT && o->has_snap) {
+            if (o && o->state == OBJ_PERSISTENT && o->has_snap) {
                 orm_view v;
                 memcpy(orm_data(o), orm_snap_view(o, &v), o->mp->stride);
             }
@@ -199,7 +204,6 @@ static void discard_unflushed(corm_session *s)
 static void settle(corm_session *s)
 {
     s->nlinks = 0;
-    bool compact = false;
     for (size_t i = 0; i < s->njournal; i++) {
         orm_obj *o = s->journal[i].o;
         if (s->journal[i].kind == J_COLL || s->journal[i].kind == J_LOADED)
@@ -207,11 +211,11 @@ static void settle(corm_session *s)
         if (o->state == OBJ_GONE) {
             orm_imap_del(s, o);
             o->state = OBJ_DETACHED;
-            compact = true;
         }
     }
-    for (size_t r = 0; compact && r < s->e->meta.n; r++)
-        orm_list_compact(&s->lists[r]);
+    /* what was added is in the maps now, by its key */
+    for (size_t r = 0; r < s->e->meta.n; r++)
+        orm_list_compact(&s->lists[r], true);
     s->njournal = 0;
     s->coll_epoch++;
     s->failed_commit = false;
@@ -351,8 +355,8 @@ int corm_expire(corm_session *s, void *obj)
 void corm_expire_all(corm_session *s)
 {
     for (size_t r = 0; r < s->e->meta.n; r++)
-        for (size_t i = 0; i < s->lists[r].n; i++) {
-            orm_obj *o = s->lists[r].v[i];
+        for (size_t i = 0; i < s->maps[r].cap; i++) {
+            orm_obj *o = orm_map_at(&s->maps[r], i);
             if (o && o->state == OBJ_PERSISTENT && !orm_obj_dirty(o))
                 o->expired = 1;
         }
