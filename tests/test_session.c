@@ -241,6 +241,50 @@ static void identity_map_holds_keys_of_any_pattern(void **state)
     corm_session_free(s);
 }
 
+/* The keys of the users a flush is about to update, in the order it does. */
+static int64_t updated[64];
+static size_t nupdated;
+
+static int record_update(corm_session *s, void *obj, void *ud)
+{
+    (void)s;
+    (void)ud;
+    if (nupdated < sizeof updated / sizeof *updated)
+        updated[nupdated++] = ((User *)obj)->id;
+    return CORM_OK;
+}
+
+/* A flush writes a model's changed rows in the order of their keys,
+ * whatever the order they were loaded and changed in (as SQLAlchemy
+ * does: two sessions changing the same rows lock them in one order). */
+static void a_flush_writes_changed_rows_in_key_order(void **state)
+{
+    (void)state;
+    corm_session *s = corm_session_new(fx.db);
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "k%02d", i);
+        fx_user(s, name, i);
+    }
+    corm_session_free(s);
+    OK(corm_listen(fx.db, CORM_BEFORE_UPDATE, User, record_update, NULL));
+    s = corm_session_new(fx.db);
+    corm_query *q = corm_query_new(s, User);
+    corm_order_by(q, corm_desc(User_id));
+    User **v;
+    size_t n;
+    OK(corm_all(q, &v, &n));
+    assert_int_equal(n, 40);
+    for (size_t k = 0; k < n; k++) /* every 7th, round: none next to the last */
+        v[k * 7 % n]->age += 100;
+    nupdated = 0;
+    OK(corm_commit(s));
+    assert_int_equal(nupdated, 40);
+    for (size_t k = 1; k < nupdated; k++)
+        assert_true(updated[k - 1] < updated[k]);
+    corm_session_free(s);
+}
+
 static void unchanged_object_writes_nothing(void **state)
 {
     (void)state;
@@ -1383,6 +1427,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(merge_of_a_held_object_needs_no_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_returns_the_same_pointer, setup, teardown),
         cmocka_unit_test_setup_teardown(identity_map_holds_keys_of_any_pattern, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_flush_writes_changed_rows_in_key_order, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_objects_see_other_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(expiring_refuses_unsaved_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(unchanged_object_writes_nothing, setup, teardown),
