@@ -785,11 +785,20 @@ int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
         uintptr_t *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
         if (!tab)
             return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
-        for (size_t i = 0; i < m->cap; i++)
+        /* each object's key is read: asked for a few slots ahead, the
+         * reads of a large map overlap instead of waiting one by one */
+        size_t at_slot = ORM_HDR + o->mp->stride; /* the same for every object here */
+        for (size_t i = 0; i < m->cap; i++) {
+            if (i + 16 < m->cap && m->slot[i + 16]) {
+                const char *ahead = (const char *)slot_obj(m->slot[i + 16]);
+                __builtin_prefetch(ahead);
+                __builtin_prefetch(ahead + at_slot);
+            }
             if (m->slot[i]) {
                 orm_obj *x = slot_obj(m->slot[i]);
                 imap_insert(tab, cap, filed_hash(x), x);
             }
+        }
         util_pool_discard(m->slot);
         m->slot = tab;
         m->cap = cap;
@@ -860,8 +869,11 @@ ptrdiff_t orm_map_objects(corm_session *s, const sch_mapper *mp, int state, orm_
     const struct orm_map *m = &s->maps[mp->rank];
     size_t n = 0;
     *out = NULL;
-    for (size_t i = 0; i < m->cap; i++)
+    for (size_t i = 0; i < m->cap; i++) {
+        if (i + 16 < m->cap && m->slot[i + 16]) /* (see orm_imap_add) */
+            __builtin_prefetch(slot_obj(m->slot[i + 16]));
         n += m->slot[i] && slot_obj(m->slot[i])->state == state;
+    }
     if (!n)
         return 0;
     bool by_key = mp->pk_int;
