@@ -43,6 +43,7 @@ static void init_obj(corm_session *s, orm_obj *o, const sch_mapper *mp)
 {
     o->magic = ORM_MAGIC;
     o->state = OBJ_TRANSIENT;
+    o->snap_full = false;
     o->in_list = false;
     o->has_snap = false;
     o->seen = 0;
@@ -62,13 +63,13 @@ static inline bool packs(const sch_mapper *mp)
 orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
 {
     /* room for the snapshot packed at its largest: written once, it fits */
-    size_t room = packs(mp) && mp->snap_max + 1 > SLOT_MIN ? mp->snap_max + 1 : SLOT_MIN;
+    size_t room = packs(mp) && mp->snap_max > SLOT_MIN ? mp->snap_max : SLOT_MIN;
     orm_obj *o = util_arena_alloc(&s->arena, ORM_HDR + mp->stride + room);
     if (!o)
         return NULL;
     init_obj(s, o, mp);
-    slot(o)[0] = packs(mp) ? (unsigned char)(room - 1) : SNAP_FULL;
-    memset(slot(o) + 1, 0, sizeof(void *)); /* full, with no image yet */
+    o->snap_full = !packs(mp);
+    memset(slot(o), 0, sizeof(void *)); /* full: with no image yet */
     return o;
 }
 
@@ -171,23 +172,23 @@ int orm_add(corm_session *s, void *obj)
 
 /* ---- the snapshot ------------------------------------------------------------------ */
 
-/* The slot after an object's fields: byte 0 is the form. 1 to PACK_MAX:
- * packed, with that many bytes of room after it, holding the NULL-flag
- * words as varints, then the key's columns, then the others
- * (sql_field_pack, pointers relative to the object: mp->packed is the
- * order); its relationship fields and loaded word are zero. SNAP_FULL: the next bytes are the address of a whole image in
- * the arena (NULL before the first snapshot of a model that never packs).
- * A loaded object's slot is exactly as long as its packed row (at least
- * SLOT_MIN); a new object's has room for the largest. A packed snapshot
- * that no longer fits, or that is given relationship state, becomes full,
- * and stays so. */
+/* The slot after an object's fields holds its snapshot. Packed (the
+ * header's snap_full clear): the NULL-flag words as varints, then the
+ * key's columns, then the others (sql_field_pack, pointers relative to the
+ * object; mp->packed is the order), its relationship fields and loaded
+ * word zero. Full: the address of a whole image in the arena (NULL before
+ * the first snapshot of a model that never packs). A loaded object's slot
+ * is exactly as long as its packed row (at least SLOT_MIN, room for the
+ * address); a new object's has room for the largest. A packed snapshot
+ * that no longer fits in its room, or that is given relationship state,
+ * becomes full, and stays so. */
 
 static inline void *full_ptr(orm_obj *o) { return orm_slot_image(o); }
 
 static void set_full(orm_obj *o, void *f)
 {
-    slot(o)[0] = SNAP_FULL;
-    memcpy(slot(o) + 1, &f, sizeof f);
+    o->snap_full = true;
+    memcpy(slot(o), &f, sizeof f);
 }
 
 
@@ -207,7 +208,7 @@ static size_t pack(orm_obj *o, const void *image, unsigned char *out)
 static void unpack(orm_obj *o, void *image)
 {
     const sch_mapper *mp = o->mp;
-    const unsigned char *p = slot(o) + 1;
+    const unsigned char *p = slot(o);
     memset(image, 0, mp->stride);
     uint64_t *w = orm_image_nulls(mp, image);
     for (size_t i = 0; i < mp->nwords; i++)
@@ -227,16 +228,15 @@ _Static_assert(sizeof(corm_numeric) <= sizeof(one_field) && sizeof(corm_datetime
 static bool packed_field(orm_obj *o, const corm_column *c, one_field *f)
 {
     const sch_mapper *mp = o->mp;
-    const unsigned char *p = slot(o) + 1;
+    const unsigned char *p = slot(o);
     uint64_t word = 0, w;
     for (size_t i = 0; i < mp->nwords; i++) {
         p = sql_unpack_u64(p, &w);
         if (i == (size_t)(c->index >> 6))
             word = w;
     }
-    one_field skip;
     for (size_t i = 0; mp->packed[i] != c; i++)
-        p = sql_field_unpack(mp->packed[i], skip.b, o, p);
+        p = sql_field_skip(mp->packed[i], p);
     sql_field_unpack(c, f->b, o, p);
     return orm_flagged(c) && (word >> (c->index & 63) & 1);
 }
@@ -259,27 +259,44 @@ static bool packable(const sch_mapper *mp, const void *image)
     return true;
 }
 
+/* The room of o's packed slot: a new object's is the largest row's (it
+ * has packed nothing yet, or was made with that room); else its packed
+ * row's length (at least SLOT_MIN), all a loaded object was given. */
+static size_t room(orm_obj *o)
+{
+    const sch_mapper *mp = o->mp;
+    if (!o->has_snap)
+        return mp->snap_max > SLOT_MIN ? mp->snap_max : SLOT_MIN;
+    const unsigned char *p = slot(o);
+    for (size_t i = 0; i < mp->nwords; i++)
+        p = sql_skip_u64(p);
+    for (size_t i = 0; i < mp->model->ncolumns; i++)
+        p = sql_field_skip(mp->packed[i], p);
+    size_t n = (size_t)(p - slot(o));
+    return n > SLOT_MIN ? n : SLOT_MIN;
+}
+
 /* Pack image into o's slot if it is packed and the image fits. */
 static bool pack_in_place(orm_obj *o, const void *image)
 {
-    unsigned char *sl = slot(o);
-    if (sl[0] == SNAP_FULL || !packable(o->mp, image))
+    if (o->snap_full || !packable(o->mp, image))
         return false;
-    if (o->mp->snap_max <= sl[0]) { /* room for any row */
-        pack(o, image, sl + 1);
+    size_t have = room(o);
+    if (o->mp->snap_max <= have) { /* room for any row */
+        pack(o, image, slot(o));
         return true;
     }
     unsigned char buf[PACK_MAX];
     size_t n = pack(o, image, buf);
-    if (n > sl[0])
+    if (n > have)
         return false;
-    memcpy(sl + 1, buf, n);
+    memcpy(slot(o), buf, n);
     return true;
 }
 
 const void *orm_snap_view(orm_obj *o, orm_view *buf)
 {
-    if (slot(o)[0] == SNAP_FULL)
+    if (o->snap_full)
         return full_ptr(o);
     unpack(o, buf);
     return buf;
@@ -294,7 +311,7 @@ void *orm_snap_full(corm_session *s, orm_obj *o)
         orm_set_error(s, CORM_ENOMEM, "out of memory keeping a %s's snapshot", o->mp->model->name);
         return NULL;
     }
-    if (o->has_snap && slot(o)[0] != SNAP_FULL)
+    if (o->has_snap && !o->snap_full)
         unpack(o, f);
     else
         memset(f, 0, o->mp->stride);
@@ -345,7 +362,7 @@ void *orm_snap_copy(corm_session *s, orm_obj *o)
         orm_set_error(s, CORM_ENOMEM, "out of memory keeping a %s's snapshot", o->mp->model->name);
         return NULL;
     }
-    if (slot(o)[0] == SNAP_FULL)
+    if (o->snap_full)
         memcpy(copy, full_ptr(o), o->mp->stride);
     else
         unpack(o, copy);
@@ -749,8 +766,8 @@ static uint64_t filed_hash(orm_obj *o)
     corm_value k[8];
     if (mp->pk_int) { /* most keys: orm_imap_hash's first case, inline */
         k[0].kind = CORM_V_INT;
-        if (o->has_snap && slot(o)[0] != SNAP_FULL) { /* packed: the key first after */
-            const unsigned char *p = slot(o) + 1;       /* the flags, a zigzag varint */
+        if (o->has_snap && !o->snap_full) { /* packed: the key first after the */
+            const unsigned char *p = slot(o);      /* flags, a zigzag varint */
             uint64_t u;
             for (size_t i = 0; i < mp->nwords; i++)
                 p = sql_unpack_u64(p, &u);
@@ -959,13 +976,12 @@ static orm_obj *made(corm_session *s, const sch_mapper *mp, const void *image, b
         return o;
     }
     /* a new row's relationship fields are empty: it packs */
-    orm_obj *o = util_arena_reserve(&s->arena, size + (1 + mp->snap_max > SLOT_MIN ? 1 + mp->snap_max : SLOT_MIN));
+    orm_obj *o = util_arena_reserve(&s->arena, size + (mp->snap_max > SLOT_MIN ? mp->snap_max : SLOT_MIN));
     if (!o)
         return NULL;
     init_obj(s, o, mp);
     memcpy(orm_data(o), image, mp->stride);
-    size_t n = pack(o, image, slot(o) + 1), used = 1 + n > SLOT_MIN ? 1 + n : SLOT_MIN;
-    slot(o)[0] = (unsigned char)(used - 1);
+    size_t n = pack(o, image, slot(o)), used = n > SLOT_MIN ? n : SLOT_MIN;
     util_arena_alloc(&s->arena, size + used); /* the place reserved: o */
     o->has_snap = true;
     return o;

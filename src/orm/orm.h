@@ -114,7 +114,8 @@ enum orm_state {
  * session from one of a new session at the same address. */
 typedef struct orm_obj {
     uint16_t magic;
-    uint8_t state;
+    uint8_t state : 4;    /* enum orm_state */
+    uint8_t snap_full : 1; /* the snapshot is a whole image, not packed (object.c) */
     uint8_t in_list : 1;  /* has an entry in its mapper's list */
     uint8_t has_snap : 1;
     uint8_t seen : 5;     /* scratch marks: a query collecting distinct objects (1),
@@ -351,23 +352,19 @@ void orm_list_compact(orm_list *l, bool committed);
  * the order a flush writes them. Into a malloc'd array *out (free it);
  * their number, or -1 out of memory (s->err set). */
 ptrdiff_t orm_map_objects(corm_session *s, const sch_mapper *mp, int state, orm_obj ***out);
-/* The slot after o's fields that holds its snapshot (object.c): its first
- * byte SNAP_FULL, then a full image's address; or packed. */
-#define SNAP_FULL 0
-#define SLOT_MIN (1 + sizeof(void *))
+/* The slot after o's fields that holds its snapshot (object.c): packed,
+ * or (snap_full) the address of a whole image. */
+#define SLOT_MIN sizeof(void *)
 static inline unsigned char *orm_slot(orm_obj *o) { return (unsigned char *)orm_data(o) + o->mp->stride; }
 static inline void *orm_slot_image(orm_obj *o)
 {
     void *f;
-    memcpy(&f, orm_slot(o) + 1, sizeof f);
+    memcpy(&f, orm_slot(o), sizeof f);
     return f;
 }
 /* The full image, or NULL while the snapshot is packed (its relationship
  * fields and loaded bits then all zero). */
-static inline void *orm_snap_image(orm_obj *o)
-{
-    return orm_slot(o)[0] == SNAP_FULL ? orm_slot_image(o) : NULL;
-}
+static inline void *orm_snap_image(orm_obj *o) { return o->snap_full ? orm_slot_image(o) : NULL; }
 /* The snapshot (o->has_snap). Enough room for the image of any object
  * whose snapshot may be packed; a larger one's is always full. */
 #define ORM_VIEW_MAX 1024

@@ -139,6 +139,28 @@ static inline size_t sql_field_pack_max(const corm_column *col)
     }
 }
 
+static inline const unsigned char *sql_skip_u64(const unsigned char *p)
+{
+    while (*p++ & 0x80)
+        ;
+    return p;
+}
+
+/* The end of the packed field at p, of column col, read no further. */
+static inline const unsigned char *sql_field_skip(const corm_column *col, const unsigned char *p)
+{
+    switch (col->type) {
+    case CORM_TYPE_BLOB: return sql_skip_u64(sql_skip_u64(p));
+    case CORM_TYPE_FLOAT: case CORM_TYPE_UUID: return p + col->size;
+    case CORM_TYPE_BOOLEAN: return p + 1;
+    case CORM_TYPE_DATE: return sql_skip_u64(p) + 2;
+    case CORM_TYPE_TIME: return sql_skip_u64(p + 3);
+    case CORM_TYPE_DATETIME: return sql_skip_u64(sql_skip_u64(p) + 5);
+    case CORM_TYPE_NUMERIC: return sql_skip_u64(sql_skip_u64(sql_skip_u64(p)));
+    default: return sql_skip_u64(p); /* integers, and the pointers of text */
+    }
+}
+
 static inline unsigned char *sql_field_pack(const corm_column *col, const void *field, const void *base,
                               unsigned char *p)
 {
