@@ -1,8 +1,9 @@
 /*
  * object.c — the object layer, under the rest of src/orm/: an object's
  * memory and its two images (the fields the user sees, the snapshot of the
- * row as last read or written), the identity map, the session's lists of
- * objects, and turning a row into an object.
+ * row as last read or written, packed), the identity maps (one a mapper:
+ * every object with a row, which is also how a flush finds them), the
+ * session's lists of objects added, and turning a row into an object.
  *
  * relation.c, flush.c, query.c, session.c and merge.c call down into this
  * file; it calls none of them. What they share about one object (is it
@@ -190,7 +191,6 @@ static void set_full(orm_obj *o, void *f)
     o->snap_full = true;
     memcpy(slot(o), &f, sizeof f);
 }
-
 
 /* image's columns and flags, packed at out for object o: the length. */
 static size_t pack(orm_obj *o, const void *image, unsigned char *out)
