@@ -53,8 +53,6 @@ static void init_obj(corm_session *s, orm_obj *o, const sch_mapper *mp)
     o->sid = s->sid;
 }
 
-static inline unsigned char *slot(orm_obj *o) { return orm_slot(o); }
-
 /* Whether mp's snapshots may be packed. */
 static inline bool packs(const sch_mapper *mp)
 {
@@ -70,7 +68,7 @@ orm_obj *orm_alloc(corm_session *s, const sch_mapper *mp)
         return NULL;
     init_obj(s, o, mp);
     o->snap_full = !packs(mp);
-    memset(slot(o), 0, sizeof(void *)); /* full: with no image yet */
+    memset(orm_slot(o), 0, sizeof(void *)); /* full: with no image yet */
     return o;
 }
 
@@ -184,12 +182,10 @@ int orm_add(corm_session *s, void *obj)
  * that no longer fits in its room, or that is given relationship state,
  * becomes full, and stays so. */
 
-static inline void *full_ptr(orm_obj *o) { return orm_slot_image(o); }
-
 static void set_full(orm_obj *o, void *f)
 {
     o->snap_full = true;
-    memcpy(slot(o), &f, sizeof f);
+    memcpy(orm_slot(o), &f, sizeof f);
 }
 
 /* image's columns and flags, packed at out for object o: the length. */
@@ -208,7 +204,7 @@ static size_t pack(orm_obj *o, const void *image, unsigned char *out)
 static void unpack(orm_obj *o, void *image)
 {
     const sch_mapper *mp = o->mp;
-    const unsigned char *p = slot(o);
+    const unsigned char *p = orm_slot(o);
     memset(image, 0, mp->stride);
     uint64_t *w = orm_image_nulls(mp, image);
     for (size_t i = 0; i < mp->nwords; i++)
@@ -228,7 +224,7 @@ _Static_assert(sizeof(corm_numeric) <= sizeof(one_field) && sizeof(corm_datetime
 static bool packed_field(orm_obj *o, const corm_column *c, one_field *f)
 {
     const sch_mapper *mp = o->mp;
-    const unsigned char *p = slot(o);
+    const unsigned char *p = orm_slot(o);
     uint64_t word = 0, w;
     for (size_t i = 0; i < mp->nwords; i++) {
         p = sql_unpack_u64(p, &w);
@@ -267,12 +263,12 @@ static size_t room(orm_obj *o)
     const sch_mapper *mp = o->mp;
     if (!o->has_snap)
         return mp->snap_max > SLOT_MIN ? mp->snap_max : SLOT_MIN;
-    const unsigned char *p = slot(o);
+    const unsigned char *p = orm_slot(o);
     for (size_t i = 0; i < mp->nwords; i++)
         p = sql_skip_u64(p);
     for (size_t i = 0; i < mp->model->ncolumns; i++)
         p = sql_field_skip(mp->packed[i], p);
-    size_t n = (size_t)(p - slot(o));
+    size_t n = (size_t)(p - orm_slot(o));
     return n > SLOT_MIN ? n : SLOT_MIN;
 }
 
@@ -283,21 +279,21 @@ static bool pack_in_place(orm_obj *o, const void *image)
         return false;
     size_t have = room(o);
     if (o->mp->snap_max <= have) { /* room for any row */
-        pack(o, image, slot(o));
+        pack(o, image, orm_slot(o));
         return true;
     }
     unsigned char buf[PACK_MAX];
     size_t n = pack(o, image, buf);
     if (n > have)
         return false;
-    memcpy(slot(o), buf, n);
+    memcpy(orm_slot(o), buf, n);
     return true;
 }
 
 const void *orm_snap_view(orm_obj *o, orm_view *buf)
 {
     if (o->snap_full)
-        return full_ptr(o);
+        return orm_slot_image(o);
     unpack(o, buf);
     return buf;
 }
@@ -363,7 +359,7 @@ void *orm_snap_copy(corm_session *s, orm_obj *o)
         return NULL;
     }
     if (o->snap_full)
-        memcpy(copy, full_ptr(o), o->mp->stride);
+        memcpy(copy, orm_slot_image(o), o->mp->stride);
     else
         unpack(o, copy);
     return copy;
@@ -715,7 +711,6 @@ static inline uintptr_t slot_word(orm_obj *o, uint64_t h)
 {
     return (uintptr_t)o | (uintptr_t)(h >> 1 & 7);
 }
-static inline orm_obj *slot_obj(uintptr_t w) { return (orm_obj *)(w & ~(uintptr_t)7); }
 static inline bool slot_tagged(uintptr_t w, uint64_t h) { return (w & 7) == (h >> 1 & 7); }
 
 orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h)
@@ -728,7 +723,7 @@ orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *
     size_t mask = m->cap - 1, i = slot_of(h, m->cap);
     if (mp->pk_int && key->kind == CORM_V_INT) { /* most keys: compared in place */
         for (; (w = m->slot[i]) != 0; i = (i + 1) & mask) {
-            orm_obj *o = slot_obj(w);
+            orm_obj *o = orm_slot_obj(w);
             int64_t id;
             if (!slot_tagged(w, h) || o->state == OBJ_GONE)
                 continue;
@@ -743,7 +738,7 @@ orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *
     if (!(mp->npk == 1 ? key_of(mp->pk, key, k) : keys_of(mp, key, k)))
         return NULL;
     for (; (w = m->slot[i]) != 0; i = (i + 1) & mask) {
-        orm_obj *o = slot_obj(w);
+        orm_obj *o = orm_slot_obj(w);
         if (slot_tagged(w, h) && o->state != OBJ_GONE && obj_has_key(o, k))
             return o;
     }
@@ -767,14 +762,14 @@ static uint64_t filed_hash(orm_obj *o)
     if (mp->pk_int) { /* most keys: orm_imap_hash's first case, inline */
         k[0].kind = CORM_V_INT;
         if (o->has_snap && !o->snap_full) { /* packed: the key first after the */
-            const unsigned char *p = slot(o);      /* flags, a zigzag varint */
+            const unsigned char *p = orm_slot(o);      /* flags, a zigzag varint */
             uint64_t u;
             for (size_t i = 0; i < mp->nwords; i++)
                 p = sql_unpack_u64(p, &u);
             sql_unpack_u64(p, &u);
             k[0].u.i = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
         } else {
-            memcpy(&k[0].u.i, (const char *)(o->has_snap ? full_ptr(o) : orm_data(o)) + mp->pk->offset,
+            memcpy(&k[0].u.i, (const char *)(o->has_snap ? orm_slot_image(o) : orm_data(o)) + mp->pk->offset,
                    sizeof k[0].u.i);
         }
         return mix(KEY_SEED, &k[0]) | 1;
@@ -807,12 +802,12 @@ int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
         size_t at_slot = ORM_HDR + o->mp->stride; /* the same for every object here */
         for (size_t i = 0; i < m->cap; i++) {
             if (i + 16 < m->cap && m->slot[i + 16]) {
-                const char *ahead = (const char *)slot_obj(m->slot[i + 16]);
+                const char *ahead = (const char *)orm_slot_obj(m->slot[i + 16]);
                 __builtin_prefetch(ahead);
                 __builtin_prefetch(ahead + at_slot);
             }
             if (m->slot[i]) {
-                orm_obj *x = slot_obj(m->slot[i]);
+                orm_obj *x = orm_slot_obj(m->slot[i]);
                 imap_insert(tab, cap, filed_hash(x), x);
             }
         }
@@ -840,7 +835,7 @@ void orm_imap_del(corm_session *s, orm_obj *o)
     if (!m->cap)
         return;
     size_t mask = m->cap - 1, i;
-    for (i = slot_of(filed_hash(o), m->cap); m->slot[i] && slot_obj(m->slot[i]) != o;
+    for (i = slot_of(filed_hash(o), m->cap); m->slot[i] && orm_slot_obj(m->slot[i]) != o;
          i = (i + 1) & mask)
         ;
     if (!m->slot[i])
@@ -850,7 +845,7 @@ void orm_imap_del(corm_session *s, orm_obj *o)
     m->slot[i] = 0;
     m->n--;
     for (size_t j = (i + 1) & mask; m->slot[j]; j = (j + 1) & mask) {
-        orm_obj *x = slot_obj(m->slot[j]);
+        orm_obj *x = orm_slot_obj(m->slot[j]);
         m->slot[j] = 0;
         imap_insert(m->slot, m->cap, filed_hash(x), x);
     }
@@ -888,8 +883,8 @@ ptrdiff_t orm_map_objects(corm_session *s, const sch_mapper *mp, int state, orm_
     *out = NULL;
     for (size_t i = 0; i < m->cap; i++) {
         if (i + 16 < m->cap && m->slot[i + 16]) /* (see orm_imap_add) */
-            __builtin_prefetch(slot_obj(m->slot[i + 16]));
-        n += m->slot[i] && slot_obj(m->slot[i])->state == state;
+            __builtin_prefetch(orm_slot_obj(m->slot[i + 16]));
+        n += m->slot[i] && orm_slot_obj(m->slot[i])->state == state;
     }
     if (!n)
         return 0;
@@ -904,7 +899,7 @@ ptrdiff_t orm_map_objects(corm_session *s, const sch_mapper *mp, int state, orm_
     uint64_t *k = (uint64_t *)(void *)(v + 2 * n);
     size_t got = 0;
     for (size_t i = 0; i < m->cap; i++) {
-        orm_obj *o = m->slot[i] ? slot_obj(m->slot[i]) : NULL;
+        orm_obj *o = m->slot[i] ? orm_slot_obj(m->slot[i]) : NULL;
         if (!o || o->state != state)
             continue;
         if (by_key) { /* signed order: the sign bit flipped */
@@ -981,7 +976,7 @@ static orm_obj *made(corm_session *s, const sch_mapper *mp, const void *image, b
         return NULL;
     init_obj(s, o, mp);
     memcpy(orm_data(o), image, mp->stride);
-    size_t n = pack(o, image, slot(o)), used = n > SLOT_MIN ? n : SLOT_MIN;
+    size_t n = pack(o, image, orm_slot(o)), used = n > SLOT_MIN ? n : SLOT_MIN;
     util_arena_alloc(&s->arena, size + used); /* the place reserved: o */
     o->has_snap = true;
     return o;

@@ -329,11 +329,10 @@ struct corm_session {
     uint64_t *warned;        /* per mapper rank: relationships already warned about */
 };
 
-/* The object in slot i of identity map m, or NULL. */
-static inline orm_obj *orm_map_at(const struct orm_map *m, size_t i)
-{
-    return (orm_obj *)(m->slot[i] & ~(uintptr_t)7);
-}
+/* The object of an identity-map slot's word (its hash's tag masked off),
+ * or NULL; the one in slot i of map m. */
+static inline orm_obj *orm_slot_obj(uintptr_t w) { return (orm_obj *)(w & ~(uintptr_t)7); }
+static inline orm_obj *orm_map_at(const struct orm_map *m, size_t i) { return orm_slot_obj(m->slot[i]); }
 
 /* ---- object.c: objects, their images, the identity map, rows into objects */
 int orm_fail(corm_session *s, int code);  /* code already in s->err */
