@@ -912,13 +912,7 @@ static int my_step(drv_stmt *st, util_err *err)
     } else if (f != 0) {
         return failed_run(st, err);
     }
-    for (int i = 0; i < st->nfields; i++) {
-        my_col *col = &st->cols[i];
-        if ((col->kind == CORM_V_TEXT || col->kind == CORM_V_BLOB) && !col->is_null &&
-            !col->temporal)
-            col->buf[col->len < col->cap ? col->len : col->cap] = '\0';
-    }
-    return 1;
+    return 1; /* text is NUL-terminated when read (my_column_text) */
 }
 
 /* ---- batches: array binding -----------------------------------------------------
@@ -1098,22 +1092,6 @@ static bool my_stmt_readonly(drv_stmt *st) { return st->readonly; }
 static int my_column_count(drv_stmt *st) { return st->nfields; }
 static const char *my_column_name(drv_stmt *st, int i) { return st->fields[i].name; }
 
-static int64_t my_column_int(drv_stmt *st, int i)
-{
-    my_col *c = &st->cols[i];
-    return c->kind == CORM_V_FLOAT ? (int64_t)c->d
-         : c->kind == CORM_V_INT   ? c->i
-                                   : strtoll(c->buf, NULL, 10);
-}
-
-static double my_column_double(drv_stmt *st, int i)
-{
-    my_col *c = &st->cols[i];
-    return c->kind == CORM_V_FLOAT ? c->d
-         : c->kind == CORM_V_INT   ? (double)c->i
-                                   : strtod(c->buf, NULL);
-}
-
 static const char *my_column_text(drv_stmt *st, int i, size_t *len)
 {
     my_col *c = &st->cols[i];
@@ -1129,9 +1107,32 @@ static const char *my_column_text(drv_stmt *st, int i, size_t *len)
     } else if (c->temporal && !c->is_null) {
         /* written when asked: corm's own fields take it as it is (below) */
         c->len = format_time(c->buf, &c->tm, c->temporal);
+    } else { /* the connector copies a value without its NUL: written
+              * here, when it is read, not for each column of each row */
+        if (c->is_null)
+            c->len = 0; /* "" */
+        c->buf[c->len < c->cap ? c->len : c->cap] = '\0';
     }
     *len = c->len;
     return c->buf;
+}
+
+static int64_t my_column_int(drv_stmt *st, int i)
+{
+    my_col *c = &st->cols[i];
+    size_t n;
+    return c->kind == CORM_V_FLOAT ? (int64_t)c->d
+         : c->kind == CORM_V_INT   ? c->i
+                                   : strtoll(my_column_text(st, i, &n), NULL, 10);
+}
+
+static double my_column_double(drv_stmt *st, int i)
+{
+    my_col *c = &st->cols[i];
+    size_t n;
+    return c->kind == CORM_V_FLOAT ? c->d
+         : c->kind == CORM_V_INT   ? (double)c->i
+                                   : strtod(my_column_text(st, i, &n), NULL);
 }
 
 static bool my_column_datetime(drv_stmt *st, int i, corm_datetime *out)

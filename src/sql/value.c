@@ -490,7 +490,7 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
         d->column_datetime(st, i, &dt)) {
         if (nulls)
             nulls[col->index >> 6] &= ~bit;
-        bool date_ok = corm_date_is_valid(dt.date), time_ok = corm_time_is_valid(dt.time);
+        bool date_ok = util_date_valid(dt.date), time_ok = util_time_valid(dt.time);
         if (col->type == CORM_TYPE_DATE && date_ok)
             memcpy(f, &dt.date, sizeof dt.date);
         else if (col->type == CORM_TYPE_TIME && time_ok)

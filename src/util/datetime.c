@@ -11,21 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-static bool is_leap(int32_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool corm_date_is_valid(corm_date d) { return util_date_valid(d); }
 
-bool corm_date_is_valid(corm_date d)
-{
-    static const uint8_t mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    if (d.year < 1 || d.year > 9999 || d.month < 1 || d.month > 12 || d.day < 1)
-        return false;
-    int max = mdays[d.month - 1] + (d.month == 2 && is_leap(d.year));
-    return d.day <= max;
-}
-
-bool corm_time_is_valid(corm_time t)
-{
-    return t.hour < 24 && t.minute < 60 && t.second < 60 && t.usec < 1000000;
-}
+bool corm_time_is_valid(corm_time t) { return util_time_valid(t); }
 
 /* n digits at *p into *out; advances *p. */
 static bool digits(const char **p, int n, int *out)
