@@ -516,6 +516,49 @@ static void raw_sql_may_not_end_the_transaction(void **state)
     assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'u1'"), 21);
 }
 
+/* MariaDB commits the open transaction before it runs DDL: raw CREATE
+ * TABLE there is refused while the session's transaction has written (a
+ * rollback would then undo nothing), and runs on its own when it has only
+ * read. SQLite's and PostgreSQL's DDL is transactional: it runs in the
+ * transaction, and the rollback takes it back too. Either way nothing the
+ * session wrote is committed behind its back. */
+static void raw_ddl_commits_nothing_the_session_wrote(void **state)
+{
+    (void)state;
+    bool mariadb = strcmp(fx_backend(&fx), "mariadb") == 0;
+    const char *create = "CREATE TABLE raw_ddl (id INTEGER PRIMARY KEY)";
+    OK(corm_execute(s, "UPDATE \"user\" SET age = 99 WHERE username = 'u1'", NULL, 0, NULL));
+    int rc = corm_execute(s, create, NULL, 0, NULL);
+    if (mariadb) {
+        assert_int_equal(rc, CORM_EINVAL);
+        assert_non_null(strstr(corm_errmsg(s), "raw SQL may not run CREATE while the session's "
+                                               "transaction has written"));
+    } else {
+        OK(rc);
+    }
+    OK(corm_rollback(s));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'u1'"), 21);
+    /* after a read, with nothing written: it runs (the table was not made
+     * above, or was rolled back), and the session goes on */
+    corm_query *q = corm_query_new(s, User);
+    OK(corm_filter(q, corm_eq(User_username, "u1")));
+    User *u;
+    OK(corm_one(q, &u));
+    OK(corm_execute(s, create, NULL, 0, NULL));
+    u->age = 50;
+    OK(corm_execute(s, "INSERT INTO raw_ddl (id) VALUES (1)", NULL, 0, NULL));
+    OK(corm_commit(s));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'u1'"), 50);
+    OK(corm_execute(s, "INSERT INTO raw_ddl (id) VALUES (2)", NULL, 0, NULL));
+    OK(corm_rollback(s));
+    assert_int_equal(db_int(fx.url, "SELECT COUNT(*) FROM raw_ddl"), 1);
+    /* a temporary table's DDL commits nothing on MariaDB either: it runs */
+    OK(corm_execute(s, "UPDATE \"user\" SET age = 60 WHERE username = 'u1'", NULL, 0, NULL));
+    OK(corm_execute(s, "CREATE TEMPORARY TABLE raw_tmp (id INTEGER)", NULL, 0, NULL));
+    OK(corm_rollback(s));
+    assert_int_equal(db_int(fx.url, "SELECT age FROM \"user\" WHERE username = 'u1'"), 50);
+}
+
 static void derived_tables(void **state)
 {
     (void)state;
@@ -768,6 +811,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_sql, setup, teardown),
         cmocka_unit_test_setup_teardown(raw_sql_may_not_end_the_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(raw_ddl_commits_nothing_the_session_wrote, setup, teardown),
         cmocka_unit_test_setup_teardown(columns_of_other_models_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(derived_tables, setup, teardown),
     };

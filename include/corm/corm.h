@@ -843,7 +843,12 @@ int64_t corm_result_changes(const corm_result *r);
  * COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, XA, PREPARE
  * TRANSACTION) is CORM_EINVAL, nothing run: the session does that itself
  * (corm_begin, corm_commit, corm_rollback, corm_begin_nested), and keeps
- * what its transaction did in step with it. */
+ * what its transaction did in step with it. On MariaDB and MySQL, which
+ * commit the open transaction before DDL (CREATE, ALTER, DROP, RENAME,
+ * TRUNCATE; table locks, grants, ANALYZE / OPTIMIZE / REPAIR TABLE), such a
+ * statement is CORM_EINVAL while the session's transaction has written,
+ * and otherwise runs on its own, outside it; elsewhere DDL runs in the
+ * transaction like any statement. */
 int corm_execute(corm_session *s, const char *sql, const corm_value *params,
                  size_t nparams, corm_result **out);
 /* Run a SELECT whose columns are named like model M's and map the rows onto

@@ -1459,6 +1459,35 @@ static const char *txn_word(const char *sql)
     return NULL;
 }
 
+/* The word a statement starts with that MariaDB and MySQL commit the open
+ * transaction before running (DDL, table locks, grants, table
+ * maintenance), where drv_driver.ddl_autocommits; NULL for any other
+ * statement, and on the other backends, whose DDL is transactional. */
+static const char *implicit_commit_word(const drv_driver *d, const char *sql)
+{
+    /* unless: a temporary table's commit nothing; only: ANALYZE of a query
+     * neither */
+    static const struct { const char *word, *unless, *only; } stmts[] = {
+        { "CREATE", "TEMPORARY", NULL }, { "DROP", "TEMPORARY", NULL }, { "ALTER", NULL, NULL },
+        { "RENAME", NULL, NULL }, { "TRUNCATE", NULL, NULL }, { "LOCK", NULL, NULL },
+        { "UNLOCK", NULL, NULL }, { "GRANT", NULL, NULL }, { "REVOKE", NULL, NULL },
+        { "ANALYZE", NULL, "TABLE" }, { "OPTIMIZE", NULL, "TABLE" }, { "REPAIR", NULL, "TABLE" },
+        { "FLUSH", NULL, NULL }, { "INSTALL", NULL, NULL }, { "UNINSTALL", NULL, NULL },
+    };
+    if (!d->ddl_autocommits)
+        return NULL;
+    const char *p = util_sql_skip_blank(sql);
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        if (!util_sql_take_word(&p, stmts[i].word))
+            continue;
+        if ((stmts[i].unless && util_sql_take_word(&p, stmts[i].unless)) ||
+            (stmts[i].only && !util_sql_take_word(&p, stmts[i].only)))
+            return NULL;
+        return stmts[i].word;
+    }
+    return NULL;
+}
+
 static int raw_begin(corm_session *s, const char *sql, const corm_value *params, size_t n,
                      drv_stmt **st)
 {
@@ -1471,7 +1500,25 @@ static int raw_begin(corm_session *s, const char *sql, const corm_value *params,
                              "ends its transaction itself (corm_begin, corm_commit, "
                              "corm_rollback, and corm_begin_nested for savepoints)", word);
     int rc = orm_autoflush(s, NULL);
-    if (rc < 0 || (rc = raw_sql(s, sql, n)) < 0)
+    if (rc < 0)
+        return rc;
+    /* Run in the session's transaction, such a statement would commit what
+     * the session wrote behind its back (its rollback then undoing nothing):
+     * refused while the transaction has written; else run on the primary
+     * on its own, the transaction that only read ended first. */
+    const char *commits = implicit_commit_word(s->e->drv, sql);
+    if (commits && s->wrote)
+        return orm_set_error(s, CORM_EINVAL, "raw SQL may not run %s while the session's "
+                             "transaction has written: the server commits the transaction "
+                             "before it runs it, so corm_rollback could not undo what was "
+                             "written (corm_commit or corm_rollback first)", commits);
+    if (commits) {
+        orm_release_conn(s);
+        s->primary_only = true;
+        if ((rc = orm_conn(s)) < 0)
+            return rc;
+    }
+    if ((rc = raw_sql(s, sql, n)) < 0)
         return rc;
     s->params.n = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1485,7 +1532,7 @@ static int raw_begin(corm_session *s, const char *sql, const corm_value *params,
         return rc;
     /* a statement that writes runs in the session's transaction, begun now
      * (on the primary: prepared on a replica, it is prepared there again) */
-    if (!s->wrote && !s->conn->drv->stmt_readonly(*st)) {
+    if (!commits && !s->wrote && !s->conn->drv->stmt_readonly(*st)) {
         bool moved = s->conn_e != s->e;
         if (moved)
             s->conn->drv->reset(*st);
