@@ -722,6 +722,13 @@ orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *
         return NULL;
     size_t mask = m->cap - 1, i = slot_of(h, m->cap);
     if (mp->pk_int && key->kind == CORM_V_INT) { /* most keys: compared in place */
+        /* Rows mostly come in key order, each the last plus a step: the
+         * slot of the key that step on is asked for now, so that in a large
+         * map (a million rows: 16 MB of slots) the next row's look-up does
+         * not wait for memory, as this one did. */
+        uint64_t next = (uint64_t)key->u.i * 2 - (uint64_t)m->last_key;
+        m->last_key = key->u.i;
+        __builtin_prefetch(&m->slot[slot_of((KEY_SEED + next) * 0x9E3779B97F4A7C15ull | 1, m->cap)]);
         for (; (w = m->slot[i]) != 0; i = (i + 1) & mask) {
             orm_obj *o = orm_slot_obj(w);
             int64_t id;

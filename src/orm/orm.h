@@ -291,6 +291,7 @@ struct corm_session {
         uint64_t miss_hash;  /* the last key orm_imap_find did not find (0: none), */
         size_t miss_slot;    /* and the empty slot where its search stopped: where
                                 orm_imap_add puts it, unless the map changed since */
+        int64_t last_key;    /* the integer key last looked for (orm_imap_find) */
     } *maps;
     orm_jentry *journal;
     size_t njournal, capjournal;
