@@ -133,6 +133,11 @@ typedef struct drv_driver {
      * cluster: a table without a primary key, another engine than
      * InnoDB, explicit table locks), else CORM_OK. NULL: everything. */
     int (*refuses_ddl)(drv_conn *c, const char *sql, util_err *err);
+    /* The first word of sql when the server commits the open transaction
+     * before it runs it (MariaDB's DDL, table locks, grants), else NULL:
+     * raw SQL's refused while the session's transaction has written.
+     * NULL: DDL is transactional (SQLite, PostgreSQL). */
+    const char *(*commits_first)(const char *sql);
 
     int (*prepare)(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err);
     void (*finalize)(drv_stmt *st);

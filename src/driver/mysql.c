@@ -479,6 +479,32 @@ static int my_refuses_ddl(drv_conn *c, const char *sql, util_err *err)
     return CORM_OK;
 }
 
+/* The word a statement starts with that the server commits the open
+ * transaction before running (DDL, table locks, grants, table
+ * maintenance); NULL for any other (drv_driver.commits_first). */
+static const char *my_commits_first(const char *sql)
+{
+    /* unless: a temporary table's commit nothing; only: ANALYZE of a query
+     * neither */
+    static const struct { const char *word, *unless, *only; } stmts[] = {
+        { "CREATE", "TEMPORARY", NULL }, { "DROP", "TEMPORARY", NULL }, { "ALTER", NULL, NULL },
+        { "RENAME", NULL, NULL }, { "TRUNCATE", NULL, NULL }, { "LOCK", NULL, NULL },
+        { "UNLOCK", NULL, NULL }, { "GRANT", NULL, NULL }, { "REVOKE", NULL, NULL },
+        { "ANALYZE", NULL, "TABLE" }, { "OPTIMIZE", NULL, "TABLE" }, { "REPAIR", NULL, "TABLE" },
+        { "FLUSH", NULL, NULL }, { "INSTALL", NULL, NULL }, { "UNINSTALL", NULL, NULL },
+    };
+    const char *p = util_sql_skip_blank(sql);
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        if (!util_sql_take_word(&p, stmts[i].word))
+            continue;
+        if ((stmts[i].unless && util_sql_take_word(&p, stmts[i].unless)) ||
+            (stmts[i].only && !util_sql_take_word(&p, stmts[i].only)))
+            return NULL;
+        return stmts[i].word;
+    }
+    return NULL;
+}
+
 /* ---- statements ------------------------------------------------------------------- */
 
 static bool starts_with_word(const char *sql, size_t len, const char *word)
@@ -1431,6 +1457,7 @@ const drv_driver drv_mysql = {
     .close = my_close,
     .exec = my_exec,
     .refuses_ddl = my_refuses_ddl,
+    .commits_first = my_commits_first,
     .prepare = my_prepare,
     .finalize = my_finalize,
     .reset = my_reset,

@@ -601,10 +601,12 @@ static inline uint64_t spread(uint64_t h) /* every bit into the top ones */
     return h ^ (h >> 33);
 }
 
+static inline uint64_t mix_int(uint64_t h, int64_t k) { return (h + (uint64_t)k) * 0x9E3779B97F4A7C15ull; }
+
 static inline uint64_t mix(uint64_t h, const corm_value *k)
 {
     if (k->kind == CORM_V_INT)
-        return (h + (uint64_t)k->u.i) * 0x9E3779B97F4A7C15ull;
+        return mix_int(h, k->u.i);
     const unsigned char *p = k->kind == CORM_V_UUID ? k->u.uuid.b : (const unsigned char *)k->u.text.p;
     size_t n = k->kind == CORM_V_UUID ? sizeof k->u.uuid.b : k->u.text.n;
     for (size_t i = 0; i < n; i++)
@@ -728,7 +730,7 @@ orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *
          * not wait for memory, as this one did. */
         uint64_t next = (uint64_t)key->u.i * 2 - (uint64_t)m->last_key;
         m->last_key = key->u.i;
-        __builtin_prefetch(&m->slot[slot_of((KEY_SEED + next) * 0x9E3779B97F4A7C15ull | 1, m->cap)]);
+        __builtin_prefetch(&m->slot[slot_of(mix_int(KEY_SEED, (int64_t)next) | 1, m->cap)]);
         for (; (w = m->slot[i]) != 0; i = (i + 1) & mask) {
             orm_obj *o = orm_slot_obj(w);
             int64_t id;

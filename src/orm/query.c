@@ -1459,35 +1459,6 @@ static const char *txn_word(const char *sql)
     return NULL;
 }
 
-/* The word a statement starts with that MariaDB and MySQL commit the open
- * transaction before running (DDL, table locks, grants, table
- * maintenance), where drv_driver.ddl_autocommits; NULL for any other
- * statement, and on the other backends, whose DDL is transactional. */
-static const char *implicit_commit_word(const drv_driver *d, const char *sql)
-{
-    /* unless: a temporary table's commit nothing; only: ANALYZE of a query
-     * neither */
-    static const struct { const char *word, *unless, *only; } stmts[] = {
-        { "CREATE", "TEMPORARY", NULL }, { "DROP", "TEMPORARY", NULL }, { "ALTER", NULL, NULL },
-        { "RENAME", NULL, NULL }, { "TRUNCATE", NULL, NULL }, { "LOCK", NULL, NULL },
-        { "UNLOCK", NULL, NULL }, { "GRANT", NULL, NULL }, { "REVOKE", NULL, NULL },
-        { "ANALYZE", NULL, "TABLE" }, { "OPTIMIZE", NULL, "TABLE" }, { "REPAIR", NULL, "TABLE" },
-        { "FLUSH", NULL, NULL }, { "INSTALL", NULL, NULL }, { "UNINSTALL", NULL, NULL },
-    };
-    if (!d->ddl_autocommits)
-        return NULL;
-    const char *p = util_sql_skip_blank(sql);
-    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
-        if (!util_sql_take_word(&p, stmts[i].word))
-            continue;
-        if ((stmts[i].unless && util_sql_take_word(&p, stmts[i].unless)) ||
-            (stmts[i].only && !util_sql_take_word(&p, stmts[i].only)))
-            return NULL;
-        return stmts[i].word;
-    }
-    return NULL;
-}
-
 static int raw_begin(corm_session *s, const char *sql, const corm_value *params, size_t n,
                      drv_stmt **st)
 {
@@ -1506,7 +1477,8 @@ static int raw_begin(corm_session *s, const char *sql, const corm_value *params,
      * the session wrote behind its back (its rollback then undoing nothing):
      * refused while the transaction has written; else run on the primary
      * on its own, the transaction that only read ended first. */
-    const char *commits = implicit_commit_word(s->e->drv, sql);
+    const drv_driver *d = s->e->drv;
+    const char *commits = d->commits_first ? d->commits_first(sql) : NULL;
     if (commits && s->wrote)
         return orm_set_error(s, CORM_EINVAL, "raw SQL may not run %s while the session's "
                              "transaction has written: the server commits the transaction "
