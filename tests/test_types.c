@@ -6,6 +6,7 @@
  */
 #include "common.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static fixture fx;
@@ -539,6 +540,101 @@ static void uuids_as_keys_and_values(void **state)
     corm_engine_close(e);
 }
 
+/* Values whose length takes one, three and four bytes on MariaDB's wire
+ * (under 251 bytes, under 65,536, more), which its driver reads in place
+ * from the row: each comes back whole, byte for byte. */
+static void long_values_round_trip(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = { 250, 251, 300, 65535, 65536, 70000 };
+    for (size_t n = 0; n < sizeof sizes / sizeof *sizes; n++) {
+        size_t len = sizes[n];
+        char *text = malloc(len + 1);
+        unsigned char *bytes = malloc(len);
+        assert_non_null(text);
+        assert_non_null(bytes);
+        for (size_t i = 0; i < len; i++) {
+            text[i] = (char)('a' + i % 26);
+            bytes[i] = (unsigned char)(i * 7); /* zeros among them */
+        }
+        text[len] = '\0';
+        corm_session *s = corm_session_new(fx.db), *s2;
+        Kitchen *k = corm_new(s, Kitchen);
+        k->i = (int64_t)n;
+        k->t = text;
+        k->json = "[]";
+        k->blob = (corm_blob){ bytes, len };
+        Kitchen *b = round_trip(&s2, k, s);
+        assert_int_equal(strlen(b->t), len);
+        assert_memory_equal(b->t, text, len + 1);
+        assert_int_equal(b->blob.len, len);
+        assert_memory_equal(b->blob.data, bytes, len);
+        assert_string_equal(b->json, "[]");
+        assert_true(corm_field_is_null(b, Kitchen_d));
+        corm_session_free(s2);
+        corm_session_free(s);
+        free(text);
+        free(bytes);
+    }
+}
+
+/* Raw SQL reads each of the database's column types as the kind it holds:
+ * integers of every width (on MariaDB also unsigned, 3-byte and YEAR, and a
+ * TIME past a day or before zero), 4-byte floats, decimals, dates, NULLs. */
+static void every_column_type_reads_back(void **state)
+{
+    (void)state;
+    bool mariadb = strcmp(fx_backend(&fx), "mariadb") == 0;
+    corm_session *s = corm_session_new(fx.db);
+    corm_result *r;
+    OK(corm_execute(s, "DROP TABLE IF EXISTS widths", NULL, 0, NULL));
+    OK(corm_execute(s,
+                    mariadb ? "CREATE TABLE widths (a SMALLINT, b INTEGER, c BIGINT, d FLOAT, "
+                              "e DECIMAL(10,2), f DATE, g TIME, h VARCHAR(10), u TINYINT, "
+                              "v TINYINT UNSIGNED, w MEDIUMINT, x INT UNSIGNED, y BIGINT UNSIGNED, "
+                              "z YEAR, tt TIME(6))"
+                            : "CREATE TABLE widths (a SMALLINT, b INTEGER, c BIGINT, d REAL, "
+                              "e DECIMAL(10,2), f DATE, g TIME, h VARCHAR(10))",
+                    NULL, 0, NULL));
+    OK(corm_execute(s, "INSERT INTO widths (a, b, c, d, e, f, g, h) VALUES (-32768, -2147483648, "
+                    "-9223372036854775807, -1.5, -12345678.91, '2024-02-29', '23:59:58', 'x'), "
+                    "(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)", NULL, 0, NULL));
+    OK(corm_execute(s, "SELECT a, b, c, d, e, f, g, h FROM widths ORDER BY a IS NULL", NULL, 0, &r));
+    assert_int_equal(corm_result_nrows(r), 2);
+    assert_int_equal(corm_result_int(r, 0, 0), -32768);
+    assert_int_equal(corm_result_int(r, 0, 1), INT32_MIN);
+    assert_true(corm_result_int(r, 0, 2) == -INT64_MAX);
+    assert_true(corm_result_float(r, 0, 3) == -1.5);
+    const corm_value *dec = corm_result_value(r, 0, 4); /* a number, or its text on servers */
+    if (dec->kind == CORM_V_TEXT)
+        assert_string_equal(dec->u.text.p, "-12345678.91");
+    else
+        assert_true(corm_result_float(r, 0, 4) == -12345678.91);
+    assert_string_equal(corm_result_text(r, 0, 5), "2024-02-29");
+    assert_non_null(strstr(corm_result_text(r, 0, 6), "23:59:58"));
+    assert_string_equal(corm_result_text(r, 0, 7), "x");
+    for (size_t c = 0; c < 8; c++)
+        assert_int_equal(corm_result_value(r, 1, c)->kind, CORM_V_NULL);
+    if (mariadb) {
+        OK(corm_execute(s, "UPDATE widths SET u = -128, v = 255, w = -8388608, x = 4294967295, "
+                        "y = 18446744073709551615, z = 2155, tt = '-838:59:58.000001' "
+                        "WHERE a IS NOT NULL", NULL, 0, NULL));
+        OK(corm_execute(s, "UPDATE widths SET tt = '100:00:01' WHERE a IS NULL", NULL, 0, NULL));
+        OK(corm_execute(s, "SELECT u, v, w, x, y, z, tt FROM widths ORDER BY a IS NULL", NULL, 0, &r));
+        assert_int_equal(corm_result_int(r, 0, 0), -128);
+        assert_int_equal(corm_result_int(r, 0, 1), 255);
+        assert_int_equal(corm_result_int(r, 0, 2), -8388608);
+        assert_int_equal(corm_result_int(r, 0, 3), 4294967295);
+        assert_true((uint64_t)corm_result_int(r, 0, 4) == UINT64_MAX); /* as the bits it has */
+        assert_int_equal(corm_result_int(r, 0, 5), 2155);
+        assert_string_equal(corm_result_text(r, 0, 6), "-838:59:58.000001");
+        assert_string_equal(corm_result_text(r, 1, 6), "100:00:01.000000");
+    }
+    OK(corm_commit(s)); /* (MariaDB refuses DDL that would commit the writes: test_query.c) */
+    OK(corm_execute(s, "DROP TABLE widths", NULL, 0, NULL));
+    corm_session_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +647,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(decimals_compare_and_sort_by_value, setup, teardown),
         cmocka_unit_test_setup_teardown(datetimes_order_and_compare_as_times, setup, teardown),
         cmocka_unit_test_setup_teardown(uuids_as_keys_and_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_values_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_column_type_reads_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -204,7 +204,9 @@ typedef struct drv_driver {
     /* The current row's column i (from 0) as it came: out->kind is
      * CORM_V_NULL, CORM_V_INT, CORM_V_FLOAT, CORM_V_TEXT or CORM_V_BLOB (also
      * returned), with the value, uncopied: text and bytes stay valid until
-     * the next step or reset. One call gives both, because on SQLite each
+     * the next step or reset, and text is read by its length, not up to a
+     * NUL (MariaDB's lies in the row as it came, without one; so does the
+     * text of column_text). One call gives both, because on SQLite each
      * column call pays the statement's checks again (a kind and then a
      * text cost three). corm reads keys and nullable columns so. The calls
      * below read a column as one type, converting it: a NOT NULL column

@@ -22,10 +22,12 @@
  * A statement is a server-side prepared statement (the binary protocol),
  * its parameters bound from copies, its result stored on the client
  * (mysql_stmt_store_result) so that other statements can run while its rows
- * are read, unless its caller reads them all at once (read_all). Integers and doubles come back as such; everything else as its
- * text (dates, times and decimals converted by the connector), blobs as
- * bytes. Keys of new rows come back as the insert id, or through RETURNING
- * (MariaDB 10.5+) when server defaults must be read.
+ * are read, unless its caller reads them all at once (read_all). Rows are
+ * decoded here as they come (on_column, below): integers and doubles as
+ * such, dates and times as their fields (or their text when asked), text,
+ * decimals and blobs where they lie in the row. Keys of new rows come back
+ * as the insert id, or through RETURNING (MariaDB 10.5+) when server
+ * defaults must be read.
  *
  * Error numbers map to corm's codes; the server's own message is kept, and
  * the column it names becomes the error's detail ("table.column").
@@ -85,15 +87,19 @@ typedef struct my_column {
     char *ind;
 } my_column;
 
+/* A result column of the current row, as on_column decoded it. */
 typedef struct my_col {
+    enum enum_field_types type; /* as the server sends it */
+    bool is_unsigned;
     corm_vkind kind;         /* what the column's type reads as (but NULL) */
-    enum enum_field_types temporal; /* a DATE, TIME or DATETIME read as MYSQL_TIME; else 0 */
+    bool is_null;
+    bool temporal;           /* a DATE, TIME or DATETIME: in tm */
     MYSQL_TIME tm;
     int64_t i;
     double d;
-    char *buf;               /* text or bytes, NUL-terminated */
-    unsigned long len, cap;
-    my_bool is_null, error;
+    const unsigned char *p;  /* text or bytes, where they are in the row (no NUL) */
+    unsigned long len;
+    char *buf;               /* a number or a time written as text, when asked */
 } my_col;
 
 struct drv_stmt {
@@ -107,7 +113,7 @@ struct drv_stmt {
     bool dropped;            /* its rows were dropped for another command */
     int nparams, nfields;
     my_param *params;
-    MYSQL_BIND *pb, *rb;
+    MYSQL_BIND *pb;
     my_col *cols;
     MYSQL_RES *meta;
     MYSQL_FIELD *fields;
@@ -540,69 +546,185 @@ static void free_stmt(drv_stmt *st)
         mysql_stmt_close(st->st);
     util_free(st->params);
     util_free(st->pb);
-    util_free(st->rb);
     util_free(st->cols);
     util_free(st->sql);
     util_free(st);
 }
 
-static bool is_int_type(enum enum_field_types t)
+/* ---- rows: decoded as they come ---------------------------------------------------
+ *
+ * Connector/C would convert each column of a row into a buffer bound for
+ * it (mysql_stmt_bind_result): a call per column through its conversion
+ * table and a copy of every text, 600 instructions for a row of four
+ * columns, more than all that corm then does with the row. The driver
+ * reads the row as it came instead: a result callback (STMT_ATTR_CB_RESULT,
+ * Connector/C 3.1 and later) is handed each column's bytes in the binary
+ * protocol and decodes them here: integers and doubles from their
+ * little-endian bytes, dates and times from their packed fields, text and
+ * bytes left where they are in the row, which stays until the next fetch
+ * (driver.h: text is valid until the next step, and has no NUL). */
+
+/* Little-endian integers of 2, 4 and 8 bytes (each one load on x86 and ARM). */
+static inline uint16_t le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t le32(const unsigned char *p)
 {
-    return t == MYSQL_TYPE_TINY || t == MYSQL_TYPE_SHORT || t == MYSQL_TYPE_LONG ||
-           t == MYSQL_TYPE_INT24 || t == MYSQL_TYPE_LONGLONG || t == MYSQL_TYPE_YEAR ||
-           t == MYSQL_TYPE_BIT;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t le64(const unsigned char *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+/* A length-encoded integer (the length of a text, bytes or packed time). */
+static unsigned long wire_length(const unsigned char **p)
+{
+    const unsigned char *q = *p;
+    if (q[0] < 251) { /* most */
+        *p = q + 1;
+        return q[0];
+    }
+    *p = q + (q[0] == 252 ? 3 : q[0] == 253 ? 4 : 9);
+    return q[0] == 252 ? le16(q + 1)
+         : q[0] == 253 ? (le32(q + 1) & 0xffffff)
+                       : (unsigned long)le64(q + 1);
 }
 
-/* Result buffers for each column: integers and doubles as such, the rest
- * as text or bytes in a buffer that grows to the longest value. */
-static int bind_results(drv_stmt *st)
+/* A DATE/DATETIME (year 2, month, day[, hour, minute, second[, usec 4]])
+ * or TIME (negative, days 4, hour, minute, second[, usec 4]) of n bytes. */
+static void wire_time(my_col *c, const unsigned char *p, unsigned long n)
 {
+    memset(&c->tm, 0, sizeof c->tm);
+    if (c->type == MYSQL_TYPE_TIME) {
+        if (n >= 8) {
+            c->tm.neg = p[0] != 0;
+            c->tm.hour = le32(p + 1) * 24 + p[5];
+            c->tm.minute = p[6];
+            c->tm.second = p[7];
+        }
+        if (n >= 12)
+            c->tm.second_part = le32(p + 8);
+        c->tm.time_type = MYSQL_TIMESTAMP_TIME;
+        return;
+    }
+    if (n >= 4) {
+        c->tm.year = le16(p);
+        c->tm.month = p[2];
+        c->tm.day = p[3];
+    }
+    if (n >= 7) {
+        c->tm.hour = p[4];
+        c->tm.minute = p[5];
+        c->tm.second = p[6];
+    }
+    if (n >= 11)
+        c->tm.second_part = le32(p + 7);
+}
+
+/* Column i of the row being fetched: *row at its bytes (NULL: a SQL
+ * NULL, which has none), moved past them. */
+static void on_column(void *data, unsigned int i, unsigned char **row)
+{
+    my_col *c = &((drv_stmt *)data)->cols[i];
+    if (!row) {
+        c->is_null = true;
+        c->i = 0;
+        c->d = 0;
+        c->len = 0;
+        return;
+    }
+    c->is_null = false;
+    const unsigned char *p = *row;
+    switch (c->type) {
+    case MYSQL_TYPE_LONGLONG: /* an unsigned BIGINT past INT64_MAX wraps, as a cast would */
+        c->i = (int64_t)le64(p);
+        *row += 8;
+        return;
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_INT24:
+        c->i = c->is_unsigned ? (int64_t)le32(p) : (int64_t)(int32_t)le32(p);
+        *row += 4;
+        return;
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_YEAR:
+        c->i = c->is_unsigned ? (int64_t)le16(p) : (int64_t)(int16_t)le16(p);
+        *row += 2;
+        return;
+    case MYSQL_TYPE_TINY:
+        c->i = c->is_unsigned ? (int64_t)p[0] : (int64_t)(int8_t)p[0];
+        *row += 1;
+        return;
+    case MYSQL_TYPE_DOUBLE: {
+        uint64_t b = le64(p);
+        memcpy(&c->d, &b, sizeof c->d);
+        *row += 8;
+        return;
+    }
+    case MYSQL_TYPE_FLOAT: {
+        uint32_t b = le32(p);
+        float f;
+        memcpy(&f, &b, sizeof f);
+        c->d = f;
+        *row += 4;
+        return;
+    }
+    default: { /* its length, then its bytes */
+        unsigned long len = wire_length(&p);
+        if (c->temporal)
+            wire_time(c, p, len);
+        c->p = p;
+        c->len = len;
+        *row = (unsigned char *)(uintptr_t)(p + len);
+        return;
+    }
+    }
+}
+
+/* The columns' kinds from the types the server sends this run's rows in
+ * (the statement's own description: the one of its preparation can be
+ * older, a type the parameters' values changed), read after each execute. */
+static void column_kinds(drv_stmt *st)
+{
+    const MYSQL_FIELD *fields = st->st->fields;
     for (int i = 0; i < st->nfields; i++) {
-        MYSQL_FIELD *f = &st->fields[i];
+        const MYSQL_FIELD *f = &fields[i];
         my_col *col = &st->cols[i];
-        MYSQL_BIND *b = &st->rb[i];
-        memset(b, 0, sizeof *b);
-        b->is_null = &col->is_null;
-        b->error = &col->error;
-        if (is_int_type(f->type) && f->type != MYSQL_TYPE_BIT) {
-            col->kind = CORM_V_INT;
-            b->buffer_type = MYSQL_TYPE_LONGLONG;
-            b->buffer = &col->i;
-            b->is_unsigned = (f->flags & UNSIGNED_FLAG) != 0;
-        } else if (f->type == MYSQL_TYPE_DOUBLE || f->type == MYSQL_TYPE_FLOAT) {
-            col->kind = CORM_V_FLOAT;
-            b->buffer_type = MYSQL_TYPE_DOUBLE;
-            b->buffer = &col->d;
-        } else if (f->type == MYSQL_TYPE_DATETIME || f->type == MYSQL_TYPE_TIMESTAMP ||
-                   f->type == MYSQL_TYPE_DATE || f->type == MYSQL_TYPE_TIME) {
-            /* read as MYSQL_TIME and written as text here: the connector's own
-             * conversion to text goes through sprintf, half a scan's time */
+        enum enum_field_types type = f->type == MYSQL_TYPE_TIMESTAMP ? MYSQL_TYPE_DATETIME : f->type;
+        bool is_unsigned = (f->flags & UNSIGNED_FLAG) != 0;
+        if (col->kind && col->type == type && col->is_unsigned == is_unsigned) /* as the last run */
+            continue;
+        col->type = type;
+        col->is_unsigned = is_unsigned;
+        col->temporal = false;
+        switch (f->type) {
+        case MYSQL_TYPE_TINY:
+        case MYSQL_TYPE_SHORT:
+        case MYSQL_TYPE_YEAR:
+        case MYSQL_TYPE_LONG:
+        case MYSQL_TYPE_INT24:
+        case MYSQL_TYPE_LONGLONG: col->kind = CORM_V_INT; break;
+        case MYSQL_TYPE_FLOAT:
+        case MYSQL_TYPE_DOUBLE: col->kind = CORM_V_FLOAT; break;
+        case MYSQL_TYPE_DATE:
+        case MYSQL_TYPE_TIME:
+        case MYSQL_TYPE_DATETIME:
+        case MYSQL_TYPE_TIMESTAMP: /* read as text unless asked as a date (column_datetime) */
             col->kind = CORM_V_TEXT;
-            col->temporal = f->type == MYSQL_TYPE_TIMESTAMP ? MYSQL_TYPE_DATETIME : f->type;
-            if (!col->buf && !(col->buf = util_malloc((col->cap = 40) + 1)))
-                return CORM_ENOMEM;
-            b->buffer_type = col->temporal;
-            b->buffer = &col->tm;
-        } else {
-            bool bytes = f->charsetnr == 63 && (f->type == MYSQL_TYPE_BLOB ||
-                                                f->type == MYSQL_TYPE_TINY_BLOB ||
-                                                f->type == MYSQL_TYPE_MEDIUM_BLOB ||
-                                                f->type == MYSQL_TYPE_LONG_BLOB ||
-                                                f->type == MYSQL_TYPE_VAR_STRING ||
-                                                f->type == MYSQL_TYPE_STRING);
-            col->kind = bytes ? CORM_V_BLOB : CORM_V_TEXT;
-            if (!col->buf) {
-                col->cap = 256;
-                if (!(col->buf = util_malloc(col->cap + 1)))
-                    return CORM_ENOMEM;
-            }
-            b->buffer_type = bytes ? MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING;
-            b->buffer = col->buf;
-            b->buffer_length = col->cap;
-            b->length = &col->len;
+            col->temporal = true;
+            break;
+        default: /* bytes when binary (charset 63), else text; a BIT's bytes too */
+            col->kind = f->charsetnr == 63 && f->type != MYSQL_TYPE_BIT &&
+                                f->type != MYSQL_TYPE_NEWDECIMAL && f->type != MYSQL_TYPE_DECIMAL
+                            ? CORM_V_BLOB
+                            : CORM_V_TEXT;
+            break;
         }
     }
-    return mysql_stmt_bind_result(st->st, st->rb) ? CORM_ESQL : CORM_OK;
+}
+
+/* Rows read by on_column from the next fetch on. */
+static int bind_results(drv_stmt *st)
+{
+    return mysql_stmt_attr_set(st->st, STMT_ATTR_CB_USER_DATA, st) ||
+                   mysql_stmt_attr_set(st->st, STMT_ATTR_CB_RESULT, (const void *)on_column)
+               ? CORM_ESQL
+               : CORM_OK;
 }
 
 static int my_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, util_err *err)
@@ -631,7 +753,7 @@ static int my_prepare(drv_conn *c, const char *sql, size_t len, drv_stmt **out, 
     st->nfields = (int)mysql_stmt_field_count(st->st);
     size_t np = st->nparams ? (size_t)st->nparams : 1, nf = st->nfields ? (size_t)st->nfields : 1;
     if (!(st->params = util_calloc(np, sizeof *st->params)) ||
-        !(st->pb = util_calloc(np, sizeof *st->pb)) || !(st->rb = util_calloc(nf, sizeof *st->rb)) ||
+        !(st->pb = util_calloc(np, sizeof *st->pb)) ||
         !(st->cols = util_calloc(nf, sizeof *st->cols))) {
         free_stmt(st);
         return util_err_set(err, CORM_ENOMEM, "out of memory preparing a statement");
@@ -790,7 +912,7 @@ static bool reprepared(drv_stmt *st)
     return mysql_stmt_prepare(st->st, st->sql, st->sql_len) == 0 &&
            (int)mysql_stmt_param_count(st->st) == st->nparams &&
            (int)mysql_stmt_field_count(st->st) == st->nfields &&
-           (!st->nfields || !st->meta || !mysql_stmt_bind_result(st->st, st->rb));
+           (!st->nfields || !st->meta || bind_results(st) == CORM_OK);
 }
 
 static int execute(drv_stmt *st, util_err *err)
@@ -821,23 +943,19 @@ static int execute(drv_stmt *st, util_err *err)
     int nf = (int)mysql_stmt_field_count(st->st);
     if (nf && !st->meta) {
         my_col *cols = util_calloc((size_t)nf, sizeof *cols);
-        MYSQL_BIND *rb = util_calloc((size_t)nf, sizeof *rb);
-        if (!cols || !rb) {
-            util_free(cols);
-            util_free(rb);
+        if (!cols)
             return util_err_set(err, CORM_ENOMEM, "out of memory reading a result");
-        }
         drop_results(st);
         util_free(st->cols);
-        util_free(st->rb);
         st->cols = cols;
-        st->rb = rb;
         st->nfields = nf;
         st->meta = mysql_stmt_result_metadata(st->st);
         st->fields = st->meta ? mysql_fetch_fields(st->meta) : NULL;
         if (!st->fields || bind_results(st) < 0)
             return util_err_set(err, CORM_ENOMEM, "out of memory reading a result");
     }
+    if (st->nfields)
+        column_kinds(st);
     if (st->nfields && st->stream) {
         st->c->open = st; /* read as they come: drop_open */
         st->c->changes = 0;
@@ -853,30 +971,6 @@ static int execute(drv_stmt *st, util_err *err)
         return check_txn(st, err);
     }
     return CORM_OK;
-}
-
-/* The columns whose value did not fit: their buffers grown, read again. */
-static int refetch_truncated(drv_stmt *st)
-{
-    for (int i = 0; i < st->nfields; i++) {
-        my_col *col = &st->cols[i];
-        if (!col->error || (col->kind != CORM_V_TEXT && col->kind != CORM_V_BLOB))
-            continue;
-        if (col->len > col->cap) {
-            char *nb = util_realloc(col->buf, col->len + 1);
-            if (!nb)
-                return CORM_ENOMEM;
-            col->buf = nb;
-            col->cap = col->len;
-            st->rb[i].buffer = nb;
-            st->rb[i].buffer_length = col->cap;
-        }
-        if (mysql_stmt_fetch_column(st->st, &st->rb[i], (unsigned)i, 0))
-            return CORM_ESQL;
-        col->error = 0;
-    }
-    /* the grown buffers, for the next rows */
-    return mysql_stmt_bind_result(st->st, st->rb) ? CORM_ESQL : CORM_OK;
 }
 
 static char *put_digits(char *p, unsigned v, int n)
@@ -926,19 +1020,15 @@ static int my_step(drv_stmt *st, util_err *err)
     if (st->dropped)
         return util_err_set(err, CORM_ESTATE, "mariadb: the rest of the rows were dropped when "
                             "another statement ran");
-    int f = mysql_stmt_fetch(st->st);
+    int f = mysql_stmt_fetch(st->st); /* on_column decodes it */
     if (f == MYSQL_NO_DATA) {
         if (st->c->open == st)
             st->c->open = NULL;
         return check_txn(st, err);
     }
-    if (f == MYSQL_DATA_TRUNCATED) {
-        if ((rc = refetch_truncated(st)) < 0)
-            return util_err_set(err, rc, "mariadb: cannot read a long value");
-    } else if (f != 0) {
+    if (f != 0)
         return failed_run(st, err);
-    }
-    return 1; /* text is NUL-terminated when read (my_column_text) */
+    return 1;
 }
 
 /* ---- batches: array binding -----------------------------------------------------
@@ -1121,44 +1211,54 @@ static const char *my_column_name(drv_stmt *st, int i) { return st->fields[i].na
 static const char *my_column_text(drv_stmt *st, int i, size_t *len)
 {
     my_col *c = &st->cols[i];
-    if (c->kind == CORM_V_INT || c->kind == CORM_V_FLOAT) {
-        /* a number read as text: written into the buffer */
-        if (!c->buf && !(c->buf = util_malloc((c->cap = 32) + 1))) {
-            *len = 0;
-            return NULL;
-        }
-        c->len = (unsigned long)(c->kind == CORM_V_INT
-                                     ? snprintf(c->buf, 32, "%lld", (long long)c->i)
-                                     : snprintf(c->buf, 32, "%.17g", c->d));
-    } else if (c->temporal && !c->is_null) {
-        /* written when asked: corm's own fields take it as it is (below) */
-        c->len = format_time(c->buf, &c->tm, c->temporal);
-    } else { /* the connector copies a value without its NUL: written
-              * here, when it is read, not for each column of each row */
-        if (c->is_null)
-            c->len = 0; /* "" */
-        c->buf[c->len < c->cap ? c->len : c->cap] = '\0';
+    if (c->is_null) {
+        *len = 0;
+        return "";
     }
-    *len = c->len;
+    if (c->kind != CORM_V_INT && c->kind != CORM_V_FLOAT && !c->temporal) {
+        *len = c->len;
+        return (const char *)c->p;
+    }
+    /* a number or a time read as text: written into the column's buffer */
+    if (!c->buf && !(c->buf = util_malloc(48))) {
+        *len = 0;
+        return NULL;
+    }
+    *len = c->temporal ? format_time(c->buf, &c->tm, c->type)
+         : c->kind == CORM_V_INT
+             ? (size_t)snprintf(c->buf, 48, c->is_unsigned ? "%llu" : "%lld", (long long)c->i)
+             : (size_t)snprintf(c->buf, 48, "%.17g", c->d);
     return c->buf;
+}
+
+/* A text column read as a number (its text has no NUL). */
+static const char *number_text(drv_stmt *st, int i, char *tmp, size_t size)
+{
+    size_t n;
+    const char *s = my_column_text(st, i, &n);
+    if (!s || n >= size)
+        n = 0;
+    memcpy(tmp, s ? s : "", n);
+    tmp[n] = '\0';
+    return tmp;
 }
 
 static int64_t my_column_int(drv_stmt *st, int i)
 {
     my_col *c = &st->cols[i];
-    size_t n;
+    char tmp[64];
     return c->kind == CORM_V_FLOAT ? (int64_t)c->d
          : c->kind == CORM_V_INT   ? c->i
-                                   : strtoll(my_column_text(st, i, &n), NULL, 10);
+                                   : strtoll(number_text(st, i, tmp, sizeof tmp), NULL, 10);
 }
 
 static double my_column_double(drv_stmt *st, int i)
 {
     my_col *c = &st->cols[i];
-    size_t n;
+    char tmp[400];
     return c->kind == CORM_V_FLOAT ? c->d
-         : c->kind == CORM_V_INT   ? (double)c->i
-                                   : strtod(my_column_text(st, i, &n), NULL);
+         : c->kind == CORM_V_INT   ? (c->is_unsigned ? (double)(uint64_t)c->i : (double)c->i)
+                                   : strtod(number_text(st, i, tmp, sizeof tmp), NULL);
 }
 
 static bool my_column_datetime(drv_stmt *st, int i, corm_datetime *out)
