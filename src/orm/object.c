@@ -1052,11 +1052,9 @@ int orm_load_row(corm_session *s, const sch_mapper *mp, drv_stmt *st,
                    (mp->pk->type == CORM_TYPE_INTEGER || mp->pk->type == CORM_TYPE_BIGINT);
     if (int_key)
         memcpy((char *)obj + mp->pk->offset, &keys[0].u.i, sizeof keys[0].u.i);
-    for (size_t i = 0; i < ncols; i++)
-        if (cols[i] && !(int_key && (int)i == pki) &&
-            (rc = sql_field_load(d, st, (int)i, cols[i], obj, orm_flagged(cols[i]) ? nulls : NULL,
-                                 &s->arena, &s->err)) < 0)
-            return rc;
+    if ((rc = sql_row_load(d, st, cols, cols == mp->model->columns ? mp->load : NULL, ncols,
+                           int_key ? pki : -1, obj, nulls, &s->arena, &s->err)) < 0)
+        return rc;
     if (stream) {
         o->state = OBJ_STREAMED;
         *out = o;

@@ -46,6 +46,7 @@ void sch_meta_free(sch_meta *m)
     for (size_t i = 0; i < m->n; i++) {
         util_free(m->mappers[i].proto);
         util_free(m->mappers[i].packed);
+        util_free(m->mappers[i].load);
         util_free(m->mappers[i].sql_cols);
         util_free(m->mappers[i].sql_get.p);
         util_free(m->mappers[i].rels);
@@ -602,6 +603,10 @@ static int build_mapper(sch_mapper *mp, const corm_model *m, const drv_driver *d
             mp->packed[k++] = m->columns[i];
     if (k != m->ncolumns) /* a key of more columns than pks holds: never packed */
         mp->snap_max = SIZE_MAX;
+    if (!(mp->load = util_calloc(m->ncolumns ? m->ncolumns : 1, 1)))
+        return util_err_set(err, CORM_ENOMEM, "out of memory preparing model %s", m->name);
+    for (size_t i = 0; i < m->ncolumns; i++)
+        mp->load[i] = sql_load_of(m->columns[i]);
     if (!(mp->proto = util_calloc(1, mp->stride)))
         return util_err_set(err, CORM_ENOMEM, "out of memory preparing model %s", m->name);
     /* a new object's collections are loaded (empty: no row can point at it

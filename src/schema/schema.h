@@ -48,6 +48,7 @@ typedef struct sch_mapper {
                                    flags takes (orm/object.c) */
     const corm_column **packed; /* the columns in the order a snapshot packs them:
                                    the key's first */
+    uint8_t *load;              /* how each column is read from a row (enum sql_load) */
     sch_rel *rels;              /* model->nrelations of them */
     size_t nrels;
     bool has_to_one;            /* a many-to-one among them: keys to sync at flush */

@@ -61,6 +61,24 @@ static inline bool sql_field_differs(const corm_column *col, const void *obj, co
  * (NULL: the column has no flag; a NULL reads as the zero value). */
 int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *col, void *obj,
                    uint64_t *nulls, util_arena *a, util_err *err);
+/* How sql_row_load reads a column into its field, decided once per model
+ * from the column's type and flags (sch_mapper.load) rather than for each
+ * column of each row: the common kinds without sql_field_load's questions. */
+enum sql_load {
+    SQL_LOAD_FIELD,         /* sql_field_load, the column without a NULL flag */
+    SQL_LOAD_FIELD_FLAGGED, /* sql_field_load, with its NULL flag */
+    SQL_LOAD_INT64,         /* a NOT NULL (or key) int64_t */
+    SQL_LOAD_TEXT,          /* a NOT NULL (or key) string: copied into the arena */
+    SQL_LOAD_TEXT_NULL,     /* a string that may be NULL (a NULL pointer) */
+    SQL_LOAD_DATETIME,      /* a NOT NULL DATETIME */
+};
+uint8_t sql_load_of(const corm_column *col);
+/* The current row's columns into obj, each as sql_field_load would: column
+ * k as cols[k] (NULL: skipped), read the way how[k] says (how NULL: asked
+ * of sql_load_of), but column skip (-1: none); nulls: obj's NULL flags. */
+int sql_row_load(const drv_driver *d, drv_stmt *st, const corm_column *const *cols,
+                 const uint8_t *how, size_t n, int skip, void *obj, uint64_t *nulls, util_arena *a,
+                 util_err *err);
 /* The current row's column i as a value (text and blobs copied into a). */
 int sql_column_value(const drv_driver *d, drv_stmt *st, int i, corm_value *out, util_arena *a);
 /* Convert a wire value read back for col into the column's kind (a date's

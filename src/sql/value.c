@@ -604,6 +604,77 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
     }
 }
 
+uint8_t sql_load_of(const corm_column *col)
+{
+    bool pointer = col->type == CORM_TYPE_STRING || col->type == CORM_TYPE_TEXT ||
+                   col->type == CORM_TYPE_JSON || col->type == CORM_TYPE_BLOB;
+    bool not_null = col->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY);
+    bool text = col->type == CORM_TYPE_STRING || col->type == CORM_TYPE_TEXT ||
+                col->type == CORM_TYPE_JSON;
+    if (not_null && col->size == sizeof(int64_t) &&
+        (col->type == CORM_TYPE_INTEGER || col->type == CORM_TYPE_BIGINT))
+        return SQL_LOAD_INT64;
+    if (text)
+        return not_null ? SQL_LOAD_TEXT : SQL_LOAD_TEXT_NULL;
+    if (not_null && col->type == CORM_TYPE_DATETIME)
+        return SQL_LOAD_DATETIME;
+    return pointer || not_null ? SQL_LOAD_FIELD : SQL_LOAD_FIELD_FLAGGED;
+}
+
+int sql_row_load(const drv_driver *d, drv_stmt *st, const corm_column *const *cols,
+                 const uint8_t *how, size_t n, int skip, void *obj, uint64_t *nulls, util_arena *a,
+                 util_err *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        const corm_column *col = cols[k];
+        int i = (int)k, rc;
+        if (!col || i == skip)
+            continue;
+        char *f = (char *)obj + col->offset;
+        corm_value v;
+        corm_datetime dt;
+        uint8_t op = how ? how[k] : sql_load_of(col);
+        switch (op) {
+        case SQL_LOAD_INT64: { /* a value of another kind converts (drv_driver.column_int) */
+            int64_t x = d->column_int(st, i);
+            memcpy(f, &x, sizeof x);
+            continue;
+        }
+        case SQL_LOAD_TEXT:
+            v.u.text.p = d->column_text(st, i, &v.u.text.n);
+            break;
+        case SQL_LOAD_TEXT_NULL:
+            switch (d->column(st, i, &v)) {
+            case CORM_V_NULL:
+                memset(f, 0, sizeof(void *)); /* the NULL pointer */
+                continue;
+            case CORM_V_TEXT: break;
+            default: v.u.text.p = d->column_text(st, i, &v.u.text.n); break;
+            }
+            break;
+        case SQL_LOAD_DATETIME: /* taken as it is where the client library has one */
+            if (d->column_datetime && d->column_datetime(st, i, &dt)) {
+                if (!util_date_valid(dt.date) || !util_time_valid(dt.time))
+                    return load_error(err, col, CORM_EDATE, "an invalid date or time");
+                memcpy(f, &dt, sizeof dt);
+                continue;
+            }
+            /* fall through */
+        default:
+            if ((rc = sql_field_load(d, st, i, col, obj, op == SQL_LOAD_FIELD_FLAGGED ? nulls : NULL,
+                                     a, err)) < 0)
+                return rc;
+            continue;
+        }
+        /* a text, in the arena */
+        char *copy = v.u.text.p ? util_arena_strndup(a, v.u.text.p, v.u.text.n) : NULL;
+        if (!copy)
+            return out_of_memory(err, col);
+        memcpy(f, &copy, sizeof copy);
+    }
+    return CORM_OK;
+}
+
 int sql_column_value(const drv_driver *d, drv_stmt *st, int i, corm_value *out, util_arena *a)
 {
     switch (d->column(st, i, out)) {
