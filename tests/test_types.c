@@ -635,6 +635,58 @@ static void every_column_type_reads_back(void **state)
     corm_session_free(s);
 }
 
+#define STAMP_FIELDS(COLUMN, RELATION)                                          \
+    COLUMN(id,   CORM_INTEGER,    CORM_PRIMARY_KEY)                              \
+    COLUMN(n,    CORM_BIGINT,     CORM_NOT_NULL)                                 \
+    COLUMN(name, CORM_STRING(20), CORM_NOT_NULL)                                 \
+    COLUMN(at,   CORM_DATETIME,   CORM_NOT_NULL)
+CORM_MODEL(Stamp, "stamp", STAMP_FIELDS)
+
+/* NOT NULL columns are read the short way (a model's load plan): their
+ * values come back exactly, and a value that is not of the column's type
+ * is refused with the column named, the session still usable. */
+static void not_null_columns_load_and_refuse_bad_values(void **state)
+{
+    (void)state;
+    static const corm_model *const models[] = { Stamp_model, NULL };
+    corm_engine *e;
+    OK(corm_engine_open(&e, fx.url, models));
+    OK(corm_drop_all(e));
+    OK(corm_create_all(e));
+    corm_session *s = corm_session_new(e);
+    Stamp *a = corm_new(s, Stamp);
+    a->n = INT64_MIN;
+    a->name = "first";
+    a->at = (corm_datetime){ { 2024, 2, 29 }, { 23, 59, 59, 123456 } };
+    OK(corm_add(s, a));
+    OK(corm_commit(s));
+    corm_session *t = corm_session_new(e);
+    Stamp *b;
+    OK(corm_get(t, Stamp, a->id, &b));
+    assert_non_null(b);
+    assert_true(b->n == INT64_MIN);
+    assert_string_equal(b->name, "first");
+    char x[CORM_DATETIME_BUFSIZE], y[CORM_DATETIME_BUFSIZE];
+    assert_string_equal(corm_datetime_format(b->at, x), corm_datetime_format(a->at, y));
+    corm_session_free(t);
+    t = corm_session_new(e);
+    Stamp **v;
+    size_t n;
+    assert_int_equal(corm_execute_objects(t, Stamp, "SELECT id, n, name, 'yesterday' AS at FROM stamp",
+                                          NULL, 0, &v, &n),
+                     CORM_EDATE);
+    assert_non_null(strstr(corm_errmsg(t), "Stamp.at"));
+    assert_non_null(strstr(corm_errmsg(t), "malformed datetime"));
+    OK(corm_execute_objects(t, Stamp, "SELECT id, n, name, at FROM stamp", NULL, 0, &v, &n));
+    assert_int_equal(n, 1);
+    assert_true(v[0]->n == INT64_MIN);
+    assert_int_equal(v[0]->at.time.usec, 123456);
+    corm_session_free(t);
+    corm_session_free(s);
+    OK(corm_drop_all(e));
+    corm_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -649,6 +701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(uuids_as_keys_and_values, setup, teardown),
         cmocka_unit_test_setup_teardown(long_values_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(every_column_type_reads_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(not_null_columns_load_and_refuse_bad_values, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

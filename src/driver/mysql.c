@@ -1266,6 +1266,7 @@ static bool my_column_datetime(drv_stmt *st, int i, corm_datetime *out)
     const my_col *c = &st->cols[i];
     if (!c->temporal || c->is_null)
         return false;
+    memset(out, 0, sizeof *out); /* its padding too: objects are copied whole */
     out->date.year = (int32_t)c->tm.year;
     out->date.month = (uint8_t)c->tm.month;
     out->date.day = (uint8_t)c->tm.day;

@@ -652,13 +652,20 @@ int sql_row_load(const drv_driver *d, drv_stmt *st, const corm_column *const *co
             default: v.u.text.p = d->column_text(st, i, &v.u.text.n); break;
             }
             break;
-        case SQL_LOAD_DATETIME: /* taken as it is where the client library has one */
-            if (d->column_datetime && d->column_datetime(st, i, &dt)) {
+        case SQL_LOAD_DATETIME:
+            if (!d->column_datetime) { /* its text (SQLite, PostgreSQL) */
+                if (!(v.u.text.p = d->column_text(st, i, &v.u.text.n)))
+                    return out_of_memory(err, col);
+                if (util_datetime_parse_n(v.u.text.p, v.u.text.n, (corm_datetime *)(void *)f) < 0)
+                    return load_error(err, col, CORM_EDATE, "a malformed datetime");
+                continue;
+            }
+            if (d->column_datetime(st, i, &dt)) { /* as the client library has it (MariaDB) */
                 if (!util_date_valid(dt.date) || !util_time_valid(dt.time))
                     return load_error(err, col, CORM_EDATE, "an invalid date or time");
                 memcpy(f, &dt, sizeof dt);
                 continue;
-            }
+            } /* not one: read as sql_field_load reads it */
             /* fall through */
         default:
             if ((rc = sql_field_load(d, st, i, col, obj, op == SQL_LOAD_FIELD_FLAGGED ? nulls : NULL,

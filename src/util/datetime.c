@@ -153,7 +153,7 @@ static bool parse_canonical(const char *t, size_t len, corm_datetime *dt)
     dt->time.minute = (uint8_t)minute;
     dt->time.second = (uint8_t)second;
     dt->time.usec = usec;
-    return corm_date_is_valid(dt->date);
+    return util_date_valid(dt->date);
 }
 
 int util_datetime_parse_n(const char *text, size_t len, corm_datetime *out)
