@@ -191,6 +191,11 @@ typedef struct drv_driver {
      * again then fails with CORM_ESTATE. NULL: the rows are read from the
      * database as stepped already (SQLite). */
     void (*stream)(drv_stmt *st);
+    /* How many rows st's run returns, once it ran (its first step), when
+     * the client holds them all (PostgreSQL's result, MariaDB's stored
+     * rows): what a load reserves room for at once. -1: not known (read
+     * as they come). NULL: never known (SQLite). */
+    int64_t (*row_count)(drv_stmt *st);
     /* On a read replica, a query of one row and column: how many seconds
      * it is behind the primary (0 when it has replayed all it received).
      * NULL: replicas are not supported. */

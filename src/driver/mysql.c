@@ -1206,6 +1206,10 @@ static int my_recv(drv_stmt *st, util_err *err)
 
 static bool my_stmt_readonly(drv_stmt *st) { return st->readonly; }
 static int my_column_count(drv_stmt *st) { return st->nfields; }
+static int64_t my_row_count(drv_stmt *st)
+{
+    return st->executed && st->nfields && !st->stream ? (int64_t)mysql_stmt_num_rows(st->st) : -1;
+}
 static const char *my_column_name(drv_stmt *st, int i) { return st->fields[i].name; }
 
 static const char *my_column_text(drv_stmt *st, int i, size_t *len)
@@ -1575,6 +1579,7 @@ const drv_driver drv_mysql = {
     .read_all = my_read_all,
     .stream = my_read_all,
     .column_count = my_column_count,
+    .row_count = my_row_count,
     .column_name = my_column_name,
     .column = my_column_value,
     .column_int = my_column_int,

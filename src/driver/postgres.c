@@ -645,6 +645,10 @@ static void pg_stream(drv_stmt *st) { st->stream = st->readonly && !st->res; }
 static bool pg_stmt_readonly(drv_stmt *st) { return st->readonly; }
 
 static int pg_column_count(drv_stmt *st) { return st->nfields; }
+static int64_t pg_row_count(drv_stmt *st)
+{
+    return st->res && st->c->streaming != st ? (int64_t)st->nrows : -1;
+}
 static const char *pg_column_name(drv_stmt *st, int i) { return PQfname(st->desc, i); }
 
 /* An integer as the server writes it (-?[0-9]+), read without strtoll's
@@ -1039,6 +1043,7 @@ const drv_driver drv_postgres = {
     .stmt_readonly = pg_stmt_readonly,
     .stream = pg_stream,
     .column_count = pg_column_count,
+    .row_count = pg_row_count,
     .column_name = pg_column_name,
     .column = pg_column,
     .column_int = pg_column_int,

@@ -814,33 +814,50 @@ static void imap_insert(uintptr_t *tab, size_t cap, uint64_t h, orm_obj *o)
     tab[i] = slot_word(o, h);
 }
 
+/* mp's map moved into a table of cap slots (a power of two). */
+static int imap_grow(corm_session *s, const sch_mapper *mp, size_t cap)
+{
+    struct orm_map *m = &s->maps[mp->rank];
+    uintptr_t *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
+    if (!tab)
+        return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
+    /* each object's key is read: asked for a few slots ahead, the
+     * reads of a large map overlap instead of waiting one by one */
+    size_t at_slot = ORM_HDR + mp->stride; /* the same for every object here */
+    for (size_t i = 0; i < m->cap; i++) {
+        if (i + 16 < m->cap && m->slot[i + 16]) {
+            const char *ahead = (const char *)orm_slot_obj(m->slot[i + 16]);
+            __builtin_prefetch(ahead);
+            __builtin_prefetch(ahead + at_slot);
+        }
+        if (m->slot[i]) {
+            orm_obj *x = orm_slot_obj(m->slot[i]);
+            imap_insert(tab, cap, filed_hash(x), x);
+        }
+    }
+    util_pool_discard(m->slot);
+    m->slot = tab;
+    m->cap = cap;
+    m->miss_hash = 0;
+    return CORM_OK;
+}
+
+int orm_imap_reserve(corm_session *s, const sch_mapper *mp, size_t more)
+{
+    struct orm_map *m = &s->maps[mp->rank];
+    size_t cap = m->cap ? m->cap : 64;
+    while ((m->n + more) * 8 > cap * 7 && cap < ((size_t)1 << 40)) /* load factor 7/8 */
+        cap *= 2;
+    return cap == m->cap ? CORM_OK : imap_grow(s, mp, cap);
+}
+
 int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h)
 {
     struct orm_map *m = &s->maps[o->mp->rank];
-    if ((m->n + 1) * 8 > m->cap * 7) { /* load factor 7/8 */
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        uintptr_t *tab = util_pool_alloc(s->arena.pool, cap * sizeof *tab, true);
-        if (!tab)
-            return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
-        /* each object's key is read: asked for a few slots ahead, the
-         * reads of a large map overlap instead of waiting one by one */
-        size_t at_slot = ORM_HDR + o->mp->stride; /* the same for every object here */
-        for (size_t i = 0; i < m->cap; i++) {
-            if (i + 16 < m->cap && m->slot[i + 16]) {
-                const char *ahead = (const char *)orm_slot_obj(m->slot[i + 16]);
-                __builtin_prefetch(ahead);
-                __builtin_prefetch(ahead + at_slot);
-            }
-            if (m->slot[i]) {
-                orm_obj *x = orm_slot_obj(m->slot[i]);
-                imap_insert(tab, cap, filed_hash(x), x);
-            }
-        }
-        util_pool_discard(m->slot);
-        m->slot = tab;
-        m->cap = cap;
-        m->miss_hash = 0;
-    }
+    int rc;
+    if ((m->n + 1) * 8 > m->cap * 7 && /* load factor 7/8 */
+        (rc = imap_grow(s, o->mp, m->cap ? m->cap * 2 : 64)) < 0)
+        return rc;
     /* linear probing puts h in the first empty slot of its run, where the
      * last search for h stopped, if nothing was put in or taken out since */
     if (m->miss_hash == h)

@@ -28,6 +28,8 @@ static inline bool util_date_valid(corm_date d)
     static const uint8_t mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     if (d.year < 1 || d.year > 9999 || d.month < 1 || d.month > 12 || d.day < 1)
         return false;
+    if (d.day <= 28) /* every month has those: no leap year to work out */
+        return true;
     bool leap = (d.year % 4 == 0 && d.year % 100 != 0) || d.year % 400 == 0;
     return d.day <= mdays[d.month - 1] + (d.month == 2 && leap);
 }
