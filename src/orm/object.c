@@ -842,11 +842,11 @@ static int imap_grow(corm_session *s, const sch_mapper *mp, size_t cap)
     return CORM_OK;
 }
 
-int orm_imap_reserve(corm_session *s, const sch_mapper *mp, size_t more)
+int orm_imap_reserve(corm_session *s, const sch_mapper *mp, size_t n)
 {
     struct orm_map *m = &s->maps[mp->rank];
     size_t cap = m->cap ? m->cap : 64;
-    while ((m->n + more) * 8 > cap * 7 && cap < ((size_t)1 << 40)) /* load factor 7/8 */
+    while (n * 8 > cap * 7 && cap < ((size_t)1 << 40)) /* load factor 7/8 */
         cap *= 2;
     return cap == m->cap ? CORM_OK : imap_grow(s, mp, cap);
 }
