@@ -365,17 +365,17 @@ void *orm_snap_copy(corm_session *s, orm_obj *o)
     return copy;
 }
 
-/* A NOT NULL (or key) int64_t column of o's model (as its load plan says):
- * no NULL flag, no conversion. */
-static inline bool plain_int64(const orm_obj *o, const corm_column *c)
+/* A NOT NULL (or key) int64_t column: no NULL flag, no conversion. */
+static inline bool plain_int64(const corm_column *c)
 {
-    return o->mp->load[c->index] == SQL_LOAD_INT64;
+    return c->size == sizeof(int64_t) && (c->flags & (CORM_NOT_NULL | CORM_PRIMARY_KEY)) &&
+           (c->type == CORM_TYPE_INTEGER || c->type == CORM_TYPE_BIGINT);
 }
 
 corm_value orm_snap_value(orm_obj *o, const corm_column *c)
 {
     void *full = orm_snap_image(o);
-    if (full && plain_int64(o, c)) { /* a foreign key, as a selectin load reads its rows' */
+    if (full && plain_int64(c)) { /* a foreign key, as a selectin load reads its rows' */
         corm_value v;
         v.kind = CORM_V_INT; /* (an initializer would clear the whole union) */
         memcpy(&v.u.i, (const char *)full + c->offset, sizeof v.u.i);
@@ -444,7 +444,7 @@ bool orm_column_differs(orm_obj *o, const void *snap, const corm_column *c)
 bool orm_column_changed(orm_obj *o, const corm_column *c)
 {
     void *full = orm_snap_image(o);
-    if (full && plain_int64(o, c)) /* a foreign key, as each kid a load attaches asks */
+    if (full && plain_int64(c)) /* a foreign key, as each kid a load attaches asks */
         return memcmp((const char *)orm_data(o) + c->offset, (const char *)full + c->offset,
                       sizeof(int64_t)) != 0;
     if (full)
