@@ -476,6 +476,22 @@ static int out_of_memory(util_err *err, const corm_column *col)
                         col->name);
 }
 
+/* A date the client library had as one (drv_driver.column_datetime) into
+ * col's field f: its date, time or both, checked. */
+static int datetime_into(const corm_column *col, const corm_datetime *dt, char *f, util_err *err)
+{
+    bool date_ok = util_date_valid(dt->date), time_ok = util_time_valid(dt->time);
+    if (col->type == CORM_TYPE_DATE && date_ok)
+        memcpy(f, &dt->date, sizeof dt->date);
+    else if (col->type == CORM_TYPE_TIME && time_ok)
+        memcpy(f, &dt->time, sizeof dt->time);
+    else if (col->type == CORM_TYPE_DATETIME && date_ok && time_ok)
+        memcpy(f, dt, sizeof *dt);
+    else
+        return load_error(err, col, CORM_EDATE, "an invalid date or time");
+    return CORM_OK;
+}
+
 int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *col, void *obj,
                    uint64_t *nulls, util_arena *a, util_err *err)
 {
@@ -490,16 +506,7 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
         d->column_datetime(st, i, &dt)) {
         if (nulls)
             nulls[col->index >> 6] &= ~bit;
-        bool date_ok = util_date_valid(dt.date), time_ok = util_time_valid(dt.time);
-        if (col->type == CORM_TYPE_DATE && date_ok)
-            memcpy(f, &dt.date, sizeof dt.date);
-        else if (col->type == CORM_TYPE_TIME && time_ok)
-            memcpy(f, &dt.time, sizeof dt.time);
-        else if (col->type == CORM_TYPE_DATETIME && date_ok && time_ok)
-            memcpy(f, &dt, sizeof dt);
-        else
-            return load_error(err, col, CORM_EDATE, "an invalid date or time");
-        return CORM_OK;
+        return datetime_into(col, &dt, f, err);
     }
     /* A nullable column is read with its kind, in one call; a NOT NULL one
      * has no NULL to look for and is read as the field's type (on
@@ -661,9 +668,8 @@ int sql_row_load(const drv_driver *d, drv_stmt *st, const corm_column *const *co
                 continue;
             }
             if (d->column_datetime(st, i, &dt)) { /* as the client library has it (MariaDB) */
-                if (!util_date_valid(dt.date) || !util_time_valid(dt.time))
-                    return load_error(err, col, CORM_EDATE, "an invalid date or time");
-                memcpy(f, &dt, sizeof dt);
+                if ((rc = datetime_into(col, &dt, f, err)) < 0)
+                    return rc;
                 continue;
             } /* not one: read as sql_field_load reads it */
             /* fall through */
