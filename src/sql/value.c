@@ -468,6 +468,14 @@ static int load_error(util_err *err, const corm_column *col, int code, const cha
                         what);
 }
 
+/* load_error, naming the value read (its first 40 bytes). */
+static int bad_value(util_err *err, const corm_column *col, int code, const char *what,
+                     const char *v, size_t n)
+{
+    return util_err_set(err, code, "%s.%s: the database holds %s: '%.*s'%s", col->model->name,
+                        col->name, what, n > 40 ? 40 : (int)n, v, n > 40 ? "..." : "");
+}
+
 /* The driver or the arena could not make a copy of a value (a NULL text
  * or bytes pointer from the driver: see drv_driver.column). */
 static int out_of_memory(util_err *err, const corm_column *col)
@@ -488,7 +496,11 @@ static int datetime_into(const corm_column *col, const corm_datetime *dt, char *
     else if (col->type == CORM_TYPE_DATETIME && date_ok && time_ok)
         memcpy(f, dt, sizeof *dt);
     else
-        return load_error(err, col, CORM_EDATE, "an invalid date or time");
+        return util_err_set(err, CORM_EDATE,
+                            "%s.%s: the database holds an invalid date or time: "
+                            "'%04d-%02d-%02d %02d:%02d:%02d'",
+                            col->model->name, col->name, dt->date.year, dt->date.month,
+                            dt->date.day, dt->time.hour, dt->time.minute, dt->time.second);
     return CORM_OK;
 }
 
@@ -572,32 +584,32 @@ int sql_field_load(const drv_driver *d, drv_stmt *st, int i, const corm_column *
         return out_of_memory(err, col);
     if (col->type == CORM_TYPE_DATETIME) { /* on every row of most tables: no copy */
         if (util_datetime_parse_n(s, n, (corm_datetime *)(void *)f) < 0)
-            return load_error(err, col, CORM_EDATE, "a malformed datetime");
+            return bad_value(err, col, CORM_EDATE, "a malformed datetime", s, n);
         return CORM_OK;
     }
     if (n >= sizeof tmp)
-        return load_error(err, col, CORM_ETYPE, "a value too long for its type");
+        return bad_value(err, col, CORM_ETYPE, "a value too long for its type", s, n);
     memcpy(tmp, s, n);
     tmp[n] = '\0';
     switch (col->type) {
     case CORM_TYPE_NUMERIC: {
         corm_numeric num;
         if (corm_numeric_parse(tmp, &num) < 0)
-            return load_error(err, col, CORM_ETYPE, "a value that is not a decimal");
+            return bad_value(err, col, CORM_ETYPE, "a value that is not a decimal", tmp, n);
         memcpy(f, &num, sizeof num);
         return CORM_OK;
     }
     case CORM_TYPE_DATE:
         if (corm_date_parse(tmp, (corm_date *)(void *)f) < 0)
-            return load_error(err, col, CORM_EDATE, "a malformed date");
+            return bad_value(err, col, CORM_EDATE, "a malformed date", tmp, n);
         return CORM_OK;
     case CORM_TYPE_TIME:
         if (corm_time_parse(tmp, (corm_time *)(void *)f) < 0)
-            return load_error(err, col, CORM_EDATE, "a malformed time");
+            return bad_value(err, col, CORM_EDATE, "a malformed time", tmp, n);
         return CORM_OK;
     case CORM_TYPE_UUID:
         if (corm_uuid_parse(tmp, (corm_uuid *)(void *)f) < 0)
-            return load_error(err, col, CORM_ETYPE, "a value that is not a UUID");
+            return bad_value(err, col, CORM_ETYPE, "a value that is not a UUID", tmp, n);
         return CORM_OK;
     case CORM_TYPE_ENUM:
         for (int64_t e = 0; col->enum_names[e]; e++)
@@ -664,7 +676,8 @@ int sql_row_load(const drv_driver *d, drv_stmt *st, const corm_column *const *co
                 if (!(v.u.text.p = d->column_text(st, i, &v.u.text.n)))
                     return out_of_memory(err, col);
                 if (util_datetime_parse_n(v.u.text.p, v.u.text.n, (corm_datetime *)(void *)f) < 0)
-                    return load_error(err, col, CORM_EDATE, "a malformed datetime");
+                    return bad_value(err, col, CORM_EDATE, "a malformed datetime", v.u.text.p,
+                                     v.u.text.n);
                 continue;
             }
             if (d->column_datetime(st, i, &dt)) { /* as the client library has it (MariaDB) */
@@ -764,6 +777,6 @@ int sql_value_typed(const corm_column *col, corm_value *v, util_err *err)
         break;
     }
     if (rc < 0)
-        return load_error(err, col, rc, "a malformed date or time");
+        return bad_value(err, col, rc, "a malformed date or time", tmp, v->u.text.n);
     return CORM_OK;
 }
