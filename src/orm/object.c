@@ -842,8 +842,13 @@ static int imap_grow(corm_session *s, const sch_mapper *mp, size_t cap)
     return CORM_OK;
 }
 
-int orm_imap_reserve(corm_session *s, const sch_mapper *mp, size_t n)
+int orm_imap_expect(corm_session *s, const sch_mapper *mp, drv_stmt *st, size_t max)
 {
+    const drv_driver *d = s->conn->drv;
+    int64_t rows = d->row_count ? d->row_count(st) : -1;
+    if (rows <= 0)
+        return CORM_OK;
+    size_t n = (uint64_t)rows < max ? (size_t)rows : max;
     struct orm_map *m = &s->maps[mp->rank];
     size_t cap = m->cap ? m->cap : 64;
     while (n * 8 > cap * 7 && cap < ((size_t)1 << 40)) /* load factor 7/8 */

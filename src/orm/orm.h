@@ -425,12 +425,13 @@ uint64_t orm_imap_hash(const sch_mapper *mp, const corm_value *key);
 /* orm_imap_get / orm_imap_put with the key's hash already known. */
 orm_obj *orm_imap_find(corm_session *s, const sch_mapper *mp, const corm_value *key, uint64_t h);
 int orm_imap_add(corm_session *s, orm_obj *o, uint64_t h);
-/* Room in mp's map for n objects in all, made at once (a load whose row
- * count is known): no growth, and no rehash, as they are added. A load's
- * rows may be objects the map holds already: it asks for as many as it
- * has rows, not for that many more (a map that must grow past them still
- * does, as objects are added). */
-int orm_imap_reserve(corm_session *s, const sch_mapper *mp, size_t n);
+/* Room in mp's map for the rows of st (at most max), made at once when the
+ * client knows how many it has (drv_driver.row_count: a server's result
+ * read whole): no growth, and no rehash, as they are added. Called at a
+ * load's first row. The rows may be objects the map holds already: it
+ * asks for room for as many objects as there are rows in all, not for that
+ * many more (a map that must grow past them still does, as they come). */
+int orm_imap_expect(corm_session *s, const sch_mapper *mp, drv_stmt *st, size_t max);
 void orm_imap_del(corm_session *s, orm_obj *o);
 int orm_scratch_push(corm_session *s, void *p);
 /* The collected rows as an array the session owns (NULL when none or out

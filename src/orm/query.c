@@ -764,10 +764,9 @@ static int collect(corm_query *q, size_t max)
     bool first = !q->read_only;
     while (rc == CORM_OK && (rc = d->step(st, &s->err)) == 1) {
         orm_obj *o;
-        int64_t rows = first && d->row_count ? d->row_count(st) : -1;
-        first = false;
-        if (rows > 0 && (rc = orm_imap_reserve(s, q->mp, (size_t)rows < max ? (size_t)rows : max)) < 0)
+        if (first && (rc = orm_imap_expect(s, q->mp, st, max)) < 0)
             break;
+        first = false;
         if ((rc = orm_load_row(s, q->mp, st, q->mp->model->columns, q->mp->model->ncolumns,
                                q->read_only ? LOAD_STREAM
                                : (q->neager ? LOAD_FULL : 0) | (q->for_update ? LOAD_FRESHEN : LOAD_KEEP),

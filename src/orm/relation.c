@@ -269,10 +269,14 @@ static int select_in(corm_session *s, const sch_mapper *mp, const corm_column *b
         drv_stmt *st = NULL;
         rc = sql_run_text(s->conn, t, &s->params, &st, &s->err);
         sql_read_all(s->conn, st);
+        bool first = true;
         while (rc == CORM_OK && (rc = s->conn->drv->step(st, &s->err)) == 1) {
             orm_obj *o, *named = NULL;
-            if ((rc = orm_load_row(s, mp, st, m->columns, m->ncolumns,
-                                    LOAD_KEEP | (owners ? LOAD_FULL : 0), &o)) == CORM_OK &&
+            rc = first ? orm_imap_expect(s, mp, st, SIZE_MAX) : CORM_OK; /* room at once */
+            first = false;
+            if (rc == CORM_OK &&
+                (rc = orm_load_row(s, mp, st, m->columns, m->ncolumns,
+                                   LOAD_KEEP | (owners ? LOAD_FULL : 0), &o)) == CORM_OK &&
                 owners) { /* the parent as loaded (the snapshot), not as changed since */
                 corm_value key = orm_snap_value(o, by);
                 if (last && key.kind == CORM_V_INT && key.u.i == last_key) {
@@ -582,7 +586,7 @@ static orm_obj *attach_to(corm_session *s, const sch_rel *sr, const sch_mapper *
         *follow = FOLLOW_COMMITTED;
     if (by_row && (by_row->seen & SEEN_PARENT) && (p != by_row || !unchanged))
         by_row->seen |= SEEN_CHANGED;
-    if (p && p != by_row)
+    if (p && p != by_row && (p->seen & SEEN_PARENT)) /* (only parents' marks are cleared) */
         p->seen |= SEEN_CHANGED;
     return p;
 }
@@ -600,8 +604,8 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     const sch_mapper *pm = n ? parents[0]->mp : NULL;
     /* scratch, in one block (on the stack for a lazy load's few rows):
      * per parent its old array (to-many) or pointer (one-to-one), per kid
-     * the parent it goes to and how its many-to-one follows */
-    size_t bytes = n * (sizeof(orm_many) + sizeof(void *)) + nkids * (sizeof(orm_obj *) + 1);
+     * the parent it goes to */
+    size_t bytes = n * (sizeof(orm_many) + sizeof(void *)) + nkids * sizeof(orm_obj *);
     union { max_align_t align; unsigned char b[1024]; } few;
     unsigned char *block = bytes <= sizeof few.b ? few.b : util_malloc(bytes);
     if (!block)
@@ -609,30 +613,50 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     orm_many *old = (orm_many *)(void *)block;
     void **old_one = (void **)(void *)(old + n);
     orm_obj **dest = (orm_obj **)(void *)(old_one + n);
-    uint8_t *follow = (uint8_t *)(dest + nkids);
+    bool back = inv && inv->kind == CORM_REL_MANY_TO_ONE; /* a kid points back */
     /* the snapshots take what is loaded: full, before anything changes */
     int rc = snaps_full(s, parents, n);
-    if (rc == CORM_OK && inv && inv->kind == CORM_REL_MANY_TO_ONE)
-        rc = snaps_full(s, kids, nkids);
     for (size_t i = 0; i < n && rc == CORM_OK; i++)
         rc = journal_field(s, parents[i], r, J_LOADED);
     if (rc < 0)
         goto free_scratch;
+    bool any_old = false; /* what the field held: most loads find it empty */
     for (size_t i = 0; i < n; i++) {
         orm_obj *p = parents[i];
         p->seen |= SEEN_PARENT;
         if (to_many_field)
-            old[i] = *orm_to_many(p, r);
+            any_old |= (old[i] = *orm_to_many(p, r)).n != 0;
         else
-            old_one[i] = *orm_to_one(p, r);
+            any_old |= (old_one[i] = *orm_to_one(p, r)) != NULL;
     }
-    /* where each kid of the rows goes (NULL: to none of these parents) */
+    /* Where each kid of the rows goes (NULL: to none of these parents), and
+     * its many-to-one pointed back: the one pass that reads the kids (a
+     * large load's kids lie far apart; a pass more over them costs more than
+     * the rest of the work). A kid is marked only if an old array must be
+     * told it is here. On failure (a snapshot made full), the kids before
+     * have their pointer to the parent their row names, which is so. */
+    bool mark = merge && any_old;
     for (size_t i = 0; i < nkids; i++) {
-        orm_obj *p = parent_of[i] ? attach_to(s, sr, pm, kids[i], parent_of[i], &follow[i]) : NULL;
+        orm_obj *c = kids[i];
+        uint8_t follow = FOLLOW_NONE;
+        if (back && c->has_snap && !orm_snap_full(s, c)) {
+            rc = s->err.code;
+            nkids = i;
+            break;
+        }
+        orm_obj *p = parent_of[i] ? attach_to(s, sr, pm, c, parent_of[i], &follow) : NULL;
         dest[i] = p && (p->seen & SEEN_PARENT) ? p : NULL;
-        if (dest[i] && merge)
-            kids[i]->seen |= SEEN_KID;
+        if (!dest[i])
+            continue;
+        if (mark)
+            c->seen |= SEEN_KID;
+        /* a kid whose key the user changed keeps its pointer until the flush
+         * (see follow_key): set now, it would look like a move of its own */
+        if (back && follow == FOLLOW_COMMITTED)
+            set_one(s, c, inv, orm_data(p)); /* (its snapshot full: cannot fail) */
     }
+    if (rc < 0)
+        goto unmark;
     for (size_t i = 0; i < n; i++) {
         if (to_many_field) {
             orm_many *l = orm_to_many(parents[i], r);
@@ -671,10 +695,6 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         } else {
             *orm_to_one(p, r) = orm_data(c);
         }
-        /* a kid whose key the user changed keeps its pointer until the flush
-         * (see follow_key): set now, it would look like a move of its own */
-        if (inv && inv->kind == CORM_REL_MANY_TO_ONE && follow[i] == FOLLOW_COMMITTED)
-            rc = set_one(s, c, inv, orm_data(p));
     }
     /* what the user added and has not flushed */
     for (size_t i = 0; rc == CORM_OK && merge && i < n; i++) {
@@ -700,6 +720,7 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
     /* loading is not a change: the snapshot takes what was read, unless the
      * user's changes made the field differ from the rows (then the snapshot
      * says "not loaded", and a rollback leaves it so) */
+unmark:
     for (size_t i = 0; i < n; i++) {
         orm_obj *p = parents[i];
         bool changed = p->seen & SEEN_CHANGED;
@@ -718,7 +739,7 @@ int orm_rel_attach(corm_session *s, const sch_rel *sr, orm_obj **parents, size_t
         uint64_t *w = orm_image_loaded(p->mp, snap);
         *w = changed ? *w & ~bit : *w | bit;
     }
-    for (size_t i = 0; i < nkids; i++)
+    for (size_t i = 0; mark && i < nkids; i++)
         kids[i]->seen &= (uint8_t)~SEEN_KID;
 free_scratch:
     if (block != few.b)
