@@ -822,13 +822,17 @@ static int imap_grow(corm_session *s, const sch_mapper *mp, size_t cap)
     if (!tab)
         return orm_set_error(s, CORM_ENOMEM, "out of memory in the identity map");
     /* each object's key is read: asked for a few slots ahead, the
-     * reads of a large map overlap instead of waiting one by one */
-    size_t at_slot = ORM_HDR + mp->stride; /* the same for every object here */
+     * reads of a large map overlap instead of waiting one by one. Where it
+     * lies is the same for every object here: in the slot (packed), or in
+     * the full image after it (a load's, made in one block: see made) */
+    size_t at_slot = ORM_HDR + mp->stride;
+    size_t at_key = ((at_slot + SLOT_MIN + 7) & ~(size_t)7) + mp->pk->offset;
     for (size_t i = 0; i < m->cap; i++) {
         if (i + 16 < m->cap && m->slot[i + 16]) {
             const char *ahead = (const char *)orm_slot_obj(m->slot[i + 16]);
             __builtin_prefetch(ahead);
             __builtin_prefetch(ahead + at_slot);
+            __builtin_prefetch((const void *)((uintptr_t)ahead + at_key)); /* (never faults) */
         }
         if (m->slot[i]) {
             orm_obj *x = orm_slot_obj(m->slot[i]);
