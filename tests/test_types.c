@@ -681,6 +681,19 @@ static void not_null_columns_load_and_refuse_bad_values(void **state)
     assert_int_equal(n, 1);
     assert_true(v[0]->n == INT64_MIN);
     assert_int_equal(v[0]->at.time.usec, 123456);
+    if (strcmp(fx_backend(&fx), "sqlite") == 0) {
+        /* a selected column read as its column's type (only SQLite's
+         * columns can hold text that is not of their type) */
+        corm_session *z = corm_session_new(e);
+        OK(corm_execute(z, "UPDATE stamp SET at = 'soon'", NULL, 0, NULL));
+        corm_query *q = corm_query_new(z, Stamp);
+        OK(corm_select(q, Stamp_at));
+        corm_result *r;
+        assert_int_equal(corm_rows(q, &r), CORM_EDATE);
+        assert_non_null(strstr(corm_errmsg(z), "Stamp.at: the database holds a malformed date or time: 'soon'"));
+        corm_query_free(q);
+        corm_session_free(z); /* (rolled back: the row keeps its time) */
+    }
     if (strcmp(fx_backend(&fx), "mariadb") == 0) {
         /* A legacy table's zero date (MariaDB's default sql_mode lets them
          * in; corm's sessions do not), read as the DATETIME it is: refused,

@@ -776,7 +776,7 @@ int sql_value_typed(const corm_column *col, corm_value *v, util_err *err)
     default:
         break;
     }
-    if (rc < 0)
-        return bad_value(err, col, rc, "a malformed date or time", tmp, v->u.text.n);
+    if (rc < 0) /* (tmp, not v: a parse that failed may have written into v's union) */
+        return bad_value(err, col, rc, "a malformed date or time", tmp, strlen(tmp));
     return CORM_OK;
 }
