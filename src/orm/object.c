@@ -777,6 +777,13 @@ orm_obj *orm_imap_get(corm_session *s, const sch_mapper *mp, const corm_value *k
     return orm_imap_find(s, mp, key, orm_imap_hash(mp, key));
 }
 
+/* Where a loaded object made whole (made, full) keeps its full image:
+ * after [header][struct][slot], 8-aligned. */
+static size_t full_image_at(const sch_mapper *mp)
+{
+    return (ORM_HDR + mp->stride + SLOT_MIN + 7) & ~(size_t)7;
+}
+
 /* The hash o is filed under: that of its key as the database has it (the
  * snapshot's; the fields' before it has one), which a key changed by hand
  * and not yet refused by a flush does not move. */
@@ -826,7 +833,7 @@ static int imap_grow(corm_session *s, const sch_mapper *mp, size_t cap)
      * lies is the same for every object here: in the slot (packed), or in
      * the full image after it (a load's, made in one block: see made) */
     size_t at_slot = ORM_HDR + mp->stride;
-    size_t at_key = ((at_slot + SLOT_MIN + 7) & ~(size_t)7) + mp->pk->offset;
+    size_t at_key = full_image_at(mp) + mp->pk->offset;
     for (size_t i = 0; i < m->cap; i++) {
         if (i + 16 < m->cap && m->slot[i + 16]) {
             const char *ahead = (const char *)orm_slot_obj(m->slot[i + 16]);
@@ -1010,7 +1017,7 @@ static orm_obj *made(corm_session *s, const sch_mapper *mp, const void *image, b
 {
     size_t size = ORM_HDR + mp->stride;
     if (full || !packs(mp)) { /* [object][slot][its full image] in one */
-        size_t at = (size + SLOT_MIN + 7) & ~(size_t)7;
+        size_t at = full_image_at(mp);
         orm_obj *o = util_arena_alloc(&s->arena, at + mp->stride);
         if (!o)
             return NULL;
